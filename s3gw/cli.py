@@ -1,0 +1,220 @@
+"""Click commands only: parse options, call one engine function, render the result.
+
+boto3 is imported only inside commands, so `s3gw --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from s3gw import __version__
+from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
+from s3gw.errors import EXIT_CHECK, EXIT_USAGE, S3gwError, UsageError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command takes, after the command name, each also read from the environment."""
+    options = [
+        click.option("--stack", envvar="S3GW_STACK", default="s3gw", show_default=True, help="Stack name."),
+        click.option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS region."),
+        click.option("--profile", envvar="AWS_PROFILE", help="AWS profile."),
+        click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint (the sandbox's)."),
+        click.option("--state-dir", envvar="S3GW_STATE_DIR", default=".s3gw", show_default=True,
+                     help="Where <stack>.json is kept."),
+        click.option("--output", "output", envvar="S3GW_OUTPUT", type=click.Choice(OUTPUT_CHOICES),
+                     default="text", show_default=True, help="Result format on stdout."),
+        click.option("-v", "--verbose", is_flag=True, help="Tracebacks and more detail."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What `up` builds; `plan` takes the same. Left out, they come from the state file, else defaults."""
+    options = [
+        click.option("--vpc-cidr", help="VPC block (default 10.0.0.0/16)."),
+        click.option("--azs", type=int, help="Availability zones, one private subnet each (default 3)."),
+        click.option("--bucket", help="Bucket name (default <stack>-<account>-<region>)."),
+        click.option("--egress", type=click.Choice(EGRESS_CHOICES),
+                     help="SG egress on 443: to the S3 prefix list (default) or 0.0.0.0/0."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Build the config from the options, run the command, and turn S3gwError into one line + exit code."""
+
+    @functools.wraps(fn)
+    def run(**options: Any) -> None:
+        from s3gw.render import Renderer
+
+        renderer = Renderer(options.get("output") or "text", bool(options.get("verbose")))
+        try:
+            config = make_config(**{k: options.pop(k) for k in list(options) if k in _CONFIG_KEYS})
+            fn(config, renderer, **options)
+        except S3gwError as exc:
+            if renderer.verbose:
+                import traceback
+
+                traceback.print_exc()
+            renderer.error(exc.line())
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            renderer.error("interrupted; every resource created so far is recorded: run the command again")
+            sys.exit(130)
+
+    return run
+
+
+_CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
+                "vpc_cidr", "azs", "bucket", "egress"}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="s3gw")
+def cli() -> None:
+    """A private path from a Lambda in private subnets to one S3 bucket, through an S3 gateway endpoint.
+
+    \b
+      s3gw up            create or converge the stack (safe to re-run)
+      s3gw status        what is recorded, and whether it drifted
+      s3gw down --yes    delete everything recorded
+      s3gw demo          the whole lifecycle on the embedded emulator, no AWS account
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@shared_options
+@stack_options
+@command
+def up(config: StackConfig, renderer: Any) -> None:
+    """Create the stack, or converge it (resumes after any failure)."""
+    from s3gw import engine
+
+    report = engine.up(config, renderer.progress)
+    renderer.steps(f"stack {config.stack} in {config.region}", report)
+
+
+@cli.command(context_settings=CONTEXT)
+@shared_options
+@stack_options
+@command
+def plan(config: StackConfig, renderer: Any) -> None:
+    """What `up` would create or change (read calls only)."""
+    from s3gw import engine
+
+    report = engine.plan(config, renderer.progress)
+    renderer.steps(f"plan for stack {config.stack} in {config.region}", report)
+
+
+@cli.command(context_settings=CONTEXT)
+@shared_options
+@command
+def status(config: StackConfig, renderer: Any) -> None:
+    """Each recorded resource: whether it exists and matches. Exit 3 on drift."""
+    from s3gw import engine
+
+    report = engine.status(config, renderer.progress)
+    renderer.steps(f"stack {config.stack} in {config.region}", report)
+    if not report.clean:
+        sys.exit(EXIT_CHECK)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("key", required=False)
+@shared_options
+@command
+def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
+    """The recorded ids; with KEY, one bare value (for $(s3gw outputs bucket))."""
+    from s3gw import engine
+
+    if key:
+        renderer.bare(engine.output_value(config, key))
+    else:
+        renderer.outputs(engine.recorded_outputs(config))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@click.option("--wait", type=click.FloatRange(min=0), default=1200, show_default=True,
+              help="Seconds to wait for Lambda's network interfaces to go.")
+@shared_options
+@command
+def down(config: StackConfig, renderer: Any, yes: bool, wait: float) -> None:
+    """Delete everything recorded, in safe order."""
+    from s3gw import engine
+
+    recorded = engine.recorded_outputs(config)
+    if not recorded:
+        renderer.note(f"stack {config.stack}: nothing recorded in {config.state_path}; nothing to delete")
+    if not yes and recorded:
+        if not sys.stdin.isatty():
+            raise UsageError("down needs confirmation", "pass --yes when no terminal is attached")
+        click.confirm(f"Delete stack {config.stack} in {config.region} "
+                      f"({', '.join(sorted(recorded))})?", abort=True, err=True)
+    report = engine.down(config, renderer.progress, wait=wait)
+    if config.output == "json":
+        renderer.json(report)
+    else:
+        renderer.note(f"stack {config.stack}: deleted " + (", ".join(report.deleted) or "nothing"))
+    if report.left:
+        renderer.error("left in AWS and recorded: " + ", ".join(sorted(report.left)) + "; run 'down' again")
+        sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--port", type=click.IntRange(0, 65535), default=4566, show_default=True)
+def sandbox(port: int) -> None:
+    """Serve the embedded AWS emulator on 127.0.0.1 until stopped."""
+    from s3gw.sandbox import Behaviours, serve
+
+    def ready(url: str) -> None:
+        click.echo(f"export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox "
+                   "AWS_REGION=us-east-1")
+        click.echo("sandbox ready; Ctrl-C stops it", err=True)
+
+    try:
+        serve(port, Behaviours.from_env(), ready)
+    except OSError as exc:
+        click.echo(f"error: cannot serve on 127.0.0.1:{port}: {exc.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--keep", is_flag=True, help="Leave the stack up and the emulator serving until Ctrl-C.")
+@click.option("--output", "output", type=click.Choice(OUTPUT_CHOICES), default="text")
+@click.option("-v", "--verbose", is_flag=True)
+def demo(keep: bool, output: str, verbose: bool) -> None:
+    """The whole lifecycle on the embedded emulator: no AWS account, nothing left behind."""
+    from s3gw.demo import run_demo
+    from s3gw.render import Renderer
+
+    renderer = Renderer(output, verbose)
+    try:
+        ok = run_demo(renderer, keep=keep)
+    except S3gwError as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        renderer.error(exc.line())
+        sys.exit(exc.exit_code)
+    sys.exit(0 if ok else EXIT_CHECK)
+
+
+def main() -> None:
+    cli(prog_name="s3gw")
+
+
+if __name__ == "__main__":
+    main()

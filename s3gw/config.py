@@ -1,0 +1,185 @@
+"""StackConfig and the validation of every user input, done before the first AWS call."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from s3gw.errors import UsageError
+
+DEFAULT_STACK = "s3gw"
+DEFAULT_VPC_CIDR = "10.0.0.0/16"
+DEFAULT_AZS = 3
+MAX_AZS = 6
+EGRESS_CHOICES = ("prefix-list", "anywhere")
+OUTPUT_CHOICES = ("text", "json")
+
+_STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PROFILE_RE = re.compile(r"^[\w.@+=,/-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str = DEFAULT_STACK
+    region: str = "us-east-1"
+    profile: str | None = None
+    endpoint_url: str | None = None
+    state_dir: Path = field(default_factory=lambda: Path(".s3gw"))
+    output: str = "text"
+    verbose: bool = False
+    vpc_cidr: str = DEFAULT_VPC_CIDR
+    azs: int = DEFAULT_AZS
+    bucket: str | None = None
+    egress: str = "prefix-list"
+    # The settings the user gave on this command line; the others come from the state file, else defaults.
+    given: frozenset[str] = frozenset()
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir / f"{self.stack}.json"
+
+    @property
+    def tag(self) -> dict[str, str]:
+        return {"Key": "s3gw:stack", "Value": self.stack}
+
+    @property
+    def function_name(self) -> str:
+        return f"{self.stack}-lister"
+
+    @property
+    def role_name(self) -> str:
+        return f"{self.stack}-lambda-role"
+
+    @property
+    def security_group_name(self) -> str:
+        return f"{self.stack}-lambda-https-out"
+
+    def default_bucket(self, account: str) -> str:
+        return f"{self.stack}-{account}-{self.region}"
+
+
+def validate_stack(stack: str) -> str:
+    if not _STACK_RE.match(stack or ""):
+        raise UsageError(
+            f"invalid stack name {stack!r}",
+            "use 1-32 lowercase letters, digits and hyphens, starting with a letter",
+        )
+    return stack
+
+
+def validate_region(region: str | None) -> str:
+    if not region:
+        raise UsageError("no region given", "pass --region or set AWS_REGION")
+    if not _REGION_RE.match(region):
+        raise UsageError(f"invalid region {region!r}", "use a region code such as us-east-1 or eu-west-1")
+    return region
+
+
+def validate_cidr(cidr: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as exc:
+        raise UsageError(f"invalid VPC CIDR {cidr!r}: {exc}", "use a block such as 10.0.0.0/16") from None
+    if not 16 <= network.prefixlen <= 24:
+        raise UsageError(f"VPC CIDR {cidr} has a /{network.prefixlen} prefix",
+                         "AWS accepts /16 to /28 and s3gw needs room for subnets: use /16 to /24")
+    if not network.is_private:
+        raise UsageError(f"VPC CIDR {cidr} is not a private range", "use a block in 10/8, 172.16/12 or 192.168/16")
+    return str(network)
+
+
+def validate_azs(azs: int) -> int:
+    if not 1 <= azs <= MAX_AZS:
+        raise UsageError(f"--azs must be between 1 and {MAX_AZS}, got {azs}")
+    return azs
+
+
+def validate_bucket(bucket: str) -> str:
+    problem = ""
+    if not _BUCKET_RE.match(bucket):
+        problem = "use 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+    elif ".." in bucket or ".-" in bucket or "-." in bucket:
+        problem = "no two dots in a row and no dot next to a hyphen"
+    elif re.match(r"^\d+\.\d+\.\d+\.\d+$", bucket):
+        problem = "a bucket name may not look like an IP address"
+    elif bucket.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or bucket.endswith(("-s3alias", "--ol-s3", "--x-s3")):
+        problem = "that prefix or suffix is reserved by S3"
+    if problem:
+        raise UsageError(f"invalid bucket name {bucket!r}", problem)
+    return bucket
+
+
+def validate_endpoint_url(url: str | None) -> str | None:
+    if url and not re.match(r"^https?://[^\s/]+(/.*)?$", url):
+        raise UsageError(f"invalid endpoint URL {url!r}", "use http://host:port or https://host")
+    return url or None
+
+
+def validate_profile(profile: str | None) -> str | None:
+    if profile and not _PROFILE_RE.match(profile):
+        raise UsageError(f"invalid profile name {profile!r}")
+    return profile or None
+
+
+def make_config(
+    *,
+    stack: str,
+    region: str | None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    state_dir: str | Path = ".s3gw",
+    output: str = "text",
+    verbose: bool = False,
+    vpc_cidr: str | None = None,
+    azs: int | None = None,
+    bucket: str | None = None,
+    egress: str | None = None,
+) -> StackConfig:
+    """Validate every input. Settings left None are taken later from the state file, else defaulted."""
+    given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress}.items()
+                      if v is not None)
+    vpc_cidr = vpc_cidr or DEFAULT_VPC_CIDR
+    azs = DEFAULT_AZS if azs is None else azs
+    egress = egress or "prefix-list"
+    if output not in OUTPUT_CHOICES:
+        raise UsageError(f"invalid output {output!r}", "use text or json")
+    if egress not in EGRESS_CHOICES:
+        raise UsageError(f"invalid egress {egress!r}", "use prefix-list or anywhere")
+    return StackConfig(
+        stack=validate_stack(stack),
+        region=validate_region(region),
+        profile=validate_profile(profile),
+        endpoint_url=validate_endpoint_url(endpoint_url),
+        state_dir=Path(state_dir),
+        output=output,
+        verbose=verbose,
+        vpc_cidr=validate_cidr(vpc_cidr),
+        azs=validate_azs(azs),
+        bucket=validate_bucket(bucket) if bucket else None,
+        egress=egress,
+        given=given,
+    )
+
+
+SETTINGS = ("vpc_cidr", "azs", "bucket", "egress")
+
+
+def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
+    """Take what the user did not give from what the stack was made with, so `status` after
+    `up --egress anywhere` does not call the stack drifted. A new VPC CIDR cannot be applied."""
+    updates = {key: recorded[key] for key in SETTINGS if key not in config.given and recorded.get(key) is not None}
+    if "vpc_cidr" in config.given and recorded.get("vpc_cidr") not in (None, config.vpc_cidr):
+        raise UsageError(f"stack {config.stack} was made with --vpc-cidr {recorded['vpc_cidr']}",
+                         "a VPC's block cannot change: run 'down' first, or use another --stack")
+    return replace(config, **updates) if updates else config  # type: ignore[arg-type]
+
+
+def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
+    """Carve `count` equal subnets from the VPC block: /20s from a /16, always at least 4 slots."""
+    network = ipaddress.IPv4Network(vpc_cidr)
+    new_prefix = min(network.prefixlen + 4, 28)
+    return [str(s) for s, _ in zip(network.subnets(new_prefix=new_prefix), range(count), strict=False)]

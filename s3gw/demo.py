@@ -1,0 +1,78 @@
+"""`s3gw demo`: the whole lifecycle on an in-process sandbox, with no AWS account and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from s3gw import engine
+from s3gw.config import make_config
+from s3gw.errors import CheckFailed
+
+DEMO_STACK = "demo"
+DEMO_REGION = "us-east-1"
+# The sandbox accepts any credentials; these keep the host's real ones (and profile) out of the demo.
+_DEMO_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
+                     "AWS_SESSION_TOKEN": "sandbox", "AWS_REGION": DEMO_REGION}
+_HIDDEN = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE",
+           "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+def run_demo(renderer: Any, *, keep: bool = False) -> bool:
+    from s3gw.sandbox import Behaviours, Sandbox
+
+    saved = {key: os.environ.get(key) for key in (*_DEMO_ENVIRONMENT, *_HIDDEN)}
+    os.environ.update(_DEMO_ENVIRONMENT)
+    for key in _HIDDEN:
+        os.environ.pop(key, None)
+    os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    try:
+        with Sandbox(port=0, behaviours=Behaviours()) as sandbox, tempfile.TemporaryDirectory() as state_dir:
+            renderer.note(f"sandbox serving at {sandbox.endpoint_url} (no AWS account is used)")
+            config = make_config(stack=DEMO_STACK, region=DEMO_REGION, endpoint_url=sandbox.endpoint_url,
+                                 state_dir=state_dir, output=renderer.output)
+            return _lifecycle(config, renderer, keep)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
+    results: dict[str, Any] = {}
+    renderer.note("1/4 s3gw up")
+    results["up"] = engine.up(config, renderer.progress)
+    renderer.note("2/4 s3gw status")
+    results["status"] = engine.status(config, renderer.progress)
+    if not results["status"].clean:
+        raise CheckFailed("the fresh stack reports drift", "run with -v and report it")
+    renderer.note("3/4 s3gw outputs")
+    results["outputs"] = engine.recorded_outputs(config)
+    if keep:
+        renderer.note("--keep: the stack stays up; press Ctrl-C to take it down")
+        _wait_for_interrupt()
+    renderer.note("4/4 s3gw down --yes")
+    results["down"] = engine.down(config, renderer.progress)
+    results["left_in_aws"] = engine.leftovers(config)
+    ok = not results["down"].left and not results["left_in_aws"]
+    if config.output == "json":
+        renderer.json({"ok": ok, **results})
+    else:
+        renderer.steps(f"stack {config.stack} as 'up' left it", results["up"])
+        renderer.outputs(results["outputs"])
+        left = results["left_in_aws"]
+        renderer.note("down: nothing of the stack is left" if ok else f"down left: {left}")
+    return ok
+
+
+def _wait_for_interrupt() -> None:
+    import time
+
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,234 @@
+"""up / plan / status / outputs / down: run the steps in order and record each id the moment it exists.
+
+Each entry point takes a StackConfig and a progress callback and returns plain data for render.py;
+it never prints. Any botocore error that escapes a step is translated here into an S3gwError.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+from s3gw import state as state_file
+from s3gw.aws import Aws
+from s3gw.config import SETTINGS, StackConfig, settle
+from s3gw.errors import AwsError, S3gwError, UsageError, WaitTimeout, translate
+from s3gw.steps import STEPS, Context, Step
+from s3gw.steps.function import wait_for_enis
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Progress = Callable[[str], None]
+
+OUTPUT_KEYS = (
+    "vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "prefix_list_id", "bucket",
+    "security_group_id", "role_name", "role_arn", "function_name", "function_arn",
+)
+
+
+@dataclass
+class StepReport:
+    step: str
+    action: str  # up: created / repaired / unchanged; plan: create / change / ok; status: ok / drift / missing
+    ids: dict[str, Any] = field(default_factory=dict)
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StackReport:
+    stack: str
+    region: str
+    steps: list[StepReport]
+    outputs: dict[str, Any]
+
+    @property
+    def clean(self) -> bool:
+        return all(s.action in ("ok", "unchanged") for s in self.steps)
+
+
+@dataclass
+class DownReport:
+    stack: str
+    deleted: list[str]
+    left: dict[str, Any]
+
+
+def translated(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Map any AWS error that escaped a step to one S3gwError line (SAM CLI's decorator, in small)."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except S3gwError:
+                raise
+            except Exception as exc:
+                if type(exc).__module__.startswith(("botocore", "boto3", "urllib3")):
+                    raise translate(exc, doing) from exc
+                raise
+
+        return inner
+
+    return wrap
+
+
+def open_context(config: StackConfig, progress: Progress, *, persist: bool) -> Context:
+    state = state_file.load(config.state_path, config.stack, config.region)
+    config = settle(config, state.settings)
+    aws = Aws(config)
+    state_file.check_account(state, aws.account)
+    return Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
+
+
+@contextmanager
+def _locked(config: StackConfig, command: str) -> Iterator[None]:
+    with state_file.locked(config.state_dir, config.stack, command):
+        yield
+
+
+def _ids(ctx: Context, step: Step) -> dict[str, Any]:
+    return {key: ctx.outputs[key] for key in step.keys if ctx.outputs.get(key) and key in OUTPUT_KEYS}
+
+
+def outputs_of(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: values[key] for key in OUTPUT_KEYS if values.get(key)}
+
+
+@translated("bringing the stack up")
+def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -> StackReport:
+    with _locked(config, "up"):
+        ctx = ctx or open_context(config, progress, persist=True)
+        settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
+        if ctx.state.settings != settings:
+            ctx.state.settings = settings
+            ctx.state.save()
+        reports = []
+        for step in STEPS:
+            found = step.find(ctx)
+            if found is None:
+                progress(f"creating {step.title}")
+                step.create(ctx)
+                action = "created"
+            else:
+                for key, value in found.items():
+                    ctx.record(key, value)
+                action = "unchanged"
+            drifts = step.check(ctx)
+            if drifts:
+                progress(f"repairing {step.title}: " + "; ".join(d.detail for d in drifts))
+                step.repair(ctx, drifts)
+                action = "created" if action == "created" else "repaired"
+            reports.append(StepReport(step.title, action, _ids(ctx, step), [d.detail for d in drifts]))
+            progress(f"{action} {step.title} " + " ".join(_flat(_ids(ctx, step))))
+        return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
+
+
+def _inspect(ctx: Context, missing: str, drift: str, ok: str) -> list[StepReport]:
+    """find + check for every step, read-only. A step whose inputs are missing is reported, not checked."""
+    reports = []
+    for step in STEPS:
+        found = step.find(ctx)
+        if found is None:
+            reports.append(StepReport(step.title, missing))
+            continue
+        ctx.outputs.update(found)
+        try:
+            drifts = step.check(ctx)
+        except KeyError as exc:  # an earlier resource is missing, so this one cannot be compared
+            reports.append(StepReport(step.title, drift, _ids(ctx, step), [f"cannot check: {exc.args[0]} missing"]))
+            continue
+        action = drift if drifts else ok
+        reports.append(StepReport(step.title, action, _ids(ctx, step), [d.detail for d in drifts]))
+    return reports
+
+
+@translated("planning")
+def plan(config: StackConfig, progress: Progress) -> StackReport:
+    ctx = open_context(config, progress, persist=False)
+    reports = _inspect(ctx, missing="create", drift="change", ok="ok")
+    return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
+
+
+@translated("checking the stack")
+def status(config: StackConfig, progress: Progress) -> StackReport:
+    ctx = open_context(config, progress, persist=False)
+    if not ctx.state.exists_on_disk:
+        raise UsageError(f"stack {config.stack} has no state file at {config.state_path}",
+                         "run 's3gw up' first, or pass the --stack/--state-dir it was made with")
+    reports = _inspect(ctx, missing="missing", drift="drift", ok="ok")
+    return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
+
+
+def recorded_outputs(config: StackConfig) -> dict[str, Any]:
+    """The recorded ids, from the state file alone: no AWS call, so it works offline and fast."""
+    state = state_file.load(config.state_path, config.stack, config.region)
+    return outputs_of(state.resources)
+
+
+def output_value(config: StackConfig, key: str) -> str:
+    if key not in OUTPUT_KEYS:
+        raise UsageError(f"unknown output {key!r}", "use one of: " + ", ".join(OUTPUT_KEYS))
+    value = recorded_outputs(config).get(key)
+    if not value:
+        raise AwsError(f"stack {config.stack} has no {key} recorded", "run 's3gw up' first")
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+# The order of `down`. Work that does not depend on Lambda's ENIs (bucket, endpoint, route tables)
+# runs while they linger; what they block (security group, subnets, the role they use, the VPC) after.
+_BEFORE_ENIS = ("function", "bucket", "endpoint", "route_tables")
+_AFTER_ENIS = ("security_group", "subnets", "role", "vpc")
+
+
+@translated("taking the stack down")
+def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
+         ctx: Context | None = None) -> DownReport:
+    with _locked(config, "down"):
+        ctx = ctx or open_context(config, progress, persist=True)
+        if wait is not None:
+            ctx.delete_wait = wait
+        by_name = {step.name: step for step in STEPS}
+        deleted: list[str] = []
+
+        def run(name: str) -> None:
+            step = by_name[name]
+            if step.recorded(ctx):
+                progress(f"deleting {step.title} " + " ".join(_flat(_ids(ctx, step))))
+                step.delete(ctx)
+                deleted.append(step.title)
+
+        for name in _BEFORE_ENIS:
+            run(name)
+        if ctx.outputs.get("eni_function"):
+            progress("waiting for Lambda to release the function's network interfaces")
+            try:
+                wait_for_enis(ctx)
+            except WaitTimeout as exc:
+                exc.message += f"; kept: {', '.join(sorted(_left(ctx)))}"
+                raise
+        for name in _AFTER_ENIS:
+            run(name)
+        left = _left(ctx)
+        if not left:
+            ctx.state.remove()
+        return DownReport(config.stack, deleted, left)
+
+
+def _left(ctx: Context) -> dict[str, Any]:
+    return {key: value for key, value in ctx.state.resources.items() if value}
+
+
+def _flat(ids: dict[str, Any]) -> list[str]:
+    return [", ".join(v) if isinstance(v, list) else str(v) for v in ids.values()]
+
+
+@translated("listing what the stack has in AWS")
+def leftovers(config: StackConfig) -> dict[str, list[str]]:
+    """Every resource carrying the stack's tag, whatever the state file says."""
+    from s3gw.inventory import stack_resources
+
+    return stack_resources(open_context(config, lambda message: None, persist=False))

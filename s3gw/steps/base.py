@@ -1,0 +1,171 @@
+"""What every step shares: the context it runs in, drift findings, and bounded retries."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from s3gw.aws import Aws
+from s3gw.config import StackConfig
+from s3gw.errors import WaitTimeout, error_code, error_message, translate
+from s3gw.state import State
+
+T = TypeVar("T")
+Progress = Callable[[str], None]
+
+STACK_TAG = "s3gw:stack"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One way a resource differs from what `up` would make it. `key` tells repair() what to fix."""
+
+    key: str
+    detail: str
+
+
+@dataclass
+class Context:
+    config: StackConfig
+    aws: Aws
+    state: State
+    progress: Progress = lambda message: None  # noqa: E731 - a quiet default for tests
+    persist: bool = True  # False for plan and status: ids found are kept in memory, never written
+    outputs: dict[str, Any] = field(default_factory=dict)
+    iam_propagation_wait: float = 150.0
+    active_wait: float = 300.0
+    delete_wait: float = 1200.0  # `down --wait`: how long to wait out lingering ENIs and dependencies
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self.outputs.update(self.state.resources)
+
+    def record(self, key: str, value: Any) -> None:
+        """Remember an id; in `up` it is written to the state file before the next API call."""
+        self.outputs[key] = value
+        if self.persist:
+            self.state.set(key, value)
+
+    def forget(self, key: str) -> None:
+        self.outputs.pop(key, None)
+        if self.persist:
+            self.state.drop(key)
+
+    def tags(self, name: str, **extra: str) -> list[dict[str, str]]:
+        tags = [{"Key": STACK_TAG, "Value": self.config.stack}, {"Key": "Name", "Value": name}]
+        tags += [{"Key": f"s3gw:{key}", "Value": value} for key, value in extra.items()]
+        return tags
+
+    def tag_spec(self, resource_type: str, name: str, **extra: str) -> list[dict[str, Any]]:
+        return [{"ResourceType": resource_type, "Tags": self.tags(name, **extra)}]
+
+    def stack_filter(self) -> dict[str, Any]:
+        return {"Name": f"tag:{STACK_TAG}", "Values": [self.config.stack]}
+
+
+def call(doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Make one AWS call; turn a failure into an S3gwError that says what was being done."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        raise translate(exc, doing) from exc
+
+
+def not_visible(code: str) -> Any:
+    """Raise what AWS answers for a resource not yet visible after its create, so retry() waits it out."""
+    from botocore.exceptions import ClientError
+
+    raise ClientError({"Error": {"Code": code, "Message": "not visible yet"}}, "Describe")
+
+
+def is_code(exc: BaseException, *codes: str) -> bool:
+    return error_code(exc) in codes
+
+
+def retry(
+    ctx: Context,
+    doing: str,
+    fn: Callable[[], T],
+    *,
+    retry_if: Callable[[BaseException], bool],
+    waiting_for: str,
+    timeout: float,
+    first_delay: float = 1.0,
+    max_delay: float = 15.0,
+) -> T:
+    """Retry what AWS answers with 'not yet' (IAM propagation, DependencyViolation, NotFound after create).
+
+    Bounded by `timeout` seconds; says what it waits for on the first retry and then every ~30 s.
+    """
+    deadline = time.monotonic() + timeout
+    delay = first_delay
+    last_said = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except Exception as exc:
+            if not retry_if(exc):
+                raise translate(exc, doing) from exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(
+                    f"{doing}: still {waiting_for} after {timeout:.0f}s ({error_code(exc)}: {error_message(exc)})",
+                    "run the command again later; everything created so far is recorded",
+                ) from exc
+            now = time.monotonic()
+            if attempt == 1 or now - last_said >= 30:
+                ctx.progress(f"waiting: {waiting_for} ({error_code(exc) or type(exc).__name__}), "
+                             f"up to {remaining:.0f}s more")
+                last_said = now
+            ctx.sleep(min(delay * (0.5 + random.random() / 2), remaining))
+            delay = min(delay * 2, max_delay)
+
+
+def delete_retrying(ctx: Context, doing: str, fn: Callable[[], Any], *, gone: tuple[str, ...],
+                    waiting_for: str) -> None:
+    """Delete, counting 'already gone' as done and retrying DependencyViolation up to ctx.delete_wait."""
+
+    def attempt() -> None:
+        try:
+            fn()
+        except Exception as exc:
+            if not is_code(exc, *gone):
+                raise
+
+    retry(ctx, doing, attempt, retry_if=lambda exc: is_code(exc, "DependencyViolation"),
+          waiting_for=waiting_for, timeout=ctx.delete_wait)
+
+
+class Step:
+    """One resource kind. `up` runs find → (create) → check → repair; `down` runs delete."""
+
+    name: str = ""
+    title: str = ""
+    keys: tuple[str, ...] = ()
+
+    def find(self, ctx: Context) -> dict[str, Any] | None:
+        """Read-only: the outputs of the existing resource (by recorded id, else by tag), or None."""
+        raise NotImplementedError
+
+    def create(self, ctx: Context) -> None:
+        """Create the bare resource, tagged, and record its ids at once. check/repair do the rest."""
+        raise NotImplementedError
+
+    def check(self, ctx: Context) -> list[Drift]:
+        """Read-only: how the existing resource differs from what it should be."""
+        return []
+
+    def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        """Make the changes that check() found; makes no call when `drifts` is empty."""
+
+    def delete(self, ctx: Context) -> None:
+        """Delete what the state records; already gone counts as success. Forget each id once gone."""
+        raise NotImplementedError
+
+    def recorded(self, ctx: Context) -> bool:
+        return any(ctx.outputs.get(key) for key in self.keys)

@@ -1,0 +1,176 @@
+"""The bucket: private, encrypted, and sealed so it answers only through the endpoint.
+
+`down` deletes the policy first: the deny also refuses the operator's own object calls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from s3gw.errors import AwsError, error_code
+from s3gw.policy import bucket_policy, canonical
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry
+
+_BLOCK_ALL = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+_ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+_MISSING = ("NoSuchBucket", "404", "NotFound")
+
+
+def bucket_name(ctx: Context) -> str:
+    return ctx.config.bucket or ctx.outputs.get("bucket") or ctx.config.default_bucket(ctx.aws.account)
+
+
+def bucket_tags(ctx: Context, bucket: str) -> dict[str, str]:
+    try:
+        tag_set = ctx.aws.s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except Exception as exc:
+        if is_code(exc, "NoSuchTagSet", "NoSuchTagSetError"):
+            return {}
+        raise
+    return {tag["Key"]: tag["Value"] for tag in tag_set}
+
+
+class BucketStep(Step):
+    name = "bucket"
+    title = "bucket"
+    keys = ("bucket", "bucket_pending")
+
+    def find(self, ctx: Context) -> dict[str, Any] | None:
+        bucket = bucket_name(ctx)
+        try:
+            ctx.aws.s3.head_bucket(Bucket=bucket)
+        except Exception as exc:
+            if is_code(exc, *_MISSING):
+                return None
+            if is_code(exc, "403", "AccessDenied", "Forbidden"):
+                raise AwsError(f"the bucket name {bucket} is taken by another account (or you may not read it)",
+                               "choose another name with --bucket") from None
+            raise AwsError(f"checking bucket {bucket}: {error_code(exc)}: {exc}") from None
+        ours = bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
+        if not ours and bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
+            raise AwsError(f"bucket {bucket} exists but was not made by stack {ctx.config.stack}",
+                           "choose another name with --bucket; s3gw never adopts a bucket it did not create")
+        return {"bucket": bucket}
+
+    def create(self, ctx: Context) -> None:
+        bucket = bucket_name(ctx)
+        # S3 has no tags at creation: record the name first, so that a crash between CreateBucket and
+        # PutBucketTagging does not leave a bucket the next run would refuse as someone else's.
+        ctx.record("bucket_pending", bucket)
+        args: dict[str, Any] = {"Bucket": bucket}
+        if ctx.config.region != "us-east-1":  # us-east-1 refuses a LocationConstraint naming itself
+            args["CreateBucketConfiguration"] = {"LocationConstraint": ctx.config.region}
+        try:
+            ctx.aws.s3.create_bucket(**args)
+        except Exception as exc:
+            if is_code(exc, "BucketAlreadyExists"):
+                raise AwsError(f"the bucket name {bucket} is taken by another account",
+                               "choose another name with --bucket") from None
+            if not is_code(exc, "BucketAlreadyOwnedByYou"):  # a create retried after a crash
+                raise AwsError(f"creating bucket {bucket}: {error_code(exc)}: {exc}") from None
+        ctx.record("bucket", bucket)
+        ctx.forget("bucket_pending")
+
+    def check(self, ctx: Context) -> list[Drift]:
+        s3 = ctx.aws.s3
+        bucket = ctx.outputs["bucket"]
+        drifts: list[Drift] = []
+        location = retry(
+            ctx, f"reading the region of {bucket}", lambda: s3.get_bucket_location(Bucket=bucket),
+            retry_if=lambda exc: is_code(exc, "NoSuchBucket"), waiting_for="the new bucket to be visible",
+            timeout=60,
+        ).get("LocationConstraint") or "us-east-1"
+        if location != ctx.config.region:
+            raise AwsError(f"bucket {bucket} is in {location}, but the stack is in {ctx.config.region}",
+                           "a gateway endpoint reaches only buckets of its own region; choose another --bucket")
+        if bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
+            drifts.append(Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing"))
+        try:
+            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except Exception as exc:
+            if not is_code(exc, "NoSuchPublicAccessBlockConfiguration"):
+                raise
+            block = {}
+        if any(not block.get(key) for key in _BLOCK_ALL):
+            drifts.append(Drift("public_access_block", "Block Public Access is not fully on"))
+        try:
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        except Exception as exc:
+            if not is_code(exc, "ServerSideEncryptionConfigurationNotFoundError"):
+                raise
+            rules = []
+        if not rules:
+            drifts.append(Drift("encryption", "default encryption is off"))
+        wanted = bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition)
+        try:
+            current = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+        except Exception as exc:
+            if not is_code(exc, "NoSuchBucketPolicy"):
+                raise
+            current = None
+        if current is None:
+            drifts.append(Drift("policy", "the bucket policy is missing: the bucket is not sealed"))
+        elif canonical(current) != canonical(wanted):
+            drifts.append(Drift("policy", "the bucket policy differs from the seal to the endpoint"))
+        return drifts
+
+    def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        s3 = ctx.aws.s3
+        bucket = ctx.outputs["bucket"]
+        for drift in drifts:
+            if drift.key == "tags":
+                tags = bucket_tags(ctx, bucket)
+                tags.update({STACK_TAG: ctx.config.stack, "Name": bucket})
+                call(f"tagging {bucket}", s3.put_bucket_tagging, Bucket=bucket,
+                     Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+            elif drift.key == "public_access_block":
+                call(f"blocking public access to {bucket}", s3.put_public_access_block, Bucket=bucket,
+                     PublicAccessBlockConfiguration=_BLOCK_ALL)
+            elif drift.key == "encryption":
+                call(f"turning on default encryption of {bucket}", s3.put_bucket_encryption, Bucket=bucket,
+                     ServerSideEncryptionConfiguration=_ENCRYPTION)
+            elif drift.key == "policy":
+                document = bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition)
+                call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, Bucket=bucket,
+                     Policy=json.dumps(document))
+
+    def delete(self, ctx: Context) -> None:
+        bucket = ctx.outputs.get("bucket") or ctx.outputs.get("bucket_pending")
+        if not bucket:
+            return
+        s3 = ctx.aws.s3
+        try:
+            # The policy first: while it stands, it refuses our own object calls.
+            s3.delete_bucket_policy(Bucket=bucket)
+            empty_bucket(ctx, bucket)
+            s3.delete_bucket(Bucket=bucket)
+        except Exception as exc:
+            if not is_code(exc, "NoSuchBucket"):
+                raise AwsError(f"deleting bucket {bucket}: {error_code(exc)}: {exc}") from None
+        ctx.forget("bucket")
+        ctx.forget("bucket_pending")
+
+
+def empty_bucket(ctx: Context, bucket: str) -> int:
+    """Delete every object version and delete marker (a versioned bucket keeps them all); return the count."""
+    s3 = ctx.aws.s3
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        for start in range(0, len(batch), 1000):
+            chunk = batch[start:start + 1000]
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise AwsError(f"emptying {bucket}: {first.get('Code')}: {first.get('Message')} ({first.get('Key')})")
+            deleted += len(chunk)
+    if deleted:
+        ctx.progress(f"emptied {bucket}: {deleted} object versions deleted")
+    return deleted

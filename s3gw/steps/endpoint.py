@@ -1,0 +1,140 @@
+"""The S3 gateway endpoint, attached to the route table each private subnet really uses."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from s3gw.errors import AwsError
+from s3gw.steps.base import Context, Drift, Step, call, is_code, not_visible, retry
+from s3gw.steps.route_tables import effective_route_table
+
+_GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
+
+
+def s3_service_name(ctx: Context) -> str:
+    """The region's S3 gateway service, as the region names it (not assumed from a pattern)."""
+    wanted = f"com.amazonaws.{ctx.config.region}.s3"
+    services = call(
+        "listing the region's gateway endpoint services",
+        ctx.aws.ec2.describe_vpc_endpoint_services,
+        Filters=[{"Name": "service-type", "Values": ["Gateway"]}],
+    )
+    names = [d["ServiceName"] for d in services.get("ServiceDetails", [])] or services.get("ServiceNames", [])
+    if wanted in names:
+        return wanted
+    s3_names = [name for name in names if name.endswith(".s3")]
+    if len(s3_names) == 1:
+        return s3_names[0]
+    raise AwsError(f"the region {ctx.config.region} offers no S3 gateway endpoint service",
+                   "choose another --region")
+
+
+def s3_prefix_list_id(ctx: Context) -> str:
+    name = f"com.amazonaws.{ctx.config.region}.s3"
+    lists = call(
+        "looking up the S3 prefix list",
+        ctx.aws.ec2.describe_managed_prefix_lists,
+        Filters=[{"Name": "prefix-list-name", "Values": [name]}],
+    )["PrefixLists"]
+    if not lists:
+        raise AwsError(f"the region {ctx.config.region} has no managed prefix list {name}")
+    return str(lists[0]["PrefixListId"])
+
+
+def wanted_route_tables(ctx: Context) -> list[str]:
+    ec2 = ctx.aws.ec2
+    tables: list[str] = []
+    for subnet_id in ctx.outputs.get("subnet_ids") or []:
+        table = call(f"finding the route table of {subnet_id}", effective_route_table,
+                     ec2, subnet_id, ctx.outputs["vpc_id"])
+        if table and table not in tables:
+            tables.append(table)
+    return tables
+
+
+class EndpointStep(Step):
+    name = "endpoint"
+    title = "S3 gateway endpoint"
+    keys = ("endpoint_id", "prefix_list_id")
+
+    def _describe(self, ctx: Context) -> dict[str, Any] | None:
+        ec2 = ctx.aws.ec2
+        endpoint_id = ctx.outputs.get("endpoint_id")
+        if endpoint_id:
+            try:
+                # moto has no vpc-endpoint-id filter; VpcEndpointIds= works on both.
+                found = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
+            except Exception as exc:
+                if not is_code(exc, "InvalidVpcEndpointId.NotFound"):
+                    raise
+                found = []
+            live = [e for e in found if e.get("State", "").lower() not in _GONE_STATES]
+            if live:
+                return live[0]
+        vpc_id = ctx.outputs.get("vpc_id")
+        if not vpc_id:
+            return None
+        found = call(
+            "looking up the endpoint",
+            ec2.describe_vpc_endpoints,
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, ctx.stack_filter()],
+        )["VpcEndpoints"]
+        live = [e for e in found if e.get("State", "").lower() not in _GONE_STATES]
+        return live[0] if live else None
+
+    def find(self, ctx: Context) -> dict[str, Any] | None:
+        endpoint = self._describe(ctx)
+        if endpoint is None:
+            return None
+        return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": s3_prefix_list_id(ctx)}
+
+    def create(self, ctx: Context) -> None:
+        vpc_id = ctx.outputs["vpc_id"]
+        # Same stack and VPC → same token: a retried create returns the first endpoint, not a second.
+        token = hashlib.sha256(f"s3gw:{ctx.config.stack}:{vpc_id}:s3".encode()).hexdigest()[:32]
+        endpoint = call(
+            "creating the S3 gateway endpoint",
+            ctx.aws.ec2.create_vpc_endpoint,
+            VpcEndpointType="Gateway",
+            VpcId=vpc_id,
+            ServiceName=s3_service_name(ctx),
+            RouteTableIds=wanted_route_tables(ctx),
+            TagSpecifications=ctx.tag_spec("vpc-endpoint", f"{ctx.config.stack}-s3"),
+            ClientToken=token,
+        )["VpcEndpoint"]
+        ctx.record("endpoint_id", endpoint["VpcEndpointId"])
+        ctx.record("prefix_list_id", s3_prefix_list_id(ctx))
+
+    def check(self, ctx: Context) -> list[Drift]:
+        endpoint = retry(
+            ctx, "reading the endpoint", lambda: self._describe(ctx) or not_visible("InvalidVpcEndpointId.NotFound"),
+            retry_if=lambda exc: is_code(exc, "InvalidVpcEndpointId.NotFound"),
+            waiting_for="the new endpoint to be visible", timeout=60,
+        )
+        attached = set(endpoint.get("RouteTableIds", []))
+        return [Drift(table, f"route table {table} has no route to S3 through the endpoint")
+                for table in wanted_route_tables(ctx) if table not in attached]
+
+    def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        if drifts:
+            call("attaching route tables to the endpoint", ctx.aws.ec2.modify_vpc_endpoint,
+                 VpcEndpointId=ctx.outputs["endpoint_id"], AddRouteTableIds=[d.key for d in drifts])
+
+    def delete(self, ctx: Context) -> None:
+        endpoint_id = ctx.outputs.get("endpoint_id")
+        if endpoint_id:
+            try:
+                answer = ctx.aws.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
+            except Exception as exc:
+                if not is_code(exc, "InvalidVpcEndpointId.NotFound"):
+                    raise
+                answer = {}
+            failed = [u for u in answer.get("Unsuccessful", [])
+                      if u.get("Error", {}).get("Code") != "InvalidVpcEndpointId.NotFound"]
+            if failed:
+                error = failed[0].get("Error", {})
+                raise AwsError(f"deleting endpoint {endpoint_id}: {error.get('Code')}: {error.get('Message')}")
+        ctx.forget("endpoint_id")
+        ctx.forget("prefix_list_id")
+

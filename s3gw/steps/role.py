@@ -1,0 +1,114 @@
+"""The function's IAM role: Lambda trust, the VPC access managed policy, and bucket access only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from s3gw.errors import AwsError
+from s3gw.policy import (
+    INLINE_POLICY_NAME,
+    LAMBDA_VPC_POLICY_ARN,
+    canonical,
+    lambda_trust_policy,
+    role_bucket_policy,
+)
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code
+
+
+def vpc_policy_arn(ctx: Context) -> str:
+    return LAMBDA_VPC_POLICY_ARN.replace("arn:aws:", f"arn:{ctx.aws.partition}:")
+
+
+class RoleStep(Step):
+    name = "role"
+    title = "IAM role"
+    keys = ("role_name", "role_arn")
+
+    def _get(self, ctx: Context) -> dict[str, Any] | None:
+        name = ctx.outputs.get("role_name") or ctx.config.role_name
+        try:
+            return dict(ctx.aws.iam.get_role(RoleName=name)["Role"])
+        except Exception as exc:
+            if is_code(exc, "NoSuchEntity"):
+                return None
+            raise
+
+    def find(self, ctx: Context) -> dict[str, Any] | None:
+        role = self._get(ctx)
+        if role is None:
+            return None
+        tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+        if tags.get(STACK_TAG) != ctx.config.stack:
+            raise AwsError(f"IAM role {role['RoleName']} exists but is not this stack's",
+                           "delete or rename it, or use another --stack")
+        return {"role_name": role["RoleName"], "role_arn": role["Arn"]}
+
+    def create(self, ctx: Context) -> None:
+        try:
+            role = ctx.aws.iam.create_role(
+                RoleName=ctx.config.role_name,
+                AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()),
+                Description=f"s3gw {ctx.config.stack}: Lambda in private subnets, access to one bucket",
+                Tags=ctx.tags(ctx.config.role_name),
+            )["Role"]
+        except Exception as exc:
+            if not is_code(exc, "EntityAlreadyExists"):  # a create retried after a crash: ours, tagged
+                raise
+            role = self._get(ctx) or {}
+        ctx.record("role_name", role["RoleName"])
+        ctx.record("role_arn", role["Arn"])
+
+    def check(self, ctx: Context) -> list[Drift]:
+        iam = ctx.aws.iam
+        name = ctx.outputs["role_name"]
+        role = self._get(ctx) or {}
+        drifts = []
+        if canonical(role.get("AssumeRolePolicyDocument") or "{}") != canonical(lambda_trust_policy()):
+            drifts.append(Drift("trust", "the trust policy does not let Lambda (only) assume the role"))
+        attached = call("listing the role's policies", iam.list_attached_role_policies, RoleName=name)
+        if vpc_policy_arn(ctx) not in [p["PolicyArn"] for p in attached["AttachedPolicies"]]:
+            drifts.append(Drift("vpc_access", "AWSLambdaVPCAccessExecutionRole is not attached (no ENIs)"))
+        try:
+            inline = iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+        except Exception as exc:
+            if not is_code(exc, "NoSuchEntity"):
+                raise
+            inline = None
+        wanted = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
+        if inline is None or canonical(inline) != canonical(wanted):
+            drifts.append(Drift("bucket_access", "the inline bucket-access policy is missing or differs"))
+        return drifts
+
+    def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        iam = ctx.aws.iam
+        name = ctx.outputs["role_name"]
+        for drift in drifts:
+            if drift.key == "trust":
+                call("setting the role's trust policy", iam.update_assume_role_policy,
+                     RoleName=name, PolicyDocument=json.dumps(lambda_trust_policy()))
+            elif drift.key == "vpc_access":
+                call("attaching AWSLambdaVPCAccessExecutionRole", iam.attach_role_policy,
+                     RoleName=name, PolicyArn=vpc_policy_arn(ctx))
+            elif drift.key == "bucket_access":
+                document = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
+                call("writing the role's bucket-access policy", iam.put_role_policy, RoleName=name,
+                     PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
+
+    def delete(self, ctx: Context) -> None:
+        name = ctx.outputs.get("role_name")
+        if name:
+            iam = ctx.aws.iam
+            try:
+                for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+                    for policy in page["AttachedPolicies"]:
+                        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+                for page in iam.get_paginator("list_role_policies").paginate(RoleName=name):
+                    for policy_name in page["PolicyNames"]:
+                        iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+                iam.delete_role(RoleName=name)
+            except Exception as exc:
+                if not is_code(exc, "NoSuchEntity"):
+                    raise
+        ctx.forget("role_name")
+        ctx.forget("role_arn")

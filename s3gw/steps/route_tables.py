@@ -1,0 +1,142 @@
+"""One route table per private subnet, explicitly associated; and route-table discovery.
+
+A subnet with no explicit association silently uses the VPC's main table (the "main-table trap"):
+`effective_route_table` resolves that, so the endpoint is attached to the table the subnet really uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3gw.steps.base import Context, Drift, Step, call, delete_retrying, is_code
+
+
+def effective_route_table(ec2: Any, subnet_id: str, vpc_id: str) -> str | None:
+    explicit = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])
+    if explicit["RouteTables"]:
+        return str(explicit["RouteTables"][0]["RouteTableId"])
+    main = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}]
+    )
+    return str(main["RouteTables"][0]["RouteTableId"]) if main["RouteTables"] else None
+
+
+class RouteTablesStep(Step):
+    name = "route_tables"
+    title = "route tables"
+    keys = ("route_table_ids",)
+
+    def _ours(self, ctx: Context) -> dict[str, dict[str, Any]]:
+        """Our route tables in the VPC, by the subnet they are for (tag s3gw:subnet)."""
+        vpc_id = ctx.outputs.get("vpc_id")
+        if not vpc_id:
+            return {}
+        tables = call(
+            "looking up the route tables",
+            ctx.aws.ec2.describe_route_tables,
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, ctx.stack_filter()],
+        )["RouteTables"]
+        by_subnet: dict[str, dict[str, Any]] = {}
+        for table in tables:
+            tags = {tag["Key"]: tag["Value"] for tag in table.get("Tags", [])}
+            if tags.get("s3gw:subnet"):
+                by_subnet[tags["s3gw:subnet"]] = table
+        return by_subnet
+
+    def find(self, ctx: Context) -> dict[str, Any] | None:
+        ours = self._ours(ctx)
+        subnet_ids = ctx.outputs.get("subnet_ids") or []
+        ids = [ours[s]["RouteTableId"] for s in subnet_ids if s in ours]
+        return {"route_table_ids": ids} if ids else None
+
+    def create(self, ctx: Context) -> None:
+        self.repair(ctx, self.check(ctx))
+
+    def check(self, ctx: Context) -> list[Drift]:
+        ours = self._ours(ctx)
+        drifts = []
+        for subnet_id in ctx.outputs.get("subnet_ids") or []:
+            table = ours.get(subnet_id)
+            if table is None:
+                drifts.append(Drift(f"create:{subnet_id}", f"no route table for {subnet_id}"))
+            elif not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
+                drifts.append(Drift(f"associate:{subnet_id}",
+                                    f"{subnet_id} is not associated with its table {table['RouteTableId']}"))
+        wanted = set(ctx.outputs.get("subnet_ids") or [])
+        for subnet_id, table in ours.items():
+            if subnet_id not in wanted:  # its subnet was deleted: the table would be left behind by `down`
+                drifts.append(Drift(f"stale:{table['RouteTableId']}",
+                                    f"route table {table['RouteTableId']} is for {subnet_id}, which is gone"))
+        return drifts
+
+    def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        if not drifts:
+            return
+        ec2 = ctx.aws.ec2
+        ours = self._ours(ctx)
+        for drift in drifts:
+            action, subnet_id = drift.key.split(":", 1)
+            if action == "stale":
+                self._delete_table(ctx, subnet_id)
+                continue
+            if action == "create":
+                table = call(
+                    f"creating the route table for {subnet_id}",
+                    ec2.create_route_table,
+                    VpcId=ctx.outputs["vpc_id"],
+                    TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{subnet_id}",
+                                                   subnet=subnet_id),
+                )["RouteTable"]
+                ours[subnet_id] = table
+                self._record(ctx, ours)
+            self._associate(ctx, subnet_id, ours[subnet_id]["RouteTableId"])
+
+    def _associate(self, ctx: Context, subnet_id: str, table_id: str) -> None:
+        ec2 = ctx.aws.ec2
+        current = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])
+        for table in current["RouteTables"]:
+            for association in table.get("Associations", []):
+                if association.get("SubnetId") == subnet_id:
+                    # The subnet uses another explicit table: move it to ours in one call.
+                    call(f"moving {subnet_id} to {table_id}", ec2.replace_route_table_association,
+                         AssociationId=association["RouteTableAssociationId"], RouteTableId=table_id)
+                    return
+        call(f"associating {table_id} with {subnet_id}", ec2.associate_route_table,
+             RouteTableId=table_id, SubnetId=subnet_id)
+
+    def _record(self, ctx: Context, ours: dict[str, dict[str, Any]]) -> None:
+        subnet_ids = ctx.outputs.get("subnet_ids") or []
+        ctx.record("route_table_ids", [ours[s]["RouteTableId"] for s in subnet_ids if s in ours])
+
+    def delete(self, ctx: Context) -> None:
+        remaining = list(ctx.outputs.get("route_table_ids") or [])
+        for table_id in list(remaining):
+            self._delete_table(ctx, table_id)
+            remaining.remove(table_id)
+            ctx.record("route_table_ids", remaining) if remaining else ctx.forget("route_table_ids")
+
+    def _delete_table(self, ctx: Context, table_id: str) -> None:
+        ec2 = ctx.aws.ec2
+        tables = []
+        try:
+            tables = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
+        except Exception as exc:
+            if not is_code(exc, "InvalidRouteTableID.NotFound"):
+                raise
+        endpoint_id = ctx.outputs.get("endpoint_id")
+        if tables and endpoint_id and any(r.get("GatewayId") == endpoint_id for r in tables[0].get("Routes", [])):
+            call(f"detaching {table_id} from the endpoint", ec2.modify_vpc_endpoint,
+                 VpcEndpointId=endpoint_id, RemoveRouteTableIds=[table_id])
+        # moto (and a crash mid-way) can leave associations behind: drop them before the table.
+        for table in tables:
+            for association in table.get("Associations", []):
+                if not association.get("Main"):
+                    delete_retrying(
+                        ctx, f"disassociating {table_id}",
+                        lambda a=association["RouteTableAssociationId"]: ec2.disassociate_route_table(AssociationId=a),
+                        gone=("InvalidAssociationID.NotFound",), waiting_for="the association to go",
+                    )
+        delete_retrying(
+            ctx, f"deleting route table {table_id}", lambda: ec2.delete_route_table(RouteTableId=table_id),
+            gone=("InvalidRouteTableID.NotFound",), waiting_for=f"{table_id} to be free",
+        )

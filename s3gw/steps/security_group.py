@@ -1,0 +1,153 @@
+"""The function's security group: no ingress, and egress TCP 443 to S3 only.
+
+CreateSecurityGroup adds an allow-all egress rule; check() sees it as drift and repair() revokes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3gw.errors import AwsError
+from s3gw.steps.base import Context, Drift, Step, call, delete_retrying, is_code, not_visible, retry
+
+# One rule in a comparable form: (protocol, from port, to port, target kind, target).
+Rule = tuple[str, int, int, str, str]
+
+
+def flatten(permissions: list[dict[str, Any]]) -> set[Rule]:
+    rules: set[Rule] = set()
+    for perm in permissions:
+        proto = str(perm.get("IpProtocol", "-1"))
+        low, high = int(perm.get("FromPort", -1)), int(perm.get("ToPort", -1))
+        if proto == "-1":
+            low, high = -1, -1
+        for item in perm.get("IpRanges", []):
+            rules.add((proto, low, high, "cidr", item["CidrIp"]))
+        for item in perm.get("Ipv6Ranges", []):
+            rules.add((proto, low, high, "cidr6", item["CidrIpv6"]))
+        for item in perm.get("PrefixListIds", []):
+            rules.add((proto, low, high, "prefix-list", item["PrefixListId"]))
+        for item in perm.get("UserIdGroupPairs", []):
+            rules.add((proto, low, high, "group", item["GroupId"]))
+    return rules
+
+
+def permission(rule: Rule) -> dict[str, Any]:
+    proto, low, high, kind, target = rule
+    perm: dict[str, Any] = {"IpProtocol": proto}
+    if proto != "-1":
+        perm.update(FromPort=low, ToPort=high)
+    key, item = {
+        "cidr": ("IpRanges", {"CidrIp": target}),
+        "cidr6": ("Ipv6Ranges", {"CidrIpv6": target}),
+        "prefix-list": ("PrefixListIds", {"PrefixListId": target}),
+        "group": ("UserIdGroupPairs", {"GroupId": target}),
+    }[kind]
+    perm[key] = [item]
+    return perm
+
+
+def describe_rule(rule: Rule) -> str:
+    proto, low, high, _, target = rule
+    ports = "all traffic" if proto == "-1" else f"{proto} {low}" + (f"-{high}" if high != low else "")
+    return f"{ports} to {target}"
+
+
+def wanted_egress(ctx: Context) -> Rule:
+    if ctx.config.egress == "anywhere":
+        return ("tcp", 443, 443, "cidr", "0.0.0.0/0")
+    return ("tcp", 443, 443, "prefix-list", ctx.outputs["prefix_list_id"])
+
+
+class SecurityGroupStep(Step):
+    name = "security_group"
+    title = "security group"
+    keys = ("security_group_id",)
+
+    def _describe(self, ctx: Context) -> dict[str, Any] | None:
+        ec2 = ctx.aws.ec2
+        group_id = ctx.outputs.get("security_group_id")
+        if group_id:
+            try:
+                return dict(ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0])
+            except Exception as exc:
+                if not is_code(exc, "InvalidGroup.NotFound", "InvalidGroupId.NotFound"):
+                    raise
+        vpc_id = ctx.outputs.get("vpc_id")
+        if not vpc_id:
+            return None
+        groups = call(
+            "looking up the security group",
+            ec2.describe_security_groups,
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                     {"Name": "group-name", "Values": [ctx.config.security_group_name]}],
+        )["SecurityGroups"]
+        if groups and not any(t["Key"] == "s3gw:stack" and t["Value"] == ctx.config.stack
+                              for t in groups[0].get("Tags", [])):
+            raise AwsError(f"security group {ctx.config.security_group_name} in {vpc_id} is not this stack's",
+                           "rename or delete it; s3gw never adopts a group it did not create")
+        return dict(groups[0]) if groups else None
+
+    def find(self, ctx: Context) -> dict[str, Any] | None:
+        group = self._describe(ctx)
+        return {"security_group_id": group["GroupId"]} if group else None
+
+    def create(self, ctx: Context) -> None:
+        group = call(
+            "creating the security group",
+            ctx.aws.ec2.create_security_group,
+            GroupName=ctx.config.security_group_name,
+            Description=f"s3gw {ctx.config.stack}: Lambda egress HTTPS to S3 only",
+            VpcId=ctx.outputs["vpc_id"],
+            TagSpecifications=ctx.tag_spec("security-group", ctx.config.security_group_name),
+        )
+        ctx.record("security_group_id", group["GroupId"])
+
+    def check(self, ctx: Context) -> list[Drift]:
+        group = retry(
+            ctx, "reading the security group", lambda: self._describe(ctx) or not_visible("InvalidGroup.NotFound"),
+            retry_if=lambda exc: is_code(exc, "InvalidGroup.NotFound"),
+            waiting_for="the new security group to be visible", timeout=60,
+        )
+        wanted = wanted_egress(ctx)
+        egress = flatten(group.get("IpPermissionsEgress", []))
+        drifts = [Drift(f"revoke-egress:{i}", f"extra egress rule: {describe_rule(rule)}")
+                  for i, rule in enumerate(sorted(egress - {wanted}))]
+        drifts += [Drift(f"revoke-ingress:{i}", f"ingress rule: {describe_rule(rule)}")
+                   for i, rule in enumerate(sorted(flatten(group.get("IpPermissions", []))))]
+        if wanted not in egress:
+            drifts.append(Drift("allow-egress", f"missing egress rule: {describe_rule(wanted)}"))
+        return drifts
+
+    def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        if not drifts:
+            return
+        ec2 = ctx.aws.ec2
+        group_id = ctx.outputs["security_group_id"]
+        group = self._describe(ctx) or {}
+        wanted = wanted_egress(ctx)
+        extra_egress = sorted(flatten(group.get("IpPermissionsEgress", [])) - {wanted})
+        ingress = sorted(flatten(group.get("IpPermissions", [])))
+        keys = {d.key.split(":")[0] for d in drifts}
+        # Allow the wanted rule before revoking the rest, so the function never loses its path to S3.
+        if "allow-egress" in keys:
+            call("allowing HTTPS egress to S3", ec2.authorize_security_group_egress,
+                 GroupId=group_id, IpPermissions=[permission(wanted)])
+        if "revoke-egress" in keys and extra_egress:
+            call("revoking extra egress rules", ec2.revoke_security_group_egress,
+                 GroupId=group_id, IpPermissions=[permission(rule) for rule in extra_egress])
+        if "revoke-ingress" in keys and ingress:
+            call("revoking ingress rules", ec2.revoke_security_group_ingress,
+                 GroupId=group_id, IpPermissions=[permission(rule) for rule in ingress])
+
+    def delete(self, ctx: Context) -> None:
+        group_id = ctx.outputs.get("security_group_id")
+        if group_id:
+            delete_retrying(
+                ctx, f"deleting security group {group_id}",
+                lambda: ctx.aws.ec2.delete_security_group(GroupId=group_id),
+                gone=("InvalidGroup.NotFound", "InvalidGroupId.NotFound"),
+                waiting_for=f"Lambda's network interfaces to release {group_id}",
+            )
+        ctx.forget("security_group_id")
+

@@ -1,0 +1,73 @@
+"""The VPC: the stack's private network, DNS support and hostnames on (Lambda needs them to resolve S3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from s3gw.errors import AwsError
+from s3gw.steps.base import Context, Drift, Step, call, delete_retrying, is_code, retry
+
+_DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}
+
+
+class VpcStep(Step):
+    name = "vpc"
+    title = "VPC"
+    keys = ("vpc_id",)
+
+    def find(self, ctx: Context) -> dict[str, Any] | None:
+        ec2 = ctx.aws.ec2
+        vpc_id = ctx.outputs.get("vpc_id")
+        if vpc_id:
+            try:
+                vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+            except Exception as exc:
+                if not is_code(exc, "InvalidVpcID.NotFound"):
+                    raise
+                vpcs = []
+            if vpcs:
+                return {"vpc_id": vpcs[0]["VpcId"]}
+        vpcs = call("looking up the VPC by tag", ec2.describe_vpcs, Filters=[ctx.stack_filter()])["Vpcs"]
+        if len(vpcs) > 1:
+            ids = ", ".join(v["VpcId"] for v in vpcs)
+            raise AwsError(f"several VPCs carry the tag s3gw:stack={ctx.config.stack}: {ids}",
+                           "delete the extra ones, or use another --stack")
+        return {"vpc_id": vpcs[0]["VpcId"]} if vpcs else None
+
+    def create(self, ctx: Context) -> None:
+        vpc = call(
+            "creating the VPC",
+            ctx.aws.ec2.create_vpc,
+            CidrBlock=ctx.config.vpc_cidr,
+            TagSpecifications=ctx.tag_spec("vpc", ctx.config.stack),
+        )["Vpc"]
+        ctx.record("vpc_id", vpc["VpcId"])
+
+    def check(self, ctx: Context) -> list[Drift]:
+        ec2 = ctx.aws.ec2
+        vpc_id = ctx.outputs["vpc_id"]
+        drifts = []
+        for attribute, field in _DNS_ATTRIBUTES.items():
+            answer = retry(
+                ctx,
+                "reading the VPC's DNS settings",
+                lambda a=attribute: ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=a),
+                retry_if=lambda exc: is_code(exc, "InvalidVpcID.NotFound"),
+                waiting_for="the new VPC to be visible",
+                timeout=60,
+            )
+            if not answer[field]["Value"]:
+                drifts.append(Drift(attribute, f"{attribute} is off"))
+        return drifts
+
+    def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        for drift in drifts:
+            call(f"turning on {drift.key}", ctx.aws.ec2.modify_vpc_attribute,
+                 VpcId=ctx.outputs["vpc_id"], **{_DNS_ATTRIBUTES[drift.key]: {"Value": True}})
+
+    def delete(self, ctx: Context) -> None:
+        vpc_id = ctx.outputs.get("vpc_id")
+        if vpc_id:
+            delete_retrying(ctx, f"deleting VPC {vpc_id}", lambda: ctx.aws.ec2.delete_vpc(VpcId=vpc_id),
+                            gone=("InvalidVpcID.NotFound",), waiting_for=f"the last dependencies of {vpc_id} to go")
+        ctx.forget("vpc_id")

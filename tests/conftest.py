@@ -1,0 +1,79 @@
+"""Shared fixtures: fake credentials, moto in-process, a config in a temp state dir, a mutating-call counter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Before anything imports boto3 or moto: no real account can be reached from the tests.
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "S3GW_STACK",
+              "S3GW_STATE_DIR", "S3GW_OUTPUT"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="eu-west-1",
+    AWS_REGION="eu-west-1",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+)
+
+REGION = "eu-west-1"
+READ_PREFIXES = ("Describe", "Get", "List", "Head")
+
+
+class CallLog:
+    """Every AWS operation the code under test makes, by name."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    @property
+    def mutating(self) -> list[str]:
+        return [name for name in self.calls if not name.startswith(READ_PREFIXES)]
+
+
+@pytest.fixture
+def call_log(monkeypatch: pytest.MonkeyPatch) -> CallLog:
+    """Hook every client s3gw makes, so a test can count (mutating) calls."""
+    from s3gw.aws import Aws
+
+    log = CallLog()
+    original = Aws.client
+
+    def client(self: Aws, service: str) -> Any:
+        made = original(self, service)
+        made.meta.events.register("before-call", log)
+        return made
+
+    monkeypatch.setattr(Aws, "client", client)
+    return log
+
+
+@pytest.fixture
+def mocked() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def make_test_config(state_dir: Path, **overrides: Any) -> Any:
+    from s3gw.config import make_config
+
+    arguments: dict[str, Any] = {"stack": "t", "region": REGION, "state_dir": state_dir}
+    arguments.update(overrides)
+    return make_config(**arguments)

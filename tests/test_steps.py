@@ -1,0 +1,203 @@
+"""Each step on moto: created once, found (not re-created) on a second run, and repaired after breaking it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REGION, CallLog, make_test_config
+
+from s3gw import engine
+from s3gw.policy import INLINE_POLICY_NAME, LAMBDA_VPC_POLICY_ARN, bucket_policy
+from s3gw.steps import STEPS, Context, Step
+
+
+def step(name: str) -> Step:
+    return next(s for s in STEPS if s.name == name)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+    """One stack for the module, made by `up`; each test breaks one thing and leaves it healthy again."""
+    from moto import mock_aws
+
+    with mock_aws():
+        config = make_test_config(tmp_path_factory.mktemp("state"))
+        ctx = engine.open_context(config, lambda message: None, persist=True)
+        engine.up(config, lambda message: None, ctx=ctx)
+        yield ctx
+
+
+def converges(ctx: Context, name: str, expected_key_prefix: str) -> list[str]:
+    """check() must see the damage, repair() must fix it, and a second check() must see nothing."""
+    s = step(name)
+    drifts = s.check(ctx)
+    assert drifts, f"{name}: the damage was not seen"
+    assert any(d.key.startswith(expected_key_prefix) for d in drifts), drifts
+    s.repair(ctx, drifts)
+    assert s.check(ctx) == [], f"{name}: still drifted after repair"
+    return [d.detail for d in drifts]
+
+
+def test_every_step_runs_twice_without_a_second_create(mocked: None, state_dir: Path, call_log: CallLog) -> None:
+    config = make_test_config(state_dir)
+    ctx = engine.open_context(config, lambda message: None, persist=True)
+    for s in STEPS:
+        assert s.find(ctx) is None, f"{s.name} found before it was made"
+        s.create(ctx)
+        s.repair(ctx, s.check(ctx))
+        first = {key: ctx.outputs.get(key) for key in s.keys}
+        before = len(call_log.mutating)
+        found = s.find(ctx)  # the second run: the resource is found, by id or tag, and nothing is created
+        assert found is not None and all(found[k] == first[k] for k in found), (s.name, found, first)
+        assert s.check(ctx) == []
+        assert call_log.mutating[before:] == [], f"{s.name}: a second run made {call_log.mutating[before:]}"
+    saved = json.loads(config.state_path.read_text())["resources"]
+    assert len(saved["subnet_ids"]) == 3 and len(saved["route_table_ids"]) == 3
+    assert saved["endpoint_id"].startswith("vpce-") and saved["function_name"] == "t-lister"
+
+
+def test_steps_find_by_tag_when_the_state_file_is_lost(stack: Context) -> None:
+    blank = Context(config=stack.config, aws=stack.aws, state=engine.state_file.State(
+        path=stack.config.state_dir / "lost.json", stack="t", region=REGION), persist=False)
+    for s in STEPS:
+        found = s.find(blank)
+        assert found is not None, f"{s.name} not found by tag"
+        blank.outputs.update(found)
+        assert all(found[k] == stack.outputs[k] for k in found), s.name
+
+
+def test_vpc_dns_hostnames_turned_off_is_turned_back_on(stack: Context) -> None:
+    stack.aws.ec2.modify_vpc_attribute(VpcId=stack.outputs["vpc_id"], EnableDnsHostnames={"Value": False})
+    converges(stack, "vpc", "enableDnsHostnames")
+
+
+def test_a_deleted_subnet_is_made_again_in_its_zone(stack: Context) -> None:
+    ec2 = stack.aws.ec2
+    lost = stack.outputs["subnet_ids"][1]
+    zone = ec2.describe_subnets(SubnetIds=[lost])["Subnets"][0]["AvailabilityZone"]
+    for table in ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [lost]}])["RouteTables"]:
+        for association in table["Associations"]:
+            ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+    ec2.delete_subnet(SubnetId=lost)
+    converges(stack, "subnets", "1")
+    again = stack.outputs["subnet_ids"][1]
+    assert again != lost
+    assert ec2.describe_subnets(SubnetIds=[again])["Subnets"][0]["AvailabilityZone"] == zone
+    # The new subnet needs its route table and the endpoint route: the later steps see that too.
+    converges(stack, "route_tables", "create:")
+    converges(stack, "endpoint", "rtb-")
+    converges(stack, "function", "configuration")
+
+
+def test_a_detached_route_table_is_associated_again(stack: Context) -> None:
+    ec2 = stack.aws.ec2
+    subnet = stack.outputs["subnet_ids"][0]
+    table = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"][0]
+    association = next(a for a in table["Associations"] if a.get("SubnetId") == subnet)
+    ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+    converges(stack, "route_tables", f"associate:{subnet}")
+    now = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"]
+    assert [t["RouteTableId"] for t in now] == [table["RouteTableId"]]
+
+
+def test_a_route_table_removed_from_the_endpoint_is_added_back(stack: Context) -> None:
+    table = stack.outputs["route_table_ids"][2]
+    stack.aws.ec2.modify_vpc_endpoint(VpcEndpointId=stack.outputs["endpoint_id"], RemoveRouteTableIds=[table])
+    converges(stack, "endpoint", table)
+    endpoint = stack.aws.ec2.describe_vpc_endpoints(VpcEndpointIds=[stack.outputs["endpoint_id"]])["VpcEndpoints"][0]
+    assert set(endpoint["RouteTableIds"]) == set(stack.outputs["route_table_ids"])
+
+
+def test_a_subnet_moved_to_the_main_table_gets_the_endpoint_back(stack: Context) -> None:
+    """The main-table trap: after the explicit association is gone, the subnet falls back to the main table."""
+    ec2 = stack.aws.ec2
+    subnet = stack.outputs["subnet_ids"][2]
+    table = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"][0]
+    association = next(a for a in table["Associations"] if a.get("SubnetId") == subnet)
+    ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+    # The route-table step is the fix: the subnet is put back on its own table, which has the endpoint route.
+    converges(stack, "route_tables", f"associate:{subnet}")
+    assert step("endpoint").check(stack) == []
+
+
+def test_a_changed_bucket_policy_is_sealed_again(stack: Context) -> None:
+    s3, bucket = stack.aws.s3, stack.outputs["bucket"]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket, "vpce-0123456789abcdef0")))
+    details = converges(stack, "bucket", "policy")
+    assert "differs" in details[0]
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == bucket_policy(bucket, stack.outputs["endpoint_id"])
+
+
+def test_a_deleted_policy_and_public_access_block_are_restored(stack: Context) -> None:
+    s3, bucket = stack.aws.s3, stack.outputs["bucket"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.delete_public_access_block(Bucket=bucket)
+    s3.delete_bucket_encryption(Bucket=bucket)
+    details = converges(stack, "bucket", "")
+    assert any("not sealed" in d for d in details) and any("Public Access" in d for d in details)
+
+
+def test_the_allow_all_egress_rule_added_back_is_revoked(stack: Context) -> None:
+    ec2, group = stack.aws.ec2, stack.outputs["security_group_id"]
+    ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    details = converges(stack, "security_group", "revoke-egress")
+    assert "extra egress rule: all traffic to 0.0.0.0/0" in details
+    described = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+    assert described["IpPermissions"] == []
+    assert [(p["IpProtocol"], p.get("FromPort"), [x["PrefixListId"] for x in p["PrefixListIds"]])
+            for p in described["IpPermissionsEgress"]] == [("tcp", 443, [stack.outputs["prefix_list_id"]])]
+
+
+def test_a_revoked_https_egress_rule_is_allowed_again(stack: Context) -> None:
+    ec2, group = stack.aws.ec2, stack.outputs["security_group_id"]
+    ec2.revoke_security_group_egress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+         "PrefixListIds": [{"PrefixListId": stack.outputs["prefix_list_id"]}]}])
+    converges(stack, "security_group", "allow-egress")
+
+
+def test_the_role_gets_its_policies_back(stack: Context) -> None:
+    iam, role = stack.aws.iam, stack.outputs["role_name"]
+    iam.detach_role_policy(RoleName=role, PolicyArn=LAMBDA_VPC_POLICY_ARN)
+    iam.delete_role_policy(RoleName=role, PolicyName=INLINE_POLICY_NAME)
+    details = converges(stack, "role", "vpc_access")
+    assert len(details) == 2
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [LAMBDA_VPC_POLICY_ARN]
+
+
+def test_a_changed_function_configuration_is_put_back(stack: Context) -> None:
+    lam, name = stack.aws.lambda_, stack.outputs["function_name"]
+    lam.update_function_configuration(FunctionName=name, Timeout=60, Environment={"Variables": {"BUCKET_NAME": "x"}})
+    details = converges(stack, "function", "configuration")
+    assert "Timeout" in details[0] and "Environment" in details[0]
+    configuration = lam.get_function_configuration(FunctionName=name)
+    assert configuration["Timeout"] == 5
+    assert configuration["Environment"]["Variables"] == {"BUCKET_NAME": stack.outputs["bucket"]}
+
+
+def test_changed_function_code_is_uploaded_again(stack: Context) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return 'tampered'\n")
+    lam, name = stack.aws.lambda_, stack.outputs["function_name"]
+    lam.update_function_code(FunctionName=name, ZipFile=buffer.getvalue())
+    converges(stack, "function", "code")
+
+
+def test_a_healthy_stack_reports_no_drift_at_the_end(stack: Context) -> None:
+    assert all(s.check(stack) == [] for s in STEPS)
+
+
+def outputs_of(ctx: Context) -> dict[str, Any]:
+    return engine.outputs_of(ctx.outputs)
