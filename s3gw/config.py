@@ -71,12 +71,23 @@ def validate_stack(stack: str) -> str:
     return stack
 
 
-def validate_region(region: str | None) -> str:
+def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
     if not region:
         raise UsageError("no region given", "pass --region or set AWS_REGION")
     if not _REGION_RE.match(region):
         raise UsageError(f"invalid region {region!r}", "use a region code such as us-east-1 or eu-west-1")
+    if not endpoint_url and region not in known_regions():  # an emulator may name any region it likes
+        raise UsageError(f"unknown region {region!r}",
+                         "check the spelling (aws ec2 describe-regions), or upgrade boto3 if the region is new")
     return region
+
+
+def known_regions() -> set[str]:
+    import botocore.session  # here, not at the top: `s3gw --help` must not import botocore
+
+    session = botocore.session.get_session()
+    return {region for partition in session.get_available_partitions()
+            for region in session.get_available_regions("ec2", partition_name=partition)}
 
 
 def validate_cidr(cidr: str) -> str:
@@ -151,7 +162,7 @@ def make_config(
         raise UsageError(f"invalid egress {egress!r}", "use prefix-list or anywhere")
     return StackConfig(
         stack=validate_stack(stack),
-        region=validate_region(region),
+        region=validate_region(region, endpoint_url),
         profile=validate_profile(profile),
         endpoint_url=validate_endpoint_url(endpoint_url),
         state_dir=Path(state_dir),

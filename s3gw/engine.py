@@ -18,6 +18,7 @@ from s3gw.config import SETTINGS, StackConfig, settle
 from s3gw.errors import AwsError, S3gwError, UsageError, WaitTimeout, translate
 from s3gw.steps import STEPS, Context, Step
 from s3gw.steps.function import wait_for_enis
+from s3gw.steps.subnets import zone_names
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -102,6 +103,7 @@ def outputs_of(values: dict[str, Any]) -> dict[str, Any]:
 def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -> StackReport:
     with _locked(config, "up"):
         ctx = ctx or open_context(config, progress, persist=True)
+        zone_names(ctx)  # --azs against the region's zones, before anything is created
         settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
         if ctx.state.settings != settings:
             ctx.state.settings = settings
@@ -149,6 +151,7 @@ def _inspect(ctx: Context, missing: str, drift: str, ok: str) -> list[StepReport
 @translated("planning")
 def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
+    zone_names(ctx)
     reports = _inspect(ctx, missing="create", drift="change", ok="ok")
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
 

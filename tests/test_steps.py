@@ -79,7 +79,8 @@ def test_a_deleted_subnet_is_made_again_in_its_zone(stack: Context) -> None:
     ec2 = stack.aws.ec2
     lost = stack.outputs["subnet_ids"][1]
     zone = ec2.describe_subnets(SubnetIds=[lost])["Subnets"][0]["AvailabilityZone"]
-    for table in ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [lost]}])["RouteTables"]:
+    on_subnet = [{"Name": "association.subnet-id", "Values": [lost]}]
+    for table in ec2.describe_route_tables(Filters=on_subnet)["RouteTables"]:
         for association in table["Associations"]:
             ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
     ec2.delete_subnet(SubnetId=lost)
@@ -129,7 +130,8 @@ def test_a_changed_bucket_policy_is_sealed_again(stack: Context) -> None:
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket, "vpce-0123456789abcdef0")))
     details = converges(stack, "bucket", "policy")
     assert "differs" in details[0]
-    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == bucket_policy(bucket, stack.outputs["endpoint_id"])
+    sealed = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert sealed == bucket_policy(bucket, stack.outputs["endpoint_id"])
 
 
 def test_a_deleted_policy_and_public_access_block_are_restored(stack: Context) -> None:

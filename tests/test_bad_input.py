@@ -1,0 +1,103 @@
+"""Bad input: one clear line on stderr, the right exit code, no traceback, nothing changed in AWS or on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from click.testing import CliRunner
+from conftest import REGION
+
+from s3gw.cli import cli
+
+STATE = {"schema": 1, "stack": "t", "region": REGION, "account": "123456789012", "resources": {"vpc_id": "vpc-1"}}
+
+OPTIONS = [
+    (["up", "--stack", "Bad_Name"], "invalid stack name"),
+    (["up", "--stack", "-lead"], "invalid stack name"),
+    (["up", "--stack", "x" * 40], "invalid stack name"),
+    (["up", "--region", "mars-1"], "invalid region"),
+    (["up", "--region", "eu-fake-9"], "unknown region"),
+    (["up", "--vpc-cidr", "10.0.0.0/33"], "invalid VPC CIDR"),
+    (["up", "--vpc-cidr", "10.0.0.1/16"], "invalid VPC CIDR"),  # host bits set
+    (["up", "--vpc-cidr", "8.8.0.0/16"], "not a private range"),
+    (["up", "--vpc-cidr", "10.0.0.0/8"], "prefix"),
+    (["up", "--azs", "0"], "--azs must be between"),
+    (["up", "--azs", "7"], "--azs must be between"),
+    (["up", "--bucket", "ab"], "invalid bucket name"),
+    (["up", "--bucket", "Upper-Case"], "invalid bucket name"),
+    (["up", "--bucket", "192.168.1.1"], "invalid bucket name"),
+    (["up", "--bucket", "a..b"], "invalid bucket name"),
+    (["up", "--bucket", "xn--bucket"], "invalid bucket name"),
+    (["up", "--endpoint-url", "not a url"], "invalid endpoint URL"),
+    (["outputs", "nope"], "unknown output"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), OPTIONS, ids=[" ".join(a) for a, _ in OPTIONS])
+def test_bad_option_is_one_line_and_exit_2(args: list[str], says: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, [*args, "--state-dir", str(tmp_path)] + (
+        [] if "--region" in args else ["--region", REGION]))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written on disk
+
+
+def test_click_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["up", "--azs", "three"])
+    assert result.exit_code == 2 and "Invalid value for '--azs'" in result.output
+
+
+STATE_FILES = [
+    ("{not json", "not valid JSON"),
+    (json.dumps([1, 2]), "not an s3gw state file"),
+    (json.dumps({**STATE, "schema": 99}), "schema 99"),
+    (json.dumps({**STATE, "stack": "other"}), "belongs to stack 'other'"),
+    (json.dumps({**STATE, "region": "us-east-1"}), "is for region us-east-1"),
+    (json.dumps({**STATE, "account": "999999999999"}), "is for account 999999999999"),
+]
+
+
+@pytest.mark.parametrize(("content", "says"), STATE_FILES, ids=[s for _, s in STATE_FILES])
+@pytest.mark.parametrize("command", ["up", "status", "down --yes"])
+def test_a_bad_state_file_is_refused_and_left_alone(mocked: None, tmp_path: Path, content: str, says: str,
+                                                    command: str) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(content)
+    result = CliRunner().invoke(cli, [*command.split(), "--stack", "t", "--region", REGION,
+                                      "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert path.read_text() == content  # never overwritten
+    assert [v for v in boto3.client("ec2", region_name=REGION).describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
+
+
+def test_an_unreadable_state_file_is_refused(mocked: None, tmp_path: Path) -> None:
+    (tmp_path / "t.json").mkdir()  # unreadable as a file, even for root
+    result = CliRunner().invoke(cli, ["status", "--stack", "t", "--region", REGION, "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "cannot read state file" in result.stderr
+
+
+def test_more_azs_than_the_region_has_creates_nothing(mocked: None, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["up", "--azs", "4", "--region", REGION, "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "more than the 3 availability zones" in result.stderr
+    assert [v for v in boto3.client("ec2", region_name=REGION).describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
+
+
+def test_down_without_a_terminal_needs_yes(mocked: None, tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text(json.dumps(STATE))
+    result = CliRunner().invoke(cli, ["down", "--stack", "t", "--region", REGION, "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--yes" in result.stderr
+
+
+def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text("{")
+    result = CliRunner().invoke(cli, ["status", "-v", "--stack", "t", "--region", REGION,
+                                      "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" in result.stderr

@@ -1,0 +1,68 @@
+"""End to end: the real `s3gw` executable against moto's server on 127.0.0.1, through --endpoint-url."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server._server.server_port}"  # port 0: ask the server which it took
+    finally:
+        server.stop()
+
+
+def s3gw(*args: str, url: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("s3gw")
+    assert executable, "the s3gw console script is not installed (pip install -e .)"
+    env = {**os.environ, "AWS_ENDPOINT_URL": "", "S3GW_STACK": "e2e", "CI": "true"}
+    command = [executable, *args, "--endpoint-url", url, "--region", REGION, "--state-dir", str(state_dir)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_the_executable_runs_the_lifecycle_against_moto_server(moto_url: str, tmp_path: Path) -> None:
+    up = s3gw("up", url=moto_url, state_dir=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "created" in up.stdout and "Lambda function" in up.stdout
+    assert "\x1b[" not in up.stderr + up.stdout  # no colour codes without a terminal
+
+    again = s3gw("up", "--output", "json", url=moto_url, state_dir=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert {s["action"] for s in json.loads(again.stdout)["steps"]} == {"unchanged"}
+
+    assert s3gw("status", url=moto_url, state_dir=tmp_path).returncode == 0
+    bucket = s3gw("outputs", "bucket", url=moto_url, state_dir=tmp_path).stdout.strip()
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_url)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url)
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+    locked = tmp_path / "e2e.lock"
+    locked.write_text(json.dumps({"pid": 1, "host": os.uname().nodename, "command": "up", "since": 0}))
+    refused = s3gw("down", "--yes", url=moto_url, state_dir=tmp_path)
+    assert refused.returncode == 4 and "locked by 'up' (pid 1" in refused.stderr
+    locked.unlink()
+
+    down = s3gw("down", "--yes", url=moto_url, state_dir=tmp_path)
+    assert down.returncode == 0, down.stderr
+    tag = [{"Name": "tag:s3gw:stack", "Values": ["e2e"]}]
+    assert ec2.describe_vpcs(Filters=tag)["Vpcs"] == []
+    assert ec2.describe_subnets(Filters=tag)["Subnets"] == []
+    assert ec2.describe_security_groups(Filters=tag)["SecurityGroups"] == []
+    assert ec2.describe_route_tables(Filters=tag)["RouteTables"] == []
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert not (tmp_path / "e2e.json").exists()
