@@ -144,25 +144,60 @@ def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
         renderer.outputs(engine.recorded_outputs(config))
 
 
+@cli.command("test-invoke", context_settings=CONTEXT)
+@click.option("--put", "put_key", metavar="KEY", help="Have the function write this object first.")
+@shared_options
+@command
+def test_invoke(config: StackConfig, renderer: Any, put_key: str | None) -> None:
+    """Invoke the function: it lists the bucket through the endpoint. Exit 3 with a diagnosis on failure."""
+    from s3gw import engine
+
+    if put_key is not None and not 0 < len(put_key.encode()) <= 1024:
+        raise UsageError("--put needs an object key of 1 to 1024 bytes")
+    report = engine.test_invoke(config, renderer.progress, put_key=put_key)
+    renderer.invocation(report)
+    if not report.ok:
+        sys.exit(EXIT_CHECK)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--function", "function_name", help="Verify this existing function instead of the stack's.")
+@click.option("--bucket", "target_bucket", help="Verify this existing bucket instead of the stack's.")
+@shared_options
+@command
+def verify(config: StackConfig, renderer: Any, function_name: str | None, target_bucket: str | None) -> None:
+    """Check every link of the path; name the broken one and how to fix it. Exit 3 if any is broken."""
+    from s3gw import engine
+
+    if bool(function_name) != bool(target_bucket):
+        raise UsageError("--function and --bucket go together", "name both, or neither for the stack")
+    report = engine.verify(config, renderer.progress, function_name=function_name, bucket=target_bucket)
+    renderer.checks(report)
+    if not report.ok:
+        sys.exit(EXIT_CHECK)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 @click.option("--wait", type=click.FloatRange(min=0), default=1200, show_default=True,
               help="Seconds to wait for Lambda's network interfaces to go.")
+@click.option("--from-tags", is_flag=True,
+              help="Find the stack's resources by their s3gw:stack tag (the state file was lost), then delete.")
 @shared_options
 @command
-def down(config: StackConfig, renderer: Any, yes: bool, wait: float) -> None:
+def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: bool) -> None:
     """Delete everything recorded, in safe order."""
     from s3gw import engine
 
     recorded = engine.recorded_outputs(config)
-    if not recorded:
+    if not recorded and not from_tags:
         renderer.note(f"stack {config.stack}: nothing recorded in {config.state_path}; nothing to delete")
-    if not yes and recorded:
+    if not yes and (recorded or from_tags):
         if not sys.stdin.isatty():
             raise UsageError("down needs confirmation", "pass --yes when no terminal is attached")
-        click.confirm(f"Delete stack {config.stack} in {config.region} "
-                      f"({', '.join(sorted(recorded))})?", abort=True, err=True)
-    report = engine.down(config, renderer.progress, wait=wait)
+        what = "everything tagged s3gw:stack=" + config.stack if from_tags else ", ".join(sorted(recorded))
+        click.confirm(f"Delete stack {config.stack} in {config.region} ({what})?", abort=True, err=True)
+    report = engine.down(config, renderer.progress, wait=wait, from_tags=from_tags)
     if config.output == "json":
         renderer.json(report)
     else:

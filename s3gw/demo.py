@@ -12,6 +12,7 @@ from s3gw.errors import CheckFailed
 
 DEMO_STACK = "demo"
 DEMO_REGION = "us-east-1"
+DEMO_KEYS = ("reports/2026-11.csv", "images/logo.png", "hello.txt")
 # The sandbox accepts any credentials; these keep the host's real ones (and profile) out of the demo.
 _DEMO_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
                      "AWS_SESSION_TOKEN": "sandbox", "AWS_REGION": DEMO_REGION}
@@ -43,28 +44,37 @@ def run_demo(renderer: Any, *, keep: bool = False) -> bool:
 
 def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     results: dict[str, Any] = {}
-    renderer.note("1/4 s3gw up")
+    renderer.note("1/5 s3gw up")
     results["up"] = engine.up(config, renderer.progress)
-    renderer.note("2/4 s3gw status")
+    renderer.note("2/5 s3gw test-invoke --put KEY: the function writes through the endpoint")
+    for key in DEMO_KEYS:
+        written = engine.test_invoke(config, renderer.progress, put_key=key)
+        if not written.ok:
+            renderer.invocation(written)
+            raise CheckFailed(f"the function could not write {key}: {written.error or written.diagnosis}")
+    renderer.note("3/5 s3gw test-invoke: it lists the bucket; the same call from here is refused")
+    results["test_invoke"] = listed = engine.test_invoke(config, renderer.progress)
+    renderer.note("4/5 s3gw status / outputs")
     results["status"] = engine.status(config, renderer.progress)
-    if not results["status"].clean:
-        raise CheckFailed("the fresh stack reports drift", "run with -v and report it")
-    renderer.note("3/4 s3gw outputs")
     results["outputs"] = engine.recorded_outputs(config)
     if keep:
-        renderer.note("--keep: the stack stays up; press Ctrl-C to take it down")
+        renderer.note(f"--keep: the stack stays up (state in {config.state_dir}); Ctrl-C takes it down")
         _wait_for_interrupt()
-    renderer.note("4/4 s3gw down --yes")
+    renderer.note("5/5 s3gw down --yes")
     results["down"] = engine.down(config, renderer.progress)
     results["left_in_aws"] = engine.leftovers(config)
-    ok = not results["down"].left and not results["left_in_aws"]
+    listed_keys = sorted(o["key"] for o in listed.objects)
+    ok = (listed.ok and listed_keys == sorted(DEMO_KEYS) and listed.outside_refused is True
+          and results["status"].clean and not results["down"].left and not results["left_in_aws"])
     if config.output == "json":
         renderer.json({"ok": ok, **results})
-    else:
-        renderer.steps(f"stack {config.stack} as 'up' left it", results["up"])
-        renderer.outputs(results["outputs"])
-        left = results["left_in_aws"]
-        renderer.note("down: nothing of the stack is left" if ok else f"down left: {left}")
+        return ok
+    renderer.invocation(listed)
+    renderer.outputs(results["outputs"])
+    left = results["left_in_aws"]
+    renderer.note("down: nothing of the stack is left" if not left and not results["down"].left
+                  else f"down left: {left or results['down'].left}")
+    renderer.note("demo: the private path works and the seal holds" if ok else "demo: FAILED (see above)")
     return ok
 
 

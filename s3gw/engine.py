@@ -189,11 +189,14 @@ _AFTER_ENIS = ("security_group", "subnets", "role", "vpc")
 
 @translated("taking the stack down")
 def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
-         ctx: Context | None = None) -> DownReport:
+         ctx: Context | None = None, from_tags: bool = False) -> DownReport:
     with _locked(config, "down"):
         ctx = ctx or open_context(config, progress, persist=True)
         if wait is not None:
             ctx.delete_wait = wait
+        if from_tags:
+            _record_from_tags(ctx, progress)
+        _disown_foreign(ctx, progress)
         by_name = {step.name: step for step in STEPS}
         deleted: list[str] = []
 
@@ -221,6 +224,45 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
         return DownReport(config.stack, deleted, left)
 
 
+def _record_from_tags(ctx: Context, progress: Progress) -> None:
+    """`down --from-tags` (the state file was lost): find each resource by the stack's tag, record it."""
+    from s3gw.inventory import stack_resources
+    from s3gw.steps.function import lambda_enis
+
+    for step in STEPS:
+        try:
+            found = step.find(ctx)
+        except S3gwError as exc:  # a look-alike with the stack's name but not its tag: not ours
+            progress(f"not taking {step.title}: {exc.message}")
+            continue
+        if found is None and step.name == "bucket":  # a --bucket name: look for the tag on every bucket
+            tagged = stack_resources(ctx).get("buckets", [])
+            found = {"bucket": tagged[0]} if len(tagged) == 1 else None
+        for key, value in (found or {}).items():
+            ctx.record(key, value)
+    if lambda_enis(ctx, ctx.config.function_name):  # the function is gone but its ENIs linger
+        ctx.record("eni_function", ctx.config.function_name)
+
+
+_COMPANIONS = {"endpoint_id": "prefix_list_id", "role_name": "role_arn", "function_name": "function_arn"}
+
+
+def _disown_foreign(ctx: Context, progress: Progress) -> None:
+    """Never delete what lacks the stack's tag: such a recorded id is dropped from the state, not deleted."""
+    from s3gw.inventory import foreign_ids
+
+    for key, foreign in foreign_ids(ctx).items():
+        progress(f"not deleting {', '.join(foreign)}: it lacks the tag s3gw:stack={ctx.config.stack}")
+        value = ctx.outputs.get(key)
+        kept = [v for v in value if v not in foreign] if isinstance(value, list) else []
+        if kept:
+            ctx.record(key, kept)
+        else:
+            ctx.forget(key)
+            if key in _COMPANIONS:
+                ctx.forget(_COMPANIONS[key])
+
+
 def _left(ctx: Context) -> dict[str, Any]:
     return {key: value for key, value in ctx.state.resources.items() if value}
 
@@ -235,3 +277,22 @@ def leftovers(config: StackConfig) -> dict[str, list[str]]:
     from s3gw.inventory import stack_resources
 
     return stack_resources(open_context(config, lambda message: None, persist=False))
+
+
+@translated("verifying the path")
+def verify(config: StackConfig, progress: Progress, *, function_name: str | None = None,
+           bucket: str | None = None) -> Any:
+    """Every link of the path, read-only: for the stack, or for a setup named by function and bucket."""
+    from s3gw.verify import verify as verify_links
+
+    ctx = open_context(config, progress, persist=False)
+    return verify_links(ctx, function_name, bucket)
+
+
+@translated("invoking the function")
+def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None = None) -> Any:
+    """Invoke the stack's function (it lists the bucket through the endpoint) and check the seal from outside."""
+    from s3gw.invoke import test_invoke as invoke_function
+
+    ctx = open_context(config, progress, persist=False)
+    return invoke_function(ctx, put_key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3gw.errors import error_code
 from s3gw.steps.base import STACK_TAG, Context, is_code
 
 
@@ -48,3 +49,51 @@ def stack_resources(ctx: Context) -> dict[str, list[str]]:
         if any(t["Key"] == STACK_TAG and t["Value"] == stack for t in tags):
             found["buckets"].append(bucket["Name"])
     return {kind: ids for kind, ids in found.items() if ids}
+
+
+_EC2_DESCRIBE = {
+    "vpc_id": ("describe_vpcs", "VpcIds", "Vpcs"),
+    "subnet_ids": ("describe_subnets", "SubnetIds", "Subnets"),
+    "route_table_ids": ("describe_route_tables", "RouteTableIds", "RouteTables"),
+    "endpoint_id": ("describe_vpc_endpoints", "VpcEndpointIds", "VpcEndpoints"),
+    "security_group_id": ("describe_security_groups", "GroupIds", "SecurityGroups"),
+}
+_GONE = ("NoSuchEntity", "ResourceNotFoundException")
+
+
+def _stack_tag_of(ctx: Context, key: str, value: str) -> str | None:
+    """The s3gw:stack tag of one recorded resource; "" if it has none; None if it is gone."""
+    try:
+        if key in _EC2_DESCRIBE:
+            method, ids, listed = _EC2_DESCRIBE[key]
+            found = getattr(ctx.aws.ec2, method)(**{ids: [value]})[listed]
+            found = [f for f in found if str(f.get("State", "")).lower() not in ("deleted", "deleting")]
+            tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags") or [])} if found else None
+        elif key == "role_name":
+            tags = {t["Key"]: t["Value"] for t in ctx.aws.iam.get_role(RoleName=value)["Role"].get("Tags", [])}
+        elif key == "function_name":
+            tags = ctx.aws.lambda_.get_function(FunctionName=value).get("Tags") or {}
+        else:
+            return ctx.config.stack
+    except Exception as exc:
+        code = error_code(exc)
+        if code.endswith(".NotFound") or code in _GONE:
+            return None
+        raise
+    return None if tags is None else tags.get(STACK_TAG, "")
+
+
+def foreign_ids(ctx: Context) -> dict[str, list[str]]:
+    """Recorded ids of resources that exist but do not carry this stack's tag (read calls only).
+
+    Everything s3gw makes in EC2, IAM and Lambda is tagged at creation, so such an id was not made by this
+    stack (a hand-edited or mixed-up state file): `down` must leave it alone. The bucket checks itself.
+    """
+    foreign: dict[str, list[str]] = {}
+    for key in (*_EC2_DESCRIBE, "role_name", "function_name"):
+        value = ctx.outputs.get(key)
+        for one in value if isinstance(value, list) else [value] if value else []:
+            tag = _stack_tag_of(ctx, key, one)
+            if tag is not None and tag != ctx.config.stack:
+                foreign.setdefault(key, []).append(one)
+    return foreign

@@ -56,6 +56,44 @@ class Renderer:
             table.add_row(_MARKS.get(step.action, " "), step.step, step.action, _escape(text))
         self.out.print(table)
 
+    def checks(self, report: Any) -> None:
+        if self.output == "json":
+            self.json({"ok": report.ok, "function": report.function, "bucket": report.bucket,
+                       "endpoint_id": report.endpoint_id, "checks": [asdict(c) for c in report.checks]})
+            return
+        for check in report.checks:
+            mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+            self.out.print(f"{mark} {_escape(check.name)}: {_escape(check.detail)}")
+            if not check.ok and check.fix:
+                self.out.print(f"    [bold]fix:[/] {_escape(check.fix)}")
+        broken = [c for c in report.checks if not c.ok]
+        verdict = f"; first broken: {_escape(broken[0].name)}" if broken else ": the path is private and sealed"
+        self.out.print(f"{len(report.checks) - len(broken)} of {len(report.checks)} links hold{verdict}")
+
+    def invocation(self, report: Any) -> None:
+        if self.output == "json":
+            self.json(report)
+            return
+        if report.objects or report.error_type == "" and report.error == "":
+            table = Table(title=f"{report.function} listed {report.bucket} through the endpoint",
+                          title_justify="left", show_edge=False, pad_edge=False)
+            table.add_column("key")
+            table.add_column("size", justify="right")
+            for item in report.objects:
+                table.add_row(_escape(str(item.get("key"))), str(item.get("size")))
+            self.out.print(table)
+            self.out.print(f"{len(report.objects)} object(s)" + (f"; wrote {report.written}" if report.written else ""))
+        if report.error:
+            self.out.print(f"[red]✗[/] the function failed: {_escape(report.error_type)}: {_escape(report.error)}")
+        if report.outside_detail:
+            mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(report.outside_refused, "?")
+            self.out.print(f"{mark} outside the endpoint: {_escape(report.outside_detail)}")
+        if report.diagnosis:
+            self.out.print(f"[bold]likely cause:[/] {_escape(report.diagnosis)}")
+            self.out.print(f"[bold]fix:[/] {_escape(report.fix)}")
+        if self.verbose and report.log_tail:
+            self.err.print(_escape(report.log_tail))
+
     def outputs(self, values: dict[str, Any]) -> None:
         if self.output == "json":
             self.json(values)

@@ -85,6 +85,9 @@ def load(path: Path, stack: str, region: str) -> State:
         return State(path=path, stack=stack, region=region)
     except OSError as exc:
         raise StateError(f"cannot read state file {path}: {exc.strerror}", "check its permissions") from None
+    except UnicodeDecodeError:
+        raise StateError(f"state file {path} is not text (not UTF-8)",
+                         "restore it, or move it aside and run 'up' (resources are found again by tag)") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -92,7 +95,8 @@ def load(path: Path, stack: str, region: str) -> State:
             f"state file {path} is not valid JSON (line {exc.lineno})",
             "restore it, or move it aside and run 'up' (resources are found again by tag)",
         ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("resources"), dict):
+    if (not isinstance(data, dict) or not isinstance(data.get("resources"), dict)
+            or not isinstance(data.get("settings") or {}, dict)):
         raise StateError(f"state file {path} is not an s3gw state file", "move it aside or use another --state-dir")
     if data.get("schema") != SCHEMA_VERSION:
         raise StateError(

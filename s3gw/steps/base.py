@@ -66,8 +66,27 @@ class Context:
         return {"Name": f"tag:{STACK_TAG}", "Values": [self.config.stack]}
 
 
-def call(doing: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Make one AWS call; turn a failure into an S3gwError that says what was being done."""
+# What AWS answers for a resource that exists but is not visible yet to another call right after its create.
+NOT_YET_VISIBLE = ("NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException")
+VISIBLE_WAIT = 60.0
+
+
+def is_not_yet_visible(exc: BaseException) -> bool:
+    code = error_code(exc)
+    return code.endswith(".NotFound") or code in NOT_YET_VISIBLE
+
+
+def call(doing: str, fn: Callable[..., T], *args: Any, retry_not_found: Context | None = None, **kwargs: Any) -> T:
+    """Make one AWS call; turn a failure into an S3gwError that says what was being done.
+
+    With `retry_not_found=ctx`, a `*.NotFound` (NoSuchBucket, NoSuchEntity, ResourceNotFoundException) is
+    retried for up to VISIBLE_WAIT seconds: AWS is eventually consistent, and a call that uses a resource
+    made a moment ago (CreateSubnet in a new VPC, AssociateRouteTable on a new table) may not see it yet.
+    """
+    if retry_not_found is not None:
+        return retry(retry_not_found, doing, lambda: fn(*args, **kwargs), retry_if=is_not_yet_visible,
+                     waiting_for=f"what {doing} uses to be visible (it was just made)",
+                     timeout=VISIBLE_WAIT)
     try:
         return fn(*args, **kwargs)
     except Exception as exc:

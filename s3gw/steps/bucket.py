@@ -44,7 +44,8 @@ class BucketStep(Step):
     def find(self, ctx: Context) -> dict[str, Any] | None:
         bucket = bucket_name(ctx)
         try:
-            ctx.aws.s3.head_bucket(Bucket=bucket)
+            # Not HeadBucket: it needs s3:ListBucket, which the seal denies outside the endpoint.
+            ctx.aws.s3.get_bucket_location(Bucket=bucket)
         except Exception as exc:
             if is_code(exc, *_MISSING):
                 return None
@@ -70,6 +71,7 @@ class BucketStep(Step):
             ctx.aws.s3.create_bucket(**args)
         except Exception as exc:
             if is_code(exc, "BucketAlreadyExists"):
+                ctx.forget("bucket_pending")  # not ours: `down` must never touch it
                 raise AwsError(f"the bucket name {bucket} is taken by another account",
                                "choose another name with --bucket") from None
             if not is_code(exc, "BucketAlreadyOwnedByYou"):  # a create retried after a crash
@@ -127,17 +129,19 @@ class BucketStep(Step):
             if drift.key == "tags":
                 tags = bucket_tags(ctx, bucket)
                 tags.update({STACK_TAG: ctx.config.stack, "Name": bucket})
-                call(f"tagging {bucket}", s3.put_bucket_tagging, Bucket=bucket,
+                call(f"tagging {bucket}", s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
                      Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
             elif drift.key == "public_access_block":
-                call(f"blocking public access to {bucket}", s3.put_public_access_block, Bucket=bucket,
+                call(f"blocking public access to {bucket}", s3.put_public_access_block, retry_not_found=ctx,
+                     Bucket=bucket,
                      PublicAccessBlockConfiguration=_BLOCK_ALL)
             elif drift.key == "encryption":
-                call(f"turning on default encryption of {bucket}", s3.put_bucket_encryption, Bucket=bucket,
+                call(f"turning on default encryption of {bucket}", s3.put_bucket_encryption, retry_not_found=ctx,
+                     Bucket=bucket,
                      ServerSideEncryptionConfiguration=_ENCRYPTION)
             elif drift.key == "policy":
                 document = bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition)
-                call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, Bucket=bucket,
+                call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, retry_not_found=ctx, Bucket=bucket,
                      Policy=json.dumps(document))
 
     def delete(self, ctx: Context) -> None:
@@ -145,6 +149,10 @@ class BucketStep(Step):
         if not bucket:
             return
         s3 = ctx.aws.s3
+        if not ctx.outputs.get("bucket") and not self._pending_is_ours(ctx, bucket):
+            ctx.progress(f"not deleting bucket {bucket}: this stack did not create it")
+            ctx.forget("bucket_pending")
+            return
         try:
             # The policy first: while it stands, it refuses our own object calls.
             s3.delete_bucket_policy(Bucket=bucket)
@@ -155,6 +163,19 @@ class BucketStep(Step):
                 raise AwsError(f"deleting bucket {bucket}: {error_code(exc)}: {exc}") from None
         ctx.forget("bucket")
         ctx.forget("bucket_pending")
+
+    def _pending_is_ours(self, ctx: Context, bucket: str) -> bool:
+        """Only `bucket_pending` is recorded (a crash around CreateBucket): ours unless S3 says otherwise."""
+        try:
+            ctx.aws.s3.get_bucket_location(Bucket=bucket)  # not HeadBucket: the seal denies it
+            tag = bucket_tags(ctx, bucket).get(STACK_TAG)
+        except Exception as exc:
+            if is_code(exc, *_MISSING):
+                return True  # nothing to delete; delete() counts it as gone
+            if is_code(exc, "403", "AccessDenied", "Forbidden"):
+                return False  # another account's
+            raise AwsError(f"checking bucket {bucket}: {error_code(exc)}: {exc}") from None
+        return tag in (None, ctx.config.stack)  # untagged: the crash came before PutBucketTagging
 
 
 def empty_bucket(ctx: Context, bucket: str) -> int:

@@ -96,6 +96,7 @@ class EndpointStep(Step):
         endpoint = call(
             "creating the S3 gateway endpoint",
             ctx.aws.ec2.create_vpc_endpoint,
+            retry_not_found=ctx,
             VpcEndpointType="Gateway",
             VpcId=vpc_id,
             ServiceName=s3_service_name(ctx),
@@ -118,7 +119,7 @@ class EndpointStep(Step):
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         if drifts:
-            call("attaching route tables to the endpoint", ctx.aws.ec2.modify_vpc_endpoint,
+            call("attaching route tables to the endpoint", ctx.aws.ec2.modify_vpc_endpoint, retry_not_found=ctx,
                  VpcEndpointId=ctx.outputs["endpoint_id"], AddRouteTableIds=[d.key for d in drifts])
 
     def delete(self, ctx: Context) -> None:

@@ -155,7 +155,8 @@ def _wait_state(ctx: Context, ready: str, field: str, doing: str) -> None:
     deadline = time.monotonic() + ctx.active_wait
     said = False
     while True:
-        configuration = call(doing, ctx.aws.lambda_.get_function_configuration, FunctionName=name)
+        configuration = call(doing, ctx.aws.lambda_.get_function_configuration, FunctionName=name,
+                             retry_not_found=ctx)
         status = configuration.get(field) or ready
         if status == ready:
             return

@@ -66,7 +66,8 @@ class RoleStep(Step):
         drifts = []
         if canonical(role.get("AssumeRolePolicyDocument") or "{}") != canonical(lambda_trust_policy()):
             drifts.append(Drift("trust", "the trust policy does not let Lambda (only) assume the role"))
-        attached = call("listing the role's policies", iam.list_attached_role_policies, RoleName=name)
+        attached = call("listing the role's policies", iam.list_attached_role_policies, RoleName=name,
+                        retry_not_found=ctx)
         if vpc_policy_arn(ctx) not in [p["PolicyArn"] for p in attached["AttachedPolicies"]]:
             drifts.append(Drift("vpc_access", "AWSLambdaVPCAccessExecutionRole is not attached (no ENIs)"))
         try:
@@ -85,14 +86,14 @@ class RoleStep(Step):
         name = ctx.outputs["role_name"]
         for drift in drifts:
             if drift.key == "trust":
-                call("setting the role's trust policy", iam.update_assume_role_policy,
+                call("setting the role's trust policy", iam.update_assume_role_policy, retry_not_found=ctx,
                      RoleName=name, PolicyDocument=json.dumps(lambda_trust_policy()))
             elif drift.key == "vpc_access":
-                call("attaching AWSLambdaVPCAccessExecutionRole", iam.attach_role_policy,
+                call("attaching AWSLambdaVPCAccessExecutionRole", iam.attach_role_policy, retry_not_found=ctx,
                      RoleName=name, PolicyArn=vpc_policy_arn(ctx))
             elif drift.key == "bucket_access":
                 document = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
-                call("writing the role's bucket-access policy", iam.put_role_policy, RoleName=name,
+                call("writing the role's bucket-access policy", iam.put_role_policy, retry_not_found=ctx, RoleName=name,
                      PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
 
     def delete(self, ctx: Context) -> None:

@@ -83,6 +83,7 @@ class RouteTablesStep(Step):
                 table = call(
                     f"creating the route table for {subnet_id}",
                     ec2.create_route_table,
+                    retry_not_found=ctx,
                     VpcId=ctx.outputs["vpc_id"],
                     TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{subnet_id}",
                                                    subnet=subnet_id),
@@ -99,9 +100,10 @@ class RouteTablesStep(Step):
                 if association.get("SubnetId") == subnet_id:
                     # The subnet uses another explicit table: move it to ours in one call.
                     call(f"moving {subnet_id} to {table_id}", ec2.replace_route_table_association,
-                         AssociationId=association["RouteTableAssociationId"], RouteTableId=table_id)
+                         retry_not_found=ctx, AssociationId=association["RouteTableAssociationId"],
+                         RouteTableId=table_id)
                     return
-        call(f"associating {table_id} with {subnet_id}", ec2.associate_route_table,
+        call(f"associating {table_id} with {subnet_id}", ec2.associate_route_table, retry_not_found=ctx,
              RouteTableId=table_id, SubnetId=subnet_id)
 
     def _record(self, ctx: Context, ours: dict[str, dict[str, Any]]) -> None:

@@ -131,13 +131,13 @@ class SecurityGroupStep(Step):
         keys = {d.key.split(":")[0] for d in drifts}
         # Allow the wanted rule before revoking the rest, so the function never loses its path to S3.
         if "allow-egress" in keys:
-            call("allowing HTTPS egress to S3", ec2.authorize_security_group_egress,
+            call("allowing HTTPS egress to S3", ec2.authorize_security_group_egress, retry_not_found=ctx,
                  GroupId=group_id, IpPermissions=[permission(wanted)])
         if "revoke-egress" in keys and extra_egress:
-            call("revoking extra egress rules", ec2.revoke_security_group_egress,
+            call("revoking extra egress rules", ec2.revoke_security_group_egress, retry_not_found=ctx,
                  GroupId=group_id, IpPermissions=[permission(rule) for rule in extra_egress])
         if "revoke-ingress" in keys and ingress:
-            call("revoking ingress rules", ec2.revoke_security_group_ingress,
+            call("revoking ingress rules", ec2.revoke_security_group_ingress, retry_not_found=ctx,
                  GroupId=group_id, IpPermissions=[permission(rule) for rule in ingress])
 
     def delete(self, ctx: Context) -> None:

@@ -70,6 +70,7 @@ class SubnetsStep(Step):
             subnet = call(
                 f"creating the subnet in {zone}",
                 ctx.aws.ec2.create_subnet,
+                retry_not_found=ctx,
                 VpcId=ctx.outputs["vpc_id"],
                 CidrBlock=cidrs[index],
                 AvailabilityZone=zone,

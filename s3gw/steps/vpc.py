@@ -62,7 +62,7 @@ class VpcStep(Step):
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         for drift in drifts:
-            call(f"turning on {drift.key}", ctx.aws.ec2.modify_vpc_attribute,
+            call(f"turning on {drift.key}", ctx.aws.ec2.modify_vpc_attribute, retry_not_found=ctx,
                  VpcId=ctx.outputs["vpc_id"], **{_DNS_ATTRIBUTES[drift.key]: {"Value": True}})
 
     def delete(self, ctx: Context) -> None:

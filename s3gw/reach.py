@@ -1,0 +1,366 @@
+"""The path model: can traffic from a function's subnets and security groups reach S3, and why not.
+
+Pure functions over the dicts boto3's EC2 describe_* calls return, so that `verify` (against AWS)
+and the sandbox (against its emulator) judge the path with the same code. Only `fetch_snapshot`
+talks to EC2, through a client it is given; nothing here imports boto3.
+
+A subnet reaches S3 when its effective route table (explicit association, else the VPC's main
+table) routes the region's S3 prefix list to a usable gateway endpoint, and the security groups
+let TCP 443 out to that prefix list. Lambda may place an ENI in any of the function's subnets,
+so the path is good only when every subnet reaches S3.
+
+Not modelled: network ACLs, NAT or internet gateways (S3 over the internet carries no
+aws:SourceVpce, so it never satisfies the bucket policy anyway), and endpoint policies.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+HTTPS_PORT = 443
+Snapshot = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Reach:
+    ok: bool
+    endpoint_id: str | None  # the gateway endpoint the traffic leaves through, when ok
+    links: list[Link] = field(default_factory=list)
+
+    @property
+    def reason(self) -> Link | None:
+        """The first failing link: why the path is broken; None when it is good."""
+        return next((link for link in self.links if not link.ok), None)
+
+
+def s3_service_name(region: str) -> str:
+    return f"com.amazonaws.{region}.s3"
+
+
+def effective_route_table(
+    subnet_id: str, vpc_id: str, route_tables: Iterable[Snapshot]
+) -> dict[str, Any] | None:
+    """The table that routes the subnet: its explicit association, else its VPC's main table."""
+    tables = list(route_tables)
+    for table in tables:
+        for association in table.get("Associations", []):
+            if association.get("SubnetId") == subnet_id and _associated(association):
+                return dict(table)
+    for table in tables:
+        if table.get("VpcId") != vpc_id:
+            continue
+        if any(a.get("Main") and _associated(a) for a in table.get("Associations", [])):
+            return dict(table)
+    return None
+
+
+def s3_reach(
+    region: str,
+    subnet_ids: Sequence[str],
+    security_group_ids: Sequence[str],
+    *,
+    subnets: Iterable[Snapshot],
+    route_tables: Iterable[Snapshot],
+    endpoints: Iterable[Snapshot],
+    security_groups: Iterable[Snapshot],
+    prefix_lists: Iterable[Snapshot],
+) -> Reach:
+    """Whether TCP 443 to the region's S3 prefix list leaves every subnet through a gateway endpoint.
+
+    `prefix_lists` are describe_managed_prefix_lists entries, optionally with an "Entries" key holding
+    get_managed_prefix_list_entries' answer (their CIDRs let a CIDR egress rule count as covering S3).
+    """
+    service = s3_service_name(region)
+    prefix_list = next((p for p in prefix_lists if p.get("PrefixListName") == service), None)
+    tables = list(route_tables)
+    endpoint_by_id = {e["VpcEndpointId"]: e for e in endpoints if e.get("VpcEndpointId")}
+    subnet_by_id = {s["SubnetId"]: s for s in subnets if s.get("SubnetId")}
+
+    links = [_egress_link(security_group_ids, list(security_groups), prefix_list)]
+    if not subnet_ids:
+        links.append(Link("subnets", False, "the function is in no subnet", "give it the stack's subnets"))
+    used: list[str] = []
+    for subnet_id in subnet_ids:
+        subnet_links, endpoint_id = _subnet_links(
+            subnet_id, subnet_by_id.get(subnet_id), tables, endpoint_by_id, prefix_list, service
+        )
+        links.extend(subnet_links)
+        if endpoint_id:
+            used.append(endpoint_id)
+    distinct = list(dict.fromkeys(used))
+    if len(distinct) > 1:  # still a path, but requests carry a different aws:SourceVpce per subnet
+        links.append(Link("one endpoint", True, f"the subnets use different endpoints: {', '.join(distinct)}"))
+    ok = all(link.ok for link in links)
+    return Reach(ok=ok, endpoint_id=distinct[0] if ok and distinct else None, links=links)
+
+
+def fetch_snapshot(ec2_client: Any, subnet_ids: Sequence[str], security_group_ids: Sequence[str]) -> dict:
+    """The read-only describe calls s3_reach needs, as its keyword arguments.
+
+    Filters rather than id lists, so that a deleted subnet or group is reported by s3_reach
+    ("not found") instead of raising here.
+    """
+    region = ec2_client.meta.region_name
+    subnets = (
+        _all(ec2_client, "describe_subnets", "Subnets", Filters=[_filter("subnet-id", subnet_ids)])
+        if subnet_ids
+        else []
+    )
+    vpc_ids = sorted({s["VpcId"] for s in subnets})
+    route_tables: list[dict] = []
+    endpoints: list[dict] = []
+    if vpc_ids:
+        vpc_filter = [_filter("vpc-id", vpc_ids)]
+        route_tables = _all(ec2_client, "describe_route_tables", "RouteTables", Filters=vpc_filter)
+        endpoints = _all(ec2_client, "describe_vpc_endpoints", "VpcEndpoints", Filters=vpc_filter)
+    security_groups = (
+        _all(
+            ec2_client,
+            "describe_security_groups",
+            "SecurityGroups",
+            Filters=[_filter("group-id", security_group_ids)],
+        )
+        if security_group_ids
+        else []
+    )
+    prefix_lists = _all(
+        ec2_client,
+        "describe_managed_prefix_lists",
+        "PrefixLists",
+        Filters=[_filter("prefix-list-name", [s3_service_name(region)])],
+    )
+    for prefix_list in prefix_lists:
+        prefix_list["Entries"] = _all(
+            ec2_client, "get_managed_prefix_list_entries", "Entries", PrefixListId=prefix_list["PrefixListId"]
+        )
+    return {
+        "subnets": subnets,
+        "route_tables": route_tables,
+        "endpoints": endpoints,
+        "security_groups": security_groups,
+        "prefix_lists": prefix_lists,
+    }
+
+
+# --- subnets, routes and endpoints ---------------------------------------------------------------
+
+
+def _subnet_links(
+    subnet_id: str,
+    subnet: Snapshot | None,
+    tables: list[Snapshot],
+    endpoint_by_id: Mapping[str, Snapshot],
+    prefix_list: Snapshot | None,
+    service: str,
+) -> tuple[list[Link], str | None]:
+    table_link = f"{subnet_id}: route table"
+    route_link = f"{subnet_id}: route to S3"
+    if subnet is None:
+        return [Link(table_link, False, f"subnet {subnet_id} not found", "give the function existing subnets")], None
+    vpc_id = subnet.get("VpcId", "")
+    table = effective_route_table(subnet_id, vpc_id, tables)
+    if table is None:
+        return [Link(table_link, False, f"no route table found for {subnet_id} (nor a main table of {vpc_id})")], None
+    table_id = table["RouteTableId"]
+    explicit = any(a.get("SubnetId") == subnet_id for a in table.get("Associations", []))
+    how = "explicit association" if explicit else f"no explicit association: the main table of {vpc_id}"
+    links = [Link(table_link, True, f"{table_id} ({how})")]
+
+    problems: list[str] = []
+    for endpoint_id, route in _candidate_endpoints(table, endpoint_by_id, prefix_list):
+        problem = _endpoint_problem(endpoint_id, route, endpoint_by_id.get(endpoint_id), table_id, vpc_id, service)
+        if problem is None:
+            target = route.get("DestinationPrefixListId") if route else (prefix_list or {}).get("PrefixListId")
+            detail = f"{table_id}: {target or service} → {endpoint_id} (Gateway, {service})"
+            links.append(Link(route_link, True, detail))
+            return links, endpoint_id
+        problems.append(problem)
+    if problems:
+        fix = f"route {table_id} through a gateway endpoint for {service} (modify-vpc-endpoint --add-route-table-ids)"
+        links.append(Link(route_link, False, "; ".join(problems), fix))
+    else:
+        links.append(_no_route_link(route_link, table, explicit, subnet_id, vpc_id, endpoint_by_id, service))
+    return links, None
+
+
+def _candidate_endpoints(
+    table: Snapshot, endpoint_by_id: Mapping[str, Snapshot], prefix_list: Snapshot | None
+) -> list[tuple[str, Snapshot | None]]:
+    """Endpoints that may carry the table's S3 traffic, each with its route (None: no route seen).
+
+    Real AWS: a gateway endpoint's route table gets a route {DestinationPrefixListId: pl-…,
+    GatewayId: vpce-…}, added and removed together with the endpoint's RouteTableIds.
+    moto 5.2 (verified): create_vpc_endpoint(RouteTableIds=…) adds that route, but
+    modify_vpc_endpoint(AddRouteTableIds=…) adds no route and RemoveRouteTableIds leaves the old one.
+    So with no S3 route in the table, an endpoint that lists the table counts (moto's shape; in AWS
+    the two always agree), and a route whose endpoint no longer lists the table is judged stale.
+    """
+    prefix_list_id = (prefix_list or {}).get("PrefixListId")
+    table_id = table.get("RouteTableId")
+    found: dict[str, Snapshot | None] = {}
+    for route in table.get("Routes", []):
+        gateway = route.get("GatewayId") or route.get("VpcEndpointId") or ""
+        destination = route.get("DestinationPrefixListId")
+        if not gateway.startswith("vpce-") or not destination:
+            continue
+        if prefix_list_id and destination != prefix_list_id:
+            continue  # another service's prefix list (DynamoDB): not a route to S3
+        found.setdefault(gateway, route)
+    if found:  # a table has one route per prefix list: where it points is where traffic goes
+        return list(found.items())
+    return [(e_id, None) for e_id, e in endpoint_by_id.items() if table_id in e.get("RouteTableIds", [])]
+
+
+def _endpoint_problem(
+    endpoint_id: str,
+    route: Snapshot | None,
+    endpoint: Snapshot | None,
+    table_id: str,
+    vpc_id: str,
+    service: str,
+) -> str | None:
+    if route and str(route.get("State", "active")).lower() == "blackhole":
+        return f"the route to {endpoint_id} is a blackhole (the endpoint was deleted)"
+    if endpoint is None:
+        return f"{table_id} routes S3 to {endpoint_id}, which does not exist"
+    kind = endpoint.get("VpcEndpointType", "")
+    if kind.lower() != "gateway":
+        return f"{endpoint_id} is an {kind} endpoint; a route needs a Gateway endpoint"
+    if endpoint.get("ServiceName") != service:
+        served = endpoint.get("ServiceName")
+        return f"{endpoint_id} serves {served}, not {service} (a gateway endpoint serves its own region only)"
+    state = str(endpoint.get("State", "")).lower()
+    if state != "available":
+        return f"{endpoint_id} is {endpoint.get('State') or 'in an unknown state'}, not available"
+    if endpoint.get("VpcId") not in (None, vpc_id):
+        return f"{endpoint_id} belongs to {endpoint.get('VpcId')}, not {vpc_id}"
+    if table_id not in endpoint.get("RouteTableIds", []):
+        return f"{endpoint_id} does not list {table_id} among its route tables"
+    return None
+
+
+def _no_route_link(
+    name: str,
+    table: Snapshot,
+    explicit: bool,
+    subnet_id: str,
+    vpc_id: str,
+    endpoint_by_id: Mapping[str, Snapshot],
+    service: str,
+) -> Link:
+    table_id = table["RouteTableId"]
+    detail = f"{table_id} has no route to the S3 prefix list through a gateway endpoint"
+    fix = f"add {table_id} to the S3 gateway endpoint (modify-vpc-endpoint --add-route-table-ids {table_id})"
+    in_vpc = [e for e in endpoint_by_id.values() if e.get("VpcId") in (None, vpc_id)]
+    for_s3 = [e for e in in_vpc if e.get("ServiceName") == service]
+    gateways = [e for e in for_s3 if e.get("VpcEndpointType", "").lower() == "gateway"]
+    interfaces = [e for e in for_s3 if e.get("VpcEndpointType", "").lower() == "interface"]
+    if gateways and not explicit:
+        served = ", ".join(t for e in gateways for t in e.get("RouteTableIds", [])) or "no table"
+        detail += (
+            f"; {subnet_id} has no explicit association so it uses the main table, while "
+            f"{gateways[0]['VpcEndpointId']} serves {served}"
+        )
+        fix = f"associate {subnet_id} with a table the endpoint serves, or add {table_id} to the endpoint"
+    elif interfaces and not gateways:
+        detail += f"; {interfaces[0]['VpcEndpointId']} is an Interface endpoint, which needs no route but its own DNS"
+        fix = f"create a Gateway endpoint for {service} on {table_id}"
+    elif not gateways:
+        detail += f"; the VPC has no gateway endpoint for {service}"
+        fix = f"create a Gateway endpoint for {service} with route table {table_id}"
+    return Link(name, False, detail, fix)
+
+
+# --- security groups ------------------------------------------------------------------------------
+
+
+def _egress_link(
+    security_group_ids: Sequence[str], security_groups: list[Snapshot], prefix_list: Snapshot | None
+) -> Link:
+    name = "security groups: egress 443"
+    by_id = {g.get("GroupId"): g for g in security_groups}
+    missing = [g for g in security_group_ids if g not in by_id]
+    if missing:
+        return Link(name, False, f"security group {', '.join(missing)} not found", "give the function existing groups")
+    if not security_group_ids:
+        return Link(name, False, "the function has no security group", "give it the stack's security group")
+    rules = [rule for g in security_group_ids for rule in by_id[g].get("IpPermissionsEgress", [])]
+    prefix_list_id = (prefix_list or {}).get("PrefixListId")
+    entries = (prefix_list or {}).get("Entries")
+    covered_cidrs = [ipaddress.ip_network(e["Cidr"], strict=False) for e in entries or [] if e.get("Cidr")]
+    allowed_lists: set[str] = set()
+    allowed_cidrs: list[ipaddress.IPv4Network] = []
+    for rule in rules:
+        if not _allows_https(rule):
+            continue
+        allowed_lists.update(p.get("PrefixListId", "") for p in rule.get("PrefixListIds", []))
+        for ip_range in rule.get("IpRanges", []):
+            network = ipaddress.ip_network(ip_range.get("CidrIp", ""), strict=False)
+            if isinstance(network, ipaddress.IPv4Network):
+                allowed_cidrs.append(network)
+    groups = ", ".join(security_group_ids)
+    if prefix_list_id and prefix_list_id in allowed_lists:
+        return Link(name, True, f"{groups} allow TCP 443 to {prefix_list_id}")
+    everywhere = any(n.prefixlen == 0 for n in allowed_cidrs)
+    # Unknown prefix-list CIDRs: only 0.0.0.0/0 is sure to cover S3's addresses.
+    covers_all = bool(covered_cidrs) and all(any(c.subnet_of(a) for a in allowed_cidrs) for c in covered_cidrs)
+    if everywhere or covers_all:
+        cidrs = ", ".join(sorted({str(n) for n in allowed_cidrs}))
+        return Link(name, True, f"{groups} allow TCP 443 to {cidrs}")
+    target = prefix_list_id or "the S3 prefix list"
+    summary = "; ".join(_describe_rule(r) for r in rules) or "no egress rules"
+    fix = (
+        f"authorize-security-group-egress --group-id {security_group_ids[0]} --ip-permissions "
+        f"IpProtocol=tcp,FromPort=443,ToPort=443,PrefixListIds=[{{PrefixListId={target}}}]"
+    )
+    return Link(name, False, f"{groups} allow no TCP 443 to {target} (egress: {summary})", fix)
+
+
+def _allows_https(rule: Snapshot) -> bool:
+    protocol = str(rule.get("IpProtocol", "")).lower()
+    if protocol in ("-1", "all"):
+        return True
+    if protocol not in ("tcp", "6"):
+        return False
+    low, high = rule.get("FromPort"), rule.get("ToPort")
+    if low is None or high is None or low == -1:
+        return True  # no port range on a TCP rule means every port
+    return int(low) <= HTTPS_PORT <= int(high)
+
+
+def _describe_rule(rule: Snapshot) -> str:
+    protocol = str(rule.get("IpProtocol", ""))
+    ports = "all" if protocol == "-1" else f"{protocol} {rule.get('FromPort')}-{rule.get('ToPort')}"
+    targets = [r.get("CidrIp", "") for r in rule.get("IpRanges", [])]
+    targets += [p.get("PrefixListId", "") for p in rule.get("PrefixListIds", [])]
+    targets += [g.get("GroupId", "") for g in rule.get("UserIdGroupPairs", [])]
+    return f"{ports} → {', '.join(targets) or 'nowhere'}"
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _associated(association: Snapshot) -> bool:
+    state = association.get("AssociationState", {}).get("State", "associated")
+    return state in ("associated", "associating")
+
+
+def _filter(name: str, values: Iterable[str]) -> dict[str, Any]:
+    return {"Name": name, "Values": list(values)}
+
+
+def _all(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict]:
+    if client.can_paginate(operation):
+        return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
+    return list(getattr(client, operation)(**kwargs).get(key, []))

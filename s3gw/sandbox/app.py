@@ -1,0 +1,466 @@
+"""The sandbox's WSGI app: moto's app, with S3, Lambda and EC2 requests looked at on the way.
+
+A handler returns None to let moto answer as it would, or a (status, headers, body) answer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from s3gw.policy import Decision, Request, decide
+from s3gw.reach import fetch_snapshot, s3_reach
+
+from . import moto_glue as glue
+from . import s3_access
+from .behaviours import Behaviours
+from .invoke import FunctionSpec, Outcome, Runner, log_result_header, new_request_id
+from .lifecycle import Functions
+from .network import BlackHole, Caller, Callers, access_key_of, host_caller
+
+log = logging.getLogger("s3gw.sandbox")
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+StartResponse = Callable[..., Any]
+
+ADMINISTRATOR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
+_FUNCTIONS = re.compile(r"^/[^/]+/functions/?$")
+_FUNCTION = re.compile(r"^/[^/]+/functions/(?P<name>[^/]+)(?P<rest>/[a-z-]+)?/?$")
+_HOST_KEY = "s3gw-sandbox"  # the sandbox's own calls to itself (describe calls for the path model)
+
+
+class SandboxApp:
+    def __init__(
+        self,
+        url: Callable[[], str],
+        behaviours: Callable[[], Behaviours],
+        runner: Runner,
+        black_hole: BlackHole,
+    ) -> None:
+        self.moto = glue.moto_app()
+        self.url = url
+        self.behaviours = behaviours
+        self.runner = runner
+        self.black_hole = black_hole
+        self.callers = Callers()
+        self.functions = Functions(behaviours)
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        service = glue.service_of(self.moto, environ)
+        answer: Answer | None = None
+        try:
+            if service == "s3":
+                answer = self.s3(environ)
+                if answer is None:
+                    with glue.judged_by_sandbox():  # the Flask view runs inside this call
+                        return self.moto(environ, start_response)
+            elif service == "awslambda":  # moto's name for the Lambda backend
+                answer = self.lambda_(environ)
+            elif service == "ec2":
+                answer = self.ec2(environ)
+        except Exception:  # a bug of the sandbox: answer 500 as AWS would, and say why in the log
+            log.exception("sandbox failed on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            answer = _json_error(500, "ServiceException", "the sandbox failed on this request; see its log")
+        if answer is None:
+            return self.moto(environ, start_response)
+        return _respond(answer, start_response)
+
+    # --- S3: bucket policies --------------------------------------------------------------------
+
+    def s3(self, environ: dict[str, Any]) -> Answer | None:
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = _query(environ)
+        call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query)
+        caller = self.caller_of(environ, query)
+        source = s3_access.copy_source(environ.get("HTTP_X_AMZ_COPY_SOURCE", "")) if method == "PUT" else None
+        for judged in (call, source):
+            if judged is None or not glue.bucket_exists(caller.account, judged.bucket):
+                continue  # no bucket, no policy: moto answers (NoSuchBucket, ListBuckets, CreateBucket)
+            decision = self.judge(caller, judged)
+            if decision.effect == "Allow":
+                continue
+            log.info("S3 denied %s on %s to %s: %s", judged.action, judged.resource, caller.principal, decision.reason)
+            if judged.key == "*":
+                return s3_access.delete_objects_denied(_read_body(environ))
+            return s3_access.access_denied(head=method == "HEAD")
+        return None
+
+    def caller_of(self, environ: dict[str, Any], query: dict[str, str]) -> Caller:
+        access_key = access_key_of(environ.get("HTTP_AUTHORIZATION", ""), query.get("X-Amz-Credential", ""))
+        return self.callers.get(access_key) or host_caller(glue.account_of(access_key))
+
+    def judge(self, caller: Caller, call: s3_access.S3Call) -> Decision:
+        identity = [ADMINISTRATOR] if caller.role_arn is None else glue.role_policies(caller.account, caller.role_arn)
+        request = Request(
+            action=call.action,
+            resource=call.resource,
+            principal=caller.principal,
+            account=caller.account,
+            context=caller.context(),
+        )
+        try:
+            return decide(
+                request,
+                identity_policies=identity,
+                resource_policy=glue.bucket_policy(caller.account, call.bucket),
+                resource_account=caller.account,
+            )
+        except ValueError as problem:  # a policy the evaluator cannot read: fail closed
+            return Decision("Deny", None, f"unreadable policy: {problem}")
+
+    # --- Lambda ---------------------------------------------------------------------------------
+
+    def lambda_(self, environ: dict[str, Any]) -> Answer | None:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        region = _region_of(environ)
+        account = glue.account_of(access_key_of(environ.get("HTTP_AUTHORIZATION", "")))
+        if _FUNCTIONS.match(path):
+            return self.create_function(environ, account, region) if method == "POST" else None
+        match = _FUNCTION.match(path)
+        if match is None:
+            return None
+        name, rest = unquote(match["name"]), match["rest"] or ""
+        if (method, rest) == ("POST", "/invocations"):
+            return self.invoke(environ, account, region, name)
+        if method == "GET" and rest in ("", "/configuration"):
+            return self.get_function(environ, account, region, name, nested=rest == "")
+        if method == "PUT" and rest in ("/configuration", "/code"):
+            return self.update_function(environ, account, region, name, rest)
+        if (method, rest) == ("DELETE", ""):
+            return self.delete_function(environ, account, region, name)
+        return None
+
+    def create_function(self, environ: dict[str, Any], account: str, region: str) -> Answer | None:
+        request = _json_body(environ)
+        refused = self.role_refused(account, request.get("Role", "")) or self.vpc_refused(account, region, request)
+        if refused:
+            return refused
+        status, headers, body = self.forward(environ)
+        if status != 201:
+            return status, headers, body
+        config = json.loads(body)
+        vpc = request.get("VpcConfig") or {}
+        self.functions.created(
+            account, region, config["FunctionName"], vpc.get("SubnetIds") or [], vpc.get("SecurityGroupIds") or []
+        )
+        return status, headers, _json(self.patch_configuration(config, account, region))
+
+    def role_refused(self, account: str, role_arn: str) -> Answer | None:
+        """IAM propagation: Lambda cannot assume a role younger than `iam_propagation` seconds."""
+        delay = self.behaviours().iam_propagation
+        created = glue.role_created_at(account, role_arn) if delay > 0 else None
+        if created is not None and time.time() - created < delay:
+            return _json_error(400, "InvalidParameterValueException",
+                               "The role defined for the function cannot be assumed by Lambda.")
+        return None
+
+    def vpc_refused(self, account: str, region: str, request: dict[str, Any]) -> Answer | None:
+        """Lambda checks the VpcConfig's subnets and groups exist; moto takes any id."""
+        vpc = request.get("VpcConfig") or {}
+        for subnet_id in vpc.get("SubnetIds") or []:
+            if not glue.subnet_exists(account, region, subnet_id):
+                return _json_error(400, "InvalidParameterValueException",
+                                   "Error occurred while DescribeSubnets. EC2 Error Code: InvalidSubnetID.NotFound. "
+                                   f"EC2 Error Message: The subnet ID '{subnet_id}' does not exist")
+        for group_id in vpc.get("SecurityGroupIds") or []:
+            if not glue.security_group_exists(account, region, group_id):
+                return _json_error(400, "InvalidParameterValueException",
+                                   "Error occurred while DescribeSecurityGroups. EC2 Error Code: "
+                                   "InvalidGroup.NotFound. "
+                                   f"EC2 Error Message: The security group '{group_id}' does not exist")
+        return None
+
+    def get_function(self, environ: dict[str, Any], account: str, region: str, name: str, nested: bool) -> Answer:
+        status, headers, body = self.forward(environ)
+        if status != 200:
+            return status, headers, body
+        answer = json.loads(body)
+        if nested:
+            answer["Configuration"] = self.patch_configuration(answer.get("Configuration", {}), account, region)
+        else:
+            answer = self.patch_configuration(answer, account, region)
+        return status, headers, _json(answer)
+
+    def update_function(
+        self, environ: dict[str, Any], account: str, region: str, name: str, rest: str
+    ) -> Answer | None:
+        function = glue.lambda_function(account, region, name)
+        if function is None:
+            return None  # moto's 404
+        name = function.name
+        if self.functions.is_pending(account, region, name) or self.functions.is_updating(account, region, name):
+            return _json_error(409, "ResourceConflictException",
+                               "The operation cannot be performed at this time. "
+                               f"An update is in progress for resource: {function.arn}")
+        request = _json_body(environ)
+        if rest == "/configuration":
+            refused = self.vpc_refused(account, region, request)
+            if "Role" in request:
+                refused = self.role_refused(account, request["Role"]) or refused
+            if refused:
+                return refused
+        status, headers, body = self.forward(environ)
+        if status != 200:
+            return status, headers, body
+        vpc = request.get("VpcConfig")
+        new_vpc = None if vpc is None else (vpc.get("SubnetIds") or [], vpc.get("SecurityGroupIds") or [])
+        self.functions.updated(account, region, name, new_vpc)
+        return status, headers, _json(self.patch_configuration(json.loads(body), account, region))
+
+    def delete_function(self, environ: dict[str, Any], account: str, region: str, name: str) -> Answer:
+        function = glue.lambda_function(account, region, name)
+        status, headers, body = self.forward(environ)
+        if status == 204 and function is not None and "Qualifier" not in _query(environ):
+            self.functions.deleted(account, region, function.name)
+        return status, headers, body
+
+    def patch_configuration(self, config: dict[str, Any], account: str, region: str) -> dict[str, Any]:
+        """moto reports every function Active, and VpcId "vpc-123abc": give the real state and VPC."""
+        name = config.get("FunctionName", "")
+        config.update(self.functions.state_fields(account, region, name))
+        vpc = config.get("VpcConfig") or {}
+        if vpc.get("SubnetIds"):
+            vpc_id = glue.subnet_vpc(account, region, vpc["SubnetIds"][0])
+            if vpc_id:
+                vpc["VpcId"] = vpc_id
+        return config
+
+    # --- Lambda Invoke ----------------------------------------------------------------------------
+
+    def invoke(self, environ: dict[str, Any], account: str, region: str, name: str) -> Answer:
+        qualifier = _query(environ).get("Qualifier")
+        function = glue.lambda_function(account, region, name, qualifier)
+        if function is None:
+            arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+            return _json_error(404, "ResourceNotFoundException",
+                               f"Function not found: {arn}" + (f":{qualifier}" if qualifier else ""))
+        if self.functions.is_pending(account, region, function.name):
+            return _json_error(409, "ResourceConflictException",
+                               "The operation cannot be performed at this time. "
+                               "The function is currently in the following state: Pending")
+        event = _read_body(environ) or b"{}"
+        try:
+            json.loads(event)
+        except ValueError as problem:
+            message = f"Could not parse request body into json: {problem}"
+            return _json_error(400, "InvalidRequestContentException", message)
+        invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        if invocation_type == "DryRun":
+            return 204, [("X-Amz-Executed-Version", function.version)], b""
+        request_id = new_request_id()
+        if invocation_type == "Event":  # queued: run in the background, answer at once
+            args = (function, event, request_id)
+            threading.Thread(target=self.run, args=args, daemon=True, name=f"invoke-{request_id}").start()
+            return 202, [("x-amzn-RequestId", request_id)], b""
+        outcome = self.run(function, event, request_id)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("X-Amz-Executed-Version", function.version),
+            ("x-amzn-RequestId", request_id),
+        ]
+        if outcome.function_error:
+            headers.append(("X-Amz-Function-Error", outcome.function_error))
+        if environ.get("HTTP_X_AMZ_LOG_TYPE") == "Tail":
+            headers.append(("X-Amz-Log-Result", log_result_header(outcome.log)))
+        return 200, headers, outcome.payload
+
+    def run(self, function: FunctionSpec, event: bytes, request_id: str) -> Outcome:
+        caller, s3_url, other_url = self.network_position(function)
+        access_key, secret = self.callers.register(caller)
+        try:
+            environment = self.function_environment(function, access_key, secret, s3_url, other_url)
+            outcome = self.runner.run(function, event, environment, request_id)
+        finally:
+            self.callers.release(access_key)
+        glue.save_function_logs(function, outcome.log)
+        return outcome
+
+    def network_position(self, function: FunctionSpec) -> tuple[Caller, str, str]:
+        """Who the function is to S3, and its S3 and other endpoint URLs (see network.py).
+
+        Judged when the invocation starts, from the current EC2 state, by the path model `verify` uses.
+        """
+        account, region, role_arn = function.account, function.region, function.role_arn
+        session = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function.name}"
+        subnet_ids, group_ids = function.subnet_ids, function.security_group_ids
+        if not subnet_ids:  # not in a VPC: Lambda's own internet access, no SourceVpce
+            return Caller(session, account, role_arn), self.url(), self.url()
+        snapshot = fetch_snapshot(self.ec2_client(region), subnet_ids, group_ids)
+        reach = s3_reach(region, subnet_ids, group_ids, **snapshot)
+        if not reach.ok:
+            reason = reach.reason
+            log.info("%s cannot reach S3: %s", function.name, reason.detail if reason else "unknown")
+            return Caller(session, account, role_arn), self.black_hole.url, self.black_hole.url
+        vpc_id = snapshot["subnets"][0]["VpcId"] if snapshot["subnets"] else None
+        caller = Caller(session, account, role_arn, source_vpce=reach.endpoint_id, source_vpc=vpc_id)
+        return caller, self.url(), self.black_hole.url
+
+    def function_environment(
+        self, function: FunctionSpec, access_key: str, secret: str, s3_url: str, other_url: str
+    ) -> dict[str, str]:
+        """Lambda's environment, not the host's: only PATH and PYTHONPATH (to find boto3) come along."""
+        region = function.region
+        inherited = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
+        return {
+            **inherited,
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PYTHONUNBUFFERED": "1",  # the log keeps the handler's print/stderr order
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **function.environment,
+            # Lambda's reserved variables, then the sandbox's network and credentials: these win over the
+            # function's own variables (Lambda refuses reserved ones; AWS_ENDPOINT_URL* must stay ours).
+            "_HANDLER": function.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": function.version,
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[{function.version}]{uuid.uuid4().hex}",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_SESSION_TOKEN": secret,
+            "AWS_ENDPOINT_URL": other_url,
+            "AWS_ENDPOINT_URL_S3": s3_url,
+            "AWS_CONFIG_FILE": os.devnull,  # no profile of the host's leaks in
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+
+    def ec2_client(self, region: str) -> Any:
+        """A client of the sandbox itself, for the same describe calls `verify` makes against AWS."""
+        with self._clients_lock:
+            if region not in self._clients:
+                import boto3
+                from botocore.config import Config
+
+                self._clients[region] = boto3.session.Session().client(
+                    "ec2", region_name=region, endpoint_url=self.url(),
+                    aws_access_key_id=_HOST_KEY, aws_secret_access_key=_HOST_KEY,
+                    config=Config(retries={"total_max_attempts": 1}),
+                )
+            return self._clients[region]
+
+    # --- EC2: Lambda's ENIs as dependencies ---------------------------------------------------------
+
+    def ec2(self, environ: dict[str, Any]) -> Answer | None:
+        self.functions.settle_enis()
+        params = _query(environ)
+        if environ.get("REQUEST_METHOD") == "POST":
+            params.update(_form(_read_body(environ)))
+        action = params.get("Action", "")
+        region = _region_of(environ)
+        account = glue.account_of(access_key_of(environ.get("HTTP_AUTHORIZATION", "")))
+        if action == "DeleteSecurityGroup" and params.get("GroupId"):
+            group_id = params["GroupId"]
+            if glue.enis_using(account, region, group_id=group_id):
+                return _ec2_error("DependencyViolation", f"resource {group_id} has a dependent object")
+        if action == "DeleteSubnet" and params.get("SubnetId"):
+            subnet_id = params["SubnetId"]
+            if glue.enis_using(account, region, subnet_id=subnet_id):
+                message = f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+                return _ec2_error("DependencyViolation", message)
+        if action == "DeleteNetworkInterface" and params.get("NetworkInterfaceId"):
+            eni_id = params["NetworkInterfaceId"]
+            if glue.eni_status(account, region, eni_id) == "in-use":
+                return _ec2_error("InvalidParameterValue", f"Network interface '{eni_id}' is currently in use.")
+        return None
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def forward(self, environ: dict[str, Any]) -> Answer:
+        """moto's answer, buffered so that it can be looked at or changed."""
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        chunks = self.moto(environ, start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+        return int(captured["status"].split()[0]), list(captured["headers"]), body
+
+
+def _respond(answer: Answer, start_response: StartResponse) -> list[bytes]:
+    status, headers, body = answer
+    kept = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-amz-crc32")]
+    kept.append(("Content-Length", str(len(body))))
+    if any(k.lower() == "x-amz-crc32" for k, _ in headers):  # moto signs Lambda JSON bodies
+        kept.append(("x-amz-crc32", str(zlib.crc32(body) & 0xFFFFFFFF)))
+    start_response(f"{status} {HTTPStatus(status).phrase}", kept)
+    return [body]
+
+
+def _json_error(status: int, code: str, message: str) -> Answer:
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code), ("x-amzn-RequestId", new_request_id())]
+    return status, headers, _json({"Type": "User", "message": message})
+
+
+def _ec2_error(code: str, message: str) -> Answer:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+        f"<RequestID>{new_request_id()}</RequestID></Response>"
+    )
+    return 400, [("Content-Type", "text/xml;charset=UTF-8")], body.encode()
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, default=str).encode()
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, left in place for moto to read again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"]
+    if length:
+        body = stream.read(length)
+    elif environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream for us
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(_read_body(environ) or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _query(environ: dict[str, Any]) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+
+
+def _form(body: bytes) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(body.decode(errors="replace"), keep_blank_values=True).items()}
+
+
+def _region_of(environ: dict[str, Any]) -> str:
+    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else "us-east-1"

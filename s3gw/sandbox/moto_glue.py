@@ -1,0 +1,257 @@
+"""Every place the sandbox relies on moto's internals (moto 5.2), each with why.
+
+The sandbox serves moto's WSGI app in this process, so moto's in-memory backends are the
+sandbox's state. Everything else in s3gw.sandbox goes through the functions here, or through
+moto's public HTTP API, so a moto upgrade touches this file only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+# Before moto is imported: without it IAM has no AWS managed policies, so attaching
+# AWSLambdaVPCAccessExecutionRole fails. moto reads it when it builds the IAM backend.
+os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+
+from moto import backends  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
+
+from .invoke import FunctionSpec  # noqa: E402
+
+Wsgi = Any
+ACCOUNT_ID = DEFAULT_ACCOUNT_ID
+_PARTITION = "aws"
+
+
+def moto_app() -> DomainDispatcherApplication:
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def service_of(app: DomainDispatcherApplication, environ: dict[str, Any]) -> str:
+    """The moto backend that will answer this request ("s3", "awslambda", "ec2", "moto_api", …).
+
+    moto's own routing decision (credential scope, then body and path), so the sandbox judges
+    exactly the requests moto will answer as S3, signed or not. It may read and rewind the body.
+    """
+    return str(getattr(app.get_application(environ), "service", ""))
+
+
+def reset() -> None:
+    """A fresh sandbox starts from empty backends (they are process-wide)."""
+    from moto.moto_api import _internal
+
+    _internal.moto_api_backend.reset()
+
+
+def account_of(access_key: str) -> str:
+    """The account moto files a caller's resources under (the default account for unknown keys)."""
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(access_key) if access_key else ACCOUNT_ID
+
+
+# --- S3 ----------------------------------------------------------------------------------------
+
+_judging_elsewhere: contextvars.ContextVar[bool] = contextvars.ContextVar("s3gw_sandbox_judges", default=False)
+_patched = False
+
+
+def silence_moto_bucket_policy() -> None:
+    """Make the sandbox's evaluator the only judge of bucket policies.
+
+    moto's FakeBucket.get_permission evaluates the bucket policy itself, without conditions: under
+    a Deny-unless-SourceVpce policy it refuses every object call (and never checks list calls).
+    It is the only hook moto uses (s3/responses.py: key GET/PUT/HEAD/DELETE and DeleteObjects).
+    Patched once per process, and neutral only inside requests the sandbox has already judged,
+    so that mock_aws users elsewhere in the process keep moto's behaviour.
+    """
+    global _patched
+    if _patched:
+        return
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    original = FakeBucket.get_permission
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if _judging_elsewhere.get():
+            return PermissionResult.NEUTRAL
+        return original(self, action, resource)
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    _patched = True
+
+
+@contextlib.contextmanager
+def judged_by_sandbox() -> Iterator[None]:
+    token = _judging_elsewhere.set(True)
+    try:
+        yield
+    finally:
+        _judging_elsewhere.reset(token)
+
+
+def bucket_exists(account: str, bucket: str) -> bool:
+    return bucket in backends.get_backend("s3")[account][_PARTITION].buckets
+
+
+def bucket_policy(account: str, bucket: str) -> str | None:
+    found = backends.get_backend("s3")[account][_PARTITION].buckets.get(bucket)
+    policy = getattr(found, "policy", None)
+    return policy.decode() if isinstance(policy, bytes) else policy
+
+
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+def _role(account: str, role_arn: str) -> Any | None:
+    iam = backends.get_backend("iam")[account][_PARTITION]
+    try:
+        return iam.get_role_by_arn(role_arn)
+    except Exception:  # moto's NotFoundException; any other failure means "no such role" too
+        return None
+
+
+def role_created_at(account: str, role_arn: str) -> float | None:
+    role = _role(account, role_arn)
+    return role.create_date.timestamp() if role is not None else None
+
+
+def role_policies(account: str, role_arn: str) -> list[dict[str, Any]]:
+    """The role's identity policies: inline documents and the default version of each attached one."""
+    role = _role(account, role_arn)
+    if role is None:
+        return []
+    documents: list[Any] = list(role.policies.values())
+    for managed in role.managed_policies.values():
+        documents += [v.document for v in managed.versions if v.is_default]
+    return [_as_dict(d) for d in documents]
+
+
+def _as_dict(document: Any) -> dict[str, Any]:
+    if isinstance(document, dict):
+        return document
+    text = str(document).strip()
+    return json.loads(text if text.startswith("{") else unquote(text))
+
+
+# --- Lambda ------------------------------------------------------------------------------------
+
+
+def _lambda_model(account: str, region: str, name_or_arn: str, qualifier: str | None = None) -> Any | None:
+    from moto.awslambda.exceptions import LambdaClientError
+
+    try:
+        return backends.get_backend("lambda")[account][region].get_function(name_or_arn, qualifier)
+    except (LambdaClientError, KeyError):
+        return None
+
+
+def lambda_function(account: str, region: str, name_or_arn: str, qualifier: str | None = None) -> FunctionSpec | None:
+    """The function as stored by moto (its zip included), or None when there is no such function."""
+    function = _lambda_model(account, region, name_or_arn, qualifier)
+    if function is None:
+        return None
+    vpc = function._vpc_config or {}  # as given, without moto's made-up VpcId
+    return FunctionSpec(
+        account=account,
+        region=region,
+        name=function.function_name,
+        arn=function.function_arn,
+        handler=function.handler or "",
+        runtime=function.run_time or "",
+        timeout=int(function.timeout),
+        memory_mb=int(function.memory_size),
+        version=str(function.version),
+        environment={str(k): str(v) for k, v in (function.environment_vars or {}).items()},
+        role_arn=function.role,
+        subnet_ids=list(vpc.get("SubnetIds") or []),
+        security_group_ids=list(vpc.get("SecurityGroupIds") or []),
+        code_sha256=function.code_sha_256,
+        code_zip=function.code_bytes,
+    )
+
+
+def save_function_logs(spec: FunctionSpec, log: str) -> None:
+    """Best effort: the log also lands in CloudWatch Logs (/aws/lambda/<name>), as in AWS."""
+    with contextlib.suppress(Exception):
+        function = _lambda_model(spec.account, spec.region, spec.arn)
+        function.logs_backend.ensure_log_group(function.logs_group_name)
+        function.save_logs(log)
+
+
+# --- EC2 ---------------------------------------------------------------------------------------
+
+
+def _ec2(account: str, region: str) -> Any:
+    return backends.get_backend("ec2")[account][region]
+
+
+def subnet_exists(account: str, region: str, subnet_id: str) -> bool:
+    try:
+        _ec2(account, region).get_subnet(subnet_id)
+        return True
+    except Exception:
+        return False
+
+
+def subnet_vpc(account: str, region: str, subnet_id: str) -> str | None:
+    try:
+        return str(_ec2(account, region).get_subnet(subnet_id).vpc_id)
+    except Exception:
+        return None
+
+
+def security_group_exists(account: str, region: str, group_id: str) -> bool:
+    return _ec2(account, region).get_security_group_from_id(group_id) is not None
+
+
+def create_lambda_eni(account: str, region: str, subnet_id: str, group_ids: list[str], function_name: str) -> str:
+    """An ENI shaped like Lambda's hyperplane ENIs: in-use, requester-managed, interface type lambda.
+
+    moto has no API to create a requester-managed ENI, so it is built in the backend directly.
+    """
+    eni = _ec2(account, region).create_network_interface(
+        subnet=subnet_id,
+        private_ip_address=None,
+        group_ids=group_ids,
+        description=f"AWS Lambda VPC ENI-{function_name}-{uuid.uuid4()}",
+    )
+    eni.status = "in-use"
+    eni.requester_managed = True
+    eni.requester_id = "AROAJLAMBDAENIMANAGER:AWSLambda"  # hyperplane ENIs name Lambda's service role
+    eni.interface_type = "lambda"
+    return str(eni.id)
+
+
+def set_eni_status(account: str, region: str, eni_id: str, status: str) -> None:
+    eni = _ec2(account, region).enis.get(eni_id)
+    if eni is not None:
+        eni.status = status
+
+
+def delete_eni(account: str, region: str, eni_id: str) -> None:
+    _ec2(account, region).enis.pop(eni_id, None)
+
+
+def eni_status(account: str, region: str, eni_id: str) -> str | None:
+    eni = _ec2(account, region).enis.get(eni_id)
+    return None if eni is None else str(eni.status)
+
+
+def enis_using(account: str, region: str, *, group_id: str = "", subnet_id: str = "") -> list[str]:
+    """Every ENI (Lambda's or not) in the subnet or carrying the group: what AWS counts as a dependency."""
+    found = []
+    for eni in list(_ec2(account, region).enis.values()):
+        groups = {g.id for g in eni._group_set}  # the ENI's own groups, not an attached instance's
+        if (group_id and group_id in groups) or (subnet_id and eni.subnet.id == subnet_id):
+            found.append(str(eni.id))
+    return found

@@ -1,0 +1,117 @@
+"""The sandbox server: the app on 127.0.0.1, served by werkzeug in a thread."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from . import moto_glue as glue
+from .app import SandboxApp
+from .behaviours import Behaviours
+from .invoke import CodeCache, Runner
+from .network import BlackHole
+
+HOST = "127.0.0.1"
+_one_at_a_time = threading.Lock()  # moto's backends are process-wide: two sandboxes would share them
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # one line per AWS call drowns the caller's own output
+
+
+class Sandbox:
+    """moto plus what s3gw needs moto to do (see DESIGN.md, "The sandbox").
+
+    One per process at a time; starting resets moto's in-memory state. `behaviours` may be
+    replaced while it runs: every request reads the current value.
+    """
+
+    def __init__(self, port: int = 0, behaviours: Behaviours | None = None) -> None:
+        self.port = port
+        self.behaviours = behaviours or Behaviours()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._black_hole: BlackHole | None = None
+        self._runner: Runner | None = None
+        self._owns_process_slot = False
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        return f"http://{HOST}:{self._server.server_port}"
+
+    def start(self) -> Sandbox:
+        if not _one_at_a_time.acquire(blocking=False):
+            raise RuntimeError("another sandbox is running in this process (moto's state is process-wide)")
+        self._owns_process_slot = True
+        try:
+            glue.reset()
+            glue.silence_moto_bucket_policy()
+            self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
+            root = Path(self._workdir.name)
+            (root / "code").mkdir()
+            (root / "scratch").mkdir()
+            self._black_hole = BlackHole()
+            self._runner = Runner(CodeCache(root / "code"), root / "scratch")
+            app = SandboxApp(lambda: self.endpoint_url, lambda: self.behaviours, self._runner, self._black_hole)
+            self._server = make_server(HOST, self.port, app, threaded=True, request_handler=_QuietHandler)
+            self._thread = threading.Thread(target=self._server.serve_forever, name="s3gw-sandbox", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+        self._release()
+
+    def _release(self) -> None:
+        if self._runner is not None:
+            self._runner.stop()
+        if self._server is not None:
+            self._server.server_close()
+        if self._black_hole is not None:
+            self._black_hole.close()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+        self._server = self._thread = self._workdir = self._black_hole = self._runner = None
+        if self._owns_process_slot:
+            self._owns_process_slot = False
+            _one_at_a_time.release()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve(port: int, behaviours: Behaviours, ready: Callable[[str], None]) -> None:
+    """Serve until SIGINT or SIGTERM; `ready` gets the endpoint URL once requests are answered."""
+    stopping = threading.Event()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main_thread:  # signal handlers can only be installed from the main thread
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: stopping.set())
+    try:
+        with Sandbox(port, behaviours) as sandbox:
+            ready(sandbox.endpoint_url)
+            while not stopping.wait(0.5):
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

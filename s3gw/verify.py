@@ -1,0 +1,355 @@
+"""`s3gw verify`: check every link of the private path with describe calls only, and say how to fix a broken one.
+
+Works on a stack s3gw made (ids from the state file) and on a setup people bring (`--function`, `--bucket`).
+The path model is s3gw.reach and the bucket-policy judge is s3gw.policy: the same code the sandbox enforces.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3gw import reach
+from s3gw.errors import AwsError, UsageError
+from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate
+from s3gw.steps.base import Context, is_code
+from s3gw.steps.security_group import describe_rule, flatten
+
+_ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
+_POLICY_ACTIONS = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class VerifyReport:
+    function: str
+    bucket: str
+    endpoint_id: str | None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def broken(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+
+def verify(ctx: Context, function_name: str | None = None, bucket: str | None = None) -> VerifyReport:
+    """Every link, in the order traffic meets them: function → subnets/SG → route → endpoint → bucket."""
+    own_stack = not function_name and not bucket
+    function_name = function_name or ctx.outputs.get("function_name")
+    bucket = bucket or ctx.outputs.get("bucket")
+    if not function_name or not bucket:
+        raise UsageError(f"stack {ctx.config.stack} has no function and bucket recorded",
+                         "run 's3gw up', or name an existing setup with --function NAME --bucket NAME")
+    repair = "run 's3gw up' (it repairs this)" if own_stack else ""
+    report = VerifyReport(function_name, bucket, None)
+    checks = report.checks
+
+    configuration = _function_configuration(ctx, function_name)
+    vpc = configuration.get("VpcConfig") or {}
+    subnet_ids, group_ids = list(vpc.get("SubnetIds") or []), list(vpc.get("SecurityGroupIds") or [])
+    checks.append(_function_check(configuration, ctx, own_stack, subnet_ids, group_ids, repair))
+
+    snapshot = reach.fetch_snapshot(ctx.aws.ec2, subnet_ids, group_ids)
+    path = reach.s3_reach(ctx.config.region, subnet_ids, group_ids, **snapshot)
+    endpoint_id = ctx.outputs.get("endpoint_id") if own_stack else None
+    endpoint_id = endpoint_id or path.endpoint_id or _endpoint_in(snapshot, ctx.config.region)
+    report.endpoint_id = endpoint_id
+    endpoint = next((e for e in snapshot["endpoints"] if e.get("VpcEndpointId") == endpoint_id), None)
+    if endpoint is None and endpoint_id:
+        endpoint = _describe_endpoint(ctx, endpoint_id)
+    checks.extend(_endpoint_checks(endpoint, endpoint_id, ctx.config.region, repair))
+    checks.extend(Check(link.name, link.ok, link.detail, "" if link.ok else (repair or link.fix))
+                  for link in path.links)
+    checks.append(_egress_only_check(snapshot, group_ids, repair))
+
+    location = _bucket_region(ctx, bucket)
+    checks.append(Check(
+        "bucket region", location == ctx.config.region,
+        f"{bucket} is in {location}" + ("" if location == ctx.config.region else
+                                         f"; a gateway endpoint in {ctx.config.region} cannot reach it"),
+        "" if location == ctx.config.region else f"use a bucket in {ctx.config.region}, or run s3gw in {location}",
+    ))
+    policy_text = _bucket_policy(ctx, bucket)
+    role_arn = str(configuration.get("Role", ""))
+    traffic_endpoint = path.endpoint_id or endpoint_id  # what aws:SourceVpce will say on the function's calls
+    checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair))
+    checks.append(_public_access_check(ctx, bucket, repair))
+    checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair))
+    return report
+
+
+# --- the function ---------------------------------------------------------------------------------
+
+
+def _function_configuration(ctx: Context, name: str) -> dict[str, Any]:
+    try:
+        return dict(ctx.aws.lambda_.get_function_configuration(FunctionName=name))
+    except Exception as exc:
+        if is_code(exc, "ResourceNotFoundException"):
+            raise AwsError(f"function {name} not found in {ctx.config.region}",
+                           "check --function and --region, or run 's3gw up'") from None
+        raise
+
+
+def _function_check(configuration: dict[str, Any], ctx: Context, own_stack: bool, subnet_ids: list[str],
+                    group_ids: list[str], repair: str) -> Check:
+    name = configuration.get("FunctionName", "")
+    state = configuration.get("State") or "Active"
+    problems = []
+    if state not in ("Active", "Inactive"):  # Inactive wakes on the next invoke
+        problems.append(f"it is {state} ({configuration.get('StateReason', 'no reason given')})")
+    if not subnet_ids:
+        problems.append("it is not in a VPC, so its traffic never meets the endpoint")
+    if own_stack:
+        if sorted(subnet_ids) != sorted(ctx.outputs.get("subnet_ids") or []):
+            problems.append(f"its subnets {', '.join(subnet_ids) or 'none'} are not the stack's")
+        if group_ids != [ctx.outputs.get("security_group_id")]:
+            problems.append(f"its security groups {', '.join(group_ids) or 'none'} are not the stack's")
+    if problems:
+        return Check("function", False, f"{name}: " + "; ".join(problems),
+                     repair or f"aws lambda update-function-configuration --function-name {name} --vpc-config ...")
+    return Check("function", True, f"{name} is {state}, in {len(subnet_ids)} subnet(s) behind {', '.join(group_ids)}")
+
+
+# --- the endpoint ---------------------------------------------------------------------------------
+
+
+def _endpoint_in(snapshot: dict[str, Any], region: str) -> str | None:
+    """For a setup we did not make: the VPC's S3 endpoint, gateway first."""
+    candidates = [e for e in snapshot["endpoints"] if str(e.get("ServiceName", "")).endswith(".s3")
+                  and str(e.get("State", "")).lower() not in ("deleted", "deleting")]
+    candidates.sort(key=lambda e: (e.get("VpcEndpointType") != "Gateway",
+                                   e.get("ServiceName") != reach.s3_service_name(region)))
+    return str(candidates[0]["VpcEndpointId"]) if candidates else None
+
+
+def _describe_endpoint(ctx: Context, endpoint_id: str) -> dict[str, Any] | None:
+    try:
+        found = ctx.aws.ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
+    except Exception as exc:
+        if is_code(exc, "InvalidVpcEndpointId.NotFound"):
+            return None
+        raise
+    return dict(found[0]) if found else None
+
+
+def _endpoint_checks(endpoint: dict[str, Any] | None, endpoint_id: str | None, region: str,
+                     repair: str) -> list[Check]:
+    service = reach.s3_service_name(region)
+    if endpoint is None or str(endpoint.get("State", "")).lower() in ("deleted", "deleting"):
+        what = f"endpoint {endpoint_id} does not exist" if endpoint_id else "the VPC has no S3 endpoint"
+        return [Check("endpoint exists", False, what,
+                      repair or f"aws ec2 create-vpc-endpoint --vpc-endpoint-type Gateway --service-name {service} "
+                                "--vpc-id VPC --route-table-ids RTB...")]
+    checks = [Check("endpoint exists", True, f"{endpoint_id} in {endpoint.get('VpcId')}")]
+    kind = endpoint.get("VpcEndpointType", "")
+    checks.append(Check(
+        "endpoint type", kind == "Gateway",
+        f"{endpoint_id} is of type {kind}" + ("" if kind == "Gateway" else
+                                                 ": an Interface endpoint adds no route and needs its own DNS name; "
+                                                 "aws:SourceVpce still names it, but the route tables never use it"),
+        "" if kind == "Gateway" else (repair or f"create a Gateway endpoint for {service} on the subnets' tables"),
+    ))
+    actual_service = endpoint.get("ServiceName", "")
+    checks.append(Check(
+        "endpoint service", actual_service == service,
+        f"{endpoint_id} serves {actual_service}" + ("" if actual_service == service else
+                                                    f", not {service}: a gateway endpoint serves S3 of its own region"),
+        "" if actual_service == service else (repair or f"recreate the endpoint with --service-name {service}"),
+    ))
+    state = str(endpoint.get("State", ""))
+    checks.append(Check("endpoint state", state.lower() == "available", f"{endpoint_id} is {state}",
+                        "" if state.lower() == "available" else "wait for it, or recreate it"))
+    return checks
+
+
+# --- the security groups --------------------------------------------------------------------------
+
+
+def _egress_only_check(snapshot: dict[str, Any], group_ids: list[str], repair: str) -> Check:
+    """Reach says whether 443 gets out; this says whether anything else does (the default allow-all rule)."""
+    to_s3 = {("tcp", 443, 443, "prefix-list", p.get("PrefixListId")) for p in snapshot["prefix_lists"]}
+    extra = [f"{group['GroupId']}: {describe_rule(rule)}"
+             for group in snapshot["security_groups"] if group.get("GroupId") in group_ids
+             for rule in sorted(flatten(group.get("IpPermissionsEgress", [])) - to_s3)]
+    if extra:
+        first = group_ids[0] if group_ids else "GROUP"
+        return Check("egress is HTTPS only", False, "more egress than HTTPS to S3 is open: " + "; ".join(extra),
+                     repair or f"aws ec2 revoke-security-group-egress --group-id {first} --ip-permissions "
+                               "IpProtocol=-1,IpRanges=[{CidrIp=0.0.0.0/0}]")
+    return Check("egress is HTTPS only", True, "no egress but TCP 443 to S3")
+
+
+# --- the bucket -----------------------------------------------------------------------------------
+
+
+def _bucket_region(ctx: Context, bucket: str) -> str:
+    try:
+        answer = ctx.aws.s3.get_bucket_location(Bucket=bucket)
+    except Exception as exc:
+        if is_code(exc, "NoSuchBucket"):
+            raise AwsError(f"bucket {bucket} does not exist", "check --bucket, or run 's3gw up'") from None
+        raise
+    return str(answer.get("LocationConstraint") or "us-east-1")
+
+
+def _bucket_policy(ctx: Context, bucket: str) -> str | None:
+    try:
+        return str(ctx.aws.s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except Exception as exc:
+        if is_code(exc, "NoSuchBucketPolicy"):
+            return None
+        raise
+
+
+def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: str | None,
+                   snapshot: dict[str, Any], function_name: str, repair: str) -> list[Check]:
+    if policy is None:
+        return [Check("bucket policy", False, f"{bucket} has no policy: it answers from anywhere, not only "
+                      "through the endpoint", repair or "put a policy denying s3 calls unless aws:SourceVpce is it")]
+    try:
+        evaluate(policy, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
+    except ValueError as exc:
+        return [Check("bucket policy", False, f"cannot evaluate the policy: {exc}", repair)]
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    role_name = role_arn.rsplit("/", 1)[-1]
+    caller = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
+    vpc_id = next((s.get("VpcId") for s in snapshot["subnets"]), None)
+    through = {"aws:SourceVpce": endpoint_id, "aws:SourceVpc": vpc_id, "aws:SecureTransport": True}
+    outside = {"aws:SecureTransport": True}
+    checks = []
+    named = _named_endpoints(policy)
+    for action in SEALED_ACTIONS:
+        resource = f"arn:aws:s3:::{bucket}" + ("" if action == "s3:ListBucket" else "/probe")
+        inside = decide(Request(action, resource, caller, account, through), resource_policy=policy)
+        if inside.effect == "Deny":
+            hint = _why_denied(named, endpoint_id, vpc_id) or repair or "let the endpoint through in the policy"
+            checks.append(Check(f"policy lets {action} through the endpoint", False,
+                                f"{action} from {role_name} via {endpoint_id} is denied: {inside.reason}", hint))
+            continue
+        stranger = decide(Request(action, resource, caller, account, outside), resource_policy=policy)
+        if stranger.effect != "Deny":
+            checks.append(Check(f"policy seals {action}", False,
+                                f"{action} without the endpoint is not denied ({stranger.reason})",
+                                repair or f"deny {action} unless aws:SourceVpce is {endpoint_id}"))
+            continue
+        checks.append(Check(f"policy on {action}", True, f"allowed via {endpoint_id}, denied without it"))
+    operator = f"arn:aws:iam::{account}:user/operator"
+    locked = [a for a in _POLICY_ACTIONS if decide(Request(a, f"arn:aws:s3:::{bucket}", operator, account, outside),
+                                                   resource_policy=policy).effect == "Deny"]
+    checks.append(Check(
+        "policy leaves the policy editable", not locked,
+        "the policy denies " + ", ".join(locked) + " from outside the endpoint: only the account root can now "
+        "change or delete it" if locked else "bucket-policy actions are not denied",
+        "as the account root: aws s3api delete-bucket-policy --bucket " + bucket + "; never deny s3:*BucketPolicy"
+        if locked else "",
+    ))
+    return checks
+
+
+def _named_endpoints(policy: str) -> dict[str, list[str]]:
+    """Which condition keys the policy compares, with the values it names (for the hints)."""
+    from urllib.parse import unquote
+
+    document = json.loads(policy if policy.lstrip().startswith("{") else unquote(policy))
+    statements = document.get("Statement", [])
+    named: dict[str, list[str]] = {}
+    for statement in statements if isinstance(statements, list) else [statements]:
+        for block in (statement.get("Condition") or {}).values():
+            for key, values in block.items():
+                named.setdefault(key.lower(), []).extend(values if isinstance(values, list) else [values])
+    return named
+
+
+def _why_denied(named: dict[str, list[str]], endpoint_id: str | None, vpc_id: str | None) -> str:
+    vpce_values = named.get("aws:sourcevpce", [])
+    vpc_values = named.get("aws:sourcevpc", [])
+    if any(str(v).startswith("vpce-") for v in vpc_values):
+        return ("the policy compares aws:SourceVpc (a VPC id) with an endpoint id: use aws:SourceVpce for "
+                f"{endpoint_id}, or aws:SourceVpc with {vpc_id}")
+    if any(str(v).startswith("vpc-") for v in vpce_values):
+        return f"the policy compares aws:SourceVpce (an endpoint id) with a VPC id: name {endpoint_id} there"
+    stale = [v for v in vpce_values if v != endpoint_id]
+    if stale:
+        return (f"the policy names {', '.join(map(str, stale))}, but the function's traffic leaves through "
+                f"{endpoint_id}: a stale endpoint id; put {endpoint_id} in the policy")
+    return ""
+
+
+def _public_access_check(ctx: Context, bucket: str, repair: str) -> Check:
+    try:
+        block = ctx.aws.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except Exception as exc:
+        if not is_code(exc, "NoSuchPublicAccessBlockConfiguration"):
+            raise
+        block = {}
+    off = [key for key in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+           if not block.get(key)]
+    if off:
+        return Check("block public access", False, f"{bucket}: off: {', '.join(off)}",
+                     repair or f"aws s3api put-public-access-block --bucket {bucket} --public-access-block-"
+                               "configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,"
+                               "RestrictPublicBuckets=true")
+    return Check("block public access", True, "all four settings on")
+
+
+# --- the role -------------------------------------------------------------------------------------
+
+
+def _role_policies(ctx: Context, role_name: str) -> list[Any]:
+    iam = ctx.aws.iam
+    documents: list[Any] = []
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
+        for attached in page["AttachedPolicies"]:
+            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+            documents.append(version["PolicyVersion"]["Document"])
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+        for name in page["PolicyNames"]:
+            documents.append(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
+    return documents
+
+
+def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, repair: str) -> list[Check]:
+    role_name = role_arn.rsplit("/", 1)[-1]
+    try:
+        documents = _role_policies(ctx, role_name)
+    except Exception as exc:
+        if is_code(exc, "NoSuchEntity"):
+            return [Check("role", False, f"role {role_name} does not exist", repair or "give the function a role")]
+        raise
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    caller = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
+
+    def allowed(action: str, resource: str) -> bool:
+        return decide(Request(action, resource, caller, account), identity_policies=documents).effect == "Allow"
+
+    no_eni = [a for a in _ENI_ACTIONS if not allowed(a, "*")]
+    checks = [Check(
+        "role manages ENIs", not no_eni,
+        f"{role_name} may not {', '.join(no_eni)}: Lambda cannot place the function in the subnets" if no_eni
+        else f"{role_name} may create, describe and delete network interfaces",
+        (repair or f"aws iam attach-role-policy --role-name {role_name} --policy-arn "
+                   "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole") if no_eni else "",
+    )]
+    denied = [a for a in SEALED_ACTIONS
+              if not allowed(a, f"arn:aws:s3:::{bucket}" + ("" if a == "s3:ListBucket" else "/probe"))]
+    checks.append(Check(
+        "role reaches the bucket", not denied,
+        f"{role_name} is not allowed {', '.join(denied)} on {bucket}" if denied
+        else f"{role_name} may list {bucket} and get, put and delete its objects",
+        (repair or f"allow {', '.join(denied)} on {bucket} in a policy of {role_name}") if denied else "",
+    ))
+    return checks
