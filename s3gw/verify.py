@@ -7,12 +7,13 @@ The path model is s3gw.reach and the bucket-policy judge is s3gw.policy: the sam
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from s3gw import reach
 from s3gw.errors import AwsError, UsageError
 from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate
+from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
 from s3gw.steps.security_group import describe_rule, flatten
 
@@ -20,12 +21,8 @@ _ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "
 _POLICY_ACTIONS = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
+# One link of the path: name, ok, what was seen, and the fix. reach's Link is exactly that.
+Check = Link
 
 
 @dataclass
@@ -70,8 +67,7 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     if endpoint is None and endpoint_id:
         endpoint = _describe_endpoint(ctx, endpoint_id)
     checks.extend(_endpoint_checks(endpoint, endpoint_id, ctx.config.region, repair))
-    checks.extend(Check(link.name, link.ok, link.detail, "" if link.ok else (repair or link.fix))
-                  for link in path.links)
+    checks.extend(replace(link, fix="" if link.ok else (repair or link.fix)) for link in path.links)
     checks.append(_egress_only_check(snapshot, group_ids, repair))
 
     location = _bucket_region(ctx, bucket)

@@ -140,3 +140,17 @@ def test_help_does_not_import_boto3() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "False False"
     assert "s3gw up" in done.stdout
+
+
+def test_up_with_the_state_file_deleted_finds_everything_by_tag(mocked: None, state_dir: Path,
+                                                                 call_log: CallLog) -> None:
+    assert run("up", state_dir=state_dir).exit_code == 0
+    made = count_stack_resources()
+    recorded = json.loads((state_dir / "life.json").read_text())["resources"]
+    (state_dir / "life.json").unlink()
+    before = len(call_log.mutating)
+    again = run("up", state_dir=state_dir)
+    assert again.exit_code == 0, again.output
+    assert call_log.mutating[before:] == []  # found, not made again
+    assert count_stack_resources() == made
+    assert json.loads((state_dir / "life.json").read_text())["resources"] == recorded
