@@ -172,13 +172,14 @@ def recorded_outputs(config: StackConfig) -> dict[str, Any]:
     return outputs_of(state.resources)
 
 
-def output_value(config: StackConfig, key: str) -> str:
+def output_value(config: StackConfig, key: str) -> Any:
+    """One recorded value: a string, or a list for subnet_ids and route_table_ids."""
     if key not in OUTPUT_KEYS:
         raise UsageError(f"unknown output {key!r}", "use one of: " + ", ".join(OUTPUT_KEYS))
     value = recorded_outputs(config).get(key)
     if not value:
         raise AwsError(f"stack {config.stack} has no {key} recorded", "run 's3gw up' first")
-    return ",".join(value) if isinstance(value, list) else str(value)
+    return value
 
 
 # The order of `down`. Work that does not depend on Lambda's ENIs (bucket, endpoint, route tables)

@@ -103,8 +103,12 @@ class Renderer:
             table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
         self.out.print(table)
 
-    def bare(self, value: str) -> None:
-        sys.stdout.write(value + "\n")
+    def bare(self, value: Any) -> None:
+        """One value for $(...): lists comma-joined (as AWS CLI arguments take them); JSON with --output json."""
+        if self.output == "json":
+            self.json(value)
+            return
+        sys.stdout.write((",".join(value) if isinstance(value, list) else str(value)) + "\n")
 
 
 def _escape(text: str) -> str:

@@ -69,6 +69,8 @@ def test_up_up_status_outputs_down(mocked: None, state_dir: Path, call_log: Call
     bare = run("outputs", "bucket", state_dir=state_dir)
     assert bare.stdout == f"life-123456789012-{REGION}\n"
     assert run("outputs", "subnet_ids", state_dir=state_dir).stdout.strip().count(",") == 2
+    assert json.loads(run("outputs", "subnet_ids", "--output", "json", state_dir=state_dir).stdout) == \
+        state["resources"]["subnet_ids"]
 
     down = run("down", "--yes", state_dir=state_dir)
     assert down.exit_code == 0, down.output
