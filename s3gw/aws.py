@@ -14,7 +14,7 @@ from s3gw.errors import translate
 
 # Standard mode retries throttling, 5xx and connection errors with jittered backoff; s3gw adds only
 # what it lacks (IAM propagation, DependencyViolation, NotFound right after a create) in the steps.
-RETRY_CONFIG = {"mode": "standard", "max_attempts": 8}
+RETRY_CONFIG = {"mode": "standard", "total_max_attempts": 8}
 
 
 class Aws:
@@ -31,12 +31,20 @@ class Aws:
             read_timeout=70,
         )
 
-    def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.config.endpoint_url, config=self._botocore_config)
+    def client(self, service: str, *, attempts: int | None = None) -> Any:
+        config = self._botocore_config
+        if attempts is not None:
+            config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": attempts}))
+        return self.session.client(service, endpoint_url=self.config.endpoint_url, config=config)
 
     @cached_property
     def ec2(self) -> Any:
         return self.client("ec2")
+
+    @cached_property
+    def ec2_once(self) -> Any:
+        """EC2 without botocore's retries, for creates that take no ClientToken (see steps.base.create_once)."""
+        return self.client("ec2", attempts=1)
 
     @cached_property
     def s3(self) -> Any:

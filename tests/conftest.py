@@ -49,8 +49,8 @@ def call_log(monkeypatch: pytest.MonkeyPatch) -> CallLog:
     log = CallLog()
     original = Aws.client
 
-    def client(self: Aws, service: str) -> Any:
-        made = original(self, service)
+    def client(self: Aws, service: str, **options: Any) -> Any:
+        made = original(self, service, **options)
         made.meta.events.register("before-call", log)
         return made
 

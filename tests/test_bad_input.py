@@ -59,28 +59,55 @@ STATE_FILES = [
     (json.dumps({**STATE, "stack": "other"}), "belongs to stack 'other'"),
     (json.dumps({**STATE, "region": "us-east-1"}), "is for region us-east-1"),
     (json.dumps({**STATE, "account": "999999999999"}), "is for account 999999999999"),
+    ("", "not valid JSON"),  # an empty file
+    (b"\xff\xfe{\x00", "is not text (not UTF-8)"),
+    (json.dumps({k: v for k, v in STATE.items() if k != "schema"}), "has schema None"),
+    (json.dumps({**STATE, "schema": "1"}), "has schema '1'"),
+    (json.dumps({**STATE, "resources": ["vpc-1"]}), "not an s3gw state file"),
+    (json.dumps({**STATE, "settings": ["azs"]}), "not an s3gw state file"),
 ]
 
 
 @pytest.mark.parametrize(("content", "says"), STATE_FILES, ids=[s for _, s in STATE_FILES])
 @pytest.mark.parametrize("command", ["up", "status", "down --yes"])
-def test_a_bad_state_file_is_refused_and_left_alone(mocked: None, tmp_path: Path, content: str, says: str,
+def test_a_bad_state_file_is_refused_and_left_alone(mocked: None, tmp_path: Path, content: str | bytes, says: str,
                                                     command: str) -> None:
     path = tmp_path / "t.json"
-    path.write_text(content)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     result = CliRunner().invoke(cli, [*command.split(), "--stack", "t", "--region", REGION,
                                       "--state-dir", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
-    assert path.read_text() == content  # never overwritten
+    assert path.read_bytes() == (content if isinstance(content, bytes) else content.encode())  # never overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]  # no lock or temp file left either
     assert [v for v in boto3.client("ec2", region_name=REGION).describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
 
 
-def test_an_unreadable_state_file_is_refused(mocked: None, tmp_path: Path) -> None:
-    (tmp_path / "t.json").mkdir()  # unreadable as a file, even for root
-    result = CliRunner().invoke(cli, ["status", "--stack", "t", "--region", REGION, "--state-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "cannot read state file" in result.stderr
+@pytest.mark.parametrize("how", ["a directory", "no permission"])
+@pytest.mark.parametrize("command", ["up", "status", "down --yes"])
+def test_an_unreadable_state_file_is_refused(mocked: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             how: str, command: str) -> None:
+    path = tmp_path / "t.json"
+    if how == "a directory":
+        path.mkdir()  # unreadable as a file, even for root
+    else:
+        # What a mode-000 file gives a user who is not root (the tests may run as root, who reads it anyway).
+        path.write_text(json.dumps(STATE))
+        real_read_text = Path.read_text
+
+        def refuse(self: Path, *args: object, **kwargs: object) -> str:
+            if self == path:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Path, "read_text", refuse)
+    result = CliRunner().invoke(cli, [*command.split(), "--stack", "t", "--region", REGION,
+                                      "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "cannot read state file" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    assert [v for v in boto3.client("ec2", region_name=REGION).describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
 
 
 def test_more_azs_than_the_region_has_creates_nothing(mocked: None, tmp_path: Path) -> None:

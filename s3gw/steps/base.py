@@ -76,21 +76,65 @@ def is_not_yet_visible(exc: BaseException) -> bool:
     return code.endswith(".NotFound") or code in NOT_YET_VISIBLE
 
 
-def call(doing: str, fn: Callable[..., T], *args: Any, retry_not_found: Context | None = None, **kwargs: Any) -> T:
+def call(doing: str, fn: Callable[..., T], *args: Any, retry_not_found: Context | None = None,
+         already_done: tuple[str, ...] = (), **kwargs: Any) -> T | None:
     """Make one AWS call; turn a failure into an S3gwError that says what was being done.
 
     With `retry_not_found=ctx`, a `*.NotFound` (NoSuchBucket, NoSuchEntity, ResourceNotFoundException) is
     retried for up to VISIBLE_WAIT seconds: AWS is eventually consistent, and a call that uses a resource
     made a moment ago (CreateSubnet in a new VPC, AssociateRouteTable on a new table) may not see it yet.
+    An error whose code is in `already_done` returns None: it is what a re-sent request meets when the
+    first one acted but its reply was lost (botocore re-sends after a reset), e.g. InvalidPermission.Duplicate.
     """
+
+    def attempt() -> T | None:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if already_done and is_code(exc, *already_done):
+                return None
+            raise
+
     if retry_not_found is not None:
-        return retry(retry_not_found, doing, lambda: fn(*args, **kwargs), retry_if=is_not_yet_visible,
+        return retry(retry_not_found, doing, attempt, retry_if=is_not_yet_visible,
                      waiting_for=f"what {doing} uses to be visible (it was just made)",
                      timeout=VISIBLE_WAIT)
     try:
-        return fn(*args, **kwargs)
+        return attempt()
     except Exception as exc:
         raise translate(exc, doing) from exc
+
+
+# Answers after which a create may or may not have taken effect: AWS can act before its reply is lost.
+_THROTTLING = ("Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+               "RequestThrottled", "SlowDown", "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable")
+
+
+def is_transient(exc: BaseException) -> bool:
+    from botocore.exceptions import ConnectionError as BotocoreConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(exc, BotocoreConnectionError | HTTPClientError):
+        return True
+    status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return error_code(exc) in _THROTTLING or status >= 500
+
+
+def create_once(ctx: Context, doing: str, create: Callable[[], T], existing: Callable[[], T | None]) -> T:
+    """A create with no ClientToken (CreateVpc, CreateSubnet, CreateSecurityGroup): re-sending it blindly, as
+    botocore's retries would, can make a second resource when the first try acted but its reply was lost.
+    So `create` uses a client without retries, and before each new try `existing` looks whether it did."""
+    tries = 0
+
+    def attempt() -> T:
+        nonlocal tries
+        tries += 1
+        found = existing() if tries > 1 else None
+        return found if found is not None else create()
+
+    return retry(ctx, doing, attempt, retry_if=lambda exc: is_transient(exc) or is_not_yet_visible(exc),
+                 waiting_for=f"what {doing} uses to be visible (it was just made), or an answer from AWS",
+                 timeout=VISIBLE_WAIT, first_delay=0.5)
 
 
 def not_visible(code: str) -> Any:

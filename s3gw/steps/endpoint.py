@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from typing import Any
 
 from s3gw.errors import AwsError
-from s3gw.steps.base import Context, Drift, Step, call, is_code, not_visible, retry
+from s3gw.steps.base import Context, Drift, Step, call, create_once, is_code, not_visible, retry
 from s3gw.steps.route_tables import effective_route_table
 
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
@@ -91,19 +91,22 @@ class EndpointStep(Step):
 
     def create(self, ctx: Context) -> None:
         vpc_id = ctx.outputs["vpc_id"]
-        # Same stack and VPC → same token: a retried create returns the first endpoint, not a second.
-        token = hashlib.sha256(f"s3gw:{ctx.config.stack}:{vpc_id}:s3".encode()).hexdigest()[:32]
-        endpoint = call(
-            "creating the S3 gateway endpoint",
-            ctx.aws.ec2.create_vpc_endpoint,
-            retry_not_found=ctx,
+        arguments = dict(
             VpcEndpointType="Gateway",
             VpcId=vpc_id,
             ServiceName=s3_service_name(ctx),
             RouteTableIds=wanted_route_tables(ctx),
             TagSpecifications=ctx.tag_spec("vpc-endpoint", f"{ctx.config.stack}-s3"),
-            ClientToken=token,
-        )["VpcEndpoint"]
+            # One token per create: AWS answers a re-sent request with the endpoint the first one made. Not
+            # one per stack: after a delete, the same token could hand back the deleted endpoint. moto
+            # ignores tokens, and create_once covers that case too.
+            ClientToken=uuid.uuid4().hex,
+        )
+        endpoint = create_once(
+            ctx, "creating the S3 gateway endpoint",
+            lambda: ctx.aws.ec2_once.create_vpc_endpoint(**arguments)["VpcEndpoint"],
+            lambda: self._describe(ctx),
+        )
         ctx.record("endpoint_id", endpoint["VpcEndpointId"])
         ctx.record("prefix_list_id", s3_prefix_list_id(ctx))
 
@@ -127,8 +130,10 @@ class EndpointStep(Step):
         if endpoint_id:
             try:
                 answer = ctx.aws.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
-            except Exception as exc:
-                if not is_code(exc, "InvalidVpcEndpointId.NotFound"):
+            except Exception:
+                # A re-sent delete (its first reply lost) may fail although the first one acted: judge by
+                # whether the endpoint is still there, not by the error.
+                if self._describe(ctx) is not None:
                     raise
                 answer = {}
             failed = [u for u in answer.get("Unsuccessful", [])

@@ -101,15 +101,21 @@ class RoleStep(Step):
         if name:
             iam = ctx.aws.iam
             try:
-                for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
-                    for policy in page["AttachedPolicies"]:
-                        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-                for page in iam.get_paginator("list_role_policies").paginate(RoleName=name):
-                    for policy_name in page["PolicyNames"]:
-                        iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-                iam.delete_role(RoleName=name)
+                attached = [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
+                    RoleName=name) for p in page["AttachedPolicies"]]
+                inline = [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+                          for n in page["PolicyNames"]]
             except Exception as exc:
                 if not is_code(exc, "NoSuchEntity"):
                     raise
+                attached, inline = [], []  # the role is gone already
+            # NoSuchEntity on each call below: done already (by us, when a reply was lost and botocore re-sent).
+            for arn in attached:
+                call(f"detaching {arn} from {name}", iam.detach_role_policy, already_done=("NoSuchEntity",),
+                     RoleName=name, PolicyArn=arn)
+            for policy_name in inline:
+                call(f"deleting {policy_name} of {name}", iam.delete_role_policy, already_done=("NoSuchEntity",),
+                     RoleName=name, PolicyName=policy_name)
+            call(f"deleting role {name}", iam.delete_role, already_done=("NoSuchEntity",), RoleName=name)
         ctx.forget("role_name")
         ctx.forget("role_arn")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3gw.steps.base import Context, Drift, Step, call, delete_retrying, is_code
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code
 
 
 def effective_route_table(ec2: Any, subnet_id: str, vpc_id: str) -> str | None:
@@ -72,7 +72,6 @@ class RouteTablesStep(Step):
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         if not drifts:
             return
-        ec2 = ctx.aws.ec2
         ours = self._ours(ctx)
         for drift in drifts:
             action, subnet_id = drift.key.split(":", 1)
@@ -80,15 +79,14 @@ class RouteTablesStep(Step):
                 self._delete_table(ctx, subnet_id)
                 continue
             if action == "create":
-                table = call(
-                    f"creating the route table for {subnet_id}",
-                    ec2.create_route_table,
-                    retry_not_found=ctx,
-                    VpcId=ctx.outputs["vpc_id"],
-                    TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{subnet_id}",
-                                                   subnet=subnet_id),
-                )["RouteTable"]
-                ours[subnet_id] = table
+                ours[subnet_id] = create_once(
+                    ctx, f"creating the route table for {subnet_id}",
+                    lambda s=subnet_id: ctx.aws.ec2_once.create_route_table(
+                        VpcId=ctx.outputs["vpc_id"],
+                        TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{s}", subnet=s),
+                    )["RouteTable"],
+                    lambda s=subnet_id: self._ours(ctx).get(s),
+                )
                 self._record(ctx, ours)
             self._associate(ctx, subnet_id, ours[subnet_id]["RouteTableId"])
 
@@ -100,11 +98,12 @@ class RouteTablesStep(Step):
                 if association.get("SubnetId") == subnet_id:
                     # The subnet uses another explicit table: move it to ours in one call.
                     call(f"moving {subnet_id} to {table_id}", ec2.replace_route_table_association,
-                         retry_not_found=ctx, AssociationId=association["RouteTableAssociationId"],
+                         retry_not_found=ctx, already_done=("InvalidAssociationID.NotFound",),
+                         AssociationId=association["RouteTableAssociationId"],
                          RouteTableId=table_id)
                     return
         call(f"associating {table_id} with {subnet_id}", ec2.associate_route_table, retry_not_found=ctx,
-             RouteTableId=table_id, SubnetId=subnet_id)
+             already_done=("Resource.AlreadyAssociated",), RouteTableId=table_id, SubnetId=subnet_id)
 
     def _record(self, ctx: Context, ours: dict[str, dict[str, Any]]) -> None:
         subnet_ids = ctx.outputs.get("subnet_ids") or []

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3gw.errors import AwsError
-from s3gw.steps.base import Context, Drift, Step, call, delete_retrying, is_code, not_visible, retry
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, not_visible, retry
 
 # One rule in a comparable form: (protocol, from port, to port, target kind, target).
 Rule = tuple[str, int, int, str, str]
@@ -93,13 +93,15 @@ class SecurityGroupStep(Step):
         return {"security_group_id": group["GroupId"]} if group else None
 
     def create(self, ctx: Context) -> None:
-        group = call(
-            "creating the security group",
-            ctx.aws.ec2.create_security_group,
-            GroupName=ctx.config.security_group_name,
-            Description=f"s3gw {ctx.config.stack}: Lambda egress HTTPS to S3 only",
-            VpcId=ctx.outputs["vpc_id"],
-            TagSpecifications=ctx.tag_spec("security-group", ctx.config.security_group_name),
+        group = create_once(
+            ctx, "creating the security group",
+            lambda: ctx.aws.ec2_once.create_security_group(
+                GroupName=ctx.config.security_group_name,
+                Description=f"s3gw {ctx.config.stack}: Lambda egress HTTPS to S3 only",
+                VpcId=ctx.outputs["vpc_id"],
+                TagSpecifications=ctx.tag_spec("security-group", ctx.config.security_group_name),
+            ),
+            lambda: self._describe(ctx),
         )
         ctx.record("security_group_id", group["GroupId"])
 
@@ -132,13 +134,15 @@ class SecurityGroupStep(Step):
         # Allow the wanted rule before revoking the rest, so the function never loses its path to S3.
         if "allow-egress" in keys:
             call("allowing HTTPS egress to S3", ec2.authorize_security_group_egress, retry_not_found=ctx,
-                 GroupId=group_id, IpPermissions=[permission(wanted)])
+                 already_done=("InvalidPermission.Duplicate",), GroupId=group_id, IpPermissions=[permission(wanted)])
         if "revoke-egress" in keys and extra_egress:
             call("revoking extra egress rules", ec2.revoke_security_group_egress, retry_not_found=ctx,
-                 GroupId=group_id, IpPermissions=[permission(rule) for rule in extra_egress])
+                 already_done=("InvalidPermission.NotFound",), GroupId=group_id,
+                 IpPermissions=[permission(rule) for rule in extra_egress])
         if "revoke-ingress" in keys and ingress:
             call("revoking ingress rules", ec2.revoke_security_group_ingress, retry_not_found=ctx,
-                 GroupId=group_id, IpPermissions=[permission(rule) for rule in ingress])
+                 already_done=("InvalidPermission.NotFound",), GroupId=group_id,
+                 IpPermissions=[permission(rule) for rule in ingress])
 
     def delete(self, ctx: Context) -> None:
         group_id = ctx.outputs.get("security_group_id")

@@ -6,7 +6,7 @@ from typing import Any
 
 from s3gw.config import subnet_cidrs
 from s3gw.errors import UsageError
-from s3gw.steps.base import Context, Drift, Step, call, delete_retrying
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying
 
 
 def zone_names(ctx: Context) -> list[str]:
@@ -67,16 +67,14 @@ class SubnetsStep(Step):
         for drift in drifts:
             index = int(drift.key)
             zone = zones[index]
-            subnet = call(
-                f"creating the subnet in {zone}",
-                ctx.aws.ec2.create_subnet,
-                retry_not_found=ctx,
-                VpcId=ctx.outputs["vpc_id"],
-                CidrBlock=cidrs[index],
-                AvailabilityZone=zone,
-                TagSpecifications=ctx.tag_spec("subnet", f"{ctx.config.stack}-private-{zone}", index=str(index)),
-            )["Subnet"]
-            existing[index] = subnet["SubnetId"]
+            existing[index] = create_once(
+                ctx, f"creating the subnet in {zone}",
+                lambda i=index, z=zone: ctx.aws.ec2_once.create_subnet(
+                    VpcId=ctx.outputs["vpc_id"], CidrBlock=cidrs[i], AvailabilityZone=z,
+                    TagSpecifications=ctx.tag_spec("subnet", f"{ctx.config.stack}-private-{z}", index=str(i)),
+                )["Subnet"]["SubnetId"],
+                lambda i=index: self._existing(ctx).get(i),
+            )
             ctx.record("subnet_ids", [existing[i] for i in sorted(existing)])
 
     def delete(self, ctx: Context) -> None:

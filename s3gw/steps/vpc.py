@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3gw.errors import AwsError
-from s3gw.steps.base import Context, Drift, Step, call, delete_retrying, is_code, retry
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, retry
 
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}
 
@@ -35,13 +35,13 @@ class VpcStep(Step):
         return {"vpc_id": vpcs[0]["VpcId"]} if vpcs else None
 
     def create(self, ctx: Context) -> None:
-        vpc = call(
-            "creating the VPC",
-            ctx.aws.ec2.create_vpc,
-            CidrBlock=ctx.config.vpc_cidr,
-            TagSpecifications=ctx.tag_spec("vpc", ctx.config.stack),
-        )["Vpc"]
-        ctx.record("vpc_id", vpc["VpcId"])
+        vpc_id = create_once(
+            ctx, "creating the VPC",
+            lambda: ctx.aws.ec2_once.create_vpc(
+                CidrBlock=ctx.config.vpc_cidr, TagSpecifications=ctx.tag_spec("vpc", ctx.config.stack))["Vpc"]["VpcId"],
+            lambda: (self.find(ctx) or {}).get("vpc_id"),
+        )
+        ctx.record("vpc_id", vpc_id)
 
     def check(self, ctx: Context) -> list[Drift]:
         ec2 = ctx.aws.ec2

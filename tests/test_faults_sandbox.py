@@ -1,0 +1,59 @@
+"""End to end on the sandbox with lingering Lambda ENIs: the real `s3gw down` waits them out, bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def lingering() -> Iterator[str]:
+    from s3gw.sandbox import Behaviours, Sandbox
+
+    sandbox = Sandbox(port=0, behaviours=Behaviours(eni_linger=2.0)).start()
+    try:
+        yield sandbox.endpoint_url
+    finally:
+        sandbox.stop()
+
+
+def s3gw(*args: str, url: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("s3gw")
+    assert executable, "the s3gw console script is not installed (pip install -e .)"
+    env = {**os.environ, "AWS_ENDPOINT_URL": "", "S3GW_STACK": "linger", "CI": "true"}
+    return subprocess.run([executable, *args, "--endpoint-url", url, "--region", REGION, "--state-dir", str(state_dir)],
+                          capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_down_on_the_sandbox_waits_for_lingering_enis_and_can_be_run_again(lingering: str, tmp_path: Path) -> None:
+    assert s3gw("up", url=lingering, state_dir=tmp_path).returncode == 0
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=lingering)
+    enis = ec2.describe_network_interfaces(
+        Filters=[{"Name": "description", "Values": ["AWS Lambda VPC ENI-linger-lister-*"]}])["NetworkInterfaces"]
+    assert enis, "the sandbox made no Lambda ENIs"
+
+    cut_short = s3gw("down", "--yes", "--wait", "0", url=lingering, state_dir=tmp_path)
+    assert cut_short.returncode == 1
+    errors = [line for line in cut_short.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Lambda network interface(s) of linger-lister still in use" in errors[0]
+    kept = json.loads((tmp_path / "linger.json").read_text())["resources"]
+    assert {"eni_function", "security_group_id", "subnet_ids", "role_name", "vpc_id"} <= set(kept)
+
+    again = s3gw("down", "--yes", "--wait", "120", url=lingering, state_dir=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "waiting: " in again.stderr and "Lambda ENI(s) of linger-lister" in again.stderr
+    tag = [{"Name": "tag:s3gw:stack", "Values": ["linger"]}]
+    assert ec2.describe_vpcs(Filters=tag)["Vpcs"] == []
+    assert ec2.describe_security_groups(Filters=tag)["SecurityGroups"] == []
+    assert [e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]
+            if e["Description"].startswith("AWS Lambda VPC ENI-linger-")] == []
+    assert not (tmp_path / "linger.json").exists()

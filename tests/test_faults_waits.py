@@ -1,0 +1,150 @@
+"""AWS saying "not yet": IAM propagation on CreateFunction, and `*.NotFound` right after a create.
+
+The answers are injected from a `before-call` hook (they are not throttling: botocore must not retry them,
+s3gw must). Context.sleep is replaced, so the waits cost no time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from fault_helpers import ONE_STACK, REGION, client_error, count_resources, on_every_client
+
+from s3gw import engine
+from s3gw.cli import cli
+from s3gw.config import make_config
+
+ASSUME = "The role defined for the function cannot be assumed by Lambda."
+ENI = ("The provided execution role does not have permissions to call CreateNetworkInterface on EC2")
+
+
+class Refuse:
+    """Answer the first `times` calls of each listed operation with an error (times=None: forever)."""
+
+    def __init__(self, answers: dict[str, tuple[str, str]], times: int | None) -> None:
+        self.answers, self.times = answers, times
+        self.refused: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+        if model.name in self.answers and (self.times is None or self.refused[model.name] < self.times):
+            self.refused[model.name] += 1
+            code, message = self.answers[model.name]
+            raise client_error(code, message, model.name)
+
+
+def refuse(monkeypatch: pytest.MonkeyPatch, answers: dict[str, tuple[str, str]], times: int | None) -> Refuse:
+    hook = Refuse(answers, times)
+    on_every_client(monkeypatch, lambda client, service: client.meta.events.register("before-call", hook))
+    return hook
+
+
+def run_up(tmp_path: Path, stack: str) -> tuple[list[str], list[float]]:
+    """`up` with a recording progress and a sleep that only records."""
+    said: list[str] = []
+    slept: list[float] = []
+    config = make_config(stack=stack, region=REGION, state_dir=tmp_path)
+    ctx = engine.open_context(config, said.append, persist=True)
+    ctx.sleep = slept.append
+    engine.up(config, said.append, ctx=ctx)
+    return said, slept
+
+
+def test_create_function_waits_for_the_new_role_to_reach_lambda(mocked: None, monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    hook = refuse(monkeypatch, {"CreateFunction": ("InvalidParameterValueException", ASSUME)}, times=3)
+    said, slept = run_up(tmp_path, "iam")
+    assert hook.calls["CreateFunction"] == 4  # three refusals, then created
+    assert any(line.startswith("waiting: the new IAM role to reach Lambda (InvalidParameterValueException)")
+               for line in said), said
+    assert len(slept) == 3 and all(0 < s <= 10 for s in slept)  # bounded backoff between tries
+    assert count_resources() == ONE_STACK
+
+
+def test_the_eni_permission_message_is_waited_out_too(mocked: None, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    hook = refuse(monkeypatch, {"CreateFunction": ("InvalidParameterValueException", ENI)}, times=2)
+    run_up(tmp_path, "iameni")
+    assert hook.calls["CreateFunction"] == 3 and count_resources()["functions"] == 1
+
+
+def test_a_role_that_never_reaches_lambda_is_a_clean_timeout(mocked: None, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    import time
+
+    opened = engine.open_context
+
+    def short(*args: Any, **kwargs: Any) -> Any:
+        ctx = opened(*args, **kwargs)
+        ctx.iam_propagation_wait = 1.0
+        ctx.sleep = lambda seconds: time.sleep(min(seconds, 0.05))  # a short real wait: the bound is real time
+        return ctx
+
+    monkeypatch.setattr(engine, "open_context", short)
+    hook = refuse(monkeypatch, {"CreateFunction": ("InvalidParameterValueException", ASSUME)}, times=None)
+    args = ["--stack", "never", "--region", REGION, "--state-dir", str(tmp_path)]
+    result = CliRunner().invoke(cli, ["up", *args])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "still the new IAM role to reach Lambda after 1s" in errors[0], result.stderr
+    assert "Traceback" not in result.output
+    assert hook.refused["CreateFunction"] >= 2
+    recorded = engine.recorded_outputs(make_config(stack="never", region=REGION, state_dir=tmp_path))
+    assert {"vpc_id", "subnet_ids", "endpoint_id", "bucket", "security_group_id", "role_name"} <= set(recorded)
+    assert "function_name" not in recorded
+
+    hook.times = 0  # the role has reached Lambda now
+    assert CliRunner().invoke(cli, ["up", *args]).exit_code == 0
+    assert count_resources() == ONE_STACK
+
+
+# What real AWS answers, right after a create, to a call that uses the new resource.
+NOT_YET = {
+    "DescribeVpcAttribute": ("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
+    "ModifyVpcAttribute": ("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
+    "CreateSubnet": ("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
+    "CreateRouteTable": ("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
+    "AssociateRouteTable": ("InvalidRouteTableID.NotFound", "The routeTable ID 'rtb-1' does not exist"),
+    "CreateVpcEndpoint": ("InvalidRouteTableId.NotFound", "The routeTable ID 'rtb-1' does not exist"),
+    "PutBucketTagging": ("NoSuchBucket", "The specified bucket does not exist"),
+    "AuthorizeSecurityGroupEgress": ("InvalidGroup.NotFound", "The security group 'sg-1' does not exist"),
+    "AttachRolePolicy": ("NoSuchEntity", "The role with name t-lambda-role cannot be found."),
+    "PutRolePolicy": ("NoSuchEntity", "The role with name t-lambda-role cannot be found."),
+    "GetFunctionConfiguration": ("ResourceNotFoundException", "Function not found"),
+}
+
+
+@pytest.mark.parametrize("times", [1, 3])
+def test_not_found_right_after_a_create_is_retried(mocked: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   times: int) -> None:
+    hook = refuse(monkeypatch, NOT_YET, times=times)
+    said, slept = run_up(tmp_path, f"ec{times}")
+    assert {name: hook.refused[name] for name in NOT_YET} == dict.fromkeys(NOT_YET, times)
+    assert count_resources() == ONE_STACK
+    waits = [line for line in said if line.startswith("waiting:")]
+    assert len(waits) == len(NOT_YET) and all("NotFound" in w or "NoSuch" in w or "ResourceNotFound" in w
+                                              for w in waits), waits
+    assert len(slept) == times * len(NOT_YET)
+
+
+def test_another_not_found_code_on_association_is_retried(mocked: None, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    hook = refuse(monkeypatch, {"AssociateRouteTable": ("InvalidSubnetID.NotFound", "no subnet")}, times=2)
+    run_up(tmp_path, "ecsub")
+    assert hook.refused["AssociateRouteTable"] == 2 and count_resources() == ONE_STACK
+
+
+def test_a_not_found_that_never_clears_is_a_bounded_error(mocked: None, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    import s3gw.steps.base as base
+    from s3gw.errors import WaitTimeout
+
+    monkeypatch.setattr(base, "VISIBLE_WAIT", 0.0)
+    refuse(monkeypatch, {"CreateSubnet": NOT_YET["CreateSubnet"]}, times=None)
+    with pytest.raises(WaitTimeout, match="creating the subnet in eu-west-1a: still what .* uses to be visible"):
+        run_up(tmp_path, "ecnever")
