@@ -197,6 +197,23 @@ def test_changed_function_code_is_uploaded_again(stack: Context) -> None:
     converges(stack, "function", "code")
 
 
+def test_an_endpoint_deleted_outside_s3gw_is_made_again_and_the_bucket_resealed(mocked: None, state_dir: Path) -> None:
+    """The recorded id is stale: find() must not trust it, up makes a new endpoint, and the policy follows it."""
+    config = make_test_config(state_dir, stack="stale")  # not the module's stack "t": a fresh one of its own
+    stack = engine.open_context(config, lambda message: None, persist=True)
+    engine.up(config, lambda message: None, ctx=stack)
+    ec2, old = stack.aws.ec2, stack.outputs["endpoint_id"]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[old])
+    assert step("endpoint").find(stack) is None
+    engine.up(stack.config, lambda message: None, ctx=stack)
+    new = stack.outputs["endpoint_id"]
+    assert new != old and json.loads(stack.config.state_path.read_text())["resources"]["endpoint_id"] == new
+    endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[new])["VpcEndpoints"][0]
+    assert set(endpoint["RouteTableIds"]) == set(stack.outputs["route_table_ids"])
+    policy = stack.aws.s3.get_bucket_policy(Bucket=stack.outputs["bucket"])["Policy"]
+    assert new in policy and old not in policy
+
+
 def test_a_healthy_stack_reports_no_drift_at_the_end(stack: Context) -> None:
     assert all(s.check(stack) == [] for s in STEPS)
 

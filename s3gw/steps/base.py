@@ -105,6 +105,18 @@ def call(doing: str, fn: Callable[..., T], *args: Any, retry_not_found: Context 
         raise translate(exc, doing) from exc
 
 
+def describe_by_id(fn: Callable[..., dict[str, Any]], result_key: str, *, gone: tuple[str, ...],
+                   **ids: Any) -> list[dict[str, Any]]:
+    """A describe of recorded ids: what AWS has, or [] when it answers that the id no longer exists (the
+    record is stale, and the caller falls back to a lookup by tag)."""
+    try:
+        return list(fn(**ids)[result_key])
+    except Exception as exc:
+        if not is_code(exc, *gone):
+            raise
+        return []
+
+
 # Answers after which a create may or may not have taken effect: AWS can act before its reply is lost.
 _THROTTLING = ("Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
                "RequestThrottled", "SlowDown", "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable")

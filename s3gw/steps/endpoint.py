@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from s3gw.errors import AwsError
-from s3gw.steps.base import Context, Drift, Step, call, create_once, is_code, not_visible, retry
+from s3gw.steps.base import Context, Drift, Step, call, create_once, describe_by_id, is_code, not_visible, retry
 from s3gw.steps.route_tables import effective_route_table
 
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
@@ -62,13 +62,9 @@ class EndpointStep(Step):
         ec2 = ctx.aws.ec2
         endpoint_id = ctx.outputs.get("endpoint_id")
         if endpoint_id:
-            try:
-                # moto has no vpc-endpoint-id filter; VpcEndpointIds= works on both.
-                found = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
-            except Exception as exc:
-                if not is_code(exc, "InvalidVpcEndpointId.NotFound"):
-                    raise
-                found = []
+            # moto has no vpc-endpoint-id filter; VpcEndpointIds= works on both.
+            found = describe_by_id(ec2.describe_vpc_endpoints, "VpcEndpoints",
+                                   gone=("InvalidVpcEndpointId.NotFound",), VpcEndpointIds=[endpoint_id])
             live = [e for e in found if e.get("State", "").lower() not in _GONE_STATES]
             if live:
                 return live[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, describe_by_id
 
 
 def effective_route_table(ec2: Any, subnet_id: str, vpc_id: str) -> str | None:
@@ -118,12 +118,8 @@ class RouteTablesStep(Step):
 
     def _delete_table(self, ctx: Context, table_id: str) -> None:
         ec2 = ctx.aws.ec2
-        tables = []
-        try:
-            tables = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
-        except Exception as exc:
-            if not is_code(exc, "InvalidRouteTableID.NotFound"):
-                raise
+        tables = describe_by_id(ec2.describe_route_tables, "RouteTables", gone=("InvalidRouteTableID.NotFound",),
+                                RouteTableIds=[table_id])
         endpoint_id = ctx.outputs.get("endpoint_id")
         if tables and endpoint_id and any(r.get("GatewayId") == endpoint_id for r in tables[0].get("Routes", [])):
             call(f"detaching {table_id} from the endpoint", ec2.modify_vpc_endpoint,

@@ -8,7 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from s3gw.errors import AwsError
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, not_visible, retry
+from s3gw.steps.base import (
+    Context,
+    Drift,
+    Step,
+    call,
+    create_once,
+    delete_retrying,
+    describe_by_id,
+    is_code,
+    not_visible,
+    retry,
+)
 
 # One rule in a comparable form: (protocol, from port, to port, target kind, target).
 Rule = tuple[str, int, int, str, str]
@@ -68,11 +79,10 @@ class SecurityGroupStep(Step):
         ec2 = ctx.aws.ec2
         group_id = ctx.outputs.get("security_group_id")
         if group_id:
-            try:
-                return dict(ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0])
-            except Exception as exc:
-                if not is_code(exc, "InvalidGroup.NotFound", "InvalidGroupId.NotFound"):
-                    raise
+            groups = describe_by_id(ec2.describe_security_groups, "SecurityGroups",
+                                    gone=("InvalidGroup.NotFound", "InvalidGroupId.NotFound"), GroupIds=[group_id])
+            if groups:
+                return dict(groups[0])
         vpc_id = ctx.outputs.get("vpc_id")
         if not vpc_id:
             return None

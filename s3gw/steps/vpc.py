@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from s3gw.errors import AwsError
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, retry
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, describe_by_id, is_code, retry
 
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}
 
@@ -19,12 +19,7 @@ class VpcStep(Step):
         ec2 = ctx.aws.ec2
         vpc_id = ctx.outputs.get("vpc_id")
         if vpc_id:
-            try:
-                vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-            except Exception as exc:
-                if not is_code(exc, "InvalidVpcID.NotFound"):
-                    raise
-                vpcs = []
+            vpcs = describe_by_id(ec2.describe_vpcs, "Vpcs", gone=("InvalidVpcID.NotFound",), VpcIds=[vpc_id])
             if vpcs:
                 return {"vpc_id": vpcs[0]["VpcId"]}
         vpcs = call("looking up the VPC by tag", ec2.describe_vpcs, Filters=[ctx.stack_filter()])["Vpcs"]
