@@ -1,6 +1,6 @@
 """Time each command of the lifecycle on the in-process sandbox, and count the AWS calls each makes.
 
-    python bench/lifecycle.py [--runs N]
+    python bench/lifecycle.py [--runs N] [--no-demo]
 
 Figures only: nothing here is asserted. The sandbox has no network latency, so these measure s3gw's
 own work and the number of calls (which, on real AWS, is what costs time).
@@ -25,7 +25,9 @@ READS = ("Describe", "Get", "List", "Head")
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
+    parser.add_argument("--no-demo", action="store_true", help="skip timing `s3gw demo` in a new process")
+    arguments = parser.parse_args()
+    runs = arguments.runs
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
     os.environ.pop("AWS_PROFILE", None)
 
@@ -39,8 +41,8 @@ def main() -> None:
     calls: Counter[str] = Counter()
     original = Aws.client
 
-    def counting_client(self: Aws, service: str) -> Any:
-        made = original(self, service)
+    def counting_client(self: Aws, service: str, **options: Any) -> Any:
+        made = original(self, service, **options)
         made.meta.events.register("before-call", lambda model, **_: calls.update([model.name]))
         return made
 
@@ -81,6 +83,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "s3gw.cli", "--help"], capture_output=True, check=True)
         help_times.append(time.perf_counter() - began)
     print(f"s3gw --help (new process): median {statistics.median(help_times):.3f} s")
+    if arguments.no_demo:
+        return
     began = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "s3gw.cli", "demo"], capture_output=True, text=True)
     print(f"s3gw demo (new process): {time.perf_counter() - began:.1f} s, exit {done.returncode}")
