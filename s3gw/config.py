@@ -43,10 +43,6 @@ class StackConfig:
         return self.state_dir / f"{self.stack}.json"
 
     @property
-    def tag(self) -> dict[str, str]:
-        return {"Key": "s3gw:stack", "Value": self.stack}
-
-    @property
     def function_name(self) -> str:
         return f"{self.stack}-lister"
 

@@ -7,8 +7,7 @@ it never prints. Any botocore error that escapes a step is translated here into 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -85,12 +84,6 @@ def open_context(config: StackConfig, progress: Progress, *, persist: bool) -> C
     return Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
 
 
-@contextmanager
-def _locked(config: StackConfig, command: str) -> Iterator[None]:
-    with state_file.locked(config.state_dir, config.stack, command):
-        yield
-
-
 def _ids(ctx: Context, step: Step) -> dict[str, Any]:
     return {key: ctx.outputs[key] for key in step.keys if ctx.outputs.get(key) and key in OUTPUT_KEYS}
 
@@ -101,7 +94,7 @@ def outputs_of(values: dict[str, Any]) -> dict[str, Any]:
 
 @translated("bringing the stack up")
 def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -> StackReport:
-    with _locked(config, "up"):
+    with state_file.locked(config.state_dir, config.stack, "up"):
         ctx = ctx or open_context(config, progress, persist=True)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
@@ -191,7 +184,7 @@ _AFTER_ENIS = ("security_group", "subnets", "role", "vpc")
 @translated("taking the stack down")
 def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
          ctx: Context | None = None, from_tags: bool = False) -> DownReport:
-    with _locked(config, "down"):
+    with state_file.locked(config.state_dir, config.stack, "down"):
         ctx = ctx or open_context(config, progress, persist=True)
         if wait is not None:
             ctx.delete_wait = wait

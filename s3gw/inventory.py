@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3gw.errors import error_code
-from s3gw.steps.base import STACK_TAG, Context, is_code
+from s3gw.steps.base import STACK_TAG, Context, is_code, is_not_found, tag_dict
 
 
 def stack_resources(ctx: Context) -> dict[str, list[str]]:
@@ -27,7 +26,7 @@ def stack_resources(ctx: Context) -> dict[str, list[str]]:
     }
     try:
         role = ctx.aws.iam.get_role(RoleName=ctx.config.role_name)["Role"]
-        if any(t["Key"] == STACK_TAG and t["Value"] == stack for t in role.get("Tags", [])):
+        if tag_dict(role.get("Tags")).get(STACK_TAG) == stack:
             found["roles"].append(role["RoleName"])
     except Exception as exc:
         if not is_code(exc, "NoSuchEntity"):
@@ -46,7 +45,7 @@ def stack_resources(ctx: Context) -> dict[str, list[str]]:
             if is_code(exc, "NoSuchTagSet", "NoSuchBucket", "AccessDenied"):
                 continue
             raise
-        if any(t["Key"] == STACK_TAG and t["Value"] == stack for t in tags):
+        if tag_dict(tags).get(STACK_TAG) == stack:
             found["buckets"].append(bucket["Name"])
     return {kind: ids for kind, ids in found.items() if ids}
 
@@ -58,7 +57,6 @@ _EC2_DESCRIBE = {
     "endpoint_id": ("describe_vpc_endpoints", "VpcEndpointIds", "VpcEndpoints"),
     "security_group_id": ("describe_security_groups", "GroupIds", "SecurityGroups"),
 }
-_GONE = ("NoSuchEntity", "ResourceNotFoundException")
 
 
 def _stack_tag_of(ctx: Context, key: str, value: str) -> str | None:
@@ -68,16 +66,15 @@ def _stack_tag_of(ctx: Context, key: str, value: str) -> str | None:
             method, ids, listed = _EC2_DESCRIBE[key]
             found = getattr(ctx.aws.ec2, method)(**{ids: [value]})[listed]
             found = [f for f in found if str(f.get("State", "")).lower() not in ("deleted", "deleting")]
-            tags = {t["Key"]: t["Value"] for t in (found[0].get("Tags") or [])} if found else None
+            tags = tag_dict(found[0].get("Tags")) if found else None
         elif key == "role_name":
-            tags = {t["Key"]: t["Value"] for t in ctx.aws.iam.get_role(RoleName=value)["Role"].get("Tags", [])}
+            tags = tag_dict(ctx.aws.iam.get_role(RoleName=value)["Role"].get("Tags"))
         elif key == "function_name":
             tags = ctx.aws.lambda_.get_function(FunctionName=value).get("Tags") or {}
         else:
             return ctx.config.stack
     except Exception as exc:
-        code = error_code(exc)
-        if code.endswith(".NotFound") or code in _GONE:
+        if is_not_found(exc):
             return None
         raise
     return None if tags is None else tags.get(STACK_TAG, "")

@@ -85,7 +85,7 @@ def canonical(doc: PolicyDoc | str) -> str:
     statement not in a list, and "*" for {"AWS": "*"}; Sids do not change what a policy allows.
     """
     if isinstance(doc, str):
-        doc = json.loads(doc if doc.lstrip().startswith("{") else unquote(doc))
+        doc = parse_policy(doc)
     statements = doc.get("Statement", [])
     statements = [statements] if isinstance(statements, dict) else statements
     normalized = {"Version": doc.get("Version"), "Statement": sorted(
@@ -149,7 +149,7 @@ def evaluate(policy: PolicyDoc | str | None, request: Request) -> Decision:
     one (identity policies) apply to the caller. Raises ValueError for a malformed policy or an
     unsupported condition operator, whatever the request, so that verify can report it.
     """
-    statements = _statements(policy)
+    statements = statements_of(policy)
     target = f"{request.action} on {request.resource}"
     if not statements:
         return Decision("ImplicitDeny", None, f"no policy allows {target}")
@@ -228,15 +228,19 @@ def decide(
 # --- documents and statements -----------------------------------------------------------------
 
 
-def _statements(policy: PolicyDoc | str | None) -> list[dict[str, Any]]:
+def parse_policy(text: str) -> Any:
+    """A policy document from AWS's text: IAM hands documents back URL-encoded, S3 as plain JSON."""
+    text = text.strip()
+    return json.loads(text if text.startswith("{") else unquote(text))
+
+
+def statements_of(policy: PolicyDoc | str | None) -> list[dict[str, Any]]:
     if not policy:
         return []
     if isinstance(policy, str):
-        text = policy.strip()
-        if not text:
+        if not policy.strip():
             return []
-        # IAM hands documents back URL-encoded.
-        policy = json.loads(text if text.startswith("{") else unquote(text))
+        policy = parse_policy(policy)
     if not isinstance(policy, dict):
         raise ValueError("a policy document must be a JSON object")
     if "Statement" not in policy:

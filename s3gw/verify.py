@@ -6,13 +6,12 @@ The path model is s3gw.reach and the bucket-policy judge is s3gw.policy: the sam
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from s3gw import reach
 from s3gw.errors import AwsError, UsageError
-from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate
+from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate, statements_of
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
 from s3gw.steps.security_group import describe_rule, flatten
@@ -257,12 +256,8 @@ def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: 
 
 def _named_endpoints(policy: str) -> dict[str, list[str]]:
     """Which condition keys the policy compares, with the values it names (for the hints)."""
-    from urllib.parse import unquote
-
-    document = json.loads(policy if policy.lstrip().startswith("{") else unquote(policy))
-    statements = document.get("Statement", [])
     named: dict[str, list[str]] = {}
-    for statement in statements if isinstance(statements, list) else [statements]:
+    for statement in statements_of(policy):
         for block in (statement.get("Condition") or {}).values():
             for key, values in block.items():
                 named.setdefault(key.lower(), []).extend(values if isinstance(values, list) else [values])

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote
 
 # Before moto is imported: without it IAM has no AWS managed policies, so attaching
 # AWSLambdaVPCAccessExecutionRole fails. moto reads it when it builds the IAM backend.
@@ -23,6 +21,8 @@ os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 from moto import backends  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
+
+from s3gw.policy import parse_policy  # noqa: E402
 
 from .invoke import FunctionSpec  # noqa: E402
 
@@ -139,8 +139,7 @@ def role_policies(account: str, role_arn: str) -> list[dict[str, Any]]:
 def _as_dict(document: Any) -> dict[str, Any]:
     if isinstance(document, dict):
         return document
-    text = str(document).strip()
-    return json.loads(text if text.startswith("{") else unquote(text))
+    return dict(parse_policy(str(document)))
 
 
 # --- Lambda ------------------------------------------------------------------------------------

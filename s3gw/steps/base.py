@@ -39,6 +39,7 @@ class Context:
     active_wait: float = 300.0
     delete_wait: float = 1200.0  # `down --wait`: how long to wait out lingering ENIs and dependencies
     sleep: Callable[[float], None] = time.sleep
+    zones: list[str] | None = None  # the region's availability zones, read once per run (steps.subnets)
 
     def __post_init__(self) -> None:
         self.outputs.update(self.state.resources)
@@ -66,14 +67,20 @@ class Context:
         return {"Name": f"tag:{STACK_TAG}", "Values": [self.config.stack]}
 
 
-# What AWS answers for a resource that exists but is not visible yet to another call right after its create.
-NOT_YET_VISIBLE = ("NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException")
+# What AWS answers for a resource it does not have: one that is gone, or (right after its create) one that
+# exists but is not yet visible to another call.
+NOT_FOUND = ("NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException")
 VISIBLE_WAIT = 60.0
 
 
-def is_not_yet_visible(exc: BaseException) -> bool:
+def is_not_found(exc: BaseException) -> bool:
     code = error_code(exc)
-    return code.endswith(".NotFound") or code in NOT_YET_VISIBLE
+    return code.endswith(".NotFound") or code in NOT_FOUND
+
+
+def tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """AWS's [{"Key": k, "Value": v}] tag list as a dict."""
+    return {t["Key"]: t["Value"] for t in tags or []}
 
 
 def call(doing: str, fn: Callable[..., T], *args: Any, retry_not_found: Context | None = None,
@@ -96,7 +103,7 @@ def call(doing: str, fn: Callable[..., T], *args: Any, retry_not_found: Context 
             raise
 
     if retry_not_found is not None:
-        return retry(retry_not_found, doing, attempt, retry_if=is_not_yet_visible,
+        return retry(retry_not_found, doing, attempt, retry_if=is_not_found,
                      waiting_for=f"what {doing} uses to be visible (it was just made)",
                      timeout=VISIBLE_WAIT)
     try:
@@ -144,7 +151,7 @@ def create_once(ctx: Context, doing: str, create: Callable[[], T], existing: Cal
         found = existing() if tries > 1 else None
         return found if found is not None else create()
 
-    return retry(ctx, doing, attempt, retry_if=lambda exc: is_transient(exc) or is_not_yet_visible(exc),
+    return retry(ctx, doing, attempt, retry_if=lambda exc: is_transient(exc) or is_not_found(exc),
                  waiting_for=f"what {doing} uses to be visible (it was just made), or an answer from AWS",
                  timeout=VISIBLE_WAIT, first_delay=0.5)
 

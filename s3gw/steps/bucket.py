@@ -10,7 +10,7 @@ from typing import Any
 
 from s3gw.errors import AwsError, error_code
 from s3gw.policy import bucket_policy, canonical
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry, tag_dict
 
 _BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -33,7 +33,7 @@ def bucket_tags(ctx: Context, bucket: str) -> dict[str, str]:
         if is_code(exc, "NoSuchTagSet", "NoSuchTagSetError"):
             return {}
         raise
-    return {tag["Key"]: tag["Value"] for tag in tag_set}
+    return tag_dict(tag_set)
 
 
 class BucketStep(Step):

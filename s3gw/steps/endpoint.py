@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 from s3gw.errors import AwsError
+from s3gw.reach import effective_route_table
 from s3gw.steps.base import Context, Drift, Step, call, create_once, describe_by_id, is_code, not_visible, retry
-from s3gw.steps.route_tables import effective_route_table
 
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
 
@@ -43,13 +43,15 @@ def s3_prefix_list_id(ctx: Context) -> str:
 
 
 def wanted_route_tables(ctx: Context) -> list[str]:
-    ec2 = ctx.aws.ec2
+    """The tables the subnets really use (explicit association, else the main table), from one describe."""
+    vpc_id = ctx.outputs["vpc_id"]
+    in_vpc = call("finding the subnets' route tables", ctx.aws.ec2.describe_route_tables,
+                  Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
     tables: list[str] = []
     for subnet_id in ctx.outputs.get("subnet_ids") or []:
-        table = call(f"finding the route table of {subnet_id}", effective_route_table,
-                     ec2, subnet_id, ctx.outputs["vpc_id"])
-        if table and table not in tables:
-            tables.append(table)
+        table = effective_route_table(subnet_id, vpc_id, in_vpc)
+        if table and table["RouteTableId"] not in tables:
+            tables.append(table["RouteTableId"])
     return tables
 
 

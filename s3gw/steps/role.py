@@ -13,7 +13,7 @@ from s3gw.policy import (
     lambda_trust_policy,
     role_bucket_policy,
 )
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, tag_dict
 
 
 def vpc_policy_arn(ctx: Context) -> str:
@@ -38,7 +38,7 @@ class RoleStep(Step):
         role = self._get(ctx)
         if role is None:
             return None
-        tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+        tags = tag_dict(role.get("Tags"))
         if tags.get(STACK_TAG) != ctx.config.stack:
             raise AwsError(f"IAM role {role['RoleName']} exists but is not this stack's",
                            "delete or rename it, or use another --stack")

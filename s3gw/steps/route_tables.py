@@ -1,24 +1,14 @@
 """One route table per private subnet, explicitly associated; and route-table discovery.
 
 A subnet with no explicit association silently uses the VPC's main table (the "main-table trap"):
-`effective_route_table` resolves that, so the endpoint is attached to the table the subnet really uses.
+`reach.effective_route_table` resolves that, so the endpoint is attached to the table the subnet really uses.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, describe_by_id
-
-
-def effective_route_table(ec2: Any, subnet_id: str, vpc_id: str) -> str | None:
-    explicit = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])
-    if explicit["RouteTables"]:
-        return str(explicit["RouteTables"][0]["RouteTableId"])
-    main = ec2.describe_route_tables(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}]
-    )
-    return str(main["RouteTables"][0]["RouteTableId"]) if main["RouteTables"] else None
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, describe_by_id, tag_dict
 
 
 class RouteTablesStep(Step):
@@ -38,7 +28,7 @@ class RouteTablesStep(Step):
         )["RouteTables"]
         by_subnet: dict[str, dict[str, Any]] = {}
         for table in tables:
-            tags = {tag["Key"]: tag["Value"] for tag in table.get("Tags", [])}
+            tags = tag_dict(table.get("Tags"))
             if tags.get("s3gw:subnet"):
                 by_subnet[tags["s3gw:subnet"]] = table
         return by_subnet

@@ -9,6 +9,7 @@ from typing import Any
 
 from s3gw.errors import AwsError
 from s3gw.steps.base import (
+    STACK_TAG,
     Context,
     Drift,
     Step,
@@ -19,6 +20,7 @@ from s3gw.steps.base import (
     is_code,
     not_visible,
     retry,
+    tag_dict,
 )
 
 # One rule in a comparable form: (protocol, from port, to port, target kind, target).
@@ -92,8 +94,7 @@ class SecurityGroupStep(Step):
             Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
                      {"Name": "group-name", "Values": [ctx.config.security_group_name]}],
         )["SecurityGroups"]
-        if groups and not any(t["Key"] == "s3gw:stack" and t["Value"] == ctx.config.stack
-                              for t in groups[0].get("Tags", [])):
+        if groups and tag_dict(groups[0].get("Tags")).get(STACK_TAG) != ctx.config.stack:
             raise AwsError(f"security group {ctx.config.security_group_name} in {vpc_id} is not this stack's",
                            "rename or delete it; s3gw never adopts a group it did not create")
         return dict(groups[0]) if groups else None

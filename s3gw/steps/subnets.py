@@ -6,16 +6,19 @@ from typing import Any
 
 from s3gw.config import subnet_cidrs
 from s3gw.errors import UsageError
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, tag_dict
 
 
 def zone_names(ctx: Context) -> list[str]:
-    zones = call(
-        "listing the region's availability zones",
-        ctx.aws.ec2.describe_availability_zones,
-        Filters=[{"Name": "state", "Values": ["available"]}, {"Name": "zone-type", "Values": ["availability-zone"]}],
-    )["AvailabilityZones"]
-    names = sorted(zone["ZoneName"] for zone in zones)
+    if ctx.zones is None:
+        zones = call(
+            "listing the region's availability zones",
+            ctx.aws.ec2.describe_availability_zones,
+            Filters=[{"Name": "state", "Values": ["available"]},
+                     {"Name": "zone-type", "Values": ["availability-zone"]}],
+        )["AvailabilityZones"]
+        ctx.zones = sorted(zone["ZoneName"] for zone in zones)
+    names = ctx.zones
     if ctx.config.azs > len(names):
         raise UsageError(f"--azs {ctx.config.azs} is more than the {len(names)} availability zones of "
                          f"{ctx.config.region}", f"use --azs {len(names)} or fewer")
@@ -39,7 +42,7 @@ class SubnetsStep(Step):
         )["Subnets"]
         by_index: dict[int, str] = {}
         for subnet in subnets:
-            tags = {tag["Key"]: tag["Value"] for tag in subnet.get("Tags", [])}
+            tags = tag_dict(subnet.get("Tags"))
             if tags.get("s3gw:index", "").isdigit():
                 by_index[int(tags["s3gw:index"])] = subnet["SubnetId"]
         return by_index
