@@ -14,6 +14,8 @@ from s3gw.errors import AwsError, UsageError
 from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate, statements_of
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
+from s3gw.steps.bucket import policy_text as bucket_policy_text
+from s3gw.steps.bucket import public_access_off
 from s3gw.steps.security_group import describe_rule, flatten
 
 _ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
@@ -76,7 +78,7 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
                                          f"; a gateway endpoint in {ctx.config.region} cannot reach it"),
         "" if location == ctx.config.region else f"use a bucket in {ctx.config.region}, or run s3gw in {location}",
     ))
-    policy_text = _bucket_policy(ctx, bucket)
+    policy_text = bucket_policy_text(ctx, bucket)
     role_arn = str(configuration.get("Role", ""))
     traffic_endpoint = path.endpoint_id or endpoint_id  # what aws:SourceVpce will say on the function's calls
     checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair))
@@ -200,15 +202,6 @@ def _bucket_region(ctx: Context, bucket: str) -> str:
     return str(answer.get("LocationConstraint") or "us-east-1")
 
 
-def _bucket_policy(ctx: Context, bucket: str) -> str | None:
-    try:
-        return str(ctx.aws.s3.get_bucket_policy(Bucket=bucket)["Policy"])
-    except Exception as exc:
-        if is_code(exc, "NoSuchBucketPolicy"):
-            return None
-        raise
-
-
 def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: str | None,
                    snapshot: dict[str, Any], function_name: str, repair: str) -> list[Check]:
     if policy is None:
@@ -280,14 +273,7 @@ def _why_denied(named: dict[str, list[str]], endpoint_id: str | None, vpc_id: st
 
 
 def _public_access_check(ctx: Context, bucket: str, repair: str) -> Check:
-    try:
-        block = ctx.aws.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    except Exception as exc:
-        if not is_code(exc, "NoSuchPublicAccessBlockConfiguration"):
-            raise
-        block = {}
-    off = [key for key in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-           if not block.get(key)]
+    off = public_access_off(ctx, bucket)
     if off:
         return Check("block public access", False, f"{bucket}: off: {', '.join(off)}",
                      repair or f"aws s3api put-public-access-block --bucket {bucket} --public-access-block-"

@@ -128,3 +128,21 @@ def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "-v", "--stack", "t", "--region", REGION,
                                       "--state-dir", str(tmp_path)])
     assert result.exit_code == 2 and "Traceback" in result.stderr
+
+
+def test_an_unexpected_s3_answer_is_one_line_naming_the_code_once(mocked: None, monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    """Not bad input but the same promise: an error s3gw has no special case for still reads as one line."""
+    from fault_helpers import client_error, on_every_client
+
+    def refuse_location(model: object, **_: object) -> None:
+        if getattr(model, "name", "") == "GetBucketLocation":
+            raise client_error("InvalidBucketState", "The bucket is in a transitional state", "GetBucketLocation")
+
+    on_every_client(monkeypatch, lambda client, service: client.meta.events.register("before-call", refuse_location))
+    result = CliRunner().invoke(cli, ["up", "--stack", "odd", "--region", REGION, "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "checking bucket odd-" in errors[0] and errors[0].count("InvalidBucketState") == 1, errors[0]
+    assert "transitional state" in errors[0] and "Traceback" not in result.output

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from s3gw.errors import AwsError, error_code
+from s3gw.errors import AwsError, translate
 from s3gw.policy import bucket_policy, canonical
 from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry, tag_dict
 
@@ -36,6 +36,27 @@ def bucket_tags(ctx: Context, bucket: str) -> dict[str, str]:
     return tag_dict(tag_set)
 
 
+def public_access_off(ctx: Context, bucket: str) -> list[str]:
+    """The Block Public Access settings that are not on (all four when there is no configuration)."""
+    try:
+        block = ctx.aws.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except Exception as exc:
+        if not is_code(exc, "NoSuchPublicAccessBlockConfiguration"):
+            raise
+        block = {}
+    return [key for key in _BLOCK_ALL if not block.get(key)]
+
+
+def policy_text(ctx: Context, bucket: str) -> str | None:
+    """The bucket policy as S3 returns it, or None when the bucket has none."""
+    try:
+        return str(ctx.aws.s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except Exception as exc:
+        if not is_code(exc, "NoSuchBucketPolicy"):
+            raise
+        return None
+
+
 class BucketStep(Step):
     name = "bucket"
     title = "bucket"
@@ -52,7 +73,7 @@ class BucketStep(Step):
             if is_code(exc, "403", "AccessDenied", "Forbidden"):
                 raise AwsError(f"the bucket name {bucket} is taken by another account (or you may not read it)",
                                "choose another name with --bucket") from None
-            raise AwsError(f"checking bucket {bucket}: {error_code(exc)}: {exc}") from None
+            raise translate(exc, f"checking bucket {bucket}") from exc
         ours = bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
         if not ours and bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
             raise AwsError(f"bucket {bucket} exists but was not made by stack {ctx.config.stack}",
@@ -75,7 +96,7 @@ class BucketStep(Step):
                 raise AwsError(f"the bucket name {bucket} is taken by another account",
                                "choose another name with --bucket") from None
             if not is_code(exc, "BucketAlreadyOwnedByYou"):  # a create retried after a crash
-                raise AwsError(f"creating bucket {bucket}: {error_code(exc)}: {exc}") from None
+                raise translate(exc, f"creating bucket {bucket}") from exc
         ctx.record("bucket", bucket)
         ctx.forget("bucket_pending")
 
@@ -93,13 +114,7 @@ class BucketStep(Step):
                            "a gateway endpoint reaches only buckets of its own region; choose another --bucket")
         if bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
             drifts.append(Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing"))
-        try:
-            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        except Exception as exc:
-            if not is_code(exc, "NoSuchPublicAccessBlockConfiguration"):
-                raise
-            block = {}
-        if any(not block.get(key) for key in _BLOCK_ALL):
+        if public_access_off(ctx, bucket):
             drifts.append(Drift("public_access_block", "Block Public Access is not fully on"))
         try:
             rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
@@ -110,12 +125,7 @@ class BucketStep(Step):
         if not rules:
             drifts.append(Drift("encryption", "default encryption is off"))
         wanted = bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition)
-        try:
-            current = s3.get_bucket_policy(Bucket=bucket)["Policy"]
-        except Exception as exc:
-            if not is_code(exc, "NoSuchBucketPolicy"):
-                raise
-            current = None
+        current = policy_text(ctx, bucket)
         if current is None:
             drifts.append(Drift("policy", "the bucket policy is missing: the bucket is not sealed"))
         elif canonical(current) != canonical(wanted):
@@ -160,7 +170,7 @@ class BucketStep(Step):
             s3.delete_bucket(Bucket=bucket)
         except Exception as exc:
             if not is_code(exc, "NoSuchBucket"):
-                raise AwsError(f"deleting bucket {bucket}: {error_code(exc)}: {exc}") from None
+                raise translate(exc, f"deleting bucket {bucket}") from exc
         ctx.forget("bucket")
         ctx.forget("bucket_pending")
 
@@ -174,7 +184,7 @@ class BucketStep(Step):
                 return True  # nothing to delete; delete() counts it as gone
             if is_code(exc, "403", "AccessDenied", "Forbidden"):
                 return False  # another account's
-            raise AwsError(f"checking bucket {bucket}: {error_code(exc)}: {exc}") from None
+            raise translate(exc, f"checking bucket {bucket}") from exc
         return tag in (None, ctx.config.stack)  # untagged: the crash came before PutBucketTagging
 
 
