@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,20 @@ def make_test_config(state_dir: Path, **overrides: Any) -> Any:
     arguments: dict[str, Any] = {"stack": "t", "region": REGION, "state_dir": state_dir}
     arguments.update(overrides)
     return make_config(**arguments)
+
+
+def s3gw_command(*args: str, url: str, state_dir: Path, stack: str) -> list[str]:
+    """The installed `s3gw` executable against a server on 127.0.0.1."""
+    executable = shutil.which("s3gw")
+    assert executable, "the s3gw console script is not installed (pip install -e .)"
+    return [executable, *args, "--stack", stack, "--endpoint-url", url, "--region", REGION,
+            "--state-dir", str(state_dir)]
+
+
+# No terminal, as in CI; AWS_ENDPOINT_URL emptied so that only --endpoint-url decides.
+S3GW_ENV = {**os.environ, "AWS_ENDPOINT_URL": "", "CI": "true"}
+
+
+def run_s3gw(*args: str, url: str, state_dir: Path, stack: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(s3gw_command(*args, url=url, state_dir=state_dir, stack=stack), capture_output=True,
+                          text=True, env=S3GW_ENV, timeout=300, stdin=subprocess.DEVNULL)

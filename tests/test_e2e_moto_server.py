@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from conftest import run_s3gw
 
 REGION = "eu-west-1"
 
@@ -28,11 +28,7 @@ def moto_url() -> Iterator[str]:
 
 
 def s3gw(*args: str, url: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("s3gw")
-    assert executable, "the s3gw console script is not installed (pip install -e .)"
-    env = {**os.environ, "AWS_ENDPOINT_URL": "", "S3GW_STACK": "e2e", "CI": "true"}
-    command = [executable, *args, "--endpoint-url", url, "--region", REGION, "--state-dir", str(state_dir)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    return run_s3gw(*args, url=url, state_dir=state_dir, stack="e2e")
 
 
 def test_the_executable_runs_the_lifecycle_against_moto_server(moto_url: str, tmp_path: Path) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from conftest import S3GW_ENV, run_s3gw, s3gw_command
 from fault_helpers import EMPTY, ONE_STACK, REGION, count_resources
 
 from s3gw.state import SCHEMA_VERSION
@@ -32,24 +31,13 @@ def moto_url() -> Iterator[str]:
         server.stop()
 
 
-def command(*args: str, url: str, state_dir: Path, stack: str) -> list[str]:
-    executable = shutil.which("s3gw")
-    assert executable, "the s3gw console script is not installed (pip install -e .)"
-    return [executable, *args, "--stack", stack, "--endpoint-url", url, "--region", REGION,
-            "--state-dir", str(state_dir)]
-
-
-ENV = {**os.environ, "AWS_ENDPOINT_URL": "", "CI": "true"}
-
-
 def s3gw(*args: str, url: str, state_dir: Path, stack: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command(*args, url=url, state_dir=state_dir, stack=stack), capture_output=True, text=True,
-                          env=ENV, timeout=300, stdin=subprocess.DEVNULL)
+    return run_s3gw(*args, url=url, state_dir=state_dir, stack=stack)
 
 
 def start(*args: str, url: str, state_dir: Path, stack: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(command(*args, url=url, state_dir=state_dir, stack=stack), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(s3gw_command(*args, url=url, state_dir=state_dir, stack=stack), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=S3GW_ENV, stdin=subprocess.DEVNULL)
 
 
 def stop(process: subprocess.Popen[str]) -> None:

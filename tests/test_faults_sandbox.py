@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from conftest import run_s3gw
 
 REGION = "eu-west-1"
 
@@ -27,11 +26,7 @@ def lingering() -> Iterator[str]:
 
 
 def s3gw(*args: str, url: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("s3gw")
-    assert executable, "the s3gw console script is not installed (pip install -e .)"
-    env = {**os.environ, "AWS_ENDPOINT_URL": "", "S3GW_STACK": "linger", "CI": "true"}
-    return subprocess.run([executable, *args, "--endpoint-url", url, "--region", REGION, "--state-dir", str(state_dir)],
-                          capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    return run_s3gw(*args, url=url, state_dir=state_dir, stack="linger")
 
 
 def test_down_on_the_sandbox_waits_for_lingering_enis_and_can_be_run_again(lingering: str, tmp_path: Path) -> None:
