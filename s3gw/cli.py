@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -63,17 +63,22 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
             config = make_config(**{k: options.pop(k) for k in list(options) if k in _CONFIG_KEYS})
             fn(config, renderer, **options)
         except S3gwError as exc:
-            if renderer.verbose:
-                import traceback
-
-                traceback.print_exc()
-            renderer.error(exc.line())
-            sys.exit(exc.exit_code)
+            fail(renderer, exc)
         except KeyboardInterrupt:
             renderer.error("interrupted; every resource created so far is recorded: run the command again")
             sys.exit(130)
 
     return run
+
+
+def fail(renderer: Any, exc: S3gwError) -> NoReturn:
+    """One line on stderr (the traceback too with -v) and the error's exit code."""
+    if renderer.verbose:
+        import traceback
+
+        traceback.print_exc()
+    renderer.error(exc.line())
+    sys.exit(exc.exit_code)
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
@@ -238,12 +243,7 @@ def demo(keep: bool, output: str, verbose: bool) -> None:
     try:
         ok = run_demo(renderer, keep=keep)
     except S3gwError as exc:
-        if verbose:
-            import traceback
-
-            traceback.print_exc()
-        renderer.error(exc.line())
-        sys.exit(exc.exit_code)
+        fail(renderer, exc)
     sys.exit(0 if ok else EXIT_CHECK)
 
 
