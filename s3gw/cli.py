@@ -45,6 +45,9 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--bucket", help="Bucket name (default <stack>-<account>-<region>)."),
         click.option("--egress", type=click.Choice(EGRESS_CHOICES),
                      help="SG egress on 443: to the S3 prefix list (default) or 0.0.0.0/0."),
+        click.option("--allow-principal", "allow_principal", multiple=True, metavar="ARN",
+                     help="Exempt this IAM role or user from the seal (repeatable; recorded for later runs)."),
+        click.option("--no-allow-principals", is_flag=True, help="Drop every recorded --allow-principal."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -60,6 +63,13 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         renderer = Renderer(options.get("output") or "text", bool(options.get("verbose")))
         try:
+            principals = options.pop("allow_principal", ())
+            if options.pop("no_allow_principals", False):
+                if principals:
+                    raise UsageError("--allow-principal and --no-allow-principals contradict each other")
+                options["allow_principals"] = []
+            elif principals:
+                options["allow_principals"] = list(principals)
             config = make_config(**{k: options.pop(k) for k in list(options) if k in _CONFIG_KEYS})
             fn(config, renderer, **options)
         except S3gwError as exc:
@@ -82,7 +92,7 @@ def fail(renderer: Any, exc: S3gwError) -> NoReturn:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress"}
+                "vpc_cidr", "azs", "bucket", "egress", "allow_principals"}
 
 
 @click.group(context_settings=CONTEXT)
@@ -120,6 +130,18 @@ def plan(config: StackConfig, renderer: Any) -> None:
 
     report = engine.plan(config, renderer.progress)
     renderer.steps(f"plan for stack {config.stack} in {config.region}", report)
+
+
+@cli.command(context_settings=CONTEXT)
+@shared_options
+@command
+def unseal(config: StackConfig, renderer: Any) -> None:
+    """Remove the bucket's seal only (e.g. to upload once from here); `s3gw up` puts it back."""
+    from s3gw import engine
+
+    bucket = engine.unseal(config, renderer.progress)
+    renderer.note(f"stack {config.stack}: {bucket} is unsealed (it answers outside the endpoint); "
+                  "'s3gw up' seals it again")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -20,6 +20,9 @@ _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PROFILE_RE = re.compile(r"^[\w.@+=,/-]{1,128}$")
+# An IAM role or user ARN, or an account root; * and ? allowed in the name (ArnNotLike matches them).
+_PRINCIPAL_RE = re.compile(r"^arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::\d{12}:(root|(role|user)/[\w+=,.@/*?-]{1,512})$")
+_SESSION_RE = re.compile(r"^arn:[^:]+:sts::\d{12}:assumed-role/([^/]+)/")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class StackConfig:
     azs: int = DEFAULT_AZS
     bucket: str | None = None
     egress: str = "prefix-list"
+    # Principals exempt from the seal's endpoint condition (aws:PrincipalArn), e.g. a CI role.
+    allow_principals: tuple[str, ...] = ()
     # The settings the user gave on this command line; the others come from the state file, else defaults.
     given: frozenset[str] = frozenset()
 
@@ -132,6 +137,18 @@ def validate_profile(profile: str | None) -> str | None:
     return profile or None
 
 
+def validate_principal(arn: str) -> str:
+    session = _SESSION_RE.match(arn)
+    if session:
+        raise UsageError(f"--allow-principal {arn} is a role session",
+                         f"name the role (arn:...:iam::ACCOUNT:role/{session.group(1)}): aws:PrincipalArn of "
+                         "an assumed-role session is its role's ARN")
+    if not _PRINCIPAL_RE.match(arn):
+        raise UsageError(f"invalid --allow-principal {arn!r}",
+                         "use an IAM role or user ARN, e.g. arn:aws:iam::123456789012:role/ci-deploy")
+    return arn
+
+
 def make_config(
     *,
     stack: str,
@@ -145,10 +162,11 @@ def make_config(
     azs: int | None = None,
     bucket: str | None = None,
     egress: str | None = None,
+    allow_principals: tuple[str, ...] | list[str] | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted."""
-    given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress}.items()
-                      if v is not None)
+    given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress,
+                                     "allow_principals": allow_principals}.items() if v is not None)
     vpc_cidr = vpc_cidr or DEFAULT_VPC_CIDR
     azs = DEFAULT_AZS if azs is None else azs
     egress = egress or "prefix-list"
@@ -168,17 +186,20 @@ def make_config(
         azs=validate_azs(azs),
         bucket=validate_bucket(bucket) if bucket else None,
         egress=egress,
+        allow_principals=tuple(sorted({validate_principal(a) for a in allow_principals or ()})),
         given=given,
     )
 
 
-SETTINGS = ("vpc_cidr", "azs", "bucket", "egress")
+SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
     """Take what the user did not give from what the stack was made with, so `status` after
     `up --egress anywhere` does not call the stack drifted. A new VPC CIDR cannot be applied."""
     updates = {key: recorded[key] for key in SETTINGS if key not in config.given and recorded.get(key) is not None}
+    if "allow_principals" in updates:  # a JSON list in the state file
+        updates["allow_principals"] = tuple(updates["allow_principals"])
     if "vpc_cidr" in config.given and recorded.get("vpc_cidr") not in (None, config.vpc_cidr):
         raise UsageError(f"stack {config.stack} was made with --vpc-cidr {recorded['vpc_cidr']}",
                          "a VPC's block cannot change: run 'down' first, or use another --stack")

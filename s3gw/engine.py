@@ -97,7 +97,8 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
     with state_file.locked(config.state_dir, config.stack, "up"):
         ctx = ctx or open_context(config, progress, persist=True)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
-        settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
+        settings = {key: list(value) if isinstance(value, tuple) else value
+                    for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
         if ctx.state.settings != settings:
             ctx.state.settings = settings
             ctx.state.save()
@@ -119,7 +120,7 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
                 action = "created" if action == "created" else "repaired"
             reports.append(StepReport(step.title, action, _ids(ctx, step), [d.detail for d in drifts]))
             progress(f"{action} {step.title} " + " ".join(_flat(_ids(ctx, step))))
-        return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
+        return StackReport(config.stack, config.region, _with_exemptions(reports, ctx.config), outputs_of(ctx.outputs))
 
 
 def _inspect(ctx: Context, missing: str, drift: str, ok: str) -> list[StepReport]:
@@ -141,11 +142,19 @@ def _inspect(ctx: Context, missing: str, drift: str, ok: str) -> list[StepReport
     return reports
 
 
+def _with_exemptions(reports: list[StepReport], config: StackConfig) -> list[StepReport]:
+    """The principals the seal lets in from outside the endpoint (--allow-principal), on the bucket's line."""
+    for report in reports:
+        if report.step == "bucket" and config.allow_principals:
+            report.details.append("seal exempts (aws:PrincipalArn): " + ", ".join(config.allow_principals))
+    return reports
+
+
 @translated("planning")
 def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     zone_names(ctx)
-    reports = _inspect(ctx, missing="create", drift="change", ok="ok")
+    reports = _with_exemptions(_inspect(ctx, missing="create", drift="change", ok="ok"), ctx.config)
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
 
 
@@ -271,6 +280,20 @@ def leftovers(config: StackConfig) -> dict[str, list[str]]:
     from s3gw.inventory import stack_resources
 
     return stack_resources(open_context(config, lambda message: None, persist=False))
+
+
+@translated("unsealing the bucket")
+def unseal(config: StackConfig, progress: Progress) -> str:
+    """Remove the bucket policy only (the seal); everything else stays. `up` puts it back."""
+    from s3gw.steps.bucket import unseal as remove_seal
+
+    with state_file.locked(config.state_dir, config.stack, "unseal"):
+        ctx = open_context(config, progress, persist=False)
+        bucket = ctx.outputs.get("bucket")
+        if not bucket:
+            raise UsageError(f"stack {config.stack} has no bucket recorded", "run 's3gw up' first")
+        remove_seal(ctx, bucket)
+        return str(bucket)
 
 
 @translated("verifying the path")

@@ -12,29 +12,79 @@ from urllib.parse import unquote
 
 PolicyDoc = dict[str, Any]
 
-# The calls the bucket answers only through the endpoint. Never the *BucketPolicy actions:
-# denying those would lock everyone but the account root out of repairing the policy.
-SEALED_ACTIONS = ["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+# What the seal leaves open from outside the endpoint: only what s3gw needs to manage the bucket
+# (up/status/verify/unseal/down), none of which reads, writes or lists data. The bucket-policy actions
+# above all, so that the policy can always be repaired or removed by the operator (DESIGN.md).
+# DeleteBucketTagging is authorised as s3:PutBucketTagging (S3's "actions, resources and condition keys").
+MANAGEMENT_ACTIONS = [
+    "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+    "s3:GetBucketLocation",
+    "s3:GetBucketTagging", "s3:PutBucketTagging",
+    "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
+    "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
+]
+# What the function does with its bucket (its role's inline policy, and what verify expects to work).
+FUNCTION_ACTIONS = ["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+# Every class of data call, with the actions S3 authorises it as (a class is sealed when all are denied
+# outside the endpoint). From S3's API reference, "Permissions" of each operation: GetObject with a
+# versionId needs s3:GetObjectVersion; ListObjectVersions needs s3:ListBucketVersions; multipart listing
+# s3:ListBucketMultipartUploads / s3:ListMultipartUploadParts.
+DATA_ACTIONS: dict[str, list[str]] = {
+    "list": ["s3:ListBucket"],
+    "list versions": ["s3:ListBucketVersions"],
+    "get": ["s3:GetObject", "s3:GetObjectAttributes"],
+    "get version": ["s3:GetObjectVersion", "s3:GetObjectVersionAttributes"],
+    "put": ["s3:PutObject"],
+    "delete": ["s3:DeleteObject"],
+    "delete version": ["s3:DeleteObjectVersion"],
+    "ACL": ["s3:GetObjectAcl", "s3:PutObjectAcl", "s3:GetBucketAcl", "s3:PutBucketAcl"],
+    "tagging": ["s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging"],
+    "multipart": ["s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+    "restore": ["s3:RestoreObject"],
+}
+BUCKET_LEVEL = {"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads", "s3:GetBucketAcl",
+                "s3:PutBucketAcl"}
 LAMBDA_VPC_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 INLINE_POLICY_NAME = "s3gw-bucket-access"
+SEAL_SID = "DenyUnlessThroughEndpoint"
 
 
 def bucket_arns(bucket: str, partition: str = "aws") -> tuple[str, str]:
     return f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"
 
 
-def bucket_policy(bucket: str, endpoint_id: str, partition: str = "aws") -> PolicyDoc:
+def action_resource(action: str, bucket: str, partition: str = "aws") -> str:
+    """The resource an action is authorised on: the bucket for bucket-level calls, else an object."""
+    bucket_arn, _ = bucket_arns(bucket, partition)
+    return bucket_arn if action in BUCKET_LEVEL else f"{bucket_arn}/s3gw-probe"
+
+
+def bucket_policy(bucket: str, endpoint_id: str, partition: str = "aws",
+                  allow_principals: Sequence[str] = ()) -> PolicyDoc:
+    """The seal: deny every S3 call but bucket management unless it comes through the endpoint.
+
+    AWS's own example for "Restricting access to a specific VPC endpoint" denies s3:* with
+    StringNotEquals aws:SourceVpce (docs.aws.amazon.com/AmazonS3/latest/userguide/
+    example-bucket-policies-vpc-endpoint.html); NotAction keeps management open, so the operator is
+    never locked out. The condition keys of one statement are ANDed: with allowed principals the call is
+    denied only when it is not through the endpoint AND the caller is not one of them. aws:PrincipalArn
+    is the role's ARN for an assumed-role session (IAM User Guide, global condition keys,
+    aws:PrincipalArn), so a role ARN exempts each of its sessions.
+    """
     bucket_arn, objects_arn = bucket_arns(bucket, partition)
+    condition: dict[str, Any] = {"StringNotEquals": {"aws:SourceVpce": endpoint_id}}
+    if allow_principals:
+        condition["ArnNotLike"] = {"aws:PrincipalArn": sorted(allow_principals)}
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "DenyUnlessThroughEndpoint",
+                "Sid": SEAL_SID,
                 "Effect": "Deny",
                 "Principal": "*",
-                "Action": list(SEALED_ACTIONS),
+                "NotAction": list(MANAGEMENT_ACTIONS),
                 "Resource": [bucket_arn, objects_arn],
-                "Condition": {"StringNotEquals": {"aws:SourceVpce": endpoint_id}},
+                "Condition": condition,
             },
             {
                 "Sid": "DenyWithoutTLS",
@@ -48,7 +98,35 @@ def bucket_policy(bucket: str, endpoint_id: str, partition: str = "aws") -> Poli
     }
 
 
-def lambda_trust_policy() -> PolicyDoc:
+def endpoint_policy(bucket: str, account: str, partition: str = "aws") -> PolicyDoc:
+    """The gateway endpoint lets through S3 calls on the stack's bucket only, by the stack's account only.
+
+    An endpoint policy must name a Principal; without one AWS attaches full access (PrivateLink guide,
+    "Control access to VPC endpoints using endpoint policies"). aws:PrincipalAccount and aws:ResourceAccount
+    are global keys (IAM User Guide, "AWS global condition context keys"); AWS forbids wildcards with
+    them in endpoint policies, so they are compared with StringEquals. aws:ResourceAccount also refuses
+    a bucket of the same name re-created by another account.
+    """
+    bucket_arn, objects_arn = bucket_arns(bucket, partition)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OnlyTheStackBucketFromTheStackAccount",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, objects_arn],
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}},
+            }
+        ],
+    }
+
+
+def lambda_trust_policy(account: str) -> PolicyDoc:
+    """Lambda may assume the role, for functions of this account only (aws:SourceAccount: the confused-deputy
+    guard the IAM User Guide recommends for service principals; AWS's own Lambda trust template in
+    aws/agent-toolkit-for-aws lambda-trust-policy.json has the same condition)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -56,6 +134,7 @@ def lambda_trust_policy() -> PolicyDoc:
                 "Effect": "Allow",
                 "Principal": {"Service": "lambda.amazonaws.com"},
                 "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
             }
         ],
     }
@@ -71,7 +150,7 @@ def role_bucket_policy(bucket: str, partition: str = "aws") -> PolicyDoc:
             {
                 "Sid": "UseItsObjects",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Action": [a for a in FUNCTION_ACTIONS if a != "s3:ListBucket"],
                 "Resource": objects_arn,
             },
         ],

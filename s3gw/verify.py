@@ -11,7 +11,7 @@ from typing import Any
 
 from s3gw import reach
 from s3gw.errors import AwsError, UsageError
-from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate, statements_of
+from s3gw.policy import DATA_ACTIONS, FUNCTION_ACTIONS, Request, action_resource, decide, evaluate, statements_of
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
 from s3gw.steps.bucket import policy_text as bucket_policy_text
@@ -81,7 +81,10 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     policy_text = bucket_policy_text(ctx, bucket)
     role_arn = str(configuration.get("Role", ""))
     traffic_endpoint = path.endpoint_id or endpoint_id  # what aws:SourceVpce will say on the function's calls
-    checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair))
+    wanted = ctx.config.allow_principals if own_stack else None
+    checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair,
+                                 wanted))
+    checks.extend(_endpoint_policy_checks(endpoint, bucket, role_arn, function_name, repair))
     checks.append(_public_access_check(ctx, bucket, repair))
     checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair))
     return report
@@ -202,40 +205,59 @@ def _bucket_region(ctx: Context, bucket: str) -> str:
     return str(answer.get("LocationConstraint") or "us-east-1")
 
 
+_LEAKS = {
+    "list versions": "ListObjectVersions hands out every key and version id",
+    "get version": "GetObject?versionId= reads any object (versionId=null works on an unversioned bucket)",
+    "delete version": "DeleteObject?versionId= destroys versions for good",
+    "ACL": "an object or bucket ACL can be read or opened",
+}
+_OTHER_ACCOUNT = "000000000000"  # a stand-in for any account but the stack's
+
+
 def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: str | None,
-                   snapshot: dict[str, Any], function_name: str, repair: str) -> list[Check]:
+                   snapshot: dict[str, Any], function_name: str, repair: str,
+                   allow_principals: tuple[str, ...] | None) -> list[Check]:
     if policy is None:
-        return [Check("bucket policy", False, f"{bucket} has no policy: it answers from anywhere, not only "
-                      "through the endpoint", repair or "put a policy denying s3 calls unless aws:SourceVpce is it")]
+        return [Check("seal (bucket policy)", False, f"{bucket} has no bucket policy: it is unsealed and answers "
+                      "from anywhere, not only through the endpoint",
+                      repair or "put a policy denying s3:* but bucket management unless aws:SourceVpce is it")]
     try:
         evaluate(policy, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
     except ValueError as exc:
-        return [Check("bucket policy", False, f"cannot evaluate the policy: {exc}", repair)]
+        return [Check("seal (bucket policy)", False, f"cannot evaluate the policy: {exc}", repair)]
     account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
     role_name = role_arn.rsplit("/", 1)[-1]
     caller = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
     vpc_id = next((s.get("VpcId") for s in snapshot["subnets"]), None)
-    through = {"aws:SourceVpce": endpoint_id, "aws:SourceVpc": vpc_id, "aws:SecureTransport": True}
-    outside = {"aws:SecureTransport": True}
+    through = {"aws:SourceVpce": endpoint_id, "aws:SourceVpc": vpc_id, "aws:SecureTransport": True,
+               "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account}
+    outsider = f"arn:aws:iam::{account}:user/s3gw-verify-outsider"  # anyone in the account, not exempted
+    outside = {"aws:SecureTransport": True, "aws:PrincipalArn": outsider, "aws:PrincipalAccount": account}
     checks = []
     named = _named_endpoints(policy)
-    for action in SEALED_ACTIONS:
-        resource = f"arn:aws:s3:::{bucket}" + ("" if action == "s3:ListBucket" else "/probe")
-        inside = decide(Request(action, resource, caller, account, through), resource_policy=policy)
-        if inside.effect == "Deny":
+    fix = repair or (f"deny s3:* (NotAction: only the bucket-policy and bucket-setting actions) on {bucket} and "
+                     f"{bucket}/* unless aws:SourceVpce is {endpoint_id}, as s3gw's seal does")
+    for kind, actions in DATA_ACTIONS.items():
+        resources = {a: action_resource(a, bucket) for a in actions}
+        blocked = [a for a in actions if a in FUNCTION_ACTIONS and decide(
+            Request(a, resources[a], caller, account, through), resource_policy=policy).effect == "Deny"]
+        if blocked:
             hint = _why_denied(named, endpoint_id, vpc_id) or repair or "let the endpoint through in the policy"
-            checks.append(Check(f"policy lets {action} through the endpoint", False,
-                                f"{action} from {role_name} via {endpoint_id} is denied: {inside.reason}", hint))
+            checks.append(Check(f"seal: {kind}", False,
+                                f"{', '.join(blocked)} from {role_name} via {endpoint_id} is denied", hint))
             continue
-        stranger = decide(Request(action, resource, caller, account, outside), resource_policy=policy)
-        if stranger.effect != "Deny":
-            checks.append(Check(f"policy seals {action}", False,
-                                f"{action} without the endpoint is not denied ({stranger.reason})",
-                                repair or f"deny {action} unless aws:SourceVpce is {endpoint_id}"))
+        open_outside = [a for a in actions if decide(Request(a, resources[a], outsider, account, outside),
+                                                     resource_policy=policy).effect != "Deny"]
+        if open_outside:
+            leak = f": {_LEAKS[kind]}" if kind in _LEAKS else ""
+            checks.append(Check(f"seal: {kind}", False, f"{', '.join(open_outside)} from outside the endpoint is not "
+                                f"denied{leak}", fix))
             continue
-        checks.append(Check(f"policy on {action}", True, f"allowed via {endpoint_id}, denied without it"))
+        checks.append(Check(f"seal: {kind}", True, "denied outside the endpoint"))
+    checks.append(_exemptions_check(policy, bucket, account, allow_principals, repair))
     operator = f"arn:aws:iam::{account}:user/operator"
-    locked = [a for a in _POLICY_ACTIONS if decide(Request(a, f"arn:aws:s3:::{bucket}", operator, account, outside),
+    locked = [a for a in _POLICY_ACTIONS if decide(Request(a, f"arn:aws:s3:::{bucket}", operator, account,
+                                                           {**outside, "aws:PrincipalArn": operator}),
                                                    resource_policy=policy).effect == "Deny"]
     checks.append(Check(
         "policy leaves the policy editable", not locked,
@@ -244,6 +266,65 @@ def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: 
         "as the account root: aws s3api delete-bucket-policy --bucket " + bucket + "; never deny s3:*BucketPolicy"
         if locked else "",
     ))
+    return checks
+
+
+def _exemptions_check(policy: str, bucket: str, account: str, wanted: tuple[str, ...] | None,
+                      repair: str) -> Check:
+    """Who the seal lets in from outside the endpoint: the aws:PrincipalArn values its Deny spares."""
+    exempt = sorted({str(v) for stmt in statements_of(policy) if stmt.get("Effect") == "Deny"
+                     for block in (stmt.get("Condition") or {}).values()
+                     for key, values in block.items() if key.lower() == "aws:principalarn"
+                     for v in (values if isinstance(values, list) else [values])})
+    shown = ", ".join(exempt) if exempt else "none: only the endpoint reaches the data"
+    if wanted is not None and sorted(wanted) != exempt:
+        return Check("seal exemptions", False, f"the seal exempts {shown}; the stack asks for "
+                     f"{', '.join(sorted(wanted)) or 'none'}", repair)
+    return Check("seal exemptions", True, f"exempt from the endpoint condition (aws:PrincipalArn): {shown}")
+
+
+def _endpoint_policy_checks(endpoint: dict[str, Any] | None, bucket: str, role_arn: str, function_name: str,
+                            repair: str) -> list[Check]:
+    """What the endpoint lets through: the function's calls on its bucket, and nothing else.
+
+    AWS evaluates the endpoint policy on every request through the endpoint, besides the identity and
+    bucket policies (PrivateLink guide, "Control access to VPC endpoints using endpoint policies").
+    """
+    if endpoint is None:
+        return []
+    document = endpoint.get("PolicyDocument") or ""
+    endpoint_id = endpoint.get("VpcEndpointId")
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    caller = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function_name}"
+    fix = repair or (f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint_id} --policy-document: allow s3:* on "
+                     f"{bucket} and {bucket}/* only, with aws:PrincipalAccount and aws:ResourceAccount = {account}")
+
+    def allowed(action: str, resource: str, principal_account: str, resource_account: str) -> bool:
+        principal = caller if principal_account == account else f"arn:aws:iam::{principal_account}:user/someone"
+        context = {"aws:PrincipalAccount": principal_account, "aws:ResourceAccount": resource_account,
+                   "aws:PrincipalArn": role_arn if principal_account == account else principal}
+        request = Request(action, resource, principal, principal_account, context)
+        return evaluate(document, request).effect == "Allow"
+
+    if not document:  # no policy at all: AWS attaches the full-access default
+        document = '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}'
+    try:
+        blocked = [a for a in FUNCTION_ACTIONS if not allowed(a, action_resource(a, bucket), account, account)]
+        other = "s3gw-verify-another-bucket"
+        gaps = [what for what, (principal_account, resource_account, resource) in {
+            "write to another bucket of the account": (account, account, f"arn:aws:s3:::{other}/x"),
+            "write to a bucket of another account": (account, _OTHER_ACCOUNT, f"arn:aws:s3:::{other}/x"),
+            "use another account's credentials on the bucket": (_OTHER_ACCOUNT, account, f"arn:aws:s3:::{bucket}/x"),
+        }.items() if allowed("s3:PutObject", resource, principal_account, resource_account)]
+    except ValueError as exc:
+        return [Check("endpoint policy", False, f"cannot evaluate the endpoint policy: {exc}", fix)]
+    checks = [Check("endpoint policy lets the function through", not blocked,
+                    f"{endpoint_id}'s policy refuses {', '.join(blocked)} on {bucket}" if blocked
+                    else f"{endpoint_id}'s policy allows the function's calls on {bucket}", fix if blocked else "")]
+    checks.append(Check(
+        "endpoint policy scope", not gaps,
+        f"{endpoint_id}'s policy lets code in the VPC " + "; ".join(gaps) + ": an exfiltration path" if gaps
+        else f"{endpoint_id} reaches only {bucket}, for principals of {account}", fix if gaps else ""))
     return checks
 
 
@@ -321,7 +402,7 @@ def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, r
         (repair or f"aws iam attach-role-policy --role-name {role_name} --policy-arn "
                    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole") if no_eni else "",
     )]
-    denied = [a for a in SEALED_ACTIONS
+    denied = [a for a in FUNCTION_ACTIONS
               if not allowed(a, f"arn:aws:s3:::{bucket}" + ("" if a == "s3:ListBucket" else "/probe"))]
     checks.append(Check(
         "role reaches the bucket", not denied,

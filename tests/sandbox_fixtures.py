@@ -79,7 +79,8 @@ def https_to(prefix_list_id: str) -> dict[str, Any]:
 
 
 def create_role(aws: Clients, name: str, bucket: str) -> str:
-    arn = aws.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()))["Role"]["Arn"]
+    arn = aws.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
+        lambda_trust_policy("123456789012")))["Role"]["Arn"]
     aws.iam.attach_role_policy(RoleName=name, PolicyArn=LAMBDA_VPC_POLICY_ARN)
     aws.iam.put_role_policy(RoleName=name, PolicyName="bucket", PolicyDocument=json.dumps(role_bucket_policy(bucket)))
     return arn

@@ -58,7 +58,8 @@ def look_alikes() -> dict[str, Any]:
                                           TagSpecifications=tag(owner, "security-group"))["GroupId"]
         made[str(owner)] = {"vpc": vpc, "subnet": subnet, "table": table["RouteTableId"], "group": group}
     s3.create_bucket(Bucket=f"t-{ACCOUNT}-{REGION}-copy", CreateBucketConfiguration={"LocationConstraint": REGION})
-    iam.create_role(RoleName="other-lambda-role", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()),
+    iam.create_role(RoleName="other-lambda-role", AssumeRolePolicyDocument=json.dumps(
+        lambda_trust_policy("123456789012")),
                     Tags=[{"Key": "s3gw:stack", "Value": "t"}])  # our tag, but not a name this stack makes
     return made
 
@@ -94,7 +95,8 @@ def test_up_and_down_leave_look_alikes_alone(mocked: None, tmp_path: Path) -> No
 
 def test_up_refuses_a_role_or_function_or_bucket_with_its_name_but_not_its_tag(mocked: None, tmp_path: Path) -> None:
     iam = boto3.client("iam")
-    role = iam.create_role(RoleName="t-lambda-role", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()),
+    role = iam.create_role(RoleName="t-lambda-role", AssumeRolePolicyDocument=json.dumps(
+        lambda_trust_policy("123456789012")),
                            Tags=[{"Key": "s3gw:stack", "Value": "other"}])["Role"]
     boto3.client("lambda", region_name=REGION).create_function(
         FunctionName="t-lister", Runtime="python3.12", Role=role["Arn"], Handler="h.h",

@@ -9,10 +9,14 @@ from urllib.parse import quote
 import pytest
 
 from s3gw.policy import (
-    SEALED_ACTIONS,
+    DATA_ACTIONS,
+    FUNCTION_ACTIONS,
+    MANAGEMENT_ACTIONS,
     Request,
+    action_resource,
     bucket_policy,
     decide,
+    endpoint_policy,
     evaluate,
     lambda_trust_policy,
     role_bucket_policy,
@@ -63,7 +67,7 @@ SEALED = bucket_policy(BUCKET, ENDPOINT)
 ROLE_POLICY = role_bucket_policy(BUCKET)
 
 
-@pytest.mark.parametrize("action", SEALED_ACTIONS)
+@pytest.mark.parametrize("action", FUNCTION_ACTIONS)
 def test_sealed_bucket_lets_the_role_through_the_endpoint(action: str) -> None:
     request = fn_call(action, TLS_VIA_ENDPOINT)
     assert evaluate(SEALED, request).effect == "ImplicitDeny"  # the bucket policy only denies
@@ -72,7 +76,7 @@ def test_sealed_bucket_lets_the_role_through_the_endpoint(action: str) -> None:
     assert decision.statement in ("ListTheBucket", "UseItsObjects")
 
 
-@pytest.mark.parametrize("action", SEALED_ACTIONS)
+@pytest.mark.parametrize("action", FUNCTION_ACTIONS)
 @pytest.mark.parametrize(
     "context",
     [
@@ -92,7 +96,7 @@ def test_sealed_bucket_denies_the_same_call_off_the_endpoint(action: str, contex
     assert "aws:SourceVpce" in decision.reason
 
 
-@pytest.mark.parametrize("action", SEALED_ACTIONS)
+@pytest.mark.parametrize("action", FUNCTION_ACTIONS)
 def test_sealed_bucket_denies_plain_http_even_through_the_endpoint(action: str) -> None:
     request = fn_call(action, {"aws:SourceVpce": ENDPOINT, "aws:SecureTransport": False})
     decision = decide(request, [ROLE_POLICY], SEALED, ACCOUNT)
@@ -152,13 +156,92 @@ def test_role_policy_grants_only_its_bucket_and_only_the_right_resource_kind() -
     assert evaluate(ROLE_POLICY, call("s3:PutBucketPolicy", BUCKET_ARN)).effect == "ImplicitDeny"
 
 
-def test_lambda_trust_policy_trusts_only_the_lambda_service() -> None:
-    trust = lambda_trust_policy()
+def test_lambda_trust_policy_trusts_only_the_lambda_service_for_this_account() -> None:
+    trust = lambda_trust_policy(ACCOUNT)
     role = f"arn:aws:iam::{ACCOUNT}:role/s3gw-fn"
-    assert evaluate(trust, Request("sts:AssumeRole", role, "lambda.amazonaws.com")).effect == "Allow"
-    assert evaluate(trust, Request("sts:AssumeRole", role, "ec2.amazonaws.com")).effect == "ImplicitDeny"
+    ours = {"aws:SourceAccount": ACCOUNT}
+    assert evaluate(trust, Request("sts:AssumeRole", role, "lambda.amazonaws.com", context=ours)).effect == "Allow"
+    # the confused deputy: Lambda acting for a function of another account
+    theirs = {"aws:SourceAccount": OTHER}
+    assert evaluate(trust, Request("sts:AssumeRole", role, "lambda.amazonaws.com", context=theirs)).effect \
+        == "ImplicitDeny"
+    assert evaluate(trust, Request("sts:AssumeRole", role, "ec2.amazonaws.com", context=ours)).effect \
+        == "ImplicitDeny"
     user = f"arn:aws:iam::{ACCOUNT}:user/u"
-    assert evaluate(trust, Request("sts:AssumeRole", role, user, ACCOUNT)).effect == "ImplicitDeny"
+    assert evaluate(trust, Request("sts:AssumeRole", role, user, ACCOUNT, ours)).effect == "ImplicitDeny"
+
+
+# --- the seal: every data action, NotAction, exemptions ------------------------------------------
+
+ALL_DATA = sorted({a for actions in DATA_ACTIONS.values() for a in actions})
+HOST = f"arn:aws:iam::{ACCOUNT}:user/admin"
+CI_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ci-deploy"
+
+
+def outside(action: str, principal: str = HOST, principal_arn: str | None = None) -> Request:
+    context = {"aws:SecureTransport": True, "aws:PrincipalArn": principal_arn or principal}
+    return Request(action, action_resource(action, BUCKET), principal, ACCOUNT, context)
+
+
+@pytest.mark.parametrize("action", ALL_DATA)
+def test_the_seal_denies_every_data_action_off_the_endpoint(action: str) -> None:
+    assert evaluate(SEALED, outside(action)).statement == "DenyUnlessThroughEndpoint"
+    through = {**TLS_VIA_ENDPOINT, "aws:PrincipalArn": ROLE_ARN}
+    assert evaluate(SEALED, Request(action, action_resource(action, BUCKET), SESSION, ACCOUNT, through)).effect \
+        == "ImplicitDeny"
+
+
+@pytest.mark.parametrize("action", ["s3:ReplicateObject", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
+                                    "s3:DeleteBucket", "s3:PutBucketAcl", "S3:GETOBJECT", "s3:GetObjectVersionAcl"])
+def test_the_seal_covers_actions_it_does_not_name(action: str) -> None:
+    # NotAction: everything not listed is denied, whatever its case (action names are case-insensitive).
+    assert evaluate(SEALED, outside(action)).effect == "Deny"
+
+
+@pytest.mark.parametrize("action", MANAGEMENT_ACTIONS)
+def test_the_seal_leaves_bucket_management_open(action: str) -> None:
+    assert evaluate(SEALED, outside(action)).effect == "ImplicitDeny"
+    assert not any(action.startswith(p) for p in ("s3:GetObject", "s3:PutObject", "s3:List", "s3:DeleteObject"))
+
+
+def test_not_action_with_wildcards() -> None:
+    policy = doc(deny(Principal="*", NotAction=["s3:Get*", "s3:ListBucket"], Resource="*"))
+    assert evaluate(policy, call("s3:GetObjectVersion")).effect == "ImplicitDeny"
+    assert evaluate(policy, call("s3:ListBucket", BUCKET_ARN)).effect == "ImplicitDeny"
+    assert evaluate(policy, call("s3:ListBucketVersions", BUCKET_ARN)).effect == "Deny"
+    assert evaluate(policy, call("ec2:DescribeVpcs", "*")).effect == "Deny"
+
+
+def test_an_allowed_principal_is_exempt_and_no_one_else() -> None:
+    sealed = bucket_policy(BUCKET, ENDPOINT, allow_principals=[CI_ROLE])
+    for action in ("s3:ListBucket", "s3:PutObject", "s3:GetObjectVersion"):
+        # a session of the CI role: aws:PrincipalArn is the role's ARN, not the session's
+        session = f"arn:aws:sts::{ACCOUNT}:assumed-role/ci-deploy/build-42"
+        assert evaluate(sealed, outside(action, session, CI_ROLE)).effect == "ImplicitDeny"
+        other = f"arn:aws:iam::{ACCOUNT}:role/ci-other"
+        assert evaluate(sealed, outside(action, other)).effect == "Deny"
+        assert evaluate(sealed, outside(action)).effect == "Deny"
+    # both conditions ANDed: the endpoint still works for anyone
+    through = {**TLS_VIA_ENDPOINT, "aws:PrincipalArn": ROLE_ARN}
+    assert evaluate(sealed, Request("s3:GetObject", OBJECT_ARN, SESSION, ACCOUNT, through)).effect == "ImplicitDeny"
+    # anonymous callers carry no aws:PrincipalArn: ArnNotLike holds for a missing key, so they are denied
+    assert evaluate(sealed, Request("s3:GetObject", OBJECT_ARN, context={"aws:SecureTransport": True})).effect \
+        == "Deny"
+
+
+def test_endpoint_policy_reaches_only_the_bucket_for_the_account() -> None:
+    policy = endpoint_policy(BUCKET, ACCOUNT)
+
+    def through(action: str, resource: str, principal_account: str = ACCOUNT, resource_account: str = ACCOUNT) -> str:
+        context = {"aws:PrincipalAccount": principal_account, "aws:ResourceAccount": resource_account}
+        return evaluate(policy, Request(action, resource, SESSION, principal_account, context)).effect
+
+    assert through("s3:PutObject", OBJECT_ARN) == "Allow"
+    assert through("s3:ListBucket", BUCKET_ARN) == "Allow"
+    assert through("s3:PutObject", "arn:aws:s3:::another-bucket/k") == "ImplicitDeny"
+    assert through("s3:PutObject", OBJECT_ARN, resource_account=OTHER) == "ImplicitDeny"  # same name, other owner
+    assert through("s3:PutObject", OBJECT_ARN, principal_account=OTHER) == "ImplicitDeny"
+    assert through("dynamodb:PutItem", "*") == "ImplicitDeny"
 
 
 # --- evaluation logic (IAM User Guide: policy evaluation logic) ---------------------------------

@@ -57,6 +57,10 @@ def policy_text(ctx: Context, bucket: str) -> str | None:
         return None
 
 
+def seal(ctx: Context, bucket: str) -> dict[str, Any]:
+    return bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition, ctx.config.allow_principals)
+
+
 class BucketStep(Step):
     name = "bucket"
     title = "bucket"
@@ -124,11 +128,10 @@ class BucketStep(Step):
             rules = []
         if not rules:
             drifts.append(Drift("encryption", "default encryption is off"))
-        wanted = bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition)
         current = policy_text(ctx, bucket)
         if current is None:
             drifts.append(Drift("policy", "the bucket policy is missing: the bucket is not sealed"))
-        elif canonical(current) != canonical(wanted):
+        elif canonical(current) != canonical(seal(ctx, bucket)):
             drifts.append(Drift("policy", "the bucket policy differs from the seal to the endpoint"))
         return drifts
 
@@ -150,7 +153,7 @@ class BucketStep(Step):
                      Bucket=bucket,
                      ServerSideEncryptionConfiguration=_ENCRYPTION)
             elif drift.key == "policy":
-                document = bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition)
+                document = seal(ctx, bucket)
                 call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, retry_not_found=ctx, Bucket=bucket,
                      Policy=json.dumps(document))
 
@@ -186,6 +189,16 @@ class BucketStep(Step):
                 return False  # another account's
             raise translate(exc, f"checking bucket {bucket}") from exc
         return tag in (None, ctx.config.stack)  # untagged: the crash came before PutBucketTagging
+
+
+def unseal(ctx: Context, bucket: str) -> None:
+    """`s3gw unseal`: only the bucket policy goes; already gone counts as done."""
+    try:
+        ctx.aws.s3.delete_bucket_policy(Bucket=bucket)
+    except Exception as exc:
+        if is_code(exc, "NoSuchBucket"):
+            raise AwsError(f"bucket {bucket} does not exist", "run 's3gw up' to make it again") from None
+        raise translate(exc, f"removing the policy of {bucket}") from exc
 
 
 def empty_bucket(ctx: Context, bucket: str) -> int:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from s3gw.errors import AwsError
+from s3gw.policy import canonical, endpoint_policy
 from s3gw.reach import effective_route_table
 from s3gw.steps.base import Context, Drift, Step, call, create_once, describe_by_id, is_code, not_visible, retry
+from s3gw.steps.bucket import bucket_name  # the bucket step runs later, but its name is known already
 
+_POLICY = "policy"  # the drift key of the endpoint policy (the others are route table ids)
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
 
 
@@ -55,6 +59,10 @@ def wanted_route_tables(ctx: Context) -> list[str]:
     return tables
 
 
+def wanted_policy(ctx: Context) -> dict[str, Any]:
+    return endpoint_policy(bucket_name(ctx), ctx.aws.account, ctx.aws.partition)
+
+
 class EndpointStep(Step):
     name = "endpoint"
     title = "S3 gateway endpoint"
@@ -94,6 +102,7 @@ class EndpointStep(Step):
             VpcId=vpc_id,
             ServiceName=s3_service_name(ctx),
             RouteTableIds=wanted_route_tables(ctx),
+            PolicyDocument=json.dumps(wanted_policy(ctx)),
             TagSpecifications=ctx.tag_spec("vpc-endpoint", f"{ctx.config.stack}-s3"),
             # One token per create: AWS answers a re-sent request with the endpoint the first one made. Not
             # one per stack: after a delete, the same token could hand back the deleted endpoint. moto
@@ -115,13 +124,21 @@ class EndpointStep(Step):
             waiting_for="the new endpoint to be visible", timeout=60,
         )
         attached = set(endpoint.get("RouteTableIds", []))
-        return [Drift(table, f"route table {table} has no route to S3 through the endpoint")
-                for table in wanted_route_tables(ctx) if table not in attached]
+        drifts = [Drift(table, f"route table {table} has no route to S3 through the endpoint")
+                  for table in wanted_route_tables(ctx) if table not in attached]
+        if canonical(endpoint.get("PolicyDocument") or "{}") != canonical(wanted_policy(ctx)):
+            drifts.append(Drift(_POLICY, "the endpoint policy is not limited to the stack's bucket and account"))
+        return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
-        if drifts:
+        tables = [d.key for d in drifts if d.key != _POLICY]
+        if tables:
             call("attaching route tables to the endpoint", ctx.aws.ec2.modify_vpc_endpoint, retry_not_found=ctx,
-                 VpcEndpointId=ctx.outputs["endpoint_id"], AddRouteTableIds=[d.key for d in drifts])
+                 VpcEndpointId=ctx.outputs["endpoint_id"], AddRouteTableIds=tables)
+        if any(d.key == _POLICY for d in drifts):
+            call("limiting the endpoint policy to the stack's bucket", ctx.aws.ec2.modify_vpc_endpoint,
+                 retry_not_found=ctx, VpcEndpointId=ctx.outputs["endpoint_id"],
+                 PolicyDocument=json.dumps(wanted_policy(ctx)))
 
     def delete(self, ctx: Context) -> None:
         endpoint_id = ctx.outputs.get("endpoint_id")

@@ -48,7 +48,7 @@ class RoleStep(Step):
         try:
             role = ctx.aws.iam.create_role(
                 RoleName=ctx.config.role_name,
-                AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()),
+                AssumeRolePolicyDocument=json.dumps(lambda_trust_policy(ctx.aws.account)),
                 Description=f"s3gw {ctx.config.stack}: Lambda in private subnets, access to one bucket",
                 Tags=ctx.tags(ctx.config.role_name),
             )["Role"]
@@ -64,8 +64,8 @@ class RoleStep(Step):
         name = ctx.outputs["role_name"]
         role = self._get(ctx) or {}
         drifts = []
-        if canonical(role.get("AssumeRolePolicyDocument") or "{}") != canonical(lambda_trust_policy()):
-            drifts.append(Drift("trust", "the trust policy does not let Lambda (only) assume the role"))
+        if canonical(role.get("AssumeRolePolicyDocument") or "{}") != canonical(lambda_trust_policy(ctx.aws.account)):
+            drifts.append(Drift("trust", "the trust policy is not Lambda's, for this account's functions only"))
         attached = call("listing the role's policies", iam.list_attached_role_policies, RoleName=name,
                         retry_not_found=ctx)
         if vpc_policy_arn(ctx) not in [p["PolicyArn"] for p in attached["AttachedPolicies"]]:
@@ -87,7 +87,7 @@ class RoleStep(Step):
         for drift in drifts:
             if drift.key == "trust":
                 call("setting the role's trust policy", iam.update_assume_role_policy, retry_not_found=ctx,
-                     RoleName=name, PolicyDocument=json.dumps(lambda_trust_policy()))
+                     RoleName=name, PolicyDocument=json.dumps(lambda_trust_policy(ctx.aws.account)))
             elif drift.key == "vpc_access":
                 call("attaching AWSLambdaVPCAccessExecutionRole", iam.attach_role_policy, retry_not_found=ctx,
                      RoleName=name, PolicyArn=vpc_policy_arn(ctx))
