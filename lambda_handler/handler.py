@@ -1,7 +1,12 @@
 """Lists the bucket named by BUCKET_NAME, through whatever path the function's subnets give it.
 
 Runs in the Lambda python3.12 runtime: standard library and boto3 only.
-Event (all optional): {"put": {"key": "probe.txt", "body": "text"}} writes that object first.
+Event (all optional):
+  {"put": {"key": "probe.txt", "body": "text"}}   writes that object first;
+  {"other_bucket": "name", "other_write": false}  then tries another bucket (a list, or with other_write a
+                                                  one-byte put) and reports whether S3 refused it: the
+                                                  endpoint policy should let the function reach its own
+                                                  bucket only.
 """
 
 import os
@@ -9,6 +14,7 @@ import time
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 # Short timeouts and one attempt: when the path is broken the connection hangs, and we want
 # the error named (ConnectTimeoutError) well inside the function's own timeout.
@@ -19,7 +25,8 @@ def handler(event, context):
     bucket = os.environ["BUCKET_NAME"]
     s3 = boto3.client("s3", config=_CONFIG)
     started = time.monotonic()
-    put = (event or {}).get("put") if isinstance(event, dict) else None
+    event = event if isinstance(event, dict) else {}
+    put = event.get("put")
     written = None
     if put:
         written = str(put["key"])
@@ -28,10 +35,27 @@ def handler(event, context):
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"MaxItems": 1000}):
         for item in page.get("Contents", []):
             objects.append({"key": item["Key"], "size": item["Size"]})
-    return {
+    answer = {
         "bucket": bucket,
         "count": len(objects),
         "objects": objects,
         "written": written,
-        "elapsed_ms": round((time.monotonic() - started) * 1000),
     }
+    if event.get("other_bucket"):
+        answer["other"] = _try_other(s3, str(event["other_bucket"]), bool(event.get("other_write")))
+    answer["elapsed_ms"] = round((time.monotonic() - started) * 1000)
+    return answer
+
+
+def _try_other(s3, bucket, write):
+    """One call on another bucket: {"bucket", "call", "refused", "code"}; refused means AccessDenied."""
+    call = "PutObject" if write else "ListObjectsV2"
+    try:
+        if write:
+            s3.put_object(Bucket=bucket, Key="s3gw-probe.txt", Body=b"s3gw")
+        else:
+            s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        return {"bucket": bucket, "call": call, "refused": code in ("AccessDenied", "403"), "code": code}
+    return {"bucket": bucket, "call": call, "refused": False, "code": ""}

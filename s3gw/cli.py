@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from s3gw import __version__
-from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
+from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config, validate_bucket
 from s3gw.errors import EXIT_CHECK, EXIT_USAGE, S3gwError, UsageError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -173,15 +173,19 @@ def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
 
 @cli.command("test-invoke", context_settings=CONTEXT)
 @click.option("--put", "put_key", metavar="KEY", help="Have the function write this object first.")
+@click.option("--other-bucket", metavar="NAME",
+              help="The bucket the function must NOT reach (default: another bucket of the account).")
 @shared_options
 @command
-def test_invoke(config: StackConfig, renderer: Any, put_key: str | None) -> None:
+def test_invoke(config: StackConfig, renderer: Any, put_key: str | None, other_bucket: str | None) -> None:
     """Invoke the function: it lists the bucket through the endpoint. Exit 3 with a diagnosis on failure."""
     from s3gw import engine
 
     if put_key is not None and not 0 < len(put_key.encode()) <= 1024:
         raise UsageError("--put needs an object key of 1 to 1024 bytes")
-    report = engine.test_invoke(config, renderer.progress, put_key=put_key)
+    if other_bucket is not None:
+        validate_bucket(other_bucket)
+    report = engine.test_invoke(config, renderer.progress, put_key=put_key, other_bucket=other_bucket)
     renderer.invocation(report)
     if not report.ok:
         sys.exit(EXIT_CHECK)

@@ -307,9 +307,10 @@ def verify(config: StackConfig, progress: Progress, *, function_name: str | None
 
 
 @translated("invoking the function")
-def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None = None) -> Any:
+def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None = None,
+                other_bucket: str | None = None) -> Any:
     """Invoke the stack's function (it lists the bucket through the endpoint) and check the seal from outside."""
     from s3gw.invoke import test_invoke as invoke_function
 
     ctx = open_context(config, progress, persist=False)
-    return invoke_function(ctx, put_key)
+    return invoke_function(ctx, put_key, other_bucket=other_bucket)

@@ -29,17 +29,23 @@ class InvokeReport:
     diagnosis: str = ""
     fix: str = ""
     log_tail: str = ""
-    outside_refused: bool | None = None  # the operator's own ListBucket: refused means the seal holds
+    outside_refused: bool | None = None  # the operator's own reads (list, versions, versioned get): refused = sealed
     outside_detail: str = ""
+    other_bucket: str | None = None  # the bucket the function tried besides its own
+    other_refused: bool | None = None  # refused means the endpoint policy keeps the function to its bucket
+    other_detail: str = ""
 
 
 def test_invoke(ctx: Context, put_key: str | None = None,
-                put_body: str = "written by s3gw test-invoke") -> InvokeReport:
+                put_body: str = "written by s3gw test-invoke", other_bucket: str | None = None) -> InvokeReport:
     function = ctx.outputs.get("function_name")
     bucket = ctx.outputs.get("bucket")
     if not function or not bucket:
         raise UsageError(f"stack {ctx.config.stack} has no function recorded", "run 's3gw up' first")
     event: dict[str, Any] = {"put": {"key": put_key, "body": put_body}} if put_key else {}
+    other_bucket = other_bucket or _another_bucket(ctx, bucket)
+    if other_bucket:
+        event["other_bucket"] = other_bucket
     try:
         answer = ctx.aws.lambda_.invoke(FunctionName=function, Payload=json.dumps(event).encode(), LogType="Tail")
     except Exception as exc:
@@ -63,16 +69,44 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         report.ok = True
         report.objects = payload["objects"]
         report.written = payload.get("written")
+        report.other_bucket, report.other_refused, report.other_detail = _other_outcome(payload.get("other"))
     else:
         report.error = f"unexpected answer: {payload_text[:300]}"
         report.diagnosis = "the function returned something that is not s3gw's handler's answer"
         report.fix = "run 's3gw up' to deploy the handler again"
-    report.outside_refused, report.outside_detail = _outside_list(ctx, bucket)
+    probe_key = put_key or next((str(o["key"]) for o in report.objects), "s3gw-probe.txt")
+    report.outside_refused, report.outside_detail = _outside_reads(ctx, bucket, probe_key)
     if report.outside_refused is False:
         report.ok = False
         report.diagnosis = report.diagnosis or "the seal does not hold: the bucket answers outside the endpoint"
         report.fix = report.fix or "run 's3gw verify', then 's3gw up' to put the policy back"
+    if report.other_refused is False:
+        report.ok = False
+        report.diagnosis = report.diagnosis or ("the endpoint lets the function reach another bucket: its policy "
+                                                "does not keep it to the stack's bucket")
+        report.fix = report.fix or "run 's3gw verify', then 's3gw up' to put the endpoint policy back"
     return report
+
+
+def _another_bucket(ctx: Context, bucket: str) -> str | None:
+    """A bucket of the account other than the stack's, for the function to try (ListBuckets)."""
+    try:
+        names = [b["Name"] for b in ctx.aws.s3.list_buckets().get("Buckets", [])]
+    except Exception:  # no s3:ListAllMyBuckets: then only --other-bucket proves that direction
+        return None
+    return next((name for name in sorted(names) if name != bucket), None)
+
+
+def _other_outcome(other: Any) -> tuple[str | None, bool | None, str]:
+    if not isinstance(other, dict):
+        return None, None, ("no other bucket to try (none in the account, or ListBuckets refused): "
+                            "name one with --other-bucket")
+    name, call, code = other.get("bucket"), other.get("call"), other.get("code") or ""
+    if other.get("refused"):
+        return name, True, f"{call} on {name} through the endpoint refused ({code}): the function reaches no other"
+    if code:
+        return name, None, f"could not tell: {call} on {name} answered {code}"
+    return name, False, f"{call} on {name} through the endpoint succeeded: the endpoint reaches other buckets"
 
 
 def diagnose(error_type: str, message: str) -> tuple[str, str]:
@@ -90,13 +124,34 @@ def diagnose(error_type: str, message: str) -> tuple[str, str]:
     return f"the function failed with {error_type or 'an error'}", "read the log tail (-v) and run 's3gw verify'"
 
 
-def _outside_list(ctx: Context, bucket: str) -> tuple[bool | None, str]:
-    """The same ListBucket from this machine, outside the endpoint: the seal must refuse it."""
-    try:
-        ctx.aws.s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
-    except Exception as exc:
-        code = error_code(exc)
-        if code in ("AccessDenied", "403"):
-            return True, f"refused from this machine ({code}): the seal holds"
-        return None, f"could not tell: {code or type(exc).__name__}: {error_message(exc)}"
-    return False, "ListBucket from this machine succeeded: the bucket is not sealed to the endpoint"
+def _outside_reads(ctx: Context, bucket: str, key: str) -> tuple[bool | None, str]:
+    """The reads that leak data, from this machine, outside the endpoint: the seal must refuse each.
+
+    A versioned get with versionId=null: S3 authorises it as s3:GetObjectVersion, and "null" names the
+    only version of an object in an unversioned bucket (S3 API reference, GetObject).
+    """
+    s3 = ctx.aws.s3
+    reads = {
+        "ListObjectsV2": lambda: s3.list_objects_v2(Bucket=bucket, MaxKeys=1),
+        "ListObjectVersions": lambda: s3.list_object_versions(Bucket=bucket, MaxKeys=1),
+        "GetObject?versionId=null": lambda: s3.get_object(Bucket=bucket, Key=key, VersionId="null"),
+    }
+    answered, unknown = [], []
+    for name, read in reads.items():
+        try:
+            read()
+        except Exception as exc:
+            code = error_code(exc)
+            if code in ("AccessDenied", "403"):
+                continue
+            if code in ("NoSuchKey", "NoSuchVersion", "404"):  # authorised, then not found: not sealed
+                answered.append(f"{name} ({code})")
+                continue
+            unknown.append(f"{name}: {code or type(exc).__name__}: {error_message(exc)}")
+            continue
+        answered.append(name)
+    if answered:
+        return False, f"{', '.join(answered)} from this machine got through: the bucket is not sealed to the endpoint"
+    if unknown:
+        return None, "could not tell: " + "; ".join(unknown)
+    return True, f"{', '.join(reads)} from this machine refused (AccessDenied): the seal holds"

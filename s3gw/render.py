@@ -88,6 +88,9 @@ class Renderer:
         if report.outside_detail:
             mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(report.outside_refused, "?")
             self.out.print(f"{mark} outside the endpoint: {_escape(report.outside_detail)}")
+        if report.other_detail:
+            mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(report.other_refused, "?")
+            self.out.print(f"{mark} another bucket: {_escape(report.other_detail)}")
         if report.diagnosis:
             self.out.print(f"[bold]likely cause:[/] {_escape(report.diagnosis)}")
             self.out.print(f"[bold]fix:[/] {_escape(report.fix)}")

@@ -206,7 +206,7 @@ def _bucket_region(ctx: Context, bucket: str) -> str:
 
 
 _LEAKS = {
-    "list versions": "ListObjectVersions hands out every key and version id",
+    "list versions": "it leaks every key and version id (ListObjectVersions)",
     "get version": "GetObject?versionId= reads any object (versionId=null works on an unversioned bucket)",
     "delete version": "DeleteObject?versionId= destroys versions for good",
     "ACL": "an object or bucket ACL can be read or opened",

@@ -14,7 +14,7 @@ from conftest import REGION, make_test_config
 
 from s3gw import engine
 from s3gw.cli import cli
-from s3gw.policy import LAMBDA_VPC_POLICY_ARN, bucket_policy
+from s3gw.policy import DATA_ACTIONS, LAMBDA_VPC_POLICY_ARN, bucket_policy
 from s3gw.verify import VerifyReport
 
 
@@ -132,7 +132,7 @@ def test_a_policy_naming_a_stale_endpoint_is_named(stack: dict[str, Any]) -> Non
     result = CliRunner().invoke(cli, ["verify", "--function", stack["function_name"], "--bucket", stack["bucket"],
                                       "--region", REGION, "--state-dir", str(stack["config"].state_dir)])
     assert result.exit_code == 3
-    assert "✗ policy lets s3:ListBucket through the endpoint" in result.stdout
+    assert "✗ seal: list: s3:ListBucket from" in result.stdout
     assert "vpce-0ld0000000000000" in result.stdout and "a stale endpoint id" in result.stdout
 
 
@@ -142,11 +142,12 @@ def test_source_vpc_confused_with_source_vpce_is_named(stack: dict[str, Any]) ->
     condition["aws:SourceVpc"] = condition.pop("aws:SourceVpce")
     boto3.client("s3", region_name=REGION).put_bucket_policy(Bucket=stack["bucket"], Policy=json.dumps(policy))
     failures = broken(verify(stack))
-    assert "use aws:SourceVpce" in failures["policy lets s3:GetObject through the endpoint"].fix
+    assert "use aws:SourceVpce" in failures["seal: get"].fix
 
 
 def test_a_policy_that_locks_the_operator_out_is_named(stack: dict[str, Any]) -> None:
     policy = bucket_policy(stack["bucket"], stack["endpoint_id"])
+    del policy["Statement"][0]["NotAction"]
     policy["Statement"][0]["Action"] = "s3:*"
     boto3.client("s3", region_name=REGION).put_bucket_policy(Bucket=stack["bucket"], Policy=json.dumps(policy))
     failures = broken(verify(stack))
@@ -157,7 +158,7 @@ def test_a_policy_that_locks_the_operator_out_is_named(stack: dict[str, Any]) ->
 
 def test_no_bucket_policy_at_all_is_named(stack: dict[str, Any]) -> None:
     boto3.client("s3", region_name=REGION).delete_bucket_policy(Bucket=stack["bucket"])
-    assert "answers from anywhere" in broken(verify(stack))["bucket policy"].detail
+    assert "answers from anywhere" in broken(verify(stack))["seal (bucket policy)"].detail
 
 
 def test_block_public_access_off_is_named(stack: dict[str, Any]) -> None:
@@ -190,3 +191,97 @@ def test_verify_on_a_missing_function_is_one_line(stack: dict[str, Any]) -> None
     assert result.exit_code == 1 and "function nope not found" in result.stderr
     lonely = CliRunner().invoke(cli, ["verify", "--function", "nope", "--region", REGION])
     assert lonely.exit_code == 2 and "go together" in lonely.stderr
+
+
+def the_old_four_action_seal(bucket: str, endpoint_id: str) -> dict[str, Any]:
+    """What s3gw wrote before: only ListBucket and Get/Put/DeleteObject denied off the endpoint."""
+    policy = bucket_policy(bucket, endpoint_id)
+    del policy["Statement"][0]["NotAction"]
+    policy["Statement"][0]["Action"] = ["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    return policy
+
+
+def test_a_healthy_stack_seals_every_data_action_class(stack: dict[str, Any]) -> None:
+    checks = {c.name: c for c in verify(stack).checks}
+    for kind in DATA_ACTIONS:
+        assert checks[f"seal: {kind}"].ok, checks[f"seal: {kind}"]
+    assert checks["endpoint policy scope"].ok and checks["endpoint policy lets the function through"].ok
+    assert "none" in checks["seal exemptions"].detail
+
+
+def test_the_old_four_action_policy_is_reported_as_leaking_versions(stack: dict[str, Any]) -> None:
+    boto3.client("s3", region_name=REGION).put_bucket_policy(
+        Bucket=stack["bucket"], Policy=json.dumps(the_old_four_action_seal(stack["bucket"], stack["endpoint_id"])))
+    # a setup s3gw did not make: --function/--bucket
+    failures = broken(verify(stack, function_name=stack["function_name"], bucket=stack["bucket"]))
+    versions = failures["seal: list versions"]
+    assert "s3:ListBucketVersions" in versions.detail and "leaks every key and version id" in versions.detail
+    assert "NotAction" in versions.fix and stack["endpoint_id"] in versions.fix
+    assert "versionId=null" in failures["seal: get version"].detail
+    for kind in ("delete version", "ACL", "tagging", "multipart", "restore"):
+        assert f"seal: {kind}" in failures
+    assert "s3:GetObjectAttributes" in failures["seal: get"].detail  # GetObject it sealed, not this
+    for kind in ("list", "put", "delete"):  # these it did seal
+        assert f"seal: {kind}" not in failures
+
+
+def test_a_full_access_endpoint_policy_is_reported_as_an_exfiltration_path(stack: dict[str, Any]) -> None:
+    full = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+    ec2().modify_vpc_endpoint(VpcEndpointId=stack["endpoint_id"], PolicyDocument=json.dumps(full))
+    failures = broken(verify(stack, function_name=stack["function_name"], bucket=stack["bucket"]))
+    scope = failures["endpoint policy scope"]
+    assert "exfiltration path" in scope.detail and "write to a bucket of another account" in scope.detail
+    assert "aws:PrincipalAccount" in scope.fix
+    own = broken(verify(stack))["endpoint policy scope"]  # on the stack: up repairs it
+    assert "s3gw up" in own.fix
+
+
+def test_an_endpoint_policy_that_shuts_out_the_function_is_named(stack: dict[str, Any]) -> None:
+    other = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*",
+                            "Resource": ["arn:aws:s3:::elsewhere", "arn:aws:s3:::elsewhere/*"]}]}
+    ec2().modify_vpc_endpoint(VpcEndpointId=stack["endpoint_id"], PolicyDocument=json.dumps(other))
+    assert "refuses s3:ListBucket" in broken(verify(stack))["endpoint policy lets the function through"].detail
+
+
+def test_unseal_then_verify_names_the_missing_seal_then_up_seals_again(stack: dict[str, Any]) -> None:
+    args = ["--stack", "t", "--region", REGION, "--state-dir", str(stack["config"].state_dir)]
+    unsealed = CliRunner().invoke(cli, ["unseal", *args])
+    assert unsealed.exit_code == 0, unsealed.output
+    assert "unsealed" in unsealed.stderr
+    checked = CliRunner().invoke(cli, ["verify", *args])
+    assert checked.exit_code == 3
+    assert "✗ seal (bucket policy)" in checked.stdout and "unsealed" in checked.stdout
+    status = CliRunner().invoke(cli, ["status", *args])
+    assert status.exit_code == 3 and "not sealed" in status.stdout
+    # everything else stays
+    assert boto3.client("lambda", region_name=REGION).get_function(FunctionName=stack["function_name"])
+    assert CliRunner().invoke(cli, ["up", *args]).exit_code == 0
+    assert CliRunner().invoke(cli, ["verify", *args]).exit_code == 0
+
+
+def test_allow_principal_is_recorded_shown_and_sealed_in(stack: dict[str, Any]) -> None:
+    ci = "arn:aws:iam::123456789012:role/ci-deploy"
+    args = ["--stack", "t", "--region", REGION, "--state-dir", str(stack["config"].state_dir)]
+    plan = CliRunner().invoke(cli, ["plan", "--allow-principal", ci, *args])
+    assert plan.exit_code == 0 and ci in plan.stdout
+    assert CliRunner().invoke(cli, ["up", "--allow-principal", ci, *args]).exit_code == 0
+    policy = json.loads(boto3.client("s3", region_name=REGION).get_bucket_policy(Bucket=stack["bucket"])["Policy"])
+    assert policy["Statement"][0]["Condition"]["ArnNotLike"] == {"aws:PrincipalArn": [ci]}
+    # recorded: a later verify (no option) expects it, and a changed policy is named
+    checks = {c.name: c for c in verify(stack).checks}
+    assert checks["seal exemptions"].ok and ci in checks["seal exemptions"].detail
+    boto3.client("s3", region_name=REGION).put_bucket_policy(
+        Bucket=stack["bucket"], Policy=json.dumps(bucket_policy(stack["bucket"], stack["endpoint_id"])))
+    assert "the stack asks for " + ci in broken(verify(stack))["seal exemptions"].detail
+    assert CliRunner().invoke(cli, ["up", "--no-allow-principals", *args]).exit_code == 0
+    assert verify(stack).ok
+
+
+@pytest.mark.parametrize("arn, said", [
+    ("arn:aws:sts::123456789012:assumed-role/ci/session", "name the role"),
+    ("ci-deploy", "invalid --allow-principal"),
+    ("arn:aws:iam::12345:role/x", "invalid --allow-principal"),
+])
+def test_a_bad_allow_principal_is_one_line(arn: str, said: str) -> None:
+    result = CliRunner().invoke(cli, ["plan", "--allow-principal", arn, "--region", REGION])
+    assert result.exit_code == 2 and said in result.stderr and "Traceback" not in result.output

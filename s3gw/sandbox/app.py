@@ -19,7 +19,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from s3gw.policy import Decision, Request, decide
+from s3gw.policy import Decision, Request, decide, evaluate
 from s3gw.reach import fetch_snapshot, s3_reach
 
 from . import moto_glue as glue
@@ -100,8 +100,16 @@ class SandboxApp:
         return None
 
     def caller_of(self, environ: dict[str, Any], query: dict[str, str]) -> Caller:
+        """An invocation's credentials; else a host caller: an STS AssumeRole session, or the operator."""
         access_key = access_key_of(environ.get("HTTP_AUTHORIZATION", ""), query.get("X-Amz-Credential", ""))
-        return self.callers.get(access_key) or host_caller(glue.account_of(access_key))
+        invocation = self.callers.get(access_key)
+        if invocation is not None:
+            return invocation
+        session = glue.assumed_role_of(access_key)
+        if session is not None:  # the role's policies are the identity policies; aws:PrincipalArn is the role
+            session_arn, role_arn, account = session
+            return Caller(session_arn, account, role_arn)
+        return host_caller(glue.account_of(access_key))
 
     def judge(self, caller: Caller, call: s3_access.S3Call) -> Decision:
         identity = [ADMINISTRATOR] if caller.role_arn is None else glue.role_policies(caller.account, caller.role_arn)
@@ -113,12 +121,26 @@ class SandboxApp:
             context=caller.context(),
         )
         try:
-            return decide(
+            decision = decide(
                 request,
                 identity_policies=identity,
                 resource_policy=glue.bucket_policy(caller.account, call.bucket),
                 resource_account=caller.account,
             )
+            if decision.effect != "Allow" or not caller.source_vpce:
+                return decision
+            # Through the endpoint, its policy must allow the call too: "An endpoint policy does not
+            # override or replace identity-based policies or resource-based policies" (PrivateLink guide,
+            # "Control access to VPC endpoints using endpoint policies"); no document means full access.
+            document = glue.endpoint_policy(caller.account, caller.source_vpce)
+            if not document:
+                return decision
+            # The bucket's owner: the sandbox files every bucket under the caller's account.
+            context = {**request.context, "aws:ResourceAccount": caller.account}
+            gate = evaluate(document, Request(call.action, call.resource, caller.principal, caller.account, context))
+            if gate.effect == "Allow":
+                return decision
+            return Decision("Deny", gate.statement, f"endpoint policy of {caller.source_vpce}: {gate.reason}")
         except ValueError as problem:  # a policy the evaluator cannot read: fail closed
             return Decision("Deny", None, f"unreadable policy: {problem}")
 

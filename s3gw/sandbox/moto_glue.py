@@ -109,6 +109,34 @@ def bucket_policy(account: str, bucket: str) -> str | None:
     return policy.decode() if isinstance(policy, bytes) else policy
 
 
+# --- EC2 endpoints, STS sessions -------------------------------------------------------------------
+
+
+def endpoint_policy(account: str, endpoint_id: str) -> str | None:
+    """The policy document of a VPC endpoint, in whichever region of the account holds it."""
+    for backend in list(backends.get_backend("ec2")[account].values()):
+        endpoint = getattr(backend, "vpc_end_points", {}).get(endpoint_id)
+        if endpoint is not None:
+            return str(endpoint.policy_document or "") or None
+    return None
+
+
+def assumed_role_of(access_key: str) -> tuple[str, str, str] | None:
+    """(session ARN, role ARN, account) of credentials made by STS AssumeRole, or None.
+
+    moto keeps each AssumeRole answer (its access key, role and session) in the STS backend of the
+    role's account; the IAM backend knows which account an access key belongs to.
+    """
+    if not access_key:
+        return None
+    account = account_of(access_key)
+    for partition_backend in list(backends.get_backend("sts")[account].values()):
+        session = partition_backend.get_assumed_role_from_access_key(access_key)
+        if session is not None:
+            return str(session.arn), str(session.role_arn), account
+    return None
+
+
 # --- IAM ---------------------------------------------------------------------------------------
 
 
