@@ -56,6 +56,8 @@ def _try_other(s3, bucket, write):
         else:
             s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        return {"bucket": bucket, "call": call, "refused": code in ("AccessDenied", "403"), "code": code}
-    return {"bucket": bucket, "call": call, "refused": False, "code": ""}
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        return {"bucket": bucket, "call": call, "refused": code in ("AccessDenied", "403"), "code": code,
+                "message": error.get("Message", "")}
+    return {"bucket": bucket, "call": call, "refused": False, "code": "", "message": ""}

@@ -43,8 +43,9 @@ def test_invoke(ctx: Context, put_key: str | None = None,
     if not function or not bucket:
         raise UsageError(f"stack {ctx.config.stack} has no function recorded", "run 's3gw up' first")
     event: dict[str, Any] = {"put": {"key": put_key, "body": put_body}} if put_key else {}
-    other_bucket = other_bucket or _another_bucket(ctx, bucket)
-    if other_bucket:
+    if other_bucket:  # named by the operator: a bucket that would take the write, so only the endpoint refuses it
+        event.update(other_bucket=other_bucket, other_write=True)
+    elif (other_bucket := _another_bucket(ctx, bucket)):
         event["other_bucket"] = other_bucket
     try:
         answer = ctx.aws.lambda_.invoke(FunctionName=function, Payload=json.dumps(event).encode(), LogType="Tail")
@@ -103,7 +104,10 @@ def _other_outcome(other: Any) -> tuple[str | None, bool | None, str]:
                             "name one with --other-bucket")
     name, call, code = other.get("bucket"), other.get("call"), other.get("code") or ""
     if other.get("refused"):
-        return name, True, f"{call} on {name} through the endpoint refused ({code}): the function reaches no other"
+        # S3 names the policy that refused a same-account call (IAM User Guide, access denied messages).
+        by = "by the endpoint policy" if "VPC endpoint policy" in str(other.get("message")) else \
+            "(S3 did not say by which policy; 's3gw verify' reads the endpoint policy)"
+        return name, True, f"{call} on {name} through the endpoint refused {by}: the function reaches no other"
     if code:
         return name, None, f"could not tell: {call} on {name} answered {code}"
     return name, False, f"{call} on {name} through the endpoint succeeded: the endpoint reaches other buckets"

@@ -11,7 +11,7 @@ import pytest
 from conftest import REGION, CallLog, make_test_config
 
 from s3gw import engine
-from s3gw.policy import INLINE_POLICY_NAME, LAMBDA_VPC_POLICY_ARN, bucket_policy
+from s3gw.policy import INLINE_POLICY_NAME, LAMBDA_VPC_POLICY_ARN, bucket_policy, canonical, endpoint_policy
 from s3gw.steps import STEPS, Context, Step
 
 
@@ -111,6 +111,30 @@ def test_a_route_table_removed_from_the_endpoint_is_added_back(stack: Context) -
     converges(stack, "endpoint", table)
     endpoint = stack.aws.ec2.describe_vpc_endpoints(VpcEndpointIds=[stack.outputs["endpoint_id"]])["VpcEndpoints"][0]
     assert set(endpoint["RouteTableIds"]) == set(stack.outputs["route_table_ids"])
+
+
+@pytest.mark.parametrize("policy", [
+    {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]},  # AWS's default
+    {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::*"}]},
+], ids=["full-access", "every-bucket"])
+def test_a_widened_endpoint_policy_is_narrowed_again(stack: Context, policy: dict[str, Any]) -> None:
+    endpoint_id = stack.outputs["endpoint_id"]
+    stack.aws.ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, PolicyDocument=json.dumps(policy))
+    details = converges(stack, "endpoint", "policy")
+    assert "not limited to the stack's bucket" in details[0]
+    endpoint = stack.aws.ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"][0]
+    assert canonical(endpoint["PolicyDocument"]) == canonical(
+        endpoint_policy(stack.outputs["bucket"], stack.aws.account))
+
+
+def test_the_trust_policy_without_source_account_is_converged(stack: Context) -> None:
+    open_trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    stack.aws.iam.update_assume_role_policy(RoleName=stack.outputs["role_name"], PolicyDocument=json.dumps(open_trust))
+    details = converges(stack, "role", "trust")
+    assert "this account's functions only" in details[0]
+    trust = stack.aws.iam.get_role(RoleName=stack.outputs["role_name"])["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": stack.aws.account}}
 
 
 def test_a_subnet_moved_to_the_main_table_gets_the_endpoint_back(stack: Context) -> None:

@@ -96,7 +96,11 @@ class SandboxApp:
             log.info("S3 denied %s on %s to %s: %s", judged.action, judged.resource, caller.principal, decision.reason)
             if judged.key == "*":
                 return s3_access.delete_objects_denied(_read_body(environ))
-            return s3_access.access_denied(head=method == "HEAD")
+            message = "Access Denied"
+            if decision.reason.startswith("endpoint policy"):
+                message = s3_access.endpoint_denied_message(caller.principal, judged.action, judged.resource,
+                                                            explicit=decision.statement is not None)
+            return s3_access.access_denied(head=method == "HEAD", message=message)
         return None
 
     def caller_of(self, environ: dict[str, Any], query: dict[str, str]) -> Caller:

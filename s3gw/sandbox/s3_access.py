@@ -121,13 +121,13 @@ def copy_source(header: str) -> S3Call | None:
     return S3Call("s3:GetObjectVersion" if version else "s3:GetObject", bucket, key)
 
 
-def access_denied(head: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+def access_denied(head: bool, message: str = "Access Denied") -> tuple[int, list[tuple[str, str]], bytes]:
     """S3's 403 AccessDenied (no body for HEAD, as S3 sends none)."""
     request_id = uuid.uuid4().hex[:16].upper()
     headers = [("x-amz-request-id", request_id), ("x-amz-id-2", uuid.uuid4().hex), ("Content-Type", "application/xml")]
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>{request_id}</RequestId>"
+        f"<Error><Code>AccessDenied</Code><Message>{escape(message)}</Message><RequestId>{request_id}</RequestId>"
         f"<HostId>{uuid.uuid4().hex}</HostId></Error>"
     ).encode()
     return 403, headers, b"" if head else body
@@ -148,3 +148,12 @@ def delete_objects_denied(body: bytes) -> tuple[int, list[tuple[str, str]], byte
         f'<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{errors}</DeleteResult>'
     ).encode()
     return 200, [("Content-Type", "application/xml"), ("x-amz-request-id", uuid.uuid4().hex[:16].upper())], xml
+
+
+def endpoint_denied_message(principal: str, action: str, resource: str, explicit: bool) -> str:
+    """S3 names the policy type in a same-account AccessDenied (IAM User Guide, "Troubleshoot access denied
+    error messages": "...because no VPC endpoint policy allows the <action> action" / "...with an explicit
+    deny in a VPC endpoint policy")."""
+    why = "with an explicit deny in a VPC endpoint policy" if explicit else \
+        f"because no VPC endpoint policy allows the {action} action"
+    return f'User: {principal} is not authorized to perform: {action} on resource: "{resource}" {why}'
