@@ -99,7 +99,8 @@ def bucket_policy(bucket: str, endpoint_id: str, partition: str = "aws",
 
 
 def endpoint_policy(bucket: str, account: str, partition: str = "aws") -> PolicyDoc:
-    """The gateway endpoint lets through S3 calls on the stack's bucket only, by the stack's account only.
+    """The gateway endpoint lets through the function's S3 calls on the stack's bucket only, by the stack's
+    account only (not s3:*: most S3 actions are on other resource kinds, which parliament rightly flags).
 
     An endpoint policy must name a Principal; without one AWS attaches full access (PrivateLink guide,
     "Control access to VPC endpoints using endpoint policies"). aws:PrincipalAccount and aws:ResourceAccount
@@ -115,7 +116,7 @@ def endpoint_policy(bucket: str, account: str, partition: str = "aws") -> Policy
                 "Sid": "OnlyTheStackBucketFromTheStackAccount",
                 "Effect": "Allow",
                 "Principal": "*",
-                "Action": "s3:*",
+                "Action": list(FUNCTION_ACTIONS),
                 "Resource": [bucket_arn, objects_arn],
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}},
             }

@@ -74,6 +74,22 @@ def test_the_function_lists_what_it_wrote_and_the_host_is_refused(stack: dict[st
     assert s3gw("verify", env=stack["env"]).returncode == 0
 
 
+def test_unseal_upload_once_then_up_seals_again(stack: dict[str, Any]) -> None:
+    """The seed post's "upload once" step: unseal, upload from here, seal again with up."""
+    unsealed = s3gw("unseal", env=stack["env"])
+    assert unsealed.returncode == 0, unsealed.stderr
+    s3 = client("s3", stack)
+    s3.put_object(Bucket=stack["bucket"], Key="uploaded-once.txt", Body=b"from the host")
+    verify = s3gw("verify", env=stack["env"])
+    assert verify.returncode == 3 and "✗ seal (bucket policy)" in verify.stdout and "unsealed" in verify.stdout
+    assert s3gw("up", env=stack["env"]).returncode == 0
+    assert s3gw("verify", env=stack["env"]).returncode == 0
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.list_objects_v2(Bucket=stack["bucket"])
+    listed = json.loads(s3gw("test-invoke", "--output", "json", env=stack["env"]).stdout)
+    assert [o["key"] for o in listed["objects"]] == ["uploaded-once.txt"]
+
+
 def test_no_https_egress_times_out_with_the_network_diagnosis(stack: dict[str, Any]) -> None:
     client("ec2", stack).revoke_security_group_egress(GroupId=stack["security_group_id"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
