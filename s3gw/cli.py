@@ -6,6 +6,7 @@ boto3 is imported only inside commands, so `s3gw --help` stays fast.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -14,7 +15,15 @@ import click
 
 from s3gw import __version__
 from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
-from s3gw.errors import EXIT_CHECK, EXIT_USAGE, S3gwError, UsageError
+from s3gw.errors import (
+    EXIT_CHECK,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    S3gwError,
+    Terminated,
+    UsageError,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -59,16 +68,27 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         from s3gw.render import Renderer
 
         renderer = Renderer(options.get("output") or "text", bool(options.get("verbose")))
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             config = make_config(**{k: options.pop(k) for k in list(options) if k in _CONFIG_KEYS})
             fn(config, renderer, **options)
         except S3gwError as exc:
             fail(renderer, exc)
-        except KeyboardInterrupt:
-            renderer.error("interrupted; every resource created so far is recorded: run the command again")
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one message, even if a second SIGTERM follows
+            how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            renderer.error(f"{how}; every resource created so far is recorded and the lock is freed: "
+                           "run the command again")
+            sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return run
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (kill, CI cancelling a job) unwinds like Ctrl-C: every `finally` runs, the lock is freed."""
+    raise Terminated()
 
 
 def fail(renderer: Any, exc: S3gwError) -> NoReturn:
@@ -196,7 +216,7 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: 
 
     recorded = engine.recorded_outputs(config)
     if not recorded and not from_tags:
-        renderer.note(f"stack {config.stack}: nothing recorded in {config.state_path}; nothing to delete")
+        renderer.note(f"stack {config.stack}: nothing recorded in {config.state_where}; nothing to delete")
     if not yes and (recorded or from_tags):
         if not sys.stdin.isatty():
             raise UsageError("down needs confirmation", "pass --yes when no terminal is attached")

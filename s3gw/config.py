@@ -37,10 +37,18 @@ class StackConfig:
     egress: str = "prefix-list"
     # The settings the user gave on this command line; the others come from the state file, else defaults.
     given: frozenset[str] = frozenset()
+    state_url: str | None = None  # --state s3://BUCKET/PREFIX: the state and lock in S3, not in state_dir
 
     @property
     def state_path(self) -> Path:
         return self.state_dir / f"{self.stack}.json"
+
+    @property
+    def state_where(self) -> str:
+        """Where the stack's state is, for messages."""
+        if self.state_url:
+            return f"{self.state_url.rstrip('/')}/{self.stack}.json"
+        return str(self.state_path)
 
     @property
     def function_name(self) -> str:

@@ -76,8 +76,9 @@ def translated(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
-def open_context(config: StackConfig, progress: Progress, *, persist: bool) -> Context:
-    state = state_file.load(config.state_path, config.stack, config.region)
+def open_context(config: StackConfig, progress: Progress, *, persist: bool,
+                 store: state_file.Store | None = None) -> Context:
+    state = state_file.load(store or state_file.open_store(config), config.stack, config.region)
     config = settle(config, state.settings)
     aws = Aws(config)
     state_file.check_account(state, aws.account)
@@ -94,8 +95,9 @@ def outputs_of(values: dict[str, Any]) -> dict[str, Any]:
 
 @translated("bringing the stack up")
 def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -> StackReport:
-    with state_file.locked(config.state_dir, config.stack, "up"):
-        ctx = ctx or open_context(config, progress, persist=True)
+    store = ctx.state.store if ctx else state_file.open_store(config)
+    with state_file.locked(store, "up"):
+        ctx = ctx or open_context(config, progress, persist=True, store=store)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
         if ctx.state.settings != settings:
@@ -153,7 +155,7 @@ def plan(config: StackConfig, progress: Progress) -> StackReport:
 def status(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     if not ctx.state.exists_on_disk:
-        raise UsageError(f"stack {config.stack} has no state file at {config.state_path}",
+        raise UsageError(f"stack {config.stack} has no state at {config.state_where}",
                          "run 's3gw up' first, or pass the --stack/--state-dir it was made with")
     reports = _inspect(ctx, missing="missing", drift="drift", ok="ok")
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
@@ -161,7 +163,7 @@ def status(config: StackConfig, progress: Progress) -> StackReport:
 
 def recorded_outputs(config: StackConfig) -> dict[str, Any]:
     """The recorded ids, from the state file alone: no AWS call, so it works offline and fast."""
-    state = state_file.load(config.state_path, config.stack, config.region)
+    state = state_file.load(state_file.open_store(config), config.stack, config.region)
     return outputs_of(state.resources)
 
 
@@ -184,8 +186,9 @@ _AFTER_ENIS = ("security_group", "subnets", "role", "vpc")
 @translated("taking the stack down")
 def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
          ctx: Context | None = None, from_tags: bool = False) -> DownReport:
-    with state_file.locked(config.state_dir, config.stack, "down"):
-        ctx = ctx or open_context(config, progress, persist=True)
+    store = ctx.state.store if ctx else state_file.open_store(config)
+    with state_file.locked(store, "down"):
+        ctx = ctx or open_context(config, progress, persist=True, store=store)
         if wait is not None:
             ctx.delete_wait = wait
         if from_tags:
