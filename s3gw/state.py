@@ -58,6 +58,10 @@ class Store(Protocol):
         """Release the lock this run holds (nothing if it holds none)."""
         ...
 
+    def force_unlock(self) -> dict[str, Any] | None:
+        """Remove the lock whoever holds it, if that can be done safely; return whom it named."""
+        ...
+
 
 @contextlib.contextmanager
 def locked(store: Store, command: str) -> Iterator[None]:
@@ -79,14 +83,14 @@ def holder(command: str) -> dict[str, Any]:
             "since": time.time()}
 
 
-def holder_line(stack: str, info: dict[str, Any] | None) -> str:
+def holder_line(stack: str, info: dict[str, Any] | None, state: str = "is locked") -> str:
     """`stack 's' is locked by 'up' (pid 12 on host, user ann, since 10:02:03 UTC)`, from a lock's content."""
     if not info:
-        return f"stack {stack!r} is locked by another run (its lock names no holder)"
+        return f"stack {stack!r} {state} by another run (its lock names no holder)"
     since = info.get("since")
     when = (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
             if isinstance(since, int | float) else "an unknown time")
-    return (f"stack {stack!r} is locked by '{info.get('command', '?')}' (pid {info.get('pid', '?')} on "
+    return (f"stack {stack!r} {state} by '{info.get('command', '?')}' (pid {info.get('pid', '?')} on "
             f"{info.get('host', '?')}, user {info.get('user', '?')}, since {when})")
 
 
@@ -140,8 +144,6 @@ class LocalStore:
             return self.path.read_text()
         except FileNotFoundError:
             return None
-        except IsADirectoryError:
-            raise StateError(f"state file {self.path} is a directory", "move it aside") from None
         except OSError as exc:
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}", "check its permissions") from None
         except UnicodeDecodeError:
@@ -359,3 +361,20 @@ def check_account(state: State, account: str) -> None:
         state.account = account
         if state.exists_on_disk:
             state.save()
+
+
+def copy_state(source: Store, target: Store, stack: str, region: str, *, force: bool) -> str:
+    """`state push` / `state pull`: the stack's state from one store to the other (both locked by the caller).
+    Only a valid state of this stack and region is copied; a different state at the target is kept unless force."""
+    text = source.load()
+    if text is None:
+        raise StateError(f"there is no state at {source.where}", "nothing to copy: check --stack and --state")
+    parse(source, text, stack, region)
+    current = target.load()
+    if current == text:
+        return "unchanged"
+    if current is not None and not force:
+        raise StateError(f"{target.where} already holds a different state of stack {stack!r}",
+                         "pass --force to replace it (an S3 state bucket keeps the replaced version)")
+    target.save(text)
+    return "copied"
