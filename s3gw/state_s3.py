@@ -129,10 +129,23 @@ class S3Store:
             answer = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=text.encode(),
                                             ContentType="application/json", **condition)
         except Exception as exc:
-            if error_code(exc) in _REFUSED + _MISSING:
+            if error_code(exc) not in _REFUSED + _MISSING:
+                raise translate(exc, f"writing the state {self.where}") from exc
+            # botocore re-sends a write whose reply was lost: the first try may have written this very text.
+            current = self._current()
+            if current is None or current[0] != text:
                 raise self._conflict() from None
-            raise translate(exc, f"writing the state {self.where}") from exc
+            answer = {"ETag": current[1]}
         self._etag = answer["ETag"]
+
+    def _current(self) -> tuple[str, str] | None:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
+        except Exception as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise translate(exc, f"reading the state {self.where}") from exc
+        return answer["Body"].read().decode(errors="replace"), str(answer["ETag"])
 
     def remove(self) -> None:
         if self._etag is None:
@@ -140,9 +153,10 @@ class S3Store:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
         except Exception as exc:
-            if error_code(exc) in _REFUSED + _MISSING:
+            if error_code(exc) in _REFUSED:
                 raise self._conflict() from None
-            raise translate(exc, f"deleting the state {self.where}") from exc
+            if error_code(exc) not in _MISSING:  # already gone (a re-sent delete meets its own work done)
+                raise translate(exc, f"deleting the state {self.where}") from exc
         self._etag = None
 
     def _conflict(self) -> StateConflict:
@@ -160,9 +174,12 @@ class S3Store:
             answer = self.client.put_object(Bucket=self.bucket, Key=self.lock_key, Body=json.dumps(me).encode(),
                                             ContentType="application/json", IfNoneMatch="*")
         except Exception as exc:
-            if error_code(exc) in _REFUSED:
-                raise self._held() from None
-            raise translate(exc, f"taking the lock {self.lock_where}") from exc
+            if error_code(exc) not in _REFUSED:
+                raise translate(exc, f"taking the lock {self.lock_where}") from exc
+            info, etag = self.holder_info()
+            if not info or info.get("id") != me["id"]:
+                raise self._held(info) from None
+            answer = {"ETag": etag}  # our own lock: the first try's reply was lost and botocore re-sent it
         self._lock_etag = answer["ETag"]
 
     def holder_info(self) -> tuple[dict[str, Any] | None, str | None]:
@@ -175,8 +192,7 @@ class S3Store:
             raise translate(exc, f"reading the lock {self.lock_where}") from exc
         return parse_holder(answer["Body"].read()) or {}, str(answer["ETag"])
 
-    def _held(self) -> LockedError:
-        info, _ = self.holder_info()
+    def _held(self, info: dict[str, Any] | None) -> LockedError:
         if info is None:  # released between our write and our read
             return LockedError(f"stack {self.stack!r} was being locked by another run", "run the command again")
         line = holder_line(self.stack, info)

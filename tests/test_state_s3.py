@@ -174,3 +174,35 @@ def test_a_removed_state_can_be_made_again_and_its_old_versions_are_kept(s3: obj
     second.set("vpc_id", "vpc-2")  # If-None-Match: * passes over a delete marker
     versions = s3.list_object_versions(Bucket=bucket, Prefix="s3gw/again.json")  # type: ignore[attr-defined]
     assert len(versions["Versions"]) == 2 and len(versions["DeleteMarkers"]) == 1
+
+
+class ResentWrites:
+    """An S3 client whose every PutObject is sent twice, as botocore re-sends a request whose reply was lost:
+    the second try meets the first one's work (412 on a conditional write)."""
+
+    def __init__(self, client: object) -> None:
+        self.client = client
+
+    def put_object(self, **kwargs: object) -> object:
+        self.client.put_object(**kwargs)  # type: ignore[attr-defined]
+        return self.client.put_object(**kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+
+def test_a_lock_or_state_write_whose_reply_was_lost_is_recognised_as_this_runs_own(s3: object, bucket: str) -> None:
+    resent = S3Store(ResentWrites(s3), bucket, "s3gw", "resent")
+    resent.lock("up")  # the re-sent create meets its own lock: taken, not "locked by myself"
+    state = state_file.load(resent, "resent", REGION)
+    state.set("vpc_id", "vpc-1")  # the re-sent If-None-Match and If-Match writes meet their own text
+    state.set("subnet_ids", ["subnet-1"])
+    with pytest.raises(LockedError):
+        store(s3, "resent").lock("down")
+    other = state_file.load(store(s3, "resent"), "resent", REGION)
+    other.resources["vpc_id"] = "vpc-2"
+    other.save()  # a different text written meanwhile: the next write of the first run is still refused
+    with pytest.raises(StateConflict):
+        state.set("route_table_ids", ["rtb-1"])
+    resent.unlock()
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="s3gw/resent.lock").get("KeyCount") == 0  # type: ignore
