@@ -38,7 +38,7 @@ UP_MUTATIONS = [
     "CreateRouteTable", "AssociateRouteTable", "CreateRouteTable", "AssociateRouteTable",
     "CreateRouteTable", "AssociateRouteTable",
     "CreateVpcEndpoint",
-    "CreateBucket", "PutBucketTagging", "PutPublicAccessBlock", "PutBucketEncryption", "PutBucketPolicy",
+    "CreateBucket", "PutPublicAccessBlock", "PutBucketEncryption", "PutBucketPolicy",
     "CreateSecurityGroup", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupEgress",
     "CreateRole", "AttachRolePolicy", "PutRolePolicy",
     "CreateFunction",

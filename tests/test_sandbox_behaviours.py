@@ -82,7 +82,7 @@ def test_an_update_is_in_progress_for_a_while(sandbox: Sandbox, aws: Clients) ->
 
 def _lambda_enis(aws: Clients, function_name: str) -> list[dict[str, Any]]:
     found = aws.ec2.describe_network_interfaces()["NetworkInterfaces"]
-    return [e for e in found if e["Description"].startswith(f"AWS Lambda VPC ENI-{function_name}-")]
+    return [e for e in found if e["Description"] == f"AWS Lambda VPC ENI-{function_name}"]  # no suffix, as on AWS
 
 
 def test_lambda_enis_linger_and_block_deleting_the_group_and_subnets(sandbox: Sandbox, aws: Clients) -> None:
