@@ -7,6 +7,7 @@ it never prints. Any botocore error that escapes a step is translated here into 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
@@ -248,20 +249,26 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
         _drop_unknown_keys(ctx, progress)
         deleted: list[str] = []
         problems: dict[str, str] = {}
+        refusals: list[str] = []  # buckets not proven the stack's: reported, whatever later passes do
+        ctx.wait_deadline = time.monotonic() + ctx.delete_wait  # one bound for the whole run, whatever the passes
         for _ in range(_MAX_PASSES):
             _discover(ctx, progress, scan_buckets=from_tags)
             _disown_foreign(ctx, progress)
-            if not _left(ctx) or problems:
+            if not _left(ctx):
                 break
-            problems = _delete_pass(ctx, progress, deleted)
+            done_before = len(deleted)
+            problems = _delete_pass(ctx, progress, deleted, refusals)
+            if len(deleted) == done_before:
+                break  # nothing more can go now: what is left, and why, is in `problems`
             from_tags = False  # one scan of every bucket is enough
         left = _left(ctx)
         if not left:
             ctx.state.remove()
-        return DownReport(config.stack, deleted, left, sorted(set(problems.values())))
+            problems = {}
+        return DownReport(config.stack, deleted, left, refusals + sorted(set(problems.values()) - set(refusals)))
 
 
-def _delete_pass(ctx: Context, progress: Progress, deleted: list[str]) -> dict[str, str]:
+def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals: list[str]) -> dict[str, str]:
     from s3gw.steps.bucket import NotOwned
 
     by_name = {step.name: step for step in STEPS}
@@ -289,6 +296,7 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str]) -> dict[s
             deleted.append(step.title)
         except NotOwned as exc:
             problems[name] = exc.line()  # the bucket: left alone, and `down` says so (exit 1)
+            refusals.append(exc.line())
         except S3gwError as exc:
             problems[name] = exc.line()
     return problems

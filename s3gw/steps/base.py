@@ -42,6 +42,7 @@ class Context:
     iam_propagation_wait: float = 150.0
     active_wait: float = 300.0
     delete_wait: float = DELETE_WAIT  # `down --wait`: how long to wait out lingering ENIs and dependencies
+    wait_deadline: float | None = None  # time.monotonic() when `down`'s whole bound (delete_wait) runs out
     live: Callable[[str | None], None] | None = None  # a live status line (a terminal); None ends it
     sleep: Callable[[float], None] = time.sleep
     zones: list[str] | None = None  # the region's availability zones, read once per run (steps.subnets)
@@ -224,8 +225,9 @@ def delete_retrying(ctx: Context, doing: str, fn: Callable[[], Any], *, gone: tu
             if not is_code(exc, *gone):
                 raise
 
+    timeout = ctx.delete_wait if ctx.wait_deadline is None else ctx.wait_deadline - time.monotonic()
     retry(ctx, doing, attempt, retry_if=lambda exc: is_code(exc, "DependencyViolation"),
-          waiting_for=waiting_for, timeout=ctx.delete_wait)
+          waiting_for=waiting_for, timeout=max(timeout, VISIBLE_WAIT))
 
 
 def duration(seconds: float) -> str:
@@ -237,10 +239,11 @@ class Waiting:
     """What a long bounded wait shows: a live line on a terminal (ctx.live), else a line every SAY_EVERY s,
     each with the elapsed time and what still blocks."""
 
-    def __init__(self, ctx: Context, bound: float) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.bound = bound
+        self.bound = ctx.delete_wait
         self.started = time.monotonic()
+        self.deadline = ctx.wait_deadline if ctx.wait_deadline is not None else self.started + self.bound
         self.said_at: float | None = None
         self.shown = False
 
@@ -252,10 +255,10 @@ class Waiting:
         return time.monotonic() - self.started
 
     def remaining(self) -> float:
-        return max(0.0, self.bound - self.elapsed())
+        return max(0.0, self.deadline - time.monotonic())
 
     def expired(self) -> bool:
-        return self.elapsed() >= self.bound
+        return time.monotonic() >= self.deadline
 
     def show(self, blocking: str) -> None:
         line = f"waiting {duration(self.elapsed())} (up to {self.bound_text}): {blocking}"

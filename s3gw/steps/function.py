@@ -238,7 +238,7 @@ def wait_for_enis(ctx: Context) -> None:
     """Wait out Lambda's ENIs in the stack's security group, deleting those that turn `available`; bounded by
     ctx.delete_wait. AWS takes them from in-use to available in up to ~20 min (P99 ~35 min, quoted in the
     provider's deleteLingeringLambdaENIs, which waits 45); it deletes available ones itself only much later."""
-    waiting = Waiting(ctx, ctx.delete_wait)
+    waiting = Waiting(ctx)
     delay = ENI_POLL_FIRST
     try:
         while True:
