@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from s3gw import __version__
-from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
+from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config, validate_wait
 from s3gw.errors import EXIT_CHECK, EXIT_USAGE, S3gwError, UsageError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -182,35 +182,19 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
         sys.exit(EXIT_CHECK)
 
 
-class Seconds(click.ParamType):
-    """A finite number of seconds, zero or more: nan and inf would make a wait without a bound."""
-
-    name = "seconds"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        import math
-
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or seconds < 0:
-            self.fail(f"{value!r} is not a finite number of seconds, zero or more", param, ctx)
-        return seconds
-
-
 @cli.command(context_settings=CONTEXT)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
-@click.option("--wait", type=Seconds(), default=2700, show_default=True,
-              help="Seconds to wait for Lambda's network interfaces to go (AWS: up to ~35 min).")
+@click.option("--wait", default="2700", show_default=True, metavar="SECONDS",
+              help="Bound on the wait for Lambda's network interfaces to go (AWS: up to ~35 min).")
 @click.option("--from-tags", is_flag=True,
               help="Find the stack's resources by their s3gw:stack tag (the state file was lost), then delete.")
 @shared_options
 @command
-def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: bool) -> None:
+def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bool) -> None:
     """Delete the stack, found by recorded id and by its s3gw:stack tag, in safe order."""
     from s3gw import engine
 
+    bound = validate_wait(wait)
     if not config.state_path.exists() and not from_tags:
         renderer.note(f"stack {config.stack}: no state file at {config.state_path}; nothing to delete "
                       "(--from-tags finds a stack whose state file was lost by its tag)")
@@ -222,7 +206,7 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: 
         what = ", ".join(sorted(recorded)) + " and " if recorded else ""
         click.confirm(f"Delete stack {config.stack} in {config.region} ({what}everything tagged "
                       f"s3gw:stack={config.stack})?", abort=True, err=True)
-    report = engine.down(config, renderer.progress, wait=wait, from_tags=from_tags, live=renderer.live_line())
+    report = engine.down(config, renderer.progress, wait=bound, from_tags=from_tags, live=renderer.live_line())
     if config.output == "json":
         renderer.json(report)
     else:
