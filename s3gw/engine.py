@@ -261,6 +261,9 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
             if len(deleted) == done_before:
                 break  # nothing more can go now: what is left, and why, is in `problems`
             from_tags = False  # one scan of every bucket is enough
+        else:
+            _discover(ctx, progress, scan_buckets=False)  # what is left after the last pass, found as ever
+            _disown_foreign(ctx, progress)
         left = _left(ctx)
         if not left:
             ctx.state.remove()

@@ -174,3 +174,31 @@ def test_down_waits_with_a_line_every_30_s_without_a_terminal(url: str, tmp_path
     assert "no Lambda ENIs in use" not in down.stderr and "Lambda ENIs: none left" in down.stderr
     assert count_resources(url) == EMPTY
     sandbox.behaviours = Behaviours(eni_linger=LINGER)
+
+
+def test_on_a_terminal_the_wait_is_one_live_line() -> None:
+    """With a terminal, a rich Status line is updated in place (elapsed time and what blocks) and ended."""
+    import io
+
+    from rich.console import Console
+
+    from s3gw.render import Renderer
+    from s3gw.steps.base import Waiting
+
+    renderer = Renderer("text")
+    screen = io.StringIO()
+    renderer.err = Console(file=screen, force_terminal=True, width=120)
+    live = renderer.live_line()
+    assert live is not None
+    said: list[str] = []
+    ctx = type("Ctx", (), {"delete_wait": 2700.0, "wait_deadline": None, "live": staticmethod(live),
+                           "progress": staticmethod(said.append)})()
+    waiting = Waiting(ctx)  # type: ignore[arg-type]
+    waiting.show("2 Lambda ENI(s) in use (eni-1, eni-2)")
+    waiting.show("1 Lambda ENI(s) in use (eni-2)")
+    waiting.done()
+    assert said == []  # nothing printed as lines: the status line carries it
+    assert "waiting 0s (up to 45m00s): 1 Lambda ENI(s) in use (eni-2)" in screen.getvalue()
+    plain = Renderer("text")
+    plain.err = Console(file=io.StringIO(), force_terminal=False)
+    assert plain.live_line() is None  # not a terminal: plain lines every 30 s instead

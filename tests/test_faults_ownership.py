@@ -221,3 +221,27 @@ def test_an_unknown_key_in_the_state_file_does_not_keep_down_failing(mocked: Non
     assert down.exit_code == 0, down.output
     assert "ignoring nat_gateway_id='nat-0123' in the state file" in down.stderr
     assert count_resources() == EMPTY and not path.exists()
+
+
+@pytest.mark.parametrize("from_tags", [False, True], ids=["down", "from-tags"])
+def test_an_endpoint_and_a_group_whose_vpc_is_gone_are_found_by_tag(mocked: None, tmp_path: Path,
+                                                                     from_tags: bool) -> None:
+    """moto lets a VPC go while an endpoint and a security group are still in it (AWS refuses): what is left
+    carries the stack's tag, and `down` finds it by that tag in any VPC."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    tags = [{"Key": "s3gw:stack", "Value": "t"}]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}])
+    vpc_id = vpc["Vpc"]["VpcId"]
+    ec2.create_security_group(GroupName="t-lambda-https-out", Description="x", VpcId=vpc_id,
+                              TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])
+    ec2.create_vpc_endpoint(VpcId=vpc_id, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway",
+                            TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": tags}])
+    ec2.delete_vpc(VpcId=vpc_id)
+    assert count_resources() == {**EMPTY, "security_groups": 1, "endpoints": 1}
+    if not from_tags:  # the state file of an `up` that died before recording anything
+        state = {"schema": 1, "stack": "t", "region": REGION, "account": ACCOUNT, "resources": {}, "settings": {}}
+        (tmp_path / "t.json").write_text(json.dumps(state))
+    down = run(tmp_path, "down", "--yes", *(["--from-tags"] if from_tags else []))
+    assert down.exit_code == 0, down.output
+    assert count_resources() == EMPTY
+    assert not (tmp_path / "t.json").exists()

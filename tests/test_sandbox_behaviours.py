@@ -139,3 +139,25 @@ def test_create_function_checks_the_vpc_config(aws: Clients) -> None:
         _create(aws, "badvpc-fn", role_arn, VpcConfig={"SubnetIds": ["subnet-0missing"], "SecurityGroupIds": []})
     assert _error_code(refused) == "InvalidParameterValueException"
     assert "subnet-0missing" in refused.value.response["Error"]["Message"]
+
+
+def test_a_vpc_with_a_security_group_or_an_endpoint_cannot_be_deleted(aws: Clients) -> None:
+    """As on AWS (moto would delete the VPC and leave them behind, in no VPC)."""
+    vpc_id, subnet_ids, table_ids, endpoint_id, _, group_id = build_network(aws, "vpcdeps")
+    aws.ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, RemoveRouteTableIds=table_ids)
+    for table in aws.ec2.describe_route_tables(RouteTableIds=table_ids)["RouteTables"]:
+        for association in table["Associations"]:
+            aws.ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+        aws.ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+    for subnet_id in subnet_ids:
+        aws.ec2.delete_subnet(SubnetId=subnet_id)
+    for blocker in (endpoint_id, group_id):
+        with pytest.raises(ClientError) as blocked:
+            aws.ec2.delete_vpc(VpcId=vpc_id)
+        assert _error_code(blocked) == "DependencyViolation"
+        if blocker.startswith("vpce-"):
+            aws.ec2.delete_vpc_endpoints(VpcEndpointIds=[blocker])
+        else:
+            aws.ec2.delete_security_group(GroupId=blocker)
+    aws.ec2.delete_vpc(VpcId=vpc_id)
+    assert not aws.ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"]

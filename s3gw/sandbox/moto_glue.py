@@ -287,3 +287,16 @@ def enis_using(account: str, region: str, *, group_id: str = "", subnet_id: str 
         if (group_id and group_id in groups) or (subnet_id and eni.subnet.id == subnet_id):
             found.append(str(eni.id))
     return found
+
+
+def vpc_dependencies(account: str, region: str, vpc_id: str) -> list[str]:
+    """What keeps a VPC from being deleted on AWS that moto 5.2 lets go with it: its security groups other than
+    the default one, and its VPC endpoints (moto already refuses subnets and extra route tables). AWS: "You must
+    detach or delete all gateways and resources that are associated with the VPC before you can delete it ...
+    delete all security groups associated with the VPC (except the default one)"
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteVpc.html)."""
+    ec2 = _ec2(account, region)
+    groups = [str(g.id) for g in ec2.groups.get(vpc_id, {}).values() if g.name != "default"]
+    endpoints = [str(e.id) for e in ec2.vpc_end_points.values()
+                 if e.vpc_id == vpc_id and str(e.state).lower() not in ("deleted", "deleting")]
+    return groups + endpoints
