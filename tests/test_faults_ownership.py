@@ -245,3 +245,20 @@ def test_an_endpoint_and_a_group_whose_vpc_is_gone_are_found_by_tag(mocked: None
     assert down.exit_code == 0, down.output
     assert count_resources() == EMPTY
     assert not (tmp_path / "t.json").exists()
+
+
+def test_an_endpoint_that_drops_create_bucket_tags_still_gets_a_tagged_bucket(mocked: None, tmp_path: Path,
+                                                                              monkeypatch: Any) -> None:
+    """Not AWS (S3 applies CreateBucketConfiguration.Tags), but an emulator might drop them: the bucket this very
+    run made is then tagged by PutBucketTagging, so `down` can later prove it the stack's."""
+    def drop_tags(params: dict[str, Any], **_: Any) -> None:
+        params.get("CreateBucketConfiguration", {}).pop("Tags", None)
+
+    on_every_client(monkeypatch, lambda client, service: client.meta.events.register(
+        "provide-client-params.s3.CreateBucket", drop_tags))
+    up = run(tmp_path, "up")
+    assert up.exit_code == 0, up.output
+    bucket = json.loads((tmp_path / "t.json").read_text())["resources"]["bucket"]
+    tags = boto3.client("s3", region_name=REGION).get_bucket_tagging(Bucket=bucket)["TagSet"]
+    assert {"Key": "s3gw:stack", "Value": "t"} in tags
+    assert run(tmp_path, "down", "--yes").exit_code == 0 and count_resources() == EMPTY

@@ -81,6 +81,7 @@ class BucketStep(Step):
     title = "bucket"
     # bucket_pending: written by s3gw before the bucket was tagged in CreateBucket; read, never written now
     keys = ("bucket", "bucket_pending")
+    created = ""  # the bucket this process made (CreateBucket answered 200): proven ours
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         bucket = bucket_name(ctx)
@@ -120,6 +121,8 @@ class BucketStep(Step):
             if ownership(ctx, bucket) != "ours":  # made meanwhile, but not by us
                 raise AwsError(f"bucket {bucket} was made meanwhile, not by stack {ctx.config.stack}",
                                "choose another name with --bucket") from None
+        else:
+            self.created = bucket
         ctx.record("bucket", bucket)
 
     def check(self, ctx: Context) -> list[Drift]:
@@ -158,7 +161,11 @@ class BucketStep(Step):
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
         for drift in drifts:
-            if drift.key == "tags":
+            if drift.key == "tags" and bucket == self.created:
+                # Made by this very run, so ours: an endpoint that drops CreateBucket's tags (not AWS) gets them here.
+                call(f"tagging {bucket}", s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
+                     Tagging={"TagSet": ctx.tags(bucket)})
+            elif drift.key == "tags":
                 # The tag is the proof of ownership `down` relies on: s3gw never puts it on a bucket that lacks it.
                 raise AwsError(f"bucket {bucket} is recorded but does not carry the tag "
                                f"{STACK_TAG}={ctx.config.stack}: s3gw will not seal or adopt it",
