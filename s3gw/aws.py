@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from functools import cached_property
 from typing import Any
 
@@ -71,4 +72,26 @@ class Aws:
 
     @property
     def partition(self) -> str:
-        return self.session.get_partition_for_region(self.config.region) or "aws"
+        return partition_of(self.config.region)
+
+
+@functools.lru_cache(maxsize=64)
+def partition_of(region: str) -> str:
+    """The partition of a region (aws, aws-cn, aws-us-gov, …) from botocore's own endpoints data, whose
+    regionRegex also places regions newer than this botocore."""
+    import re
+
+    for partition in _partitions():
+        if region in partition["regions"]:
+            return str(partition["partition"])
+    for partition in _partitions():
+        if partition["partition"] != "aws" and re.match(partition["regionRegex"], region):
+            return str(partition["partition"])
+    return "aws"
+
+
+@functools.lru_cache(maxsize=1)
+def _partitions() -> list[dict[str, Any]]:
+    import botocore.session
+
+    return list(botocore.session.get_session().get_data("endpoints")["partitions"])

@@ -213,6 +213,25 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: 
 
 
 @cli.command(context_settings=CONTEXT)
+@click.option("--account", metavar="ID", help="Account id for the ARNs (default: the state file's, else *).")
+@click.option("--bucket", help="Bucket name (default: the recorded one, else <stack>-<account>-<region>).")
+@shared_options
+@command
+def permissions(config: StackConfig, renderer: Any, account: str | None) -> None:
+    """The operator's least-privilege IAM policy for everything s3gw does (no AWS call)."""
+    from s3gw import engine
+    from s3gw.permissions import policy_document, rows
+
+    if account is not None and not (account.isdigit() and len(account) == 12):
+        raise UsageError(f"invalid account id {account!r}", "use the 12-digit account number")
+    target = engine.permissions_target(config, account)
+    if config.output == "json":
+        renderer.json(policy_document(target))
+    else:
+        renderer.permissions(rows(), policy_document(target))
+
+
+@cli.command(context_settings=CONTEXT)
 @click.option("--port", type=click.IntRange(0, 65535), default=4566, show_default=True)
 def sandbox(port: int) -> None:
     """Serve the embedded AWS emulator on 127.0.0.1 until stopped."""

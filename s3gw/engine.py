@@ -273,6 +273,20 @@ def leftovers(config: StackConfig) -> dict[str, list[str]]:
     return stack_resources(open_context(config, lambda message: None, persist=False))
 
 
+def permissions_target(config: StackConfig, account: str | None = None) -> Any:
+    """What `s3gw permissions` narrows the policy to, from the options and the state file (no AWS call)."""
+    from s3gw.aws import partition_of
+    from s3gw.permissions import Target
+
+    state = state_file.load(config.state_path, config.stack, config.region)
+    config = settle(config, state.settings)
+    account = account or state.account or "*"
+    bucket = (config.bucket or state.resources.get("bucket") or state.resources.get("bucket_pending")
+              or config.default_bucket(account))
+    return Target(partition=partition_of(config.region), region=config.region, account=account,
+                  stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name)
+
+
 @translated("verifying the path")
 def verify(config: StackConfig, progress: Progress, *, function_name: str | None = None,
            bucket: str | None = None) -> Any:

@@ -5,6 +5,7 @@ cli.py catches exactly S3gwError and exits with its code; anything else is a bug
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 EXIT_OK = 0
@@ -80,6 +81,24 @@ _HINTS: dict[str, str] = {
 }
 
 
+_NOT_AUTHORIZED = re.compile(r"not authorized to perform:? ([a-z0-9-]+:[A-Za-z0-9]+)")
+_ON_RESOURCE = re.compile(r"User: (\S+) is not authorized to perform:? \S+(?: on resource:? \"?([^\s\"]+))?")
+
+
+def missing_permission(message: str) -> str:
+    """The action an AccessDenied message names ("User: … is not authorized to perform: ec2:CreateVpc on …",
+    IAM User Guide, "Troubleshoot access denied error messages"), or ""."""
+    match = _NOT_AUTHORIZED.search(message)
+    return match.group(1) if match else ""
+
+
+def _who(message: str) -> str:
+    match = _ON_RESOURCE.search(message)
+    if not match:
+        return "AWS refused it"
+    return f"{match.group(1)}" + (f" on {match.group(2)}" if match.group(2) else "")
+
+
 def translate(exc: BaseException, doing: str) -> S3gwError:
     """One line for a botocore error: what failed, why, and what to do."""
     from botocore.exceptions import (  # imported here: `s3gw --help` must not import botocore
@@ -110,5 +129,10 @@ def translate(exc: BaseException, doing: str) -> S3gwError:
         return UsageError(f"{doing}: {exc}")
     if isinstance(exc, ClientError):
         code = error_code(exc)
-        return AwsError(f"{doing}: {code}: {error_message(exc)}", _HINTS.get(code, ""))
+        message = error_message(exc)
+        missing = missing_permission(message)
+        if missing:  # AWS names the action: say which permission to add, not the whole 400-character message
+            return AwsError(f"{doing}: {code}: the operator may not {missing} ({_who(message)})",
+                            f"add {missing} to the operator's policy; 's3gw permissions' prints all s3gw needs")
+        return AwsError(f"{doing}: {code}: {message}", _HINTS.get(code, ""))
     return AwsError(f"{doing}: {type(exc).__name__}: {exc}")

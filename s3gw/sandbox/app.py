@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, unquote
 from s3gw.policy import Decision, Request, decide
 from s3gw.reach import fetch_snapshot, s3_reach
 
+from . import authorize, s3_access
 from . import moto_glue as glue
-from . import s3_access
 from .behaviours import Behaviours
 from .invoke import FunctionSpec, Outcome, Runner, log_result_header, new_request_id
 from .lifecycle import Functions
@@ -63,7 +63,10 @@ class SandboxApp:
         service = glue.service_of(self.moto, environ)
         answer: Answer | None = None
         try:
-            if service == "s3":
+            answer = self.authorize(environ, service)
+            if answer is not None:
+                pass
+            elif service == "s3":
                 answer = self.s3(environ)
                 if answer is None:
                     with glue.judged_by_sandbox():  # the Flask view runs inside this call
@@ -78,6 +81,42 @@ class SandboxApp:
         if answer is None:
             return self.moto(environ, start_response)
         return _respond(answer, start_response)
+
+    # --- IAM enforcement for IAM users' keys (authorize.py) --------------------------------------
+
+    def iam_user(self, environ: dict[str, Any]) -> tuple[str, list[dict[str, Any]], authorize.Where] | None:
+        """The calling IAM user, its policies and where it calls, when IAM enforcement is on; else None."""
+        if not self.behaviours().enforce_iam:
+            return None
+        access_key = access_key_of(environ.get("HTTP_AUTHORIZATION", ""), _query(environ).get("X-Amz-Credential", ""))
+        user = glue.iam_user_of(access_key) if access_key else None
+        if user is None:
+            return None
+        return user[0], user[1], authorize.where(glue.account_of(access_key), _region_of(environ))
+
+    def authorize(self, environ: dict[str, Any], service: str) -> Answer | None:
+        caller = self.iam_user(environ)
+        if caller is None or service not in ("ec2", "iam", "sts", "awslambda", "s3"):
+            return None
+        user_arn, policies, at = caller
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        query = _query(environ)
+        if service == "awslambda":
+            needs = authorize.lambda_needs(method, path, _json_body(environ), at)
+        elif service == "s3":
+            body = _read_body(environ) if method in ("PUT", "POST") and "/" not in path.strip("/") else b""
+            needs = authorize.s3_needs(method, path, environ.get("HTTP_HOST", ""), query, body, at)
+        else:
+            params = {**query, **(_form(_read_body(environ)) if method == "POST" else {})}
+            needs = {"ec2": authorize.ec2_needs, "iam": authorize.iam_needs, "sts": authorize.sts_needs}[service](
+                params, at)
+        denied = authorize.first_denied(user_arn, policies, needs, at.account)
+        if denied is None:
+            return None
+        log.info("IAM denied %s on %s to %s", denied.action, denied.resource, user_arn)
+        if service == "s3" and method == "POST" and "delete" in query:  # DeleteObjects: an error per key
+            return s3_access.delete_objects_denied(_read_body(environ))
+        return authorize.refusal(service, authorize.denial_message(user_arn, denied), head=method == "HEAD")
 
     # --- S3: bucket policies --------------------------------------------------------------------
 
@@ -190,6 +229,13 @@ class SandboxApp:
         if status != 200:
             return status, headers, body
         answer = json.loads(body)
+        caller = self.iam_user(environ)
+        if nested and caller is not None:
+            # "Lambda returns tag data only if you have explicit allow permissions for lambda:ListTags"
+            # (botocore's GetFunction model, the Tags member).
+            arn = answer.get("Configuration", {}).get("FunctionArn") or authorize.function_arn(name, caller[2])
+            if not authorize.allowed(caller[0], caller[1], authorize.Need("lambda:ListTags", arn), caller[2].account):
+                answer.pop("Tags", None)
         if nested:
             answer["Configuration"] = self.patch_configuration(answer.get("Configuration", {}), account, region)
         else:

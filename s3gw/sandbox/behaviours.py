@@ -9,6 +9,7 @@ from dataclasses import dataclass
 ENV_IAM_DELAY = "S3GW_SANDBOX_IAM_DELAY"
 ENV_PENDING = "S3GW_SANDBOX_PENDING"
 ENV_ENI_LINGER = "S3GW_SANDBOX_ENI_LINGER"
+ENV_ENFORCE_IAM = "S3GW_SANDBOX_ENFORCE_IAM"
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Behaviours:
     iam_propagation: float = 0.0  # seconds a new role cannot be used by Lambda
     pending: float = 0.0  # seconds a new/updated function stays Pending (update: InProgress)
     eni_linger: float = 0.0  # seconds Lambda's ENIs stay in-use after DeleteFunction
+    enforce_iam: bool = False  # IAM users' calls are checked against their policies (authorize.py)
 
     def __post_init__(self) -> None:
         for name in ("iam_propagation", "pending", "eni_linger"):
@@ -29,6 +31,7 @@ class Behaviours:
             iam_propagation=_seconds(environ, ENV_IAM_DELAY),
             pending=_seconds(environ, ENV_PENDING),
             eni_linger=_seconds(environ, ENV_ENI_LINGER),
+            enforce_iam=environ.get(ENV_ENFORCE_IAM, "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
 

@@ -254,3 +254,28 @@ def enis_using(account: str, region: str, *, group_id: str = "", subnet_id: str 
         if (group_id and group_id in groups) or (subnet_id and eni.subnet.id == subnet_id):
             found.append(str(eni.id))
     return found
+
+
+# --- IAM users (the sandbox's own IAM enforcement, see authorize.py) ------------------------------
+
+
+def iam_user_of(access_key: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """The IAM user an access key belongs to, with its identity policies (inline, and the default version of
+    each attached managed policy); None for a key no IAM user owns (the account's own, the sandbox's)."""
+    from moto.iam.models import iam_backends
+
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):  # only the partitions that exist already
+            key = backend.access_keys.get(access_key)
+            user = backend.users.get(key.user_name) if key is not None else None
+            if user is None:
+                continue
+            documents: list[Any] = list(user.policies.values())
+            for managed in user.managed_policies.values():
+                documents += [v.document for v in managed.versions if v.is_default]
+            return str(user.arn), [_as_dict(d) for d in documents]
+    return None
+
+
+def ec2_tags(account: str, region: str, resource_id: str) -> dict[str, str]:
+    return dict(_ec2(account, region).tags.get(resource_id, {}))

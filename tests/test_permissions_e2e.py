@@ -1,0 +1,121 @@
+"""The must-show test: the whole lifecycle as an IAM user whose ONLY policy is `s3gw permissions`' output, on the
+sandbox with IAM enforcement on (every EC2, S3, IAM, STS and Lambda call checked against the user's policy); and
+with one permission removed, one clear line naming it, exit 1, and nothing orphaned.
+
+In-process (sandbox thread + click's runner) to stay lean: the real handler still runs in a subprocess."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+
+from s3gw.cli import cli
+from s3gw.permissions import Target, policy_document, without
+from s3gw.sandbox import Behaviours, Sandbox
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(behaviours=Behaviours(enforce_iam=True)) as running:
+        yield running
+
+
+def admin(sandbox: Sandbox, service: str) -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=sandbox.endpoint_url,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def operator(sandbox: Sandbox, name: str, policy: dict[str, Any]) -> dict[str, str]:
+    """An IAM user with exactly this one managed policy; its keys as environment variables."""
+    iam = admin(sandbox, "iam")
+    iam.create_user(UserName=name)
+    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def run(sandbox: Sandbox, env: dict[str, str], state_dir: Path, stack: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, [*args, "--stack", stack, "--endpoint-url", sandbox.endpoint_url,
+                                    "--region", REGION, "--state-dir", str(state_dir)], env={**env, "CI": "true"})
+
+
+def printed_policy(stack: str, state_dir: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["permissions", "--output", "json", "--account", ACCOUNT, "--stack", stack,
+                                      "--region", REGION, "--state-dir", str(state_dir)])
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def tagged(sandbox: Sandbox, stack: str) -> list[str]:
+    """Everything in the sandbox carrying the stack's tag (as the account's administrator sees it)."""
+    ec2, s3 = admin(sandbox, "ec2"), admin(sandbox, "s3")
+    stack_filter = [{"Name": "tag:s3gw:stack", "Values": [stack]}]
+    found = [v["VpcId"] for v in ec2.describe_vpcs(Filters=stack_filter)["Vpcs"]]
+    found += [s["SubnetId"] for s in ec2.describe_subnets(Filters=stack_filter)["Subnets"]]
+    found += [g["GroupId"] for g in ec2.describe_security_groups(Filters=stack_filter)["SecurityGroups"]]
+    found += [r["RoleName"] for r in admin(sandbox, "iam").list_roles()["Roles"] if r["RoleName"].startswith(stack)]
+    found += [f["FunctionName"] for f in admin(sandbox, "lambda").list_functions()["Functions"]
+              if f["FunctionName"].startswith(stack)]
+    found += [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(stack)]
+    return found
+
+
+def test_the_whole_lifecycle_needs_nothing_beyond_the_printed_policy(sandbox: Sandbox, tmp_path: Path) -> None:
+    env = operator(sandbox, "least", printed_policy("lp", tmp_path))
+    for command in (["up"], ["status"], ["verify"], ["test-invoke", "--put", "a.txt"], ["up"],
+                    ["down", "--yes"], ["down", "--yes", "--from-tags"]):
+        result = run(sandbox, env, tmp_path, "lp", *command)
+        assert result.exit_code == 0, (command, result.stdout, result.stderr)
+        if command[0] == "test-invoke":
+            assert "a.txt" in result.stdout and "the seal holds" in result.stdout, result.stdout
+    assert tagged(sandbox, "lp") == []
+
+
+def test_the_sandbox_refuses_what_the_policy_does_not_allow(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Without this the test above proves nothing: an empty policy is refused at the first call."""
+    env = operator(sandbox, "nobody", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ec2:DescribeAvailabilityZones", "Resource": "*"}]})
+    result = run(sandbox, env, tmp_path, "np", "up")
+    assert result.exit_code == 1
+    assert "the operator may not ec2:DescribeVpcs" in result.stderr, result.stderr
+    assert tagged(sandbox, "np") == []
+
+
+def _target(stack: str) -> Target:
+    return Target("aws", REGION, ACCOUNT, stack, f"{stack}-{ACCOUNT}-{REGION}", f"{stack}-lambda-role",
+                  f"{stack}-lister")
+
+
+def test_without_create_function_up_names_it_and_down_leaves_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    env = operator(sandbox, "nofn", policy_document(_target("nf"), without("lambda:CreateFunction")))
+    result = run(sandbox, env, tmp_path, "nf", "up")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert "lambda:CreateFunction" in lines[-1] and "s3gw permissions" in lines[-1], result.stderr
+    recorded = json.loads((tmp_path / "nf.json").read_text())["resources"]
+    assert recorded["vpc_id"] and recorded["role_name"] and recorded["bucket"]  # all made so far is recorded
+    gone = run(sandbox, env, tmp_path, "nf", "down", "--yes")
+    assert gone.exit_code == 0, gone.stderr
+    assert tagged(sandbox, "nf") == []
+
+
+def test_without_delete_vpc_down_names_it_and_keeps_the_vpc_recorded(sandbox: Sandbox, tmp_path: Path) -> None:
+    env = operator(sandbox, "novpcdel", policy_document(_target("nd"), without("ec2:DeleteVpc")))
+    assert run(sandbox, env, tmp_path, "nd", "up").exit_code == 0
+    result = run(sandbox, env, tmp_path, "nd", "down", "--yes")
+    assert result.exit_code == 1
+    assert "ec2:DeleteVpc" in result.stderr.strip().splitlines()[-1], result.stderr
+    recorded = json.loads((tmp_path / "nd.json").read_text())["resources"]
+    assert list(recorded) == ["vpc_id"]  # the one thing left is still recorded: `down` can finish it
+    assert tagged(sandbox, "nd") == [recorded["vpc_id"]]
+    admin(sandbox, "ec2").delete_vpc(VpcId=recorded["vpc_id"])
