@@ -11,6 +11,7 @@ from typing import Any
 
 from s3gw import reach
 from s3gw.errors import AwsError, UsageError
+from s3gw.permissions import vpc_access_policy_arn
 from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate, statements_of
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
@@ -81,9 +82,11 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     policy_text = bucket_policy_text(ctx, bucket)
     role_arn = str(configuration.get("Role", ""))
     traffic_endpoint = path.endpoint_id or endpoint_id  # what aws:SourceVpce will say on the function's calls
-    checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair))
+    partition = ctx.aws.partition
+    checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair,
+                                 partition))
     checks.append(_public_access_check(ctx, bucket, repair))
-    checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair))
+    checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair, partition))
     return report
 
 
@@ -203,24 +206,24 @@ def _bucket_region(ctx: Context, bucket: str) -> str:
 
 
 def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: str | None,
-                   snapshot: dict[str, Any], function_name: str, repair: str) -> list[Check]:
+                   snapshot: dict[str, Any], function_name: str, repair: str, partition: str) -> list[Check]:
     if policy is None:
         return [Check("bucket policy", False, f"{bucket} has no policy: it answers from anywhere, not only "
                       "through the endpoint", repair or "put a policy denying s3 calls unless aws:SourceVpce is it")]
     try:
-        evaluate(policy, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
+        evaluate(policy, Request("s3:ListBucket", f"arn:{partition}:s3:::{bucket}"))
     except ValueError as exc:
         return [Check("bucket policy", False, f"cannot evaluate the policy: {exc}", repair)]
     account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
     role_name = role_arn.rsplit("/", 1)[-1]
-    caller = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
+    caller = f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{function_name}"
     vpc_id = next((s.get("VpcId") for s in snapshot["subnets"]), None)
     through = {"aws:SourceVpce": endpoint_id, "aws:SourceVpc": vpc_id, "aws:SecureTransport": True}
     outside = {"aws:SecureTransport": True}
     checks = []
     named = _named_endpoints(policy)
     for action in SEALED_ACTIONS:
-        resource = f"arn:aws:s3:::{bucket}" + ("" if action == "s3:ListBucket" else "/probe")
+        resource = f"arn:{partition}:s3:::{bucket}" + ("" if action == "s3:ListBucket" else "/probe")
         inside = decide(Request(action, resource, caller, account, through), resource_policy=policy)
         if inside.effect == "Deny":
             hint = _why_denied(named, endpoint_id, vpc_id) or repair or "let the endpoint through in the policy"
@@ -234,9 +237,10 @@ def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: 
                                 repair or f"deny {action} unless aws:SourceVpce is {endpoint_id}"))
             continue
         checks.append(Check(f"policy on {action}", True, f"allowed via {endpoint_id}, denied without it"))
-    operator = f"arn:aws:iam::{account}:user/operator"
-    locked = [a for a in _POLICY_ACTIONS if decide(Request(a, f"arn:aws:s3:::{bucket}", operator, account, outside),
-                                                   resource_policy=policy).effect == "Deny"]
+    operator = f"arn:{partition}:iam::{account}:user/operator"
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    locked = [a for a in _POLICY_ACTIONS
+              if decide(Request(a, bucket_arn, operator, account, outside), resource_policy=policy).effect == "Deny"]
     checks.append(Check(
         "policy leaves the policy editable", not locked,
         "the policy denies " + ", ".join(locked) + " from outside the endpoint: only the account root can now "
@@ -299,7 +303,8 @@ def _role_policies(ctx: Context, role_name: str) -> list[Any]:
     return documents
 
 
-def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, repair: str) -> list[Check]:
+def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, repair: str,
+                 partition: str) -> list[Check]:
     role_name = role_arn.rsplit("/", 1)[-1]
     try:
         documents = _role_policies(ctx, role_name)
@@ -308,7 +313,7 @@ def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, r
             return [Check("role", False, f"role {role_name} does not exist", repair or "give the function a role")]
         raise
     account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
-    caller = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
+    caller = f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{function_name}"
 
     def allowed(action: str, resource: str) -> bool:
         return decide(Request(action, resource, caller, account), identity_policies=documents).effect == "Allow"
@@ -319,10 +324,10 @@ def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, r
         f"{role_name} may not {', '.join(no_eni)}: Lambda cannot place the function in the subnets" if no_eni
         else f"{role_name} may create, describe and delete network interfaces",
         (repair or f"aws iam attach-role-policy --role-name {role_name} --policy-arn "
-                   "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole") if no_eni else "",
+                   f"{vpc_access_policy_arn(partition)}") if no_eni else "",
     )]
     denied = [a for a in SEALED_ACTIONS
-              if not allowed(a, f"arn:aws:s3:::{bucket}" + ("" if a == "s3:ListBucket" else "/probe"))]
+              if not allowed(a, f"arn:{partition}:s3:::{bucket}" + ("" if a == "s3:ListBucket" else "/probe"))]
     checks.append(Check(
         "role reaches the bucket", not denied,
         f"{role_name} is not allowed {', '.join(denied)} on {bucket}" if denied

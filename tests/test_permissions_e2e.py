@@ -29,14 +29,14 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-def admin(sandbox: Sandbox, service: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=sandbox.endpoint_url,
+def admin(sandbox: Sandbox, service: str, region: str = REGION) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=sandbox.endpoint_url,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def operator(sandbox: Sandbox, name: str, policy: dict[str, Any]) -> dict[str, str]:
+def operator(sandbox: Sandbox, name: str, policy: dict[str, Any], region: str = REGION) -> dict[str, str]:
     """An IAM user with exactly this one managed policy; its keys as environment variables."""
-    iam = admin(sandbox, "iam")
+    iam = admin(sandbox, "iam", region)
     iam.create_user(UserName=name)
     arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))["Policy"]["Arn"]
     iam.attach_user_policy(UserName=name, PolicyArn=arn)
@@ -44,14 +44,14 @@ def operator(sandbox: Sandbox, name: str, policy: dict[str, Any]) -> dict[str, s
     return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
 
-def run(sandbox: Sandbox, env: dict[str, str], state_dir: Path, stack: str, *args: str) -> Result:
+def run(sandbox: Sandbox, env: dict[str, str], state_dir: Path, stack: str, *args: str, region: str = REGION) -> Result:
     return CliRunner().invoke(cli, [*args, "--stack", stack, "--endpoint-url", sandbox.endpoint_url,
-                                    "--region", REGION, "--state-dir", str(state_dir)], env={**env, "CI": "true"})
+                                    "--region", region, "--state-dir", str(state_dir)], env={**env, "CI": "true"})
 
 
-def printed_policy(stack: str, state_dir: Path) -> dict[str, Any]:
+def printed_policy(stack: str, state_dir: Path, region: str = REGION) -> dict[str, Any]:
     result = CliRunner().invoke(cli, ["permissions", "--output", "json", "--account", ACCOUNT, "--stack", stack,
-                                      "--region", REGION, "--state-dir", str(state_dir)])
+                                      "--region", region, "--state-dir", str(state_dir)])
     assert result.exit_code == 0, result.output
     return dict(json.loads(result.stdout))
 
@@ -79,6 +79,26 @@ def test_the_whole_lifecycle_needs_nothing_beyond_the_printed_policy(sandbox: Sa
         if command[0] == "test-invoke":
             assert "a.txt" in result.stdout and "the seal holds" in result.stdout, result.stdout
     assert tagged(sandbox, "lp") == []
+
+
+@pytest.mark.parametrize(("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")])
+def test_china_and_govcloud_every_arn_and_policy_in_the_partition(sandbox: Sandbox, tmp_path: Path, region: str,
+                                                                 partition: str) -> None:
+    """The printed policy (in the partition) is enough, verify passes (its ARNs follow the partition) and the
+    seal holds: a policy written for arn:aws: would match nothing there and seal nothing."""
+    stack = "cn" if partition == "aws-cn" else "gov"
+    env = operator(sandbox, f"op-{stack}", printed_policy(stack, tmp_path, region), region)
+    assert run(sandbox, env, tmp_path, stack, "up", "--azs", "2", region=region).exit_code == 0
+    outputs = json.loads((tmp_path / f"{stack}.json").read_text())["resources"]
+    assert outputs["role_arn"].startswith(f"arn:{partition}:iam::")
+    assert outputs["function_arn"].startswith(f"arn:{partition}:lambda:{region}:")
+    seal = json.loads(admin(sandbox, "s3", region).get_bucket_policy(Bucket=outputs["bucket"])["Policy"])
+    assert all(r.startswith(f"arn:{partition}:s3:::") for s in seal["Statement"] for r in s["Resource"])
+    for command in (["verify"], ["test-invoke"], ["down", "--yes"]):
+        result = run(sandbox, env, tmp_path, stack, *command, region=region)
+        assert result.exit_code == 0, (command, result.stdout, result.stderr)
+        if command == ["test-invoke"]:
+            assert "the seal holds" in result.stdout
 
 
 def test_the_sandbox_refuses_what_the_policy_does_not_allow(sandbox: Sandbox, tmp_path: Path) -> None:

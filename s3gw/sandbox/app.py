@@ -19,6 +19,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from s3gw.aws import partition_of
 from s3gw.policy import Decision, Request, decide
 from s3gw.reach import fetch_snapshot, s3_reach
 
@@ -123,11 +124,13 @@ class SandboxApp:
     def s3(self, environ: dict[str, Any]) -> Answer | None:
         method = environ.get("REQUEST_METHOD", "GET")
         query = _query(environ)
-        call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query)
-        caller = self.caller_of(environ, query)
-        source = s3_access.copy_source(environ.get("HTTP_X_AMZ_COPY_SOURCE", "")) if method == "PUT" else None
+        partition = partition_of(_region_of(environ))
+        call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query, partition)
+        caller = self.caller_of(environ, query, partition)
+        copied = environ.get("HTTP_X_AMZ_COPY_SOURCE", "") if method == "PUT" else ""
+        source = s3_access.copy_source(copied, partition)
         for judged in (call, source):
-            if judged is None or not glue.bucket_exists(caller.account, judged.bucket):
+            if judged is None or not glue.bucket_exists(caller.account, judged.bucket, partition):
                 continue  # no bucket, no policy: moto answers (NoSuchBucket, ListBuckets, CreateBucket)
             decision = self.judge(caller, judged)
             if decision.effect == "Allow":
@@ -138,9 +141,9 @@ class SandboxApp:
             return s3_access.access_denied(head=method == "HEAD")
         return None
 
-    def caller_of(self, environ: dict[str, Any], query: dict[str, str]) -> Caller:
+    def caller_of(self, environ: dict[str, Any], query: dict[str, str], partition: str = "aws") -> Caller:
         access_key = access_key_of(environ.get("HTTP_AUTHORIZATION", ""), query.get("X-Amz-Credential", ""))
-        return self.callers.get(access_key) or host_caller(glue.account_of(access_key))
+        return self.callers.get(access_key) or host_caller(glue.account_of(access_key), partition)
 
     def judge(self, caller: Caller, call: s3_access.S3Call) -> Decision:
         identity = [ADMINISTRATOR] if caller.role_arn is None else glue.role_policies(caller.account, caller.role_arn)
@@ -155,7 +158,7 @@ class SandboxApp:
             return decide(
                 request,
                 identity_policies=identity,
-                resource_policy=glue.bucket_policy(caller.account, call.bucket),
+                resource_policy=glue.bucket_policy(caller.account, call.bucket, call.partition),
                 resource_account=caller.account,
             )
         except ValueError as problem:  # a policy the evaluator cannot read: fail closed
@@ -292,7 +295,8 @@ class SandboxApp:
         qualifier = _query(environ).get("Qualifier")
         function = glue.lambda_function(account, region, name, qualifier)
         if function is None:
-            arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+            arn = name if name.startswith("arn:") else \
+                f"arn:{partition_of(region)}:lambda:{region}:{account}:function:{name}"
             return _json_error(404, "ResourceNotFoundException",
                                f"Function not found: {arn}" + (f":{qualifier}" if qualifier else ""))
         if self.functions.is_pending(account, region, function.name):
@@ -342,7 +346,8 @@ class SandboxApp:
         Judged when the invocation starts, from the current EC2 state, by the path model `verify` uses.
         """
         account, region, role_arn = function.account, function.region, function.role_arn
-        session = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function.name}"
+        partition = role_arn.split(":")[1] if role_arn.count(":") >= 5 else "aws"
+        session = f"arn:{partition}:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function.name}"
         subnet_ids, group_ids = function.subnet_ids, function.security_group_ids
         if not subnet_ids:  # not in a VPC: Lambda's own internet access, no SourceVpce
             return Caller(session, account, role_arn), self.url(), self.url()

@@ -99,12 +99,12 @@ def judged_by_sandbox() -> Iterator[None]:
         _judging_elsewhere.reset(token)
 
 
-def bucket_exists(account: str, bucket: str) -> bool:
-    return bucket in backends.get_backend("s3")[account][_PARTITION].buckets
+def bucket_exists(account: str, bucket: str, partition: str = _PARTITION) -> bool:
+    return bucket in backends.get_backend("s3")[account][partition].buckets
 
 
-def bucket_policy(account: str, bucket: str) -> str | None:
-    found = backends.get_backend("s3")[account][_PARTITION].buckets.get(bucket)
+def bucket_policy(account: str, bucket: str, partition: str = _PARTITION) -> str | None:
+    found = backends.get_backend("s3")[account][partition].buckets.get(bucket)
     policy = getattr(found, "policy", None)
     return policy.decode() if isinstance(policy, bytes) else policy
 
@@ -113,7 +113,8 @@ def bucket_policy(account: str, bucket: str) -> str | None:
 
 
 def _role(account: str, role_arn: str) -> Any | None:
-    iam = backends.get_backend("iam")[account][_PARTITION]
+    partition = role_arn.split(":")[1] if role_arn.count(":") >= 5 else _PARTITION  # moto keeps IAM per partition
+    iam = backends.get_backend("iam")[account][partition]
     try:
         return iam.get_role_by_arn(role_arn)
     except Exception:  # moto's NotFoundException; any other failure means "no such role" too
