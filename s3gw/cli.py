@@ -14,7 +14,7 @@ import click
 
 from s3gw import __version__
 from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
-from s3gw.errors import EXIT_CHECK, EXIT_USAGE, S3gwError, UsageError
+from s3gw.errors import EXIT_CHECK, EXIT_USAGE, NoAnswer, S3gwError, UsageError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -64,6 +64,8 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
             fn(config, renderer, **options)
         except S3gwError as exc:
             fail(renderer, exc)
+        except NoAnswer as silent:
+            fail(renderer, silent.error)
         except KeyboardInterrupt:
             renderer.error("interrupted; every resource created so far is recorded: run the command again")
             sys.exit(130)

@@ -17,7 +17,9 @@ EGRESS_CHOICES = ("prefix-list", "anywhere")
 OUTPUT_CHOICES = ("text", "json")
 
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+# Any partition's region shape (aws, aws-cn, aws-us-gov, aws-iso*, aws-eusc: botocore's endpoints.json
+# regionRegex); the known-region check below then uses botocore's list.
+_REGION_RE = re.compile(r"^[a-z]{2,4}(-[a-z]+)?(-[a-z]+)+-\d{1,2}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PROFILE_RE = re.compile(r"^[\w.@+=,/-]{1,128}$")
 
@@ -72,7 +74,10 @@ def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
         raise UsageError("no region given", "pass --region or set AWS_REGION")
     if not _REGION_RE.match(region):
         raise UsageError(f"invalid region {region!r}", "use a region code such as us-east-1 or eu-west-1")
-    if not endpoint_url and region not in known_regions():  # an emulator may name any region it likes
+    if not endpoint_url and region not in known_regions() and not partition_pattern_matches(region):
+        # An emulator may name any region it likes. A region of a partition other than aws (cn, us-gov, iso*,
+        # eusc) newer than this botocore still matches its partition's regionRegex (botocore's endpoints.json)
+        # and is let through; in aws, where a typo also matches the pattern, the region must be known.
         raise UsageError(f"unknown region {region!r}",
                          "check the spelling (aws ec2 describe-regions), or upgrade boto3 if the region is new")
     return region
@@ -84,6 +89,26 @@ def known_regions() -> set[str]:
     session = botocore.session.get_session()
     return {region for partition in session.get_available_partitions()
             for region in session.get_available_regions("ec2", partition_name=partition)}
+
+
+def partition_pattern_matches(region: str) -> bool:
+    import botocore.session
+
+    endpoints = botocore.session.get_session().get_data("endpoints")
+    return any(re.match(p["regionRegex"], region) for p in endpoints["partitions"] if p["partition"] != "aws")
+
+
+def profile_region(profile: str | None) -> str | None:
+    """boto3's own resolution when no --region/AWS_REGION is given: AWS_DEFAULT_REGION, then the profile's
+    `region` in ~/.aws/config (every AWS CLI user's setup). Reads files only; no AWS call."""
+    import botocore.session
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return botocore.session.Session(profile=profile).get_config_variable("region") or None
+    except ProfileNotFound:
+        raise UsageError(f"profile {profile!r} not found", "check --profile / AWS_PROFILE against ~/.aws/config") \
+            from None
 
 
 def validate_cidr(cidr: str) -> str:
@@ -156,10 +181,12 @@ def make_config(
         raise UsageError(f"invalid output {output!r}", "use text or json")
     if egress not in EGRESS_CHOICES:
         raise UsageError(f"invalid egress {egress!r}", "use prefix-list or anywhere")
+    profile = validate_profile(profile)
+    region = region or profile_region(profile)
     return StackConfig(
         stack=validate_stack(stack),
         region=validate_region(region, endpoint_url),
-        profile=validate_profile(profile),
+        profile=profile,
         endpoint_url=validate_endpoint_url(endpoint_url),
         state_dir=Path(state_dir),
         output=output,

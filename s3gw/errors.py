@@ -55,6 +55,15 @@ class WaitTimeout(AwsError):
     """A bounded wait ran out (lingering ENIs, a function that never turned Active)."""
 
 
+class NoAnswer(BaseException):  # noqa: N818 - not an Exception: botocore wraps and retries every Exception
+    """An AWS call ran past its wall-clock bound (s3gw.aws.CallBound). A BaseException, like Ctrl-C, so that
+    botocore's retries and the steps' handlers let it through; cli.py reports `error` as one line."""
+
+    def __init__(self, error: S3gwError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def error_code(exc: BaseException) -> str:
     response: dict[str, Any] = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -65,13 +74,19 @@ def error_message(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Message", "")) or str(exc)
 
 
+# EC2 answers AuthFailure and STS InvalidClientTokenId both for a wrong key and in an opt-in region the account
+# has not enabled (AWS Account Management guide, "Enable or disable AWS Regions in your account").
+_NOT_VALID_HERE = ("the credentials were refused in this region: check the access key (AWS_PROFILE), and if this is an "
+                   "opt-in region, that it is enabled for the account (aws account list-regions)")
 _HINTS: dict[str, str] = {
     "UnauthorizedOperation": "the operator lacks an EC2 permission; see 'IAM permissions' in the README",
     "AccessDenied": "the operator lacks a permission; see 'IAM permissions' in the README",
     "AccessDeniedException": "the operator lacks a permission; see 'IAM permissions' in the README",
     "ExpiredToken": "your AWS session expired; refresh your credentials (aws sso login, or new keys)",
     "ExpiredTokenException": "your AWS session expired; refresh your credentials (aws sso login, or new keys)",
-    "InvalidClientTokenId": "the access key is not valid; check AWS_PROFILE or your credentials",
+    "InvalidClientTokenId": _NOT_VALID_HERE,
+    "AuthFailure": _NOT_VALID_HERE,
+    "UnrecognizedClientException": _NOT_VALID_HERE,
     "SignatureDoesNotMatch": "the secret key does not match the access key; check your credentials",
     "BucketAlreadyExists": "that bucket name belongs to another account; choose another with --bucket",
     "VpcLimitExceeded": "the region's VPC quota is used up; delete an unused VPC or choose another --region",
@@ -134,5 +149,8 @@ def translate(exc: BaseException, doing: str) -> S3gwError:
         if missing:  # AWS names the action: say which permission to add, not the whole 400-character message
             return AwsError(f"{doing}: {code}: the operator may not {missing} ({_who(message)})",
                             f"add {missing} to the operator's policy; 's3gw permissions' prints all s3gw needs")
+        if "not enabled" in message.lower() or "not opted in" in message.lower():
+            return AwsError(f"{doing}: the region is not enabled for this account ({code}: {message})",
+                            "enable it (aws account enable-region --region-name REGION), or choose another --region")
         return AwsError(f"{doing}: {code}: {message}", _HINTS.get(code, ""))
     return AwsError(f"{doing}: {type(exc).__name__}: {exc}")
