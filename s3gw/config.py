@@ -54,7 +54,9 @@ class StackConfig:
 
     @property
     def security_group_name(self) -> str:
-        return f"{self.stack}-lambda-https-out"
+        # CreateSecurityGroup refuses a GroupName that starts with "sg-" (botocore's EC2 model, GroupName).
+        name = f"{self.stack}-lambda-https-out"
+        return f"s3gw-{name}" if name.startswith("sg-") else name
 
     def default_bucket(self, account: str) -> str:
         return f"{self.stack}-{account}-{self.region}"

@@ -15,8 +15,8 @@ from s3gw.permissions import vpc_access_policy_arn
 from s3gw.policy import SEALED_ACTIONS, Request, decide, evaluate, statements_of
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
+from s3gw.steps.bucket import location_region, public_access_off
 from s3gw.steps.bucket import policy_text as bucket_policy_text
-from s3gw.steps.bucket import public_access_off
 from s3gw.steps.security_group import describe_rule, flatten
 
 _ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
@@ -202,7 +202,7 @@ def _bucket_region(ctx: Context, bucket: str) -> str:
         if is_code(exc, "NoSuchBucket"):
             raise AwsError(f"bucket {bucket} does not exist", "check --bucket, or run 's3gw up'") from None
         raise
-    return str(answer.get("LocationConstraint") or "us-east-1")
+    return location_region(answer)
 
 
 def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: str | None,

@@ -25,7 +25,7 @@ from s3gw.reach import fetch_snapshot, s3_reach
 
 from . import authorize, s3_access
 from . import moto_glue as glue
-from .behaviours import Behaviours
+from .behaviours import IAM_MESSAGES, Behaviours
 from .invoke import FunctionSpec, Outcome, Runner, log_result_header, new_request_id
 from .lifecycle import Functions
 from .network import BlackHole, Caller, Callers, access_key_of, host_caller
@@ -58,6 +58,7 @@ class SandboxApp:
         self.callers = Callers()
         self.functions = Functions(behaviours)
         self._clients: dict[str, Any] = {}
+        self.lingering_policies: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._clients_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -129,6 +130,8 @@ class SandboxApp:
         caller = self.caller_of(environ, query, partition)
         copied = environ.get("HTTP_X_AMZ_COPY_SOURCE", "") if method == "PUT" else ""
         source = s3_access.copy_source(copied, partition)
+        if call is not None and call.action == "s3:DeleteBucketPolicy":
+            self.remember_deleted_policy(caller.account, call.bucket, partition)
         for judged in (call, source):
             if judged is None or not glue.bucket_exists(caller.account, judged.bucket, partition):
                 continue  # no bucket, no policy: moto answers (NoSuchBucket, ListBuckets, CreateBucket)
@@ -145,6 +148,21 @@ class SandboxApp:
         access_key = access_key_of(environ.get("HTTP_AUTHORIZATION", ""), query.get("X-Amz-Credential", ""))
         return self.callers.get(access_key) or host_caller(glue.account_of(access_key), partition)
 
+    def remember_deleted_policy(self, account: str, bucket: str, partition: str) -> None:
+        """S3 bucket configuration is eventually consistent (S3 User Guide, "Amazon S3 data consistency model"):
+        with `policy_linger`, a deleted bucket policy still applies for that many seconds."""
+        linger = self.behaviours().policy_linger
+        policy = glue.bucket_policy(account, bucket, partition) if linger > 0 else None
+        if policy:
+            self.lingering_policies[(account, partition, bucket)] = (policy, time.time() + linger)
+
+    def bucket_policy(self, account: str, bucket: str, partition: str) -> str | None:
+        current = glue.bucket_policy(account, bucket, partition)
+        lingering = self.lingering_policies.get((account, partition, bucket))
+        if lingering and time.time() < lingering[1]:
+            return current or lingering[0]
+        return current
+
     def judge(self, caller: Caller, call: s3_access.S3Call) -> Decision:
         identity = [ADMINISTRATOR] if caller.role_arn is None else glue.role_policies(caller.account, caller.role_arn)
         request = Request(
@@ -158,7 +176,7 @@ class SandboxApp:
             return decide(
                 request,
                 identity_policies=identity,
-                resource_policy=glue.bucket_policy(caller.account, call.bucket, call.partition),
+                resource_policy=self.bucket_policy(caller.account, call.bucket, call.partition),
                 resource_account=caller.account,
             )
         except ValueError as problem:  # a policy the evaluator cannot read: fail closed
@@ -207,13 +225,17 @@ class SandboxApp:
         delay = self.behaviours().iam_propagation
         created = glue.role_created_at(account, role_arn) if delay > 0 else None
         if created is not None and time.time() - created < delay:
-            return _json_error(400, "InvalidParameterValueException",
-                               "The role defined for the function cannot be assumed by Lambda.")
+            return _json_error(400, "InvalidParameterValueException", IAM_MESSAGES[self.behaviours().iam_message])
         return None
 
     def vpc_refused(self, account: str, region: str, request: dict[str, Any]) -> Answer | None:
         """Lambda checks the VpcConfig's subnets and groups exist; moto takes any id."""
         vpc = request.get("VpcConfig") or {}
+        unsupported = self.behaviours().no_lambda_zones
+        if unsupported and any(glue.subnet_zone(account, region, s) in unsupported for s in vpc.get("SubnetIds") or []):
+            # Lambda does not run in every zone of a region; its answer, as Lambda sends it.
+            return _json_error(400, "InvalidParameterValueException",
+                               "The provided subnets contain availability zone Lambda doesn't support.")
         for subnet_id in vpc.get("SubnetIds") or []:
             if not glue.subnet_exists(account, region, subnet_id):
                 return _json_error(400, "InvalidParameterValueException",
@@ -299,10 +321,11 @@ class SandboxApp:
                 f"arn:{partition_of(region)}:lambda:{region}:{account}:function:{name}"
             return _json_error(404, "ResourceNotFoundException",
                                f"Function not found: {arn}" + (f":{qualifier}" if qualifier else ""))
-        if self.functions.is_pending(account, region, function.name):
-            return _json_error(409, "ResourceConflictException",
-                               "The operation cannot be performed at this time. "
-                               "The function is currently in the following state: Pending")
+        for state, now in (("Pending", self.functions.is_pending), ("Failed", self.functions.is_failed)):
+            if now(account, region, function.name):
+                return _json_error(409, "ResourceConflictException",
+                                   "The operation cannot be performed at this time. "
+                                   f"The function is currently in the following state: {state}")
         event = _read_body(environ) or b"{}"
         try:
             json.loads(event)
@@ -418,6 +441,14 @@ class SandboxApp:
         action = params.get("Action", "")
         region = _region_of(environ)
         account = glue.account_of(access_key_of(environ.get("HTTP_AUTHORIZATION", "")))
+        zone = params.get("AvailabilityZone", "")
+        if action == "CreateSubnet" and zone in self.behaviours().no_subnet_zones:
+            # An account may not create subnets in some zones; EC2's answer, as users report it (moto's own
+            # test_subnets.py asserts the same text; widdix/aws-cf-templates#36).
+            others = [z for z in glue.zone_names(account, region) if z not in self.behaviours().no_subnet_zones]
+            return _ec2_error("InvalidParameterValue", f"Value ({zone}) for parameter availabilityZone is invalid. "
+                              "Subnets can currently only be created in the following availability zones: "
+                              f"{', '.join(others)}.")
         if action == "DeleteSecurityGroup" and params.get("GroupId"):
             group_id = params["GroupId"]
             if glue.enis_using(account, region, group_id=group_id):

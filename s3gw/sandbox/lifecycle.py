@@ -22,6 +22,7 @@ class FunctionRecord:
     # Deadlines, fixed by the behaviours in force at the event: switching them later changes nothing here.
     pending_until: float
     updating_until: float = 0.0
+    fails: bool = False  # `fail_pending`: once Pending is over, the function is Failed
     eni_ids: list[str] = field(default_factory=list)
 
 
@@ -50,8 +51,21 @@ class Functions:
         record = self._records.get((account, region, name))
         return record is not None and time.time() < record.updating_until
 
+    def is_failed(self, account: str, region: str, name: str) -> bool:
+        record = self._records.get((account, region, name))
+        return record is not None and record.fails and not self.is_pending(account, region, name)
+
     def state_fields(self, account: str, region: str, name: str) -> dict[str, str]:
         """The state keys of a function configuration, where they differ from moto's Active/Successful."""
+        if self.is_failed(account, region, name):
+            # A VPC function whose ENIs could not be made ends Failed (Lambda developer guide, "Lambda function
+            # states"; StateReasonCode values from botocore's Lambda model).
+            return {
+                "State": "Failed", "StateReasonCode": "EniLimitExceeded",
+                "StateReason": "Lambda was not able to create an ENI in the VPC of the Lambda function because "
+                               "the limit for Network Interfaces has been reached.",
+                "LastUpdateStatus": "Failed", "LastUpdateStatusReasonCode": "EniLimitExceeded",
+            }
         if self.is_pending(account, region, name):
             return {
                 "State": "Pending", "StateReason": "The function is being created.", "StateReasonCode": "Creating",
@@ -67,8 +81,10 @@ class Functions:
     def created(self, account: str, region: str, name: str, subnet_ids: list[str], group_ids: list[str]) -> None:
         enis = [glue.create_lambda_eni(account, region, s, group_ids, name) for s in subnet_ids]
         with self._lock:
-            pending_until = time.time() + self._behaviours().pending
-            self._records[(account, region, name)] = FunctionRecord(pending_until, eni_ids=enis)
+            behaviours = self._behaviours()
+            pending_until = time.time() + behaviours.pending
+            self._records[(account, region, name)] = FunctionRecord(pending_until, eni_ids=enis,
+                                                                    fails=behaviours.fail_pending)
 
     def updated(
         self, account: str, region: str, name: str, vpc: tuple[list[str], list[str]] | None = None

@@ -210,6 +210,17 @@ def subnet_vpc(account: str, region: str, subnet_id: str) -> str | None:
         return None
 
 
+def subnet_zone(account: str, region: str, subnet_id: str) -> str | None:
+    try:
+        return str(_ec2(account, region).get_subnet(subnet_id).availability_zone)
+    except Exception:
+        return None
+
+
+def zone_names(account: str, region: str) -> list[str]:
+    return sorted(str(zone.name) for zone in _ec2(account, region).describe_availability_zones())
+
+
 def security_group_exists(account: str, region: str, group_id: str) -> bool:
     return _ec2(account, region).get_security_group_from_id(group_id) is not None
 
