@@ -41,7 +41,10 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """What `up` builds; `plan` takes the same. Left out, they come from the state file, else defaults."""
     options = [
         click.option("--vpc-cidr", help="VPC block (default 10.0.0.0/16)."),
-        click.option("--azs", type=int, help="Availability zones, one private subnet each (default 3)."),
+        click.option("--azs", type=int,
+                     help="Availability zones, one private subnet each (default 3, or all the region has if fewer)."),
+        click.option("--zones", help="Name the zones, e.g. a,b or eu-west-1a,eu-west-1b (default: the first --azs "
+                                     "that accept a subnet)."),
         click.option("--bucket", help="Bucket name (default <stack>-<account>-<region>)."),
         click.option("--egress", type=click.Choice(EGRESS_CHOICES),
                      help="SG egress on 443: to the S3 prefix list (default) or 0.0.0.0/0."),
@@ -84,7 +87,7 @@ def fail(renderer: Any, exc: S3gwError) -> NoReturn:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress"}
+                "vpc_cidr", "azs", "bucket", "egress", "zones"}
 
 
 @click.group(context_settings=CONTEXT)

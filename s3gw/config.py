@@ -37,6 +37,7 @@ class StackConfig:
     azs: int = DEFAULT_AZS
     bucket: str | None = None
     egress: str = "prefix-list"
+    zones: str | None = None  # --zones, comma-separated full zone names; None: the first --azs that work
     # The settings the user gave on this command line; the others come from the state file, else defaults.
     given: frozenset[str] = frozenset()
 
@@ -132,6 +133,19 @@ def validate_azs(azs: int) -> int:
     return azs
 
 
+def validate_zones(zones: str, region: str) -> str:
+    """--zones a,b or eu-west-1a,eu-west-1b: full zone names of the region, distinct, comma-separated."""
+    names = [z.strip() for z in zones.split(",") if z.strip()]
+    full = [z if z.startswith(region) else f"{region}{z}" for z in names]
+    bad = [z for z in full if not re.fullmatch(re.escape(region) + r"[a-z]", z)]
+    if not names or bad:
+        raise UsageError(f"invalid --zones {zones!r}",
+                         f"name zones of {region}, e.g. --zones a,b or {region}a,{region}b")
+    if len(set(full)) != len(full) or len(full) > MAX_AZS:
+        raise UsageError(f"invalid --zones {zones!r}", f"name 1 to {MAX_AZS} distinct zones")
+    return ",".join(full)
+
+
 def validate_bucket(bucket: str) -> str:
     problem = ""
     if not _BUCKET_RE.match(bucket):
@@ -172,10 +186,11 @@ def make_config(
     azs: int | None = None,
     bucket: str | None = None,
     egress: str | None = None,
+    zones: str | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted."""
-    given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress}.items()
-                      if v is not None)
+    given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress,
+                                     "zones": zones}.items() if v is not None)
     vpc_cidr = vpc_cidr or DEFAULT_VPC_CIDR
     azs = DEFAULT_AZS if azs is None else azs
     egress = egress or "prefix-list"
@@ -185,6 +200,11 @@ def make_config(
         raise UsageError(f"invalid egress {egress!r}", "use prefix-list or anywhere")
     profile = validate_profile(profile)
     region = region or profile_region(profile)
+    if zones is not None:
+        zones = validate_zones(zones, region or "")
+        if "azs" in given and azs != len(zones.split(",")):
+            raise UsageError(f"--azs {azs} but --zones names {len(zones.split(','))}", "give one of them")
+        azs = len(zones.split(","))
     return StackConfig(
         stack=validate_stack(stack),
         region=validate_region(region, endpoint_url),
@@ -197,11 +217,12 @@ def make_config(
         azs=validate_azs(azs),
         bucket=validate_bucket(bucket) if bucket else None,
         egress=egress,
+        zones=zones,
         given=given,
     )
 
 
-SETTINGS = ("vpc_cidr", "azs", "bucket", "egress")
+SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "zones")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:

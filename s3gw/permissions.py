@@ -123,7 +123,8 @@ TABLE: tuple[Permission, ...] = (
     # --- Lambda: the function ---
     Permission("lambda:GetFunction", FUNCTION, READERS, "find the function; its code hash"),
     Permission("lambda:ListTags", FUNCTION, READERS, "GetFunction returns the tags (is it ours) only with this"),
-    Permission("lambda:GetFunctionConfiguration", FUNCTION, (UP, VERIFY), "wait for Active; verify's checks"),
+    Permission("lambda:GetFunctionConfiguration", FUNCTION, (UP, VERIFY, INVOKE),
+               "wait for Active (wake an Inactive function); verify's checks"),
     Permission("lambda:CreateFunction", FUNCTION, (UP,), "the function"),
     Permission("lambda:TagResource", FUNCTION, (UP,), "the function is tagged in its CreateFunction call"),
     Permission("lambda:UpdateFunctionCode", FUNCTION, (UP,), "deploy changed code"),

@@ -139,3 +139,20 @@ def test_without_delete_vpc_down_names_it_and_keeps_the_vpc_recorded(sandbox: Sa
     assert list(recorded) == ["vpc_id"]  # the one thing left is still recorded: `down` can finish it
     assert tagged(sandbox, "nd") == [recorded["vpc_id"]]
     admin(sandbox, "ec2").delete_vpc(VpcId=recorded["vpc_id"])
+
+
+def test_without_list_tags_get_function_has_no_tags_so_the_function_is_not_recognised(sandbox: Sandbox,
+                                                                                         tmp_path: Path) -> None:
+    """botocore's GetFunction model: "Lambda returns tag data only if you have explicit allow permissions for
+    lambda:ListTags". Without it a second `up` would call the stack's own function someone else's."""
+    env = operator(sandbox, "notags", policy_document(_target("nt"), without("lambda:ListTags")))
+    assert run(sandbox, env, tmp_path, "nt", "up").exit_code == 0
+    client = boto3.client("lambda", region_name=REGION, endpoint_url=sandbox.endpoint_url,
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    assert "Tags" not in client.get_function(FunctionName="nt-lister")
+    assert admin(sandbox, "lambda").get_function(FunctionName="nt-lister")["Tags"] == {"s3gw:stack": "nt"}
+    again = run(sandbox, env, tmp_path, "nt", "up")
+    assert again.exit_code == 1 and "is not this stack's" in again.stderr
+    admin_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    assert run(sandbox, admin_env, tmp_path, "nt", "down", "--yes").exit_code == 0

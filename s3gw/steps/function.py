@@ -31,6 +31,17 @@ def is_iam_propagation(exc: BaseException) -> bool:
         phrase in error_message(exc) for phrase in _PROPAGATION_PHRASES)
 
 
+# Lambda runs in most zones of a region, not all; CreateFunction refuses subnets in the others, without saying
+# which (the text as Lambda sends it).
+_LAMBDA_ZONE_REFUSED = "availability zone Lambda doesn't support"
+
+
+def subnet_zones(ctx: Context) -> list[str]:
+    subnets = call("reading the subnets' zones", ctx.aws.ec2.describe_subnets,
+                   SubnetIds=list(ctx.outputs.get("subnet_ids") or []))["Subnets"]
+    return sorted({s["AvailabilityZone"] for s in subnets})
+
+
 def wanted_configuration(ctx: Context) -> dict[str, Any]:
     return {
         "Runtime": RUNTIME,
@@ -102,15 +113,28 @@ class FunctionStep(Step):
                     return dict(lam.get_function(FunctionName=ctx.config.function_name)["Configuration"])
                 raise
 
-        created = retry(
-            ctx, "creating the Lambda function", create_once, retry_if=is_iam_propagation,
-            waiting_for="Lambda to accept the function (the new IAM role reaching Lambda, or EC2 busy)",
-            timeout=ctx.iam_propagation_wait,
-            first_delay=2.0, max_delay=10.0,
-        )
+        try:
+            created = self._create_retrying(ctx, create_once)
+        except Exception as failure:
+            exc = failure.__cause__ or failure
+            if _LAMBDA_ZONE_REFUSED in error_message(exc):
+                used = subnet_zones(ctx)
+                others = sorted(set(ctx.zones or []) - set(used))
+                raise AwsError(f"Lambda does not support one of the subnets' zones ({', '.join(used)})",
+                               "take the stack down and bring it up with --zones naming zones Lambda supports"
+                               + (f"; the region also has {', '.join(others)}" if others else "")) from None
+            raise
         ctx.record("function_name", created["FunctionName"])
         ctx.record("function_arn", created["FunctionArn"])
         wait_active(ctx)
+
+    def _create_retrying(self, ctx: Context, create_once: Any) -> dict[str, Any]:
+        return retry(
+            ctx, "creating the Lambda function", create_once, retry_if=is_iam_propagation,
+            waiting_for="the new IAM role to reach Lambda",
+            timeout=ctx.iam_propagation_wait,
+            first_delay=2.0, max_delay=10.0,
+        )
 
     def check(self, ctx: Context) -> list[Drift]:
         found = self._get(ctx)
