@@ -6,6 +6,7 @@ import functools
 import os
 import signal
 import threading
+import time
 from functools import cached_property
 from typing import Any
 
@@ -50,9 +51,10 @@ class Aws:
         client = self.session.client(service, endpoint_url=self.config.endpoint_url, config=config)
         if self.call_timeout > 0:
             bound = CallBound(self.call_timeout, self.config.endpoint_url or f"{service} in {self.config.region}")
-            client.meta.events.register("before-call", bound.arm)
-            client.meta.events.register("after-call", bound.disarm)
-            client.meta.events.register("after-call-error", bound.disarm)
+            # Last, so that a before-call handler that raises (or answers) leaves no timer armed.
+            client.meta.events.register_last("before-call", bound.arm)
+            client.meta.events.register_first("after-call", bound.disarm)
+            client.meta.events.register_first("after-call-error", bound.disarm)
         return client
 
     @cached_property
@@ -114,6 +116,7 @@ class CallBound:
         self.where = where
         self.operation = ""
         self._previous: Any = None
+        self._other_until = 0.0
         self._armed = False
 
     def arm(self, model: Any = None, **_: Any) -> None:
@@ -121,7 +124,9 @@ class CallBound:
             return
         self.operation = getattr(model, "name", "") or "a call"
         self._previous = signal.signal(signal.SIGALRM, self._expired)
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        # Someone else's timer (a test runner's, say) is put back, less the time spent, on disarm.
+        pending, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self._other_until = time.monotonic() + pending if pending > 0 else 0.0
         self._armed = True
 
     def disarm(self, **_: Any) -> None:
@@ -129,6 +134,8 @@ class CallBound:
             return
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
+        if self._other_until:
+            signal.setitimer(signal.ITIMER_REAL, max(self._other_until - time.monotonic(), 0.001))
         self._armed = False
 
     def _expired(self, signum: int, frame: Any) -> None:

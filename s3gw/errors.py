@@ -79,9 +79,9 @@ def error_message(exc: BaseException) -> str:
 _NOT_VALID_HERE = ("the credentials were refused in this region: check the access key (AWS_PROFILE), and if this is an "
                    "opt-in region, that it is enabled for the account (aws account list-regions)")
 _HINTS: dict[str, str] = {
-    "UnauthorizedOperation": "the operator lacks an EC2 permission; see 'IAM permissions' in the README",
-    "AccessDenied": "the operator lacks a permission; see 'IAM permissions' in the README",
-    "AccessDeniedException": "the operator lacks a permission; see 'IAM permissions' in the README",
+    "UnauthorizedOperation": "the operator lacks an EC2 permission; 's3gw permissions' prints all s3gw needs",
+    "AccessDenied": "the operator lacks a permission; 's3gw permissions' prints all s3gw needs",
+    "AccessDeniedException": "the operator lacks a permission; 's3gw permissions' prints all s3gw needs",
     "ExpiredToken": "your AWS session expired; refresh your credentials (aws sso login, or new keys)",
     "ExpiredTokenException": "your AWS session expired; refresh your credentials (aws sso login, or new keys)",
     "InvalidClientTokenId": _NOT_VALID_HERE,

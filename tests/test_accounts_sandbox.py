@@ -225,7 +225,7 @@ def test_test_invoke_says_why_a_function_will_not_wake() -> None:
 def test_down_waits_out_a_bucket_policy_that_lingers_after_its_deletion(fresh: Sandbox, tmp_path: Path) -> None:
     assert s3gw(fresh, tmp_path, "pl", "up", "--azs", "1").exit_code == 0
     assert s3gw(fresh, tmp_path, "pl", "test-invoke", "--put", "kept.txt").exit_code == 0
-    fresh.behaviours = Behaviours(policy_linger=1.5)
+    fresh.behaviours = Behaviours(policy_linger=4.0)
     result = s3gw(fresh, tmp_path, "pl", "down", "--yes")
     assert result.exit_code == 0, result.stderr
     assert "waiting: the deleted bucket policy to stop applying (AccessDenied)" in result.stderr
