@@ -76,8 +76,9 @@ def translated(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
-def open_context(config: StackConfig, progress: Progress, *, persist: bool) -> Context:
-    state = state_file.load(config.state_path, config.stack, config.region)
+def open_context(config: StackConfig, progress: Progress, *, persist: bool,
+                 store: state_file.Store | None = None) -> Context:
+    state = state_file.load(store or state_file.open_store(config), config.stack, config.region)
     config = settle(config, state.settings)
     aws = Aws(config)
     state_file.check_account(state, aws.account)
@@ -94,8 +95,9 @@ def outputs_of(values: dict[str, Any]) -> dict[str, Any]:
 
 @translated("bringing the stack up")
 def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -> StackReport:
-    with state_file.locked(config.state_dir, config.stack, "up"):
-        ctx = ctx or open_context(config, progress, persist=True)
+    store = ctx.state.store if ctx else state_file.open_store(config)
+    with state_file.locked(store, "up"):
+        ctx = ctx or open_context(config, progress, persist=True, store=store)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
         if ctx.state.settings != settings:
@@ -153,15 +155,16 @@ def plan(config: StackConfig, progress: Progress) -> StackReport:
 def status(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     if not ctx.state.exists_on_disk:
-        raise UsageError(f"stack {config.stack} has no state file at {config.state_path}",
+        raise UsageError(f"stack {config.stack} has no state at {config.state_where}",
                          "run 's3gw up' first, or pass the --stack/--state-dir it was made with")
     reports = _inspect(ctx, missing="missing", drift="drift", ok="ok")
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
 
 
+@translated("reading the state")
 def recorded_outputs(config: StackConfig) -> dict[str, Any]:
     """The recorded ids, from the state file alone: no AWS call, so it works offline and fast."""
-    state = state_file.load(config.state_path, config.stack, config.region)
+    state = state_file.load(state_file.open_store(config), config.stack, config.region)
     return outputs_of(state.resources)
 
 
@@ -184,8 +187,9 @@ _AFTER_ENIS = ("security_group", "subnets", "role", "vpc")
 @translated("taking the stack down")
 def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
          ctx: Context | None = None, from_tags: bool = False) -> DownReport:
-    with state_file.locked(config.state_dir, config.stack, "down"):
-        ctx = ctx or open_context(config, progress, persist=True)
+    store = ctx.state.store if ctx else state_file.open_store(config)
+    with state_file.locked(store, "down"):
+        ctx = ctx or open_context(config, progress, persist=True, store=store)
         if wait is not None:
             ctx.delete_wait = wait
         if from_tags:
@@ -278,13 +282,14 @@ def permissions_target(config: StackConfig, account: str | None = None) -> Any:
     from s3gw.aws import partition_of
     from s3gw.permissions import Target
 
-    state = state_file.load(config.state_path, config.stack, config.region)
+    state = state_file.load(state_file.open_store(config), config.stack, config.region)
     config = settle(config, state.settings)
     account = account or state.account or "*"
     bucket = (config.bucket or state.resources.get("bucket") or state.resources.get("bucket_pending")
               or config.default_bucket(account))
     return Target(partition=partition_of(config.region), region=config.region, account=account,
-                  stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name)
+                  stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name,
+                  state_url=config.state_url)
 
 
 @translated("verifying the path")
@@ -304,3 +309,29 @@ def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None 
 
     ctx = open_context(config, progress, persist=False)
     return invoke_function(ctx, put_key)
+
+
+@translated("removing the lock")
+def force_unlock(config: StackConfig) -> dict[str, Any] | None:
+    """`unlock --force`: remove the stack's lock (S3), or say who still holds it (local: a live process)."""
+    return state_file.open_store(config).force_unlock()
+
+
+@translated("setting up the state bucket")
+def state_init(config: StackConfig, progress: Progress) -> list[str]:
+    from s3gw.state_s3 import init_bucket
+
+    if not config.state_url:
+        raise UsageError("state init needs an s3://BUCKET[/PREFIX]", "pass it, or set S3GW_STATE")
+    return init_bucket(config, config.state_url, progress)
+
+
+@translated("copying the state")
+def state_copy(config: StackConfig, direction: str, *, force: bool) -> str:
+    """`state push` (local → S3) or `state pull` (S3 → local), each side locked while it is copied."""
+    if not config.state_url:
+        raise UsageError(f"state {direction} needs --state s3://BUCKET[/PREFIX]", "or set S3GW_STATE")
+    local, remote = state_file.LocalStore(config.state_path), state_file.open_store(config)
+    source, target = (local, remote) if direction == "push" else (remote, local)
+    with state_file.locked(local, f"state {direction}"), state_file.locked(remote, f"state {direction}"):
+        return state_file.copy_state(source, target, config.stack, config.region, force=force)

@@ -34,6 +34,9 @@ PASS_ROLE = "pass-role"  # the role, passed to Lambda only
 ATTACH_VPC_ACCESS = "attach-vpc-access"  # the role, with AWSLambdaVPCAccessExecutionRole only
 VPC_ACCESS_POLICY = "vpc-access-policy"
 FUNCTION = "function"
+STATE_BUCKET = "state-bucket"  # --state s3://BUCKET/PREFIX only
+STATE_OBJECTS = "state-objects"
+WITH_S3_STATE = "every command, with --state s3://"
 
 # The creates that tag at creation (TagSpecifications): ec2:CreateTags is needed for each, with
 # ec2:CreateAction naming it (EC2 User Guide, "Grant permission to tag Amazon EC2 resources during creation").
@@ -131,6 +134,13 @@ TABLE: tuple[Permission, ...] = (
     Permission("lambda:UpdateFunctionConfiguration", FUNCTION, (UP,), "repair the configuration"),
     Permission("lambda:InvokeFunction", FUNCTION, (INVOKE,), "run the function"),
     Permission("lambda:DeleteFunction", FUNCTION, (DOWN, FROM_TAGS), "delete the function"),
+    # --- the state in S3 (--state s3://BUCKET/PREFIX): only in the policy when the state is there ---
+    Permission("s3:ListBucket", STATE_BUCKET, (WITH_S3_STATE,), "HeadBucket: the state bucket exists"),
+    Permission("s3:GetBucketVersioning", STATE_BUCKET, (WITH_S3_STATE,), "the state bucket keeps versions"),
+    Permission("s3:GetEncryptionConfiguration", STATE_BUCKET, (WITH_S3_STATE,), "the state bucket is encrypted"),
+    Permission("s3:GetObject", STATE_OBJECTS, (WITH_S3_STATE,), "read the state and the lock"),
+    Permission("s3:PutObject", STATE_OBJECTS, (WITH_S3_STATE,), "write the state, take the lock (conditional)"),
+    Permission("s3:DeleteObject", STATE_OBJECTS, (WITH_S3_STATE,), "free the lock; remove the state after down"),
 )
 
 # sts:GetCallerIdentity (the account, for the bucket name and the state file) needs no permission
@@ -141,7 +151,8 @@ _SIDS = {
     ANY: "ReadEverywhere", EC2_REGION: "Ec2CreateInRegion", EC2_TAG_ON_CREATE: "Ec2TagOnCreate",
     EC2_STACK: "Ec2ChangeStackResources", BUCKET: "TheBucket", OBJECTS: "TheBucketObjects", ROLE: "TheRole",
     PASS_ROLE: "PassTheRoleToLambda", ATTACH_VPC_ACCESS: "AttachVpcAccessPolicyOnly",
-    VPC_ACCESS_POLICY: "ReadVpcAccessPolicy", FUNCTION: "TheFunction",
+    VPC_ACCESS_POLICY: "ReadVpcAccessPolicy", FUNCTION: "TheFunction", STATE_BUCKET: "TheStateBucket",
+    STATE_OBJECTS: "TheStateObjects",
 }
 
 
@@ -156,6 +167,7 @@ class Target:
     bucket: str
     role_name: str
     function_name: str
+    state_url: str | None = None  # s3://BUCKET/PREFIX when the state is kept in S3
 
 
 def vpc_access_policy_arn(partition: str) -> str:
@@ -193,6 +205,10 @@ def _statement_for(scope: str, actions: list[str], t: Target) -> dict[str, Any]:
         resource = vpc_access_policy_arn(p)
     elif scope == FUNCTION:
         resource = f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.function_name}"
+    elif scope in (STATE_BUCKET, STATE_OBJECTS):
+        bucket, _, prefix = (t.state_url or "").removeprefix("s3://").partition("/")
+        resource = f"arn:{p}:s3:::{bucket}" if scope == STATE_BUCKET else \
+            f"arn:{p}:s3:::{bucket}/{prefix + '/' if prefix else ''}{t.stack}.*"
     else:
         raise ValueError(f"unknown scope {scope!r}")
     statement["Resource"] = resource
@@ -203,6 +219,8 @@ def policy_document(target: Target, table: tuple[Permission, ...] = TABLE) -> di
     """The operator's policy: one statement per scope, in the table's order."""
     by_scope: dict[str, list[str]] = {}
     for row in table:
+        if row.scope in (STATE_BUCKET, STATE_OBJECTS) and not target.state_url:
+            continue
         by_scope.setdefault(row.scope, []).append(row.action)
     return {"Version": "2012-10-17",
             "Statement": [_statement_for(scope, actions, target) for scope, actions in by_scope.items()]}
@@ -222,6 +240,7 @@ _SCOPE_TEXT = {
     ROLE: "the stack's role", PASS_ROLE: "the stack's role, passed to Lambda only",
     ATTACH_VPC_ACCESS: "the stack's role, AWSLambdaVPCAccessExecutionRole only",
     VPC_ACCESS_POLICY: "AWSLambdaVPCAccessExecutionRole", FUNCTION: "the stack's function",
+    STATE_BUCKET: "the state bucket", STATE_OBJECTS: "PREFIX/<stack>.json and .lock",
 }
 
 
