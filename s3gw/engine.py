@@ -282,11 +282,12 @@ def permissions_target(config: StackConfig, account: str | None = None) -> Any:
     from s3gw.aws import partition_of
     from s3gw.permissions import Target
 
-    state = state_file.load(state_file.open_store(config), config.stack, config.region)
-    config = settle(config, state.settings)
-    account = account or state.account or "*"
-    bucket = (config.bucket or state.resources.get("bucket") or state.resources.get("bucket_pending")
-              or config.default_bucket(account))
+    # The local state file only: `permissions` makes no AWS call (state kept in S3: --account and --bucket).
+    state = state_file.load(config.state_path, config.stack, config.region) if not config.state_url else None
+    recorded = state.resources if state else {}
+    config = settle(config, state.settings) if state else config
+    account = account or (state.account if state else "") or "*"
+    bucket = config.bucket or recorded.get("bucket") or recorded.get("bucket_pending") or config.default_bucket(account)
     return Target(partition=partition_of(config.region), region=config.region, account=account,
                   stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name,
                   state_url=config.state_url)
