@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from s3gw import __version__
-from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
+from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config, validate_wait
 from s3gw.errors import (
     EXIT_CHECK,
     EXIT_INTERRUPTED,
@@ -213,31 +213,38 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
-@click.option("--wait", type=click.FloatRange(min=0), default=1200, show_default=True,
-              help="Seconds to wait for Lambda's network interfaces to go.")
+@click.option("--wait", default="2700", show_default=True, metavar="SECONDS",
+              help="Bound on the wait for Lambda's network interfaces to go (AWS: up to ~35 min).")
 @click.option("--from-tags", is_flag=True,
               help="Find the stack's resources by their s3gw:stack tag (the state file was lost), then delete.")
 @shared_options
 @command
-def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: bool) -> None:
-    """Delete everything recorded, in safe order."""
+def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bool) -> None:
+    """Delete the stack, found by recorded id and by its s3gw:stack tag, in safe order."""
     from s3gw import engine
 
-    recorded = engine.recorded_outputs(config)
-    if not recorded and not from_tags:
-        renderer.note(f"stack {config.stack}: nothing recorded in {config.state_where}; nothing to delete")
-    if not yes and (recorded or from_tags):
+    bound = validate_wait(wait)
+    if not from_tags and not engine.state_exists(config):
+        renderer.note(f"stack {config.stack}: no state at {config.state_where}; nothing to delete "
+                      "(--from-tags finds a stack whose state was lost by its tag)")
+        return
+    if not yes:
         if not sys.stdin.isatty():
             raise UsageError("down needs confirmation", "pass --yes when no terminal is attached")
-        what = "everything tagged s3gw:stack=" + config.stack if from_tags else ", ".join(sorted(recorded))
-        click.confirm(f"Delete stack {config.stack} in {config.region} ({what})?", abort=True, err=True)
-    report = engine.down(config, renderer.progress, wait=wait, from_tags=from_tags)
+        recorded = engine.recorded_outputs(config)
+        what = ", ".join(sorted(recorded)) + " and " if recorded else ""
+        click.confirm(f"Delete stack {config.stack} in {config.region} ({what}everything tagged "
+                      f"s3gw:stack={config.stack})?", abort=True, err=True)
+    report = engine.down(config, renderer.progress, wait=bound, from_tags=from_tags, live=renderer.live_line())
     if config.output == "json":
         renderer.json(report)
     else:
         renderer.note(f"stack {config.stack}: deleted " + (", ".join(report.deleted) or "nothing"))
+    for problem in report.problems:
+        renderer.error(problem)
     if report.left:
         renderer.error("left in AWS and recorded: " + ", ".join(sorted(report.left)) + "; run 'down' again")
+    if not report.complete:
         sys.exit(1)
 
 

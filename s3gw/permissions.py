@@ -126,12 +126,13 @@ TABLE: tuple[Permission, ...] = (
     # --- Lambda: the function ---
     Permission("lambda:GetFunction", FUNCTION, READERS, "find the function; its code hash"),
     Permission("lambda:ListTags", FUNCTION, READERS, "GetFunction returns the tags (is it ours) only with this"),
-    Permission("lambda:GetFunctionConfiguration", FUNCTION, (UP, VERIFY, INVOKE),
-               "wait for Active (wake an Inactive function); verify's checks"),
+    Permission("lambda:GetFunctionConfiguration", FUNCTION, (UP, VERIFY, INVOKE, DOWN, FROM_TAGS),
+               "wait for Active or an update (wake an Inactive function); verify's checks"),
     Permission("lambda:CreateFunction", FUNCTION, (UP,), "the function"),
     Permission("lambda:TagResource", FUNCTION, (UP,), "the function is tagged in its CreateFunction call"),
     Permission("lambda:UpdateFunctionCode", FUNCTION, (UP,), "deploy changed code"),
-    Permission("lambda:UpdateFunctionConfiguration", FUNCTION, (UP,), "repair the configuration"),
+    Permission("lambda:UpdateFunctionConfiguration", FUNCTION, (UP, DOWN, FROM_TAGS),
+               "repair the configuration; take the function out of the VPC before deleting it"),
     Permission("lambda:InvokeFunction", FUNCTION, (INVOKE,), "run the function"),
     Permission("lambda:DeleteFunction", FUNCTION, (DOWN, FROM_TAGS), "delete the function"),
     # --- the state in S3 (--state s3://BUCKET/PREFIX): only in the policy when the state is there ---

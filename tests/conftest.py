@@ -13,7 +13,7 @@ import pytest
 
 # Before anything imports boto3 or moto: no real account can be reached from the tests.
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "S3GW_STACK",
-              "S3GW_STATE_DIR", "S3GW_OUTPUT"):
+              "S3GW_STATE_DIR", "S3GW_STATE", "S3GW_OUTPUT"):
     os.environ.pop(_name, None)
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -24,6 +24,12 @@ os.environ.update(
     AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     MOTO_IAM_LOAD_MANAGED_POLICIES="true",
 )
+
+from s3gw.sandbox import moto_glue  # noqa: E402  (after the environment above: it imports moto)
+
+# moto drops the tags CreateBucket takes (CreateBucketConfiguration.Tags); S3 applies them. Every test's moto
+# behaves as S3 here (see moto_glue.honour_create_bucket_tags for the source).
+moto_glue.honour_create_bucket_tags()
 
 REGION = "eu-west-1"
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
