@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import signal
+import threading
+import time
 from functools import cached_property
 from typing import Any
 
@@ -10,11 +15,18 @@ from botocore.config import Config
 
 from s3gw import __version__
 from s3gw.config import StackConfig
-from s3gw.errors import translate
+from s3gw.errors import AwsError, NoAnswer, UsageError, translate
 
 # Standard mode retries throttling, 5xx and connection errors with jittered backoff; s3gw adds only
 # what it lacks (IAM propagation, DependencyViolation, NotFound right after a create) in the steps.
 RETRY_CONFIG = {"mode": "standard", "total_max_attempts": 8}
+# An endpoint that accepts a connection and never answers would cost 8 tries x the read timeout; one that
+# drips a byte now and then never trips a read timeout at all (it bounds each recv, not the reply). So each
+# API call, retries included, also has a wall-clock bound (S3GW_CALL_TIMEOUT seconds).
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 20
+CALL_TIMEOUT = 60.0
+ENV_CALL_TIMEOUT = "S3GW_CALL_TIMEOUT"
 
 
 class Aws:
@@ -27,15 +39,23 @@ class Aws:
             region_name=config.region,
             retries=RETRY_CONFIG,  # type: ignore[arg-type]
             user_agent_extra=f"s3gw/{__version__}",
-            connect_timeout=10,
-            read_timeout=70,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
         )
+        self.call_timeout = call_timeout_from_env()
 
     def client(self, service: str, *, attempts: int | None = None) -> Any:
         config = self._botocore_config
         if attempts is not None:
             config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": attempts}))
-        return self.session.client(service, endpoint_url=self.config.endpoint_url, config=config)
+        client = self.session.client(service, endpoint_url=self.config.endpoint_url, config=config)
+        if self.call_timeout > 0:
+            bound = CallBound(self.call_timeout, self.config.endpoint_url or f"{service} in {self.config.region}")
+            # Last, so that a before-call handler that raises (or answers) leaves no timer armed.
+            client.meta.events.register_last("before-call", bound.arm)
+            client.meta.events.register_first("after-call", bound.disarm)
+            client.meta.events.register_first("after-call-error", bound.disarm)
+        return client
 
     @cached_property
     def ec2(self) -> Any:
@@ -71,4 +91,78 @@ class Aws:
 
     @property
     def partition(self) -> str:
-        return self.session.get_partition_for_region(self.config.region) or "aws"
+        return partition_of(self.config.region)
+
+
+def call_timeout_from_env() -> float:
+    text = os.environ.get(ENV_CALL_TIMEOUT, "").strip()
+    if not text:
+        return CALL_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{ENV_CALL_TIMEOUT} must be a number of seconds, not {text!r}") from None
+    if value < 0:
+        raise UsageError(f"{ENV_CALL_TIMEOUT} must be zero (no bound) or more seconds, not {text!r}")
+    return value
+
+
+class CallBound:
+    """A wall-clock bound on one API call (all its tries), by SIGALRM in the main thread; elsewhere the
+    connect and read timeouts alone apply. The error it raises is not botocore's, so botocore does not retry it."""
+
+    def __init__(self, seconds: float, where: str) -> None:
+        self.seconds = seconds
+        self.where = where
+        self.operation = ""
+        self._previous: Any = None
+        self._other_until = 0.0
+        self._armed = False
+
+    def arm(self, model: Any = None, **_: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.operation = getattr(model, "name", "") or "a call"
+        self._previous = signal.signal(signal.SIGALRM, self._expired)
+        # Someone else's timer (a test runner's, say) is put back, less the time spent, on disarm.
+        pending, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self._other_until = time.monotonic() + pending if pending > 0 else 0.0
+        self._armed = True
+
+    def disarm(self, **_: Any) -> None:
+        if not self._armed:
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._previous or signal.SIG_DFL)
+        if self._other_until:
+            signal.setitimer(signal.ITIMER_REAL, max(self._other_until - time.monotonic(), 0.001))
+        self._armed = False
+
+    def _expired(self, signum: int, frame: Any) -> None:
+        self.disarm()
+        raise NoAnswer(AwsError(
+            f"no answer to {self.operation} from {self.where} within {self.seconds:.0f}s",
+            "the endpoint accepts connections but does not reply: check --endpoint-url, your network or proxy; "
+            f"run the command again (what was made is recorded); {ENV_CALL_TIMEOUT} sets the bound"))
+
+
+@functools.lru_cache(maxsize=64)
+def partition_of(region: str) -> str:
+    """The partition of a region (aws, aws-cn, aws-us-gov, …) from botocore's own endpoints data, whose
+    regionRegex also places regions newer than this botocore."""
+    import re
+
+    for partition in _partitions():
+        if region in partition["regions"]:
+            return str(partition["partition"])
+    for partition in _partitions():
+        if partition["partition"] != "aws" and re.match(partition["regionRegex"], region):
+            return str(partition["partition"])
+    return "aws"
+
+
+@functools.lru_cache(maxsize=1)
+def _partitions() -> list[dict[str, Any]]:
+    import botocore.session
+
+    return list(botocore.session.get_session().get_data("endpoints")["partitions"])

@@ -20,6 +20,7 @@ from s3gw.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    NoAnswer,
     S3gwError,
     Terminated,
     UsageError,
@@ -52,7 +53,10 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """What `up` builds; `plan` takes the same. Left out, they come from the state file, else defaults."""
     options = [
         click.option("--vpc-cidr", help="VPC block (default 10.0.0.0/16)."),
-        click.option("--azs", type=int, help="Availability zones, one private subnet each (default 3)."),
+        click.option("--azs", type=int,
+                     help="Availability zones, one private subnet each (default 3, or all the region has if fewer)."),
+        click.option("--zones", help="Name the zones, e.g. a,b or eu-west-1a,eu-west-1b (default: the first --azs "
+                                     "that accept a subnet)."),
         click.option("--bucket", help="Bucket name (default <stack>-<account>-<region>)."),
         click.option("--egress", type=click.Choice(EGRESS_CHOICES),
                      help="SG egress on 443: to the S3 prefix list (default) or 0.0.0.0/0."),
@@ -86,6 +90,8 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
             fn(config, renderer, **options)
         except S3gwError as exc:
             fail(renderer, exc)
+        except NoAnswer as silent:
+            fail(renderer, silent.error)
         except KeyboardInterrupt as exc:
             how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
             renderer.error(f"{how}; every resource created so far is recorded and the lock is freed: "
@@ -115,7 +121,7 @@ def fail(renderer: Any, exc: S3gwError) -> NoReturn:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "state_url"}
+                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url"}
 
 
 @click.group(context_settings=CONTEXT)
@@ -266,6 +272,25 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bo
         renderer.error("left in AWS and recorded: " + ", ".join(sorted(report.left)) + "; run 'down' again")
     if not report.complete:
         sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--account", metavar="ID", help="Account id for the ARNs (default: the state file's, else *).")
+@click.option("--bucket", help="Bucket name (default: the recorded one, else <stack>-<account>-<region>).")
+@shared_options
+@command
+def permissions(config: StackConfig, renderer: Any, account: str | None) -> None:
+    """The operator's least-privilege IAM policy for everything s3gw does (no AWS call)."""
+    from s3gw import engine
+    from s3gw.permissions import policy_document, rows
+
+    if account is not None and not (account.isdigit() and len(account) == 12):
+        raise UsageError(f"invalid account id {account!r}", "use the 12-digit account number")
+    target = engine.permissions_target(config, account)
+    if config.output == "json":
+        renderer.json(policy_document(target))
+    else:
+        renderer.permissions(rows(), policy_document(target))
 
 
 @cli.command(context_settings=CONTEXT)

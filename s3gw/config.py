@@ -17,7 +17,9 @@ EGRESS_CHOICES = ("prefix-list", "anywhere")
 OUTPUT_CHOICES = ("text", "json")
 
 _STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+# Any partition's region shape (aws, aws-cn, aws-us-gov, aws-iso*, aws-eusc: botocore's endpoints.json
+# regionRegex); the known-region check below then uses botocore's list.
+_REGION_RE = re.compile(r"^[a-z]{2,4}(-[a-z]+)?(-[a-z]+)+-\d{1,2}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PROFILE_RE = re.compile(r"^[\w.@+=,/-]{1,128}$")
 # An IAM role or user ARN, or an account root; * and ? allowed in the name (ArnNotLike matches them).
@@ -40,6 +42,7 @@ class StackConfig:
     egress: str = "prefix-list"
     # Principals exempt from the seal's endpoint condition (aws:PrincipalArn), e.g. a CI role.
     allow_principals: tuple[str, ...] = ()
+    zones: str | None = None  # --zones, comma-separated full zone names; None: the first --azs that work
     # The settings the user gave on this command line; the others come from the state file, else defaults.
     given: frozenset[str] = frozenset()
     state_url: str | None = None  # --state s3://BUCKET/PREFIX: the state and lock in S3, not in state_dir
@@ -65,7 +68,9 @@ class StackConfig:
 
     @property
     def security_group_name(self) -> str:
-        return f"{self.stack}-lambda-https-out"
+        # CreateSecurityGroup refuses a GroupName that starts with "sg-" (botocore's EC2 model, GroupName).
+        name = f"{self.stack}-lambda-https-out"
+        return f"s3gw-{name}" if name.startswith("sg-") else name
 
     def default_bucket(self, account: str) -> str:
         return f"{self.stack}-{account}-{self.region}"
@@ -85,7 +90,10 @@ def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
         raise UsageError("no region given", "pass --region or set AWS_REGION")
     if not _REGION_RE.match(region):
         raise UsageError(f"invalid region {region!r}", "use a region code such as us-east-1 or eu-west-1")
-    if not endpoint_url and region not in known_regions():  # an emulator may name any region it likes
+    if not endpoint_url and region not in known_regions() and not partition_pattern_matches(region):
+        # An emulator may name any region it likes. A region of a partition other than aws (cn, us-gov, iso*,
+        # eusc) newer than this botocore still matches its partition's regionRegex (botocore's endpoints.json)
+        # and is let through; in aws, where a typo also matches the pattern, the region must be known.
         raise UsageError(f"unknown region {region!r}",
                          "check the spelling (aws ec2 describe-regions), or upgrade boto3 if the region is new")
     return region
@@ -97,6 +105,26 @@ def known_regions() -> set[str]:
     session = botocore.session.get_session()
     return {region for partition in session.get_available_partitions()
             for region in session.get_available_regions("ec2", partition_name=partition)}
+
+
+def partition_pattern_matches(region: str) -> bool:
+    import botocore.session
+
+    endpoints = botocore.session.get_session().get_data("endpoints")
+    return any(re.match(p["regionRegex"], region) for p in endpoints["partitions"] if p["partition"] != "aws")
+
+
+def profile_region(profile: str | None) -> str | None:
+    """boto3's own resolution when no --region/AWS_REGION is given: AWS_DEFAULT_REGION, then the profile's
+    `region` in ~/.aws/config (every AWS CLI user's setup). Reads files only; no AWS call."""
+    import botocore.session
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return botocore.session.Session(profile=profile).get_config_variable("region") or None
+    except ProfileNotFound:
+        raise UsageError(f"profile {profile!r} not found", "check --profile / AWS_PROFILE against ~/.aws/config") \
+            from None
 
 
 def validate_cidr(cidr: str) -> str:
@@ -116,6 +144,19 @@ def validate_azs(azs: int) -> int:
     if not 1 <= azs <= MAX_AZS:
         raise UsageError(f"--azs must be between 1 and {MAX_AZS}, got {azs}")
     return azs
+
+
+def validate_zones(zones: str, region: str) -> str:
+    """--zones a,b or eu-west-1a,eu-west-1b: full zone names of the region, distinct, comma-separated."""
+    names = [z.strip() for z in zones.split(",") if z.strip()]
+    full = [z if z.startswith(region) else f"{region}{z}" for z in names]
+    bad = [z for z in full if not re.fullmatch(re.escape(region) + r"[a-z]", z)]
+    if not names or bad:
+        raise UsageError(f"invalid --zones {zones!r}",
+                         f"name zones of {region}, e.g. --zones a,b or {region}a,{region}b")
+    if len(set(full)) != len(full) or len(full) > MAX_AZS:
+        raise UsageError(f"invalid --zones {zones!r}", f"name 1 to {MAX_AZS} distinct zones")
+    return ",".join(full)
 
 
 def validate_bucket(bucket: str) -> str:
@@ -198,11 +239,13 @@ def make_config(
     bucket: str | None = None,
     egress: str | None = None,
     allow_principals: tuple[str, ...] | list[str] | None = None,
+    zones: str | None = None,
     state_url: str | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted."""
     given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress,
-                                     "allow_principals": allow_principals}.items() if v is not None)
+                                     "allow_principals": allow_principals, "zones": zones}.items()
+               if v is not None)
     vpc_cidr = vpc_cidr or DEFAULT_VPC_CIDR
     azs = DEFAULT_AZS if azs is None else azs
     egress = egress or "prefix-list"
@@ -210,10 +253,17 @@ def make_config(
         raise UsageError(f"invalid output {output!r}", "use text or json")
     if egress not in EGRESS_CHOICES:
         raise UsageError(f"invalid egress {egress!r}", "use prefix-list or anywhere")
+    profile = validate_profile(profile)
+    region = region or profile_region(profile)
+    if zones is not None:
+        zones = validate_zones(zones, region or "")
+        if "azs" in given and azs != len(zones.split(",")):
+            raise UsageError(f"--azs {azs} but --zones names {len(zones.split(','))}", "give one of them")
+        azs = len(zones.split(","))
     return StackConfig(
         stack=validate_stack(stack),
         region=validate_region(region, endpoint_url),
-        profile=validate_profile(profile),
+        profile=profile,
         endpoint_url=validate_endpoint_url(endpoint_url),
         state_dir=Path(state_dir),
         output=output,
@@ -223,12 +273,13 @@ def make_config(
         bucket=validate_bucket(bucket) if bucket else None,
         egress=egress,
         allow_principals=tuple(sorted({validate_principal(a) for a in allow_principals or ()})),
+        zones=zones,
         given=given,
         state_url=validate_state_url(state_url),
     )
 
 
-SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals")
+SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:

@@ -417,6 +417,20 @@ def unseal(config: StackConfig, progress: Progress) -> str:
             raise UsageError(f"stack {config.stack} has no bucket recorded", "run 's3gw up' first")
         remove_seal(ctx, bucket)
         return str(bucket)
+def permissions_target(config: StackConfig, account: str | None = None) -> Any:
+    """What `s3gw permissions` narrows the policy to, from the options and the state file (no AWS call)."""
+    from s3gw.aws import partition_of
+    from s3gw.permissions import Target
+
+    # The local state file only: `permissions` makes no AWS call (state kept in S3: --account and --bucket).
+    state = state_file.load(config.state_path, config.stack, config.region) if not config.state_url else None
+    recorded = state.resources if state else {}
+    config = settle(config, state.settings) if state else config
+    account = account or (state.account if state else "") or "*"
+    bucket = config.bucket or recorded.get("bucket") or recorded.get("bucket_pending") or config.default_bucket(account)
+    return Target(partition=partition_of(config.region), region=config.region, account=account,
+                  stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name,
+                  state_url=config.state_url)
 
 
 @translated("verifying the path")

@@ -5,6 +5,7 @@ cli.py catches exactly S3gwError and exits with its code; anything else is a bug
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 EXIT_OK = 0
@@ -66,6 +67,15 @@ class WaitTimeout(AwsError):
     """A bounded wait ran out (lingering ENIs, a function that never turned Active)."""
 
 
+class NoAnswer(BaseException):  # noqa: N818 - not an Exception: botocore wraps and retries every Exception
+    """An AWS call ran past its wall-clock bound (s3gw.aws.CallBound). A BaseException, like Ctrl-C, so that
+    botocore's retries and the steps' handlers let it through; cli.py reports `error` as one line."""
+
+    def __init__(self, error: S3gwError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def error_code(exc: BaseException) -> str:
     response: dict[str, Any] = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -76,13 +86,19 @@ def error_message(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Message", "")) or str(exc)
 
 
+# EC2 answers AuthFailure and STS InvalidClientTokenId both for a wrong key and in an opt-in region the account
+# has not enabled (AWS Account Management guide, "Enable or disable AWS Regions in your account").
+_NOT_VALID_HERE = ("the credentials were refused in this region: check the access key (AWS_PROFILE), and if this is an "
+                   "opt-in region, that it is enabled for the account (aws account list-regions)")
 _HINTS: dict[str, str] = {
-    "UnauthorizedOperation": "the operator lacks an EC2 permission; see 'IAM permissions' in the README",
-    "AccessDenied": "the operator lacks a permission; see 'IAM permissions' in the README",
-    "AccessDeniedException": "the operator lacks a permission; see 'IAM permissions' in the README",
+    "UnauthorizedOperation": "the operator lacks an EC2 permission; 's3gw permissions' prints all s3gw needs",
+    "AccessDenied": "the operator lacks a permission; 's3gw permissions' prints all s3gw needs",
+    "AccessDeniedException": "the operator lacks a permission; 's3gw permissions' prints all s3gw needs",
     "ExpiredToken": "your AWS session expired; refresh your credentials (aws sso login, or new keys)",
     "ExpiredTokenException": "your AWS session expired; refresh your credentials (aws sso login, or new keys)",
-    "InvalidClientTokenId": "the access key is not valid; check AWS_PROFILE or your credentials",
+    "InvalidClientTokenId": _NOT_VALID_HERE,
+    "AuthFailure": _NOT_VALID_HERE,
+    "UnrecognizedClientException": _NOT_VALID_HERE,
     "SignatureDoesNotMatch": "the secret key does not match the access key; check your credentials",
     "BucketAlreadyExists": "that bucket name belongs to another account; choose another with --bucket",
     "VpcLimitExceeded": "the region's VPC quota is used up; delete an unused VPC or choose another --region",
@@ -90,6 +106,24 @@ _HINTS: dict[str, str] = {
     "DependencyViolation": "something still uses the resource; wait a few minutes and run the command again",
     "OptInRequired": "the account is not subscribed to this service or region; enable it or choose another --region",
 }
+
+
+_NOT_AUTHORIZED = re.compile(r"not authorized to perform:? ([a-z0-9-]+:[A-Za-z0-9]+)")
+_ON_RESOURCE = re.compile(r"User: (\S+) is not authorized to perform:? \S+(?: on resource:? \"?([^\s\"]+))?")
+
+
+def missing_permission(message: str) -> str:
+    """The action an AccessDenied message names ("User: … is not authorized to perform: ec2:CreateVpc on …",
+    IAM User Guide, "Troubleshoot access denied error messages"), or ""."""
+    match = _NOT_AUTHORIZED.search(message)
+    return match.group(1) if match else ""
+
+
+def _who(message: str) -> str:
+    match = _ON_RESOURCE.search(message)
+    if not match:
+        return "AWS refused it"
+    return f"{match.group(1)}" + (f" on {match.group(2)}" if match.group(2) else "")
 
 
 def translate(exc: BaseException, doing: str) -> S3gwError:
@@ -122,5 +156,13 @@ def translate(exc: BaseException, doing: str) -> S3gwError:
         return UsageError(f"{doing}: {exc}")
     if isinstance(exc, ClientError):
         code = error_code(exc)
-        return AwsError(f"{doing}: {code}: {error_message(exc)}", _HINTS.get(code, ""))
+        message = error_message(exc)
+        missing = missing_permission(message)
+        if missing:  # AWS names the action: say which permission to add, not the whole 400-character message
+            return AwsError(f"{doing}: {code}: the operator may not {missing} ({_who(message)})",
+                            f"add {missing} to the operator's policy; 's3gw permissions' prints all s3gw needs")
+        if "not enabled" in message.lower() or "not opted in" in message.lower():
+            return AwsError(f"{doing}: the region is not enabled for this account ({code}: {message})",
+                            "enable it (aws account enable-region --region-name REGION), or choose another --region")
+        return AwsError(f"{doing}: {code}: {message}", _HINTS.get(code, ""))
     return AwsError(f"{doing}: {type(exc).__name__}: {exc}")

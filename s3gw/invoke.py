@@ -47,13 +47,7 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         event.update(other_bucket=other_bucket, other_write=True)
     elif (other_bucket := _another_bucket(ctx, bucket)):
         event["other_bucket"] = other_bucket
-    try:
-        answer = ctx.aws.lambda_.invoke(FunctionName=function, Payload=json.dumps(event).encode(), LogType="Tail")
-    except Exception as exc:
-        code = error_code(exc)
-        if code == "ResourceNotFoundException":
-            raise AwsError(f"function {function} does not exist", "run 's3gw up' to create it again") from None
-        raise
+    answer = _invoke(ctx, function, json.dumps(event).encode())
     report = InvokeReport(function=function, bucket=bucket, ok=False,
                           log_tail=base64.b64decode(answer.get("LogResult", "") or "").decode(errors="replace"))
     payload_text = answer["Payload"].read().decode(errors="replace")
@@ -111,6 +105,30 @@ def _other_outcome(other: Any) -> tuple[str | None, bool | None, str]:
     if code:
         return name, None, f"could not tell: {call} on {name} answered {code}"
     return name, False, f"{call} on {name} through the endpoint succeeded: the endpoint reaches other buckets"
+def _invoke(ctx: Context, function: str, payload: bytes) -> dict[str, Any]:
+    """Invoke; a function that is not ready is waited for once: an Inactive one (idle for weeks) answers
+    ResourceNotReadyException and wakes up (Lambda developer guide, "Lambda function states"), a Pending one
+    answers ResourceConflictException. A Failed one is diagnosed with Lambda's reason."""
+    from s3gw.steps.function import wait_active
+
+    for attempt in (1, 2):
+        try:
+            return dict(ctx.aws.lambda_.invoke(FunctionName=function, Payload=payload, LogType="Tail"))
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ResourceNotFoundException":
+                raise AwsError(f"function {function} does not exist", "run 's3gw up' to create it again") from None
+            if attempt == 2 or code not in ("ResourceNotReadyException", "ResourceConflictException"):
+                raise
+            ctx.progress(f"waiting: function {function} is not ready ({code}: {error_message(exc)}); "
+                         "invoking wakes an Inactive function")
+            wait_active(ctx, fail_ok=True)
+            state = ctx.aws.lambda_.get_function_configuration(FunctionName=function)
+            if state.get("State") != "Active":
+                raise AwsError(f"function {function} is {state.get('State')}: "
+                               f"{state.get('StateReason') or 'no reason given'}",
+                               "run 's3gw up' (it replaces a Failed function), then test-invoke again") from None
+    raise AssertionError("unreachable")
 
 
 def diagnose(error_type: str, message: str) -> tuple[str, str]:

@@ -127,6 +127,17 @@ class Renderer:
             table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
         self.out.print(table)
 
+    def permissions(self, rows: list[dict[str, str]], policy: dict[str, Any]) -> None:
+        """The table of actions (the policy document itself with --output json)."""
+        table = Table(show_edge=False, pad_edge=False)
+        for column in ("action", "on", "used by", "why"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row["action"], _escape(row["on"]), row["commands"], _escape(row["why"]))
+        self.out.print(table)
+        self.err.print(f"{len(rows)} actions in {len(policy['Statement'])} statements; "
+                       "the IAM policy document: s3gw permissions --output json")
+
     def bare(self, value: Any) -> None:
         """One value for $(...): lists comma-joined (as AWS CLI arguments take them); JSON with --output json."""
         if self.output == "json":

@@ -11,11 +11,12 @@ from typing import Any
 
 from s3gw import reach
 from s3gw.errors import AwsError, UsageError
+from s3gw.permissions import vpc_access_policy_arn
 from s3gw.policy import DATA_ACTIONS, FUNCTION_ACTIONS, Request, action_resource, decide, evaluate, statements_of
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
+from s3gw.steps.bucket import location_region, public_access_off
 from s3gw.steps.bucket import policy_text as bucket_policy_text
-from s3gw.steps.bucket import public_access_off
 from s3gw.steps.security_group import describe_rule, flatten
 
 _ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
@@ -82,11 +83,12 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     role_arn = str(configuration.get("Role", ""))
     traffic_endpoint = path.endpoint_id or endpoint_id  # what aws:SourceVpce will say on the function's calls
     wanted = ctx.config.allow_principals if own_stack else None
+    partition = ctx.aws.partition
     checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair,
-                                 wanted))
-    checks.extend(_endpoint_policy_checks(endpoint, bucket, role_arn, function_name, repair))
+                                 wanted, partition))
+    checks.extend(_endpoint_policy_checks(endpoint, bucket, role_arn, function_name, repair, partition))
     checks.append(_public_access_check(ctx, bucket, repair))
-    checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair))
+    checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair, partition))
     return report
 
 
@@ -202,7 +204,7 @@ def _bucket_region(ctx: Context, bucket: str) -> str:
         if is_code(exc, "NoSuchBucket"):
             raise AwsError(f"bucket {bucket} does not exist", "check --bucket, or run 's3gw up'") from None
         raise
-    return str(answer.get("LocationConstraint") or "us-east-1")
+    return location_region(answer)
 
 
 _LEAKS = {
@@ -216,29 +218,29 @@ _OTHER_ACCOUNT = "000000000000"  # a stand-in for any account but the stack's
 
 def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: str | None,
                    snapshot: dict[str, Any], function_name: str, repair: str,
-                   allow_principals: tuple[str, ...] | None) -> list[Check]:
+                   allow_principals: tuple[str, ...] | None, partition: str) -> list[Check]:
     if policy is None:
         return [Check("seal (bucket policy)", False, f"{bucket} has no bucket policy: it is unsealed and answers "
                       "from anywhere, not only through the endpoint",
                       repair or "put a policy denying s3:* but bucket management unless aws:SourceVpce is it")]
     try:
-        evaluate(policy, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
+        evaluate(policy, Request("s3:ListBucket", f"arn:{partition}:s3:::{bucket}"))
     except ValueError as exc:
         return [Check("seal (bucket policy)", False, f"cannot evaluate the policy: {exc}", repair)]
     account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
     role_name = role_arn.rsplit("/", 1)[-1]
-    caller = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
+    caller = f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{function_name}"
     vpc_id = next((s.get("VpcId") for s in snapshot["subnets"]), None)
     through = {"aws:SourceVpce": endpoint_id, "aws:SourceVpc": vpc_id, "aws:SecureTransport": True,
                "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account}
-    outsider = f"arn:aws:iam::{account}:user/s3gw-verify-outsider"  # anyone in the account, not exempted
+    outsider = f"arn:{partition}:iam::{account}:user/s3gw-verify-outsider"  # anyone in the account, not exempted
     outside = {"aws:SecureTransport": True, "aws:PrincipalArn": outsider, "aws:PrincipalAccount": account}
     checks = []
     named = _named_endpoints(policy)
     fix = repair or (f"deny s3:* (NotAction: only the bucket-policy and bucket-setting actions) on {bucket} and "
                      f"{bucket}/* unless aws:SourceVpce is {endpoint_id}, as s3gw's seal does")
     for kind, actions in DATA_ACTIONS.items():
-        resources = {a: action_resource(a, bucket) for a in actions}
+        resources = {a: action_resource(a, bucket, partition) for a in actions}
         blocked = [a for a in actions if a in FUNCTION_ACTIONS and decide(
             Request(a, resources[a], caller, account, through), resource_policy=policy).effect == "Deny"]
         if blocked:
@@ -255,8 +257,8 @@ def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: 
             continue
         checks.append(Check(f"seal: {kind}", True, "denied outside the endpoint"))
     checks.append(_exemptions_check(policy, bucket, account, allow_principals, repair))
-    operator = f"arn:aws:iam::{account}:user/operator"
-    locked = [a for a in _POLICY_ACTIONS if decide(Request(a, f"arn:aws:s3:::{bucket}", operator, account,
+    operator = f"arn:{partition}:iam::{account}:user/operator"
+    locked = [a for a in _POLICY_ACTIONS if decide(Request(a, f"arn:{partition}:s3:::{bucket}", operator, account,
                                                            {**outside, "aws:PrincipalArn": operator}),
                                                    resource_policy=policy).effect == "Deny"]
     checks.append(Check(
@@ -284,7 +286,7 @@ def _exemptions_check(policy: str, bucket: str, account: str, wanted: tuple[str,
 
 
 def _endpoint_policy_checks(endpoint: dict[str, Any] | None, bucket: str, role_arn: str, function_name: str,
-                            repair: str) -> list[Check]:
+                            repair: str, partition: str) -> list[Check]:
     """What the endpoint lets through: the function's calls on its bucket, and nothing else.
 
     AWS evaluates the endpoint policy on every request through the endpoint, besides the identity and
@@ -295,12 +297,12 @@ def _endpoint_policy_checks(endpoint: dict[str, Any] | None, bucket: str, role_a
     document = endpoint.get("PolicyDocument") or ""
     endpoint_id = endpoint.get("VpcEndpointId")
     account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
-    caller = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function_name}"
+    caller = f"arn:{partition}:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function_name}"
     fix = repair or (f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint_id} --policy-document: allow s3:* on "
                      f"{bucket} and {bucket}/* only, with aws:PrincipalAccount and aws:ResourceAccount = {account}")
 
     def allowed(action: str, resource: str, principal_account: str, resource_account: str) -> bool:
-        principal = caller if principal_account == account else f"arn:aws:iam::{principal_account}:user/someone"
+        principal = caller if principal_account == account else f"arn:{partition}:iam::{principal_account}:user/someone"
         context = {"aws:PrincipalAccount": principal_account, "aws:ResourceAccount": resource_account,
                    "aws:PrincipalArn": role_arn if principal_account == account else principal}
         request = Request(action, resource, principal, principal_account, context)
@@ -309,12 +311,13 @@ def _endpoint_policy_checks(endpoint: dict[str, Any] | None, bucket: str, role_a
     if not document:  # no policy at all: AWS attaches the full-access default
         document = '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}'
     try:
-        blocked = [a for a in FUNCTION_ACTIONS if not allowed(a, action_resource(a, bucket), account, account)]
-        other = "s3gw-verify-another-bucket"
+        blocked = [a for a in FUNCTION_ACTIONS if not allowed(a, action_resource(a, bucket, partition), account, account)]
+        other_object = f"arn:{partition}:s3:::s3gw-verify-another-bucket/x"
+        own_object = f"arn:{partition}:s3:::{bucket}/x"
         gaps = [what for what, (principal_account, resource_account, resource) in {
-            "write to another bucket of the account": (account, account, f"arn:aws:s3:::{other}/x"),
-            "write to a bucket of another account": (account, _OTHER_ACCOUNT, f"arn:aws:s3:::{other}/x"),
-            "use another account's credentials on the bucket": (_OTHER_ACCOUNT, account, f"arn:aws:s3:::{bucket}/x"),
+            "write to another bucket of the account": (account, account, other_object),
+            "write to a bucket of another account": (account, _OTHER_ACCOUNT, other_object),
+            "use another account's credentials on the bucket": (_OTHER_ACCOUNT, account, own_object),
         }.items() if allowed("s3:PutObject", resource, principal_account, resource_account)]
     except ValueError as exc:
         return [Check("endpoint policy", False, f"cannot evaluate the endpoint policy: {exc}", fix)]
@@ -380,7 +383,8 @@ def _role_policies(ctx: Context, role_name: str) -> list[Any]:
     return documents
 
 
-def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, repair: str) -> list[Check]:
+def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, repair: str,
+                 partition: str) -> list[Check]:
     role_name = role_arn.rsplit("/", 1)[-1]
     try:
         documents = _role_policies(ctx, role_name)
@@ -389,7 +393,7 @@ def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, r
             return [Check("role", False, f"role {role_name} does not exist", repair or "give the function a role")]
         raise
     account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
-    caller = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}"
+    caller = f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{function_name}"
 
     def allowed(action: str, resource: str) -> bool:
         return decide(Request(action, resource, caller, account), identity_policies=documents).effect == "Allow"
@@ -400,10 +404,10 @@ def _role_checks(ctx: Context, role_arn: str, bucket: str, function_name: str, r
         f"{role_name} may not {', '.join(no_eni)}: Lambda cannot place the function in the subnets" if no_eni
         else f"{role_name} may create, describe and delete network interfaces",
         (repair or f"aws iam attach-role-policy --role-name {role_name} --policy-arn "
-                   "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole") if no_eni else "",
+                   f"{vpc_access_policy_arn(partition)}") if no_eni else "",
     )]
     denied = [a for a in FUNCTION_ACTIONS
-              if not allowed(a, f"arn:aws:s3:::{bucket}" + ("" if a == "s3:ListBucket" else "/probe"))]
+              if not allowed(a, f"arn:{partition}:s3:::{bucket}" + ("" if a == "s3:ListBucket" else "/probe"))]
     checks.append(Check(
         "role reaches the bucket", not denied,
         f"{role_name} is not allowed {', '.join(denied)} on {bucket}" if denied

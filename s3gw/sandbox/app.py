@@ -20,12 +20,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from s3gw.aws import partition_of
 from s3gw.policy import Decision, Request, decide, evaluate
 from s3gw.reach import fetch_snapshot, s3_reach
 
+from . import authorize, s3_access
 from . import moto_glue as glue
-from . import s3_access
-from .behaviours import Behaviours
+from .behaviours import IAM_MESSAGES, Behaviours
 from .invoke import FunctionSpec, Outcome, Runner, log_result_header, new_request_id
 from .lifecycle import Functions
 from .network import BlackHole, Caller, Callers, access_key_of, host_caller
@@ -58,6 +59,7 @@ class SandboxApp:
         self.callers = Callers()
         self.functions = Functions(behaviours)
         self._clients: dict[str, Any] = {}
+        self.lingering_policies: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._clients_lock = threading.Lock()
         self._s3_writes = threading.Lock()
 
@@ -65,7 +67,10 @@ class SandboxApp:
         service = glue.service_of(self.moto, environ)
         answer: Answer | None = None
         try:
-            if service == "s3":
+            answer = self.authorize(environ, service)
+            if answer is not None:
+                pass
+            elif service == "s3":
                 answer = self.s3(environ)
                 if answer is None:
                     with glue.judged_by_sandbox(), self._s3_writes_one_at_a_time(environ):
@@ -80,6 +85,42 @@ class SandboxApp:
         if answer is None:
             return self.moto(environ, start_response)
         return _respond(answer, start_response)
+
+    # --- IAM enforcement for IAM users' keys (authorize.py) --------------------------------------
+
+    def iam_user(self, environ: dict[str, Any]) -> tuple[str, list[dict[str, Any]], authorize.Where] | None:
+        """The calling IAM user, its policies and where it calls, when IAM enforcement is on; else None."""
+        if not self.behaviours().enforce_iam:
+            return None
+        access_key = access_key_of(environ.get("HTTP_AUTHORIZATION", ""), _query(environ).get("X-Amz-Credential", ""))
+        user = glue.iam_user_of(access_key) if access_key else None
+        if user is None:
+            return None
+        return user[0], user[1], authorize.where(glue.account_of(access_key), _region_of(environ))
+
+    def authorize(self, environ: dict[str, Any], service: str) -> Answer | None:
+        caller = self.iam_user(environ)
+        if caller is None or service not in ("ec2", "iam", "sts", "awslambda", "s3"):
+            return None
+        user_arn, policies, at = caller
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        query = _query(environ)
+        if service == "awslambda":
+            needs = authorize.lambda_needs(method, path, _json_body(environ), at)
+        elif service == "s3":
+            body = _read_body(environ) if method in ("PUT", "POST") and "/" not in path.strip("/") else b""
+            needs = authorize.s3_needs(method, path, environ.get("HTTP_HOST", ""), query, body, at)
+        else:
+            params = {**query, **(_form(_read_body(environ)) if method == "POST" else {})}
+            needs = {"ec2": authorize.ec2_needs, "iam": authorize.iam_needs, "sts": authorize.sts_needs}[service](
+                params, at)
+        denied = authorize.first_denied(user_arn, policies, needs, at.account)
+        if denied is None:
+            return None
+        log.info("IAM denied %s on %s to %s", denied.action, denied.resource, user_arn)
+        if service == "s3" and method == "POST" and "delete" in query:  # DeleteObjects: an error per key
+            return s3_access.delete_objects_denied(_read_body(environ))
+        return authorize.refusal(service, authorize.denial_message(user_arn, denied), head=method == "HEAD")
 
     def _s3_writes_one_at_a_time(self, environ: dict[str, Any]) -> Any:
         """S3 decides a conditional write (If-None-Match: *, If-Match) atomically: of two racing creates of one
@@ -96,11 +137,15 @@ class SandboxApp:
     def s3(self, environ: dict[str, Any]) -> Answer | None:
         method = environ.get("REQUEST_METHOD", "GET")
         query = _query(environ)
-        call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query)
-        caller = self.caller_of(environ, query)
-        source = s3_access.copy_source(environ.get("HTTP_X_AMZ_COPY_SOURCE", "")) if method == "PUT" else None
+        partition = partition_of(_region_of(environ))
+        call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query, partition)
+        caller = self.caller_of(environ, query, partition)
+        copied = environ.get("HTTP_X_AMZ_COPY_SOURCE", "") if method == "PUT" else ""
+        source = s3_access.copy_source(copied, partition)
+        if call is not None and call.action == "s3:DeleteBucketPolicy":
+            self.remember_deleted_policy(caller.account, call.bucket, partition)
         for judged in (call, source):
-            if judged is None or not glue.bucket_exists(caller.account, judged.bucket):
+            if judged is None or not glue.bucket_exists(caller.account, judged.bucket, partition):
                 continue  # no bucket, no policy: moto answers (NoSuchBucket, ListBuckets, CreateBucket)
             decision = self.judge(caller, judged)
             if decision.effect == "Allow":
@@ -115,7 +160,7 @@ class SandboxApp:
             return s3_access.access_denied(head=method == "HEAD", message=message)
         return None
 
-    def caller_of(self, environ: dict[str, Any], query: dict[str, str]) -> Caller:
+    def caller_of(self, environ: dict[str, Any], query: dict[str, str], partition: str = "aws") -> Caller:
         """An invocation's credentials; else a host caller: an STS AssumeRole session, or the operator."""
         access_key = access_key_of(environ.get("HTTP_AUTHORIZATION", ""), query.get("X-Amz-Credential", ""))
         invocation = self.callers.get(access_key)
@@ -125,7 +170,22 @@ class SandboxApp:
         if session is not None:  # the role's policies are the identity policies; aws:PrincipalArn is the role
             session_arn, role_arn, account = session
             return Caller(session_arn, account, role_arn)
-        return host_caller(glue.account_of(access_key))
+        return host_caller(glue.account_of(access_key), partition)
+
+    def remember_deleted_policy(self, account: str, bucket: str, partition: str) -> None:
+        """S3 bucket configuration is eventually consistent (S3 User Guide, "Amazon S3 data consistency model"):
+        with `policy_linger`, a deleted bucket policy still applies for that many seconds."""
+        linger = self.behaviours().policy_linger
+        policy = glue.bucket_policy(account, bucket, partition) if linger > 0 else None
+        if policy:
+            self.lingering_policies[(account, partition, bucket)] = (policy, time.time() + linger)
+
+    def bucket_policy(self, account: str, bucket: str, partition: str) -> str | None:
+        current = glue.bucket_policy(account, bucket, partition)
+        lingering = self.lingering_policies.get((account, partition, bucket))
+        if lingering and time.time() < lingering[1]:
+            return current or lingering[0]
+        return current
 
     def judge(self, caller: Caller, call: s3_access.S3Call) -> Decision:
         identity = [ADMINISTRATOR] if caller.role_arn is None else glue.role_policies(caller.account, caller.role_arn)
@@ -140,7 +200,7 @@ class SandboxApp:
             decision = decide(
                 request,
                 identity_policies=identity,
-                resource_policy=glue.bucket_policy(caller.account, call.bucket),
+                resource_policy=self.bucket_policy(caller.account, call.bucket, call.partition),
                 resource_account=caller.account,
             )
             if decision.effect != "Allow" or not caller.source_vpce:
@@ -203,13 +263,17 @@ class SandboxApp:
         delay = self.behaviours().iam_propagation
         created = glue.role_created_at(account, role_arn) if delay > 0 else None
         if created is not None and time.time() - created < delay:
-            return _json_error(400, "InvalidParameterValueException",
-                               "The role defined for the function cannot be assumed by Lambda.")
+            return _json_error(400, "InvalidParameterValueException", IAM_MESSAGES[self.behaviours().iam_message])
         return None
 
     def vpc_refused(self, account: str, region: str, request: dict[str, Any]) -> Answer | None:
         """Lambda checks the VpcConfig's subnets and groups exist; moto takes any id."""
         vpc = request.get("VpcConfig") or {}
+        unsupported = self.behaviours().no_lambda_zones
+        if unsupported and any(glue.subnet_zone(account, region, s) in unsupported for s in vpc.get("SubnetIds") or []):
+            # Lambda does not run in every zone of a region; its answer, as Lambda sends it.
+            return _json_error(400, "InvalidParameterValueException",
+                               "The provided subnets contain availability zone Lambda doesn't support.")
         for subnet_id in vpc.get("SubnetIds") or []:
             if not glue.subnet_exists(account, region, subnet_id):
                 return _json_error(400, "InvalidParameterValueException",
@@ -228,6 +292,13 @@ class SandboxApp:
         if status != 200:
             return status, headers, body
         answer = json.loads(body)
+        caller = self.iam_user(environ)
+        if nested and caller is not None:
+            # "Lambda returns tag data only if you have explicit allow permissions for lambda:ListTags"
+            # (botocore's GetFunction model, the Tags member).
+            arn = answer.get("Configuration", {}).get("FunctionArn") or authorize.function_arn(name, caller[2])
+            if not authorize.allowed(caller[0], caller[1], authorize.Need("lambda:ListTags", arn), caller[2].account):
+                answer.pop("Tags", None)
         if nested:
             answer["Configuration"] = self.patch_configuration(answer.get("Configuration", {}), account, region)
         else:
@@ -284,13 +355,15 @@ class SandboxApp:
         qualifier = _query(environ).get("Qualifier")
         function = glue.lambda_function(account, region, name, qualifier)
         if function is None:
-            arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+            arn = name if name.startswith("arn:") else \
+                f"arn:{partition_of(region)}:lambda:{region}:{account}:function:{name}"
             return _json_error(404, "ResourceNotFoundException",
                                f"Function not found: {arn}" + (f":{qualifier}" if qualifier else ""))
-        if self.functions.is_pending(account, region, function.name):
-            return _json_error(409, "ResourceConflictException",
-                               "The operation cannot be performed at this time. "
-                               "The function is currently in the following state: Pending")
+        for state, now in (("Pending", self.functions.is_pending), ("Failed", self.functions.is_failed)):
+            if now(account, region, function.name):
+                return _json_error(409, "ResourceConflictException",
+                                   "The operation cannot be performed at this time. "
+                                   f"The function is currently in the following state: {state}")
         event = _read_body(environ) or b"{}"
         try:
             json.loads(event)
@@ -334,7 +407,8 @@ class SandboxApp:
         Judged when the invocation starts, from the current EC2 state, by the path model `verify` uses.
         """
         account, region, role_arn = function.account, function.region, function.role_arn
-        session = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function.name}"
+        partition = role_arn.split(":")[1] if role_arn.count(":") >= 5 else "aws"
+        session = f"arn:{partition}:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{function.name}"
         subnet_ids, group_ids = function.subnet_ids, function.security_group_ids
         if not subnet_ids:  # not in a VPC: Lambda's own internet access, no SourceVpce
             return Caller(session, account, role_arn), self.url(), self.url()
@@ -405,6 +479,14 @@ class SandboxApp:
         action = params.get("Action", "")
         region = _region_of(environ)
         account = glue.account_of(access_key_of(environ.get("HTTP_AUTHORIZATION", "")))
+        zone = params.get("AvailabilityZone", "")
+        if action == "CreateSubnet" and zone in self.behaviours().no_subnet_zones:
+            # An account may not create subnets in some zones; EC2's answer, as users report it (moto's own
+            # test_subnets.py asserts the same text; widdix/aws-cf-templates#36).
+            others = [z for z in glue.zone_names(account, region) if z not in self.behaviours().no_subnet_zones]
+            return _ec2_error("InvalidParameterValue", f"Value ({zone}) for parameter availabilityZone is invalid. "
+                              "Subnets can currently only be created in the following availability zones: "
+                              f"{', '.join(others)}.")
         if action == "DeleteSecurityGroup" and params.get("GroupId"):
             group_id = params["GroupId"]
             if glue.enis_using(account, region, group_id=group_id):

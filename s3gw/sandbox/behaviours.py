@@ -9,6 +9,22 @@ from dataclasses import dataclass
 ENV_IAM_DELAY = "S3GW_SANDBOX_IAM_DELAY"
 ENV_PENDING = "S3GW_SANDBOX_PENDING"
 ENV_ENI_LINGER = "S3GW_SANDBOX_ENI_LINGER"
+ENV_ENFORCE_IAM = "S3GW_SANDBOX_ENFORCE_IAM"
+ENV_IAM_MESSAGE = "S3GW_SANDBOX_IAM_MESSAGE"
+ENV_NO_SUBNET_ZONES = "S3GW_SANDBOX_NO_SUBNET_ZONES"
+ENV_NO_LAMBDA_ZONES = "S3GW_SANDBOX_NO_LAMBDA_ZONES"
+ENV_FAIL_PENDING = "S3GW_SANDBOX_FAIL_PENDING"
+ENV_POLICY_LINGER = "S3GW_SANDBOX_POLICY_LINGER"
+
+# What Lambda answers while a new role is not usable yet, one per shape Terraform's retryFunctionOp retries
+# (terraform-provider-aws internal/service/lambda/function.go); the texts are Lambda's own, as users report
+# them (serverless/serverless#3339 for the EC2 throttling one).
+IAM_MESSAGES = {
+    "assume": "The role defined for the function cannot be assumed by Lambda.",
+    "ec2": "The provided execution role does not have permissions to call CreateNetworkInterface on EC2",
+    "throttle": "Your request has been throttled by EC2, please make sure you have enough API rate limit. "
+                "EC2 Error Code: RequestLimitExceeded. EC2 Error Message: Request limit exceeded.",
+}
 
 
 @dataclass(frozen=True)
@@ -16,9 +32,17 @@ class Behaviours:
     iam_propagation: float = 0.0  # seconds a new role cannot be used by Lambda
     pending: float = 0.0  # seconds a new/updated function stays Pending (update: InProgress)
     eni_linger: float = 0.0  # seconds Lambda's ENIs stay in-use after DeleteFunction
+    enforce_iam: bool = False  # IAM users' calls are checked against their policies (authorize.py)
+    iam_message: str = "assume"  # which of IAM_MESSAGES CreateFunction answers during `iam_propagation`
+    no_subnet_zones: tuple[str, ...] = ()  # zones where CreateSubnet is refused for this account
+    no_lambda_zones: tuple[str, ...] = ()  # zones Lambda does not support (CreateFunction refuses their subnets)
+    fail_pending: bool = False  # a new function stays Pending for `pending` seconds, then turns Failed
+    policy_linger: float = 0.0  # seconds a deleted bucket policy still applies (S3 is eventually consistent)
 
     def __post_init__(self) -> None:
-        for name in ("iam_propagation", "pending", "eni_linger"):
+        if self.iam_message not in IAM_MESSAGES:
+            raise ValueError(f"iam_message must be one of {', '.join(IAM_MESSAGES)}, not {self.iam_message!r}")
+        for name in ("iam_propagation", "pending", "eni_linger", "policy_linger"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be zero or more seconds, not {getattr(self, name)}")
 
@@ -29,7 +53,21 @@ class Behaviours:
             iam_propagation=_seconds(environ, ENV_IAM_DELAY),
             pending=_seconds(environ, ENV_PENDING),
             eni_linger=_seconds(environ, ENV_ENI_LINGER),
+            enforce_iam=_flag(environ, ENV_ENFORCE_IAM),
+            iam_message=environ.get(ENV_IAM_MESSAGE, "").strip() or "assume",
+            no_subnet_zones=_names(environ, ENV_NO_SUBNET_ZONES),
+            no_lambda_zones=_names(environ, ENV_NO_LAMBDA_ZONES),
+            fail_pending=_flag(environ, ENV_FAIL_PENDING),
+            policy_linger=_seconds(environ, ENV_POLICY_LINGER),
         )
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _names(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in environ.get(name, "").split(",") if part.strip())
 
 
 def _seconds(environ: Mapping[str, str], name: str) -> float:

@@ -36,6 +36,7 @@ class FunctionRecord:
     # Deadlines, fixed by the behaviours in force at the event: switching them later changes nothing here.
     pending_until: float
     updating_until: float = 0.0
+    fails: bool = False  # `fail_pending`: once Pending is over, the function is Failed
 
 
 @dataclass
@@ -70,8 +71,21 @@ class Functions:
         record = self._records.get((account, region, name))
         return record is not None and time.time() < record.updating_until
 
+    def is_failed(self, account: str, region: str, name: str) -> bool:
+        record = self._records.get((account, region, name))
+        return record is not None and record.fails and not self.is_pending(account, region, name)
+
     def state_fields(self, account: str, region: str, name: str) -> dict[str, str]:
         """The state keys of a function configuration, where they differ from moto's Active/Successful."""
+        if self.is_failed(account, region, name):
+            # A VPC function whose ENIs could not be made ends Failed (Lambda developer guide, "Lambda function
+            # states"; StateReasonCode values from botocore's Lambda model).
+            return {
+                "State": "Failed", "StateReasonCode": "EniLimitExceeded",
+                "StateReason": "Lambda was not able to create an ENI in the VPC of the Lambda function because "
+                               "the limit for Network Interfaces has been reached.",
+                "LastUpdateStatus": "Failed", "LastUpdateStatusReasonCode": "EniLimitExceeded",
+            }
         if self.is_pending(account, region, name):
             return {
                 "State": "Pending", "StateReason": "The function is being created.", "StateReasonCode": "Creating",
@@ -86,7 +100,9 @@ class Functions:
 
     def created(self, account: str, region: str, name: str, subnet_ids: list[str], group_ids: list[str]) -> None:
         with self._lock:
-            self._records[(account, region, name)] = FunctionRecord(time.time() + self._behaviours().pending)
+            behaviours = self._behaviours()
+            self._records[(account, region, name)] = FunctionRecord(time.time() + behaviours.pending,
+                                                                    fails=behaviours.fail_pending)
             self._attach(account, region, name, subnet_ids, group_ids)
 
     def updated(

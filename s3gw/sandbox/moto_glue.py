@@ -131,12 +131,12 @@ def honour_create_bucket_tags() -> None:
     _tags_patched = True
 
 
-def bucket_exists(account: str, bucket: str) -> bool:
-    return bucket in backends.get_backend("s3")[account][_PARTITION].buckets
+def bucket_exists(account: str, bucket: str, partition: str = _PARTITION) -> bool:
+    return bucket in backends.get_backend("s3")[account][partition].buckets
 
 
-def bucket_policy(account: str, bucket: str) -> str | None:
-    found = backends.get_backend("s3")[account][_PARTITION].buckets.get(bucket)
+def bucket_policy(account: str, bucket: str, partition: str = _PARTITION) -> str | None:
+    found = backends.get_backend("s3")[account][partition].buckets.get(bucket)
     policy = getattr(found, "policy", None)
     return policy.decode() if isinstance(policy, bytes) else policy
 
@@ -173,7 +173,8 @@ def assumed_role_of(access_key: str) -> tuple[str, str, str] | None:
 
 
 def _role(account: str, role_arn: str) -> Any | None:
-    iam = backends.get_backend("iam")[account][_PARTITION]
+    partition = role_arn.split(":")[1] if role_arn.count(":") >= 5 else _PARTITION  # moto keeps IAM per partition
+    iam = backends.get_backend("iam")[account][partition]
     try:
         return iam.get_role_by_arn(role_arn)
     except Exception:  # moto's NotFoundException; any other failure means "no such role" too
@@ -269,6 +270,17 @@ def subnet_vpc(account: str, region: str, subnet_id: str) -> str | None:
         return None
 
 
+def subnet_zone(account: str, region: str, subnet_id: str) -> str | None:
+    try:
+        return str(_ec2(account, region).get_subnet(subnet_id).availability_zone)
+    except Exception:
+        return None
+
+
+def zone_names(account: str, region: str) -> list[str]:
+    return sorted(str(zone.name) for zone in _ec2(account, region).describe_availability_zones())
+
+
 def security_group_exists(account: str, region: str, group_id: str) -> bool:
     return _ec2(account, region).get_security_group_from_id(group_id) is not None
 
@@ -315,6 +327,31 @@ def enis_using(account: str, region: str, *, group_id: str = "", subnet_id: str 
         if (group_id and group_id in groups) or (subnet_id and eni.subnet.id == subnet_id):
             found.append(str(eni.id))
     return found
+
+
+# --- IAM users (the sandbox's own IAM enforcement, see authorize.py) ------------------------------
+
+
+def iam_user_of(access_key: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """The IAM user an access key belongs to, with its identity policies (inline, and the default version of
+    each attached managed policy); None for a key no IAM user owns (the account's own, the sandbox's)."""
+    from moto.iam.models import iam_backends
+
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):  # only the partitions that exist already
+            key = backend.access_keys.get(access_key)
+            user = backend.users.get(key.user_name) if key is not None else None
+            if user is None:
+                continue
+            documents: list[Any] = list(user.policies.values())
+            for managed in user.managed_policies.values():
+                documents += [v.document for v in managed.versions if v.is_default]
+            return str(user.arn), [_as_dict(d) for d in documents]
+    return None
+
+
+def ec2_tags(account: str, region: str, resource_id: str) -> dict[str, str]:
+    return dict(_ec2(account, region).tags.get(resource_id, {}))
 
 
 def vpc_dependencies(account: str, region: str, vpc_id: str) -> list[str]:

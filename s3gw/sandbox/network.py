@@ -44,9 +44,9 @@ class Caller:
         return context
 
 
-def host_caller(account: str) -> Caller:
+def host_caller(account: str, partition: str = "aws") -> Caller:
     """Calls from outside any function: the operator, with administrator rights in the account."""
-    return Caller(principal=f"arn:aws:iam::{account}:user/operator", account=account)
+    return Caller(principal=f"arn:{partition}:iam::{account}:user/operator", account=account)
 
 
 _ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")

@@ -20,10 +20,12 @@ class S3Call:
     action: str
     bucket: str
     key: str | None = None  # None: the bucket itself; "*" for a batch on every key
+    partition: str = "aws"  # aws-cn, aws-us-gov: S3 ARNs name the partition of the region called
 
     @property
     def resource(self) -> str:
-        return f"arn:aws:s3:::{self.bucket}" if self.key is None else f"arn:aws:s3:::{self.bucket}/{self.key}"
+        bucket_arn = f"arn:{self.partition}:s3:::{self.bucket}"
+        return bucket_arn if self.key is None else f"{bucket_arn}/{self.key}"
 
 
 # (method, subresource) → action, for a bucket and for an object. The first subresource present
@@ -93,7 +95,7 @@ def bucket_and_key(path: str, host: str) -> tuple[str, str | None]:
     return unquote(bucket), unquote(key) or None
 
 
-def classify(method: str, path: str, host: str, query: Mapping[str, str]) -> S3Call | None:
+def classify(method: str, path: str, host: str, query: Mapping[str, str], partition: str = "aws") -> S3Call | None:
     """The action a request needs; None when no bucket is involved (ListBuckets) or it creates one."""
     bucket, key = bucket_and_key(path, host)
     if not bucket:
@@ -106,11 +108,11 @@ def classify(method: str, path: str, host: str, query: Mapping[str, str]) -> S3C
     if key and "versionId" in query:
         action = _VERSIONED.get(action, action)
     if not key and action == "DeleteObject":
-        return S3Call("s3:DeleteObject", bucket, "*")  # DeleteObjects: judged once, for every key
-    return S3Call(f"s3:{action}", bucket, key)
+        return S3Call("s3:DeleteObject", bucket, "*", partition)  # DeleteObjects: judged once, for every key
+    return S3Call(f"s3:{action}", bucket, key, partition)
 
 
-def copy_source(header: str) -> S3Call | None:
+def copy_source(header: str, partition: str = "aws") -> S3Call | None:
     """CopyObject / UploadPartCopy also read the source: s3:GetObject(Version) on it."""
     if not header:
         return None
@@ -118,7 +120,7 @@ def copy_source(header: str) -> S3Call | None:
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         return None
-    return S3Call("s3:GetObjectVersion" if version else "s3:GetObject", bucket, key)
+    return S3Call("s3:GetObjectVersion" if version else "s3:GetObject", bucket, key, partition)
 
 
 def access_denied(head: bool, message: str = "Access Denied") -> tuple[int, list[tuple[str, str]], bytes]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from s3gw.errors import AwsError, translate
 from s3gw.policy import bucket_policy, canonical
 from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry, tag_dict
@@ -20,6 +22,14 @@ _BLOCK_ALL = {
 }
 _ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 _MISSING = ("NoSuchBucket", "404", "NotFound")
+POLICY_GONE_WAIT = 60.0
+
+
+def location_region(answer: dict[str, Any]) -> str:
+    """GetBucketLocation's LocationConstraint as a region: "Buckets in Region us-east-1 have a LocationConstraint
+    of null. Buckets with a LocationConstraint of EU reside in eu-west-1" (botocore's S3 model)."""
+    location = str(answer.get("LocationConstraint") or "us-east-1")
+    return "eu-west-1" if location == "EU" else location
 
 
 def bucket_name(ctx: Context) -> str:
@@ -133,11 +143,11 @@ class BucketStep(Step):
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
         drifts: list[Drift] = []
-        location = retry(
+        location = location_region(retry(
             ctx, f"reading the region of {bucket}", lambda: s3.get_bucket_location(Bucket=bucket),
             retry_if=lambda exc: is_code(exc, "NoSuchBucket"), waiting_for="the new bucket to be visible",
             timeout=60,
-        ).get("LocationConstraint") or "us-east-1"
+        ))
         if location != ctx.config.region:
             raise AwsError(f"bucket {bucket} is in {location}, but the stack is in {ctx.config.region}",
                            "a gateway endpoint reaches only buckets of its own region; choose another --bucket")
@@ -204,9 +214,14 @@ class BucketStep(Step):
         if owner == "ours":
             s3 = ctx.aws.s3
             try:
-                # The policy first: while it stands, it refuses our own object calls.
+                # The policy first: while it stands, it refuses our own object calls. S3 bucket configuration
+                # is eventually consistent (S3 User Guide, "Amazon S3 data consistency model": a deleted bucket
+                # policy can still apply for a moment), so AccessDenied right after is waited out, bounded.
                 s3.delete_bucket_policy(Bucket=bucket)
-                empty_bucket(ctx, bucket)
+                retry(ctx, f"emptying {bucket}", lambda: empty_bucket(ctx, bucket),
+                      retry_if=lambda exc: is_code(exc, "AccessDenied"),
+                      waiting_for="the deleted bucket policy to stop applying", timeout=POLICY_GONE_WAIT,
+                      first_delay=0.5)
                 s3.delete_bucket(Bucket=bucket)
             except Exception as exc:
                 if not is_code(exc, "NoSuchBucket"):
@@ -237,7 +252,9 @@ def empty_bucket(ctx: Context, bucket: str) -> int:
             answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
             if answer.get("Errors"):
                 first = answer["Errors"][0]
-                raise AwsError(f"emptying {bucket}: {first.get('Code')}: {first.get('Message')} ({first.get('Key')})")
+                raise ClientError({"Error": {"Code": first.get("Code", ""), "Message": (
+                    f"{first.get('Message')} ({len(answer['Errors'])} of {len(chunk)} keys, e.g. {first.get('Key')})"
+                )}}, "DeleteObjects")
             deleted += len(chunk)
     if deleted:
         ctx.progress(f"emptied {bucket}: {deleted} object versions deleted")

@@ -7,18 +7,39 @@ from typing import Any
 
 from s3gw.errors import AwsError, WaitTimeout, error_message
 from s3gw.package import HANDLER, build_zip, code_sha256
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, Waiting, call, is_code, retry
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, Waiting, call, is_code, not_visible, retry
 
 RUNTIME = "python3.12"
 TIMEOUT_SECONDS = 5
 MEMORY_MB = 1024
-# What CreateFunction says while a new role has not reached Lambda yet (IAM is eventually consistent).
-_PROPAGATION_PHRASES = ("cannot be assumed by Lambda", "CreateNetworkInterface", "role defined for the function")
+# What Lambda answers while a new role has not reached it yet (IAM is eventually consistent) or while EC2 is
+# busy for it: every shape terraform-provider-aws's retryFunctionOp retries (internal/service/lambda/function.go):
+# an InvalidParameterValueException containing one of these, and any ResourceConflictException.
+_PROPAGATION_PHRASES = (
+    "cannot be assumed by Lambda",  # "The role defined for the function cannot be assumed by Lambda."
+    "The provided execution role does not have permissions",  # "… to call CreateNetworkInterface on EC2", or any
+    "throttled by EC2",  # "Your request has been throttled by EC2, please make sure you have enough API rate limit…"
+    "KMS key is invalid for CreateGrant",  # "Lambda was unable to configure access to your environment variables…"
+)
 
 
 def is_iam_propagation(exc: BaseException) -> bool:
+    """Lambda's 'not yet' answers to CreateFunction / UpdateFunctionConfiguration (see _PROPAGATION_PHRASES)."""
+    if is_code(exc, "ResourceConflictException"):
+        return True
     return is_code(exc, "InvalidParameterValueException") and any(
         phrase in error_message(exc) for phrase in _PROPAGATION_PHRASES)
+
+
+# Lambda runs in most zones of a region, not all; CreateFunction refuses subnets in the others, without saying
+# which (the text as Lambda sends it).
+_LAMBDA_ZONE_REFUSED = "availability zone Lambda doesn't support"
+
+
+def subnet_zones(ctx: Context) -> list[str]:
+    subnets = call("reading the subnets' zones", ctx.aws.ec2.describe_subnets,
+                   SubnetIds=list(ctx.outputs.get("subnet_ids") or []))["Subnets"]
+    return sorted({s["AvailabilityZone"] for s in subnets})
 
 
 def wanted_configuration(ctx: Context) -> dict[str, Any]:
@@ -92,20 +113,42 @@ class FunctionStep(Step):
                     return dict(lam.get_function(FunctionName=ctx.config.function_name)["Configuration"])
                 raise
 
-        created = retry(
-            ctx, "creating the Lambda function", create_once, retry_if=is_iam_propagation,
-            waiting_for="the new IAM role to reach Lambda", timeout=ctx.iam_propagation_wait,
-            first_delay=2.0, max_delay=10.0,
-        )
+        try:
+            created = self._create_retrying(ctx, create_once)
+        except Exception as failure:
+            exc = failure.__cause__ or failure
+            if _LAMBDA_ZONE_REFUSED in error_message(exc):
+                used = subnet_zones(ctx)
+                others = sorted(set(ctx.zones or []) - set(used))
+                raise AwsError(f"Lambda does not support one of the subnets' zones ({', '.join(used)})",
+                               "take the stack down and bring it up with --zones naming zones Lambda supports"
+                               + (f"; the region also has {', '.join(others)}" if others else "")) from None
+            raise
         ctx.record("function_name", created["FunctionName"])
         ctx.record("function_arn", created["FunctionArn"])
         wait_active(ctx)
+
+    def _create_retrying(self, ctx: Context, create_once: Any) -> dict[str, Any]:
+        return retry(
+            ctx, "creating the Lambda function", create_once, retry_if=is_iam_propagation,
+            waiting_for="the new IAM role to reach Lambda",
+            timeout=ctx.iam_propagation_wait,
+            first_delay=2.0, max_delay=10.0,
+        )
 
     def check(self, ctx: Context) -> list[Drift]:
         found = self._get(ctx)
         if found is None:
             raise AwsError(f"function {ctx.outputs['function_name']} vanished while checking it")
         configuration = found["Configuration"]
+        if ctx.persist and configuration.get("State") == "Pending":
+            # `up` re-run after a timeout: the function is still being made; wait, as after a create.
+            wait_active(ctx, fail_ok=True)
+            configuration = (self._get(ctx) or found)["Configuration"]
+        if configuration.get("State") == "Failed":
+            # A Failed function cannot be repaired by an update: it is deleted and made again.
+            return [Drift("replace", f"the function is Failed "
+                                     f"({configuration.get('StateReason') or 'no reason given'}): it is made again")]
         drifts = []
         if configuration.get("CodeSha256") != code_sha256(build_zip()):
             drifts.append(Drift("code", "the deployed code differs from lambda_handler/"))
@@ -113,15 +156,21 @@ class FunctionStep(Step):
         changed = [key for key in wanted if current[key] != wanted[key]]
         if changed:
             drifts.append(Drift("configuration", "configuration differs: " + ", ".join(changed)))
-        if configuration.get("State") == "Failed":
-            drifts.append(Drift("configuration",
-                                f"the function is Failed: {configuration.get('StateReason', 'no reason given')}"))
         return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         lam = ctx.aws.lambda_
         name = ctx.outputs["function_name"]
         keys = {d.key for d in drifts}
+        if "replace" in keys:
+            call(f"deleting the Failed function {name}", lam.delete_function, FunctionName=name,
+                 already_done=("ResourceNotFoundException",))
+            retry(ctx, f"waiting for {name} to be deleted",
+                  lambda: self._get(ctx) is None or not_visible("ResourceInUseException"),
+                  retry_if=lambda exc: is_code(exc, "ResourceInUseException"),
+                  waiting_for=f"the Failed function {name} to be gone", timeout=ctx.active_wait)
+            self.create(ctx)
+            return
         if "code" in keys:
             wait_updated(ctx)
             call("uploading the function's code", lam.update_function_code, FunctionName=name, ZipFile=build_zip())
@@ -130,7 +179,7 @@ class FunctionStep(Step):
             retry(
                 ctx, "updating the function's configuration",
                 lambda: lam.update_function_configuration(FunctionName=name, **wanted_configuration(ctx)),
-                retry_if=lambda exc: is_iam_propagation(exc) or is_code(exc, "ResourceConflictException"),
+                retry_if=is_iam_propagation,
                 waiting_for="the function to accept an update", timeout=ctx.iam_propagation_wait,
             )
         if keys:
@@ -180,8 +229,9 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
     _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
 
 
-def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "") -> None:
-    """Poll until the function's `field` is `ready`; a Failed state is an error with Lambda's reason."""
+def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "", fail_ok: bool = False) -> None:
+    """Poll until the function's `field` is `ready`; a Failed state is an error with Lambda's reason (or, with
+    `fail_ok`, the end of the wait: the caller deals with it)."""
     name = name or ctx.outputs["function_name"]
     deadline = time.monotonic() + ctx.active_wait
     said = False
@@ -192,6 +242,8 @@ def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = ""
         if status == ready:
             return
         if status == "Failed":
+            if fail_ok:
+                return
             raise AwsError(f"function {name} failed: {configuration.get(field + 'Reason', '')}",
                            "check the subnets, security group and role, then run 'up' again")
         if time.monotonic() > deadline:
@@ -203,8 +255,8 @@ def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = ""
         ctx.sleep(2.0)
 
 
-def wait_active(ctx: Context) -> None:
-    _wait_state(ctx, "Active", "State", "waiting for the function to be Active")
+def wait_active(ctx: Context, fail_ok: bool = False) -> None:
+    _wait_state(ctx, "Active", "State", "waiting for the function to be Active", fail_ok=fail_ok)
 
 
 def wait_updated(ctx: Context) -> None:

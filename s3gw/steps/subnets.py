@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from s3gw.config import subnet_cidrs
-from s3gw.errors import UsageError
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, tag_dict
+from s3gw.errors import AwsError, UsageError, error_message
+from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, tag_dict
+
+# An account may be refused subnets in some zones of a region (older accounts in us-east-1, for one). EC2 says
+# so (InvalidParameterValue; the text as users report it, e.g. widdix/aws-cf-templates#36):
+_ZONE_REFUSED = "Subnets can currently only be created in the following availability zones"
 
 
-def zone_names(ctx: Context) -> list[str]:
+def region_zones(ctx: Context) -> list[str]:
+    """The region's available zones, sorted, read once per run."""
     if ctx.zones is None:
         zones = call(
             "listing the region's availability zones",
@@ -18,11 +24,27 @@ def zone_names(ctx: Context) -> list[str]:
                      {"Name": "zone-type", "Values": ["availability-zone"]}],
         )["AvailabilityZones"]
         ctx.zones = sorted(zone["ZoneName"] for zone in zones)
-    names = ctx.zones
-    if ctx.config.azs > len(names):
-        raise UsageError(f"--azs {ctx.config.azs} is more than the {len(names)} availability zones of "
-                         f"{ctx.config.region}", f"use --azs {len(names)} or fewer")
-    return names[: ctx.config.azs]
+    return ctx.zones
+
+
+def zone_names(ctx: Context) -> list[str]:
+    """The zones the subnets go in: --zones as named, else the first --azs of the region. Without --azs (given
+    or recorded) that is min(3, the zones the region offers): us-west-1 has two."""
+    names = region_zones(ctx)
+    config = ctx.config
+    if config.zones:
+        named = config.zones.split(",")
+        unknown = [z for z in named if z not in names]
+        if unknown:
+            raise UsageError(f"--zones: {', '.join(unknown)} is not an available zone of {config.region}",
+                             f"the region has {', '.join(names)}")
+        return named
+    if "azs" not in config.given and not ctx.state.settings.get("azs") and config.azs > len(names):
+        ctx.config = config = replace(config, azs=len(names))
+    if config.azs > len(names):
+        raise UsageError(f"--azs {config.azs} is more than the {len(names)} availability zones of "
+                         f"{config.region}", f"use --azs {len(names)} or fewer")
+    return names[: config.azs]
 
 
 class SubnetsStep(Step):
@@ -32,6 +54,9 @@ class SubnetsStep(Step):
 
     def _existing(self, ctx: Context) -> dict[int, str]:
         """Our subnets in the VPC, by their s3gw:index tag."""
+        return {index: subnet["SubnetId"] for index, subnet in self._ours(ctx).items()}
+
+    def _ours(self, ctx: Context) -> dict[int, dict[str, Any]]:
         vpc_id = ctx.outputs.get("vpc_id")
         if not vpc_id:
             return {}
@@ -40,11 +65,11 @@ class SubnetsStep(Step):
             ctx.aws.ec2.describe_subnets,
             Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, ctx.stack_filter()],
         )["Subnets"]
-        by_index: dict[int, str] = {}
+        by_index: dict[int, dict[str, Any]] = {}
         for subnet in subnets:
             tags = tag_dict(subnet.get("Tags"))
             if tags.get("s3gw:index", "").isdigit():
-                by_index[int(tags["s3gw:index"])] = subnet["SubnetId"]
+                by_index[int(tags["s3gw:index"])] = subnet
         return by_index
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
@@ -66,19 +91,44 @@ class SubnetsStep(Step):
             return
         zones = zone_names(ctx)
         cidrs = subnet_cidrs(ctx.config.vpc_cidr, ctx.config.azs)
-        existing = self._existing(ctx)
+        ours = self._ours(ctx)
+        existing = {index: subnet["SubnetId"] for index, subnet in ours.items()}
+        used = {subnet.get("AvailabilityZone") for subnet in ours.values()}
+        # A zone that refuses subnets is skipped for the next one of the region, unless the user named the zones.
+        spare = [] if ctx.config.zones else [z for z in region_zones(ctx) if z not in zones]
         for drift in drifts:
             index = int(drift.key)
-            zone = zones[index]
-            existing[index] = create_once(
-                ctx, f"creating the subnet in {zone}",
-                lambda i=index, z=zone: ctx.aws.ec2_once.create_subnet(
-                    VpcId=ctx.outputs["vpc_id"], CidrBlock=cidrs[i], AvailabilityZone=z,
-                    TagSpecifications=ctx.tag_spec("subnet", f"{ctx.config.stack}-private-{z}", index=str(i)),
-                )["Subnet"]["SubnetId"],
-                lambda i=index: self._existing(ctx).get(i),
-            )
+            for zone in [zones[index], *spare]:
+                if zone in used:
+                    continue
+                try:
+                    existing[index] = self._create(ctx, index, zone, cidrs[index])
+                except Exception as failure:
+                    exc = failure.__cause__ or failure  # create_once hands back the translated error
+                    if not (is_code(exc, "InvalidParameterValue") and _ZONE_REFUSED in error_message(exc)):
+                        raise
+                    used.add(zone)
+                    if ctx.config.zones:
+                        raise AwsError(f"EC2 refuses subnets in {zone} for this account: {error_message(exc)}",
+                                       "name other zones with --zones") from None
+                    ctx.progress(f"skipping {zone}: EC2 refuses subnets there for this account")
+                    continue
+                used.add(zone)
+                break
+            else:
+                raise AwsError(f"no zone of {ctx.config.region} left that accepts a subnet for index {index}",
+                               "use a smaller --azs")
             ctx.record("subnet_ids", [existing[i] for i in sorted(existing)])
+
+    def _create(self, ctx: Context, index: int, zone: str, cidr: str) -> str:
+        return create_once(
+            ctx, f"creating the subnet in {zone}",
+            lambda: ctx.aws.ec2_once.create_subnet(
+                VpcId=ctx.outputs["vpc_id"], CidrBlock=cidr, AvailabilityZone=zone,
+                TagSpecifications=ctx.tag_spec("subnet", f"{ctx.config.stack}-private-{zone}", index=str(index)),
+            )["Subnet"]["SubnetId"],
+            lambda: self._existing(ctx).get(index),
+        )
 
     def delete(self, ctx: Context) -> None:
         remaining = list(ctx.outputs.get("subnet_ids") or [])
