@@ -54,7 +54,7 @@ class State:
         }
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the ids are the account's business
         # Write a sibling temp file, fsync, rename: readers see the old file or the new one, never half.
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
@@ -141,7 +141,7 @@ def _pid_alive(pid: int) -> bool:
 @contextlib.contextmanager
 def locked(state_dir: Path, stack: str, command: str) -> Iterator[None]:
     """One mutating run per stack at a time. A lock left by a dead process on this host is taken over."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = state_dir / f"{stack}.lock"
     me = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": time.time()}
     for _ in range(3):
