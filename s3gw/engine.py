@@ -240,7 +240,8 @@ def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: 
 def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     zone_names(ctx)
-    recorded = ctx.state.settings
+    # A default bucket name is not a recorded setting, but the bucket made is recorded all the same.
+    recorded = {"bucket": ctx.state.resources.get("bucket"), **ctx.state.settings}
     changes = [f"{key}: {recorded[key]} -> {getattr(ctx.config, key)}" for key in SETTINGS
                if key in config.given and recorded.get(key) is not None and recorded[key] != getattr(ctx.config, key)]
     if ctx.config.bucket and ctx.outputs.get("bucket") not in (None, ctx.config.bucket):

@@ -99,7 +99,8 @@ def test_plan_command_shows_every_attribute_and_exits_3_on_pending_changes(mocke
     assert "+ bucket: create" in lines and "    bucket = t-another-bucket in eu-west-1" in lines
     assert any(line.startswith("~ IAM role: change") for line in lines), lines
     assert any(line.startswith("~ Lambda function: change") for line in lines), lines
-    assert "    environment = BUCKET_NAME=t-another-bucket" in lines
+    assert "    configuration differs: Environment" in lines, lines  # BUCKET_NAME
+    assert "    the inline bucket-access policy is missing or differs" in lines, lines
 
     more_zones = _plan(state_dir, "--azs", "3")
     assert more_zones.exit_code == 3, more_zones.output
