@@ -398,7 +398,7 @@ def verify(config: StackConfig, progress: Progress, *, function_name: str | None
     """Every link of the path, read-only: for the stack, or for a setup named by function and bucket."""
     from s3gw.verify import verify as verify_links
 
-    ctx = open_context(config, progress, persist=False)
+    ctx = open_context(config, progress, persist=False, needs_state=function_name is None)
     return verify_links(ctx, function_name, bucket)
 
 
@@ -407,5 +407,5 @@ def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None 
     """Invoke the stack's function (it lists the bucket through the endpoint) and check the seal from outside."""
     from s3gw.invoke import test_invoke as invoke_function
 
-    ctx = open_context(config, progress, persist=False)
+    ctx = open_context(config, progress, persist=False, needs_state=True)
     return invoke_function(ctx, put_key)

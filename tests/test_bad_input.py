@@ -204,6 +204,8 @@ TABLE: list[tuple[str, list[str], dict[str, str], str, int, str]] = [
     ("no state file: outputs", ["outputs"], {}, "", 2, "has no state file"),
     ("no state file: outputs KEY", ["outputs", "bucket"], {}, "", 2, "has no state file"),
     ("no state file: status", ["status"], {}, "", 2, "has no state file"),
+    ("no state file: test-invoke", ["test-invoke"], {}, "", 2, "has no state file"),
+    ("no state file: verify", ["verify"], {}, "", 2, "has no state file"),
     ("state file without the key: outputs KEY", ["outputs", "bucket"], {}, "state", 3, "has no bucket recorded"),
 ]
 
