@@ -175,3 +175,9 @@ def test_down_asks_naming_each_resource_and_the_object_versions(stack: dict[str,
         assert key not in prompt
     assert piped(url, state_dir, "status").returncode == 3  # the policy we removed; nothing else changed
     piped(url, state_dir, "up")
+
+
+def test_shell_completion_as_the_readme_documents_it() -> None:
+    env = {**S3GW_ENV, "COMP_WORDS": "s3gw pl", "COMP_CWORD": "1", "_S3GW_COMPLETE": "bash_complete"}
+    done = subprocess.run(["s3gw"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and "plain,plan" in done.stdout.splitlines(), done.stdout + done.stderr
