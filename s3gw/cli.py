@@ -6,6 +6,7 @@ boto3 is imported only inside commands, so `s3gw --help` stays fast.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -15,13 +16,21 @@ import click
 
 from s3gw import __version__
 from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
-from s3gw.errors import EXIT_CHECK, S3gwError, UsageError
+from s3gw.errors import (
+    EXIT_CHECK,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    S3gwError,
+    Terminated,
+    UsageError,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # The options every command takes. They are accepted before the command too (`s3gw --region eu-west-1 status`,
 # as the AWS CLI and SAM take them); given in both places, the one after the command wins.
-GLOBAL_KEYS = ("stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose", "no_color")
+GLOBAL_KEYS = ("stack", "region", "profile", "endpoint_url", "state_dir", "state_url", "output", "verbose",
+               "no_color")
 
 
 def _global_options(*, for_group: bool) -> list[Callable[[Any], Any]]:
@@ -38,6 +47,8 @@ def _global_options(*, for_group: bool) -> list[Callable[[Any], Any]]:
         option("--profile", envvar="AWS_PROFILE", help="AWS profile."),
         option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint (the sandbox's)."),
         option("--state-dir", envvar="S3GW_STATE_DIR", default=".s3gw", help="Where <stack>.json is kept."),
+        option("--state", "state_url", envvar="S3GW_STATE", metavar="s3://BUCKET/PREFIX",
+               help="Keep the state and lock in S3 instead, shared by every machine."),
         option("--output", "output", envvar="S3GW_OUTPUT", type=click.Choice(OUTPUT_CHOICES),
                default=None if for_group else "text", help="Result format on stdout."),
         click.option("-v", "--verbose", is_flag=True, help="Tracebacks and more detail."),
@@ -89,16 +100,28 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         options = _with_global_options(options)
         renderer = Renderer(options.get("output") or "text", bool(options.get("verbose")),
                             color=not options.pop("no_color", False))
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             config = make_config(**{k: options.pop(k) for k in list(options) if k in _CONFIG_KEYS})
             fn(config, renderer, **options)
         except S3gwError as exc:
             fail(renderer, exc)
-        except KeyboardInterrupt:
-            renderer.error("interrupted; every resource created so far is recorded: run the command again")
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            renderer.error(f"{how}; every resource created so far is recorded and the lock is freed: "
+                           "run the command again")
+            sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return run
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (kill, CI cancelling a job) unwinds like Ctrl-C: every `finally` runs, the lock is freed.
+    A second SIGTERM is ignored, so that it cannot cut short the release of the lock."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
 
 
 def fail(renderer: Any, exc: S3gwError) -> NoReturn:
@@ -119,7 +142,7 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress"}
+                "vpc_cidr", "azs", "bucket", "egress", "state_url"}
 
 
 @click.group(context_settings=CONTEXT)
@@ -282,7 +305,7 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: 
 
     recorded = engine.recorded_outputs(config)
     if not recorded and not from_tags:  # done already: exit 0, as deleting what is gone is (documented)
-        renderer.note(f"stack {config.stack}: nothing recorded in {config.state_path}; nothing to delete")
+        renderer.note(f"stack {config.stack}: nothing recorded in {config.state_where}; nothing to delete")
         if config.output == "json":
             renderer.json({"stack": config.stack, "deleted": [], "left": {}})
         return
@@ -319,6 +342,108 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
     elif versions:
         lines.append(f"  and the bucket's {versions} object version(s) and delete marker(s)")
     return "\n".join([*lines, "Proceed?"])
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--force", is_flag=True, help="Required: remove the lock whoever holds it.")
+@shared_options
+@command
+def unlock(config: StackConfig, renderer: Any, force: bool) -> None:
+    """Remove a stack's lock left by a run that died (as terraform force-unlock).
+
+    \b
+    Example:
+      s3gw unlock --force --stack prod --state s3://acme-s3gw-state/prod
+    """
+    from s3gw import engine
+    from s3gw.state import holder_line
+
+    if not force:
+        raise UsageError("unlock removes the lock another run may still hold",
+                         "make sure no run uses the stack, then pass --force")
+    removed = engine.force_unlock(config)
+    if config.output == "json":
+        renderer.json({"stack": config.stack, "state": config.state_where, "removed_lock": removed})
+    elif removed is None:
+        renderer.note(f"stack {config.stack} is not locked; nothing removed")
+    else:
+        renderer.note("removed the lock: " + holder_line(config.stack, removed, "was locked"))
+
+
+@cli.group(context_settings=CONTEXT)
+def state() -> None:
+    """The state in S3: set up its bucket; move a stack's state between this directory and S3.
+
+    \b
+    Example:
+      s3gw state init s3://acme-s3gw-state/prod && s3gw state push --state s3://acme-s3gw-state/prod
+    """
+
+
+@state.command("init", context_settings=CONTEXT)
+@click.argument("url", required=False, metavar="s3://BUCKET[/PREFIX]")
+@shared_options
+@command
+def state_init(config: StackConfig, renderer: Any, url: str | None) -> None:
+    """Create the state bucket (or finish it): versioned, encrypted, Block Public Access, TLS only.
+
+    \b
+    Example:
+      s3gw state init s3://acme-s3gw-state/prod
+    """
+    from dataclasses import replace
+
+    from s3gw import engine
+    from s3gw.config import validate_state_url
+
+    if url:
+        config = replace(config, state_url=validate_state_url(url))
+    done = engine.state_init(config, renderer.progress)
+    if config.output == "json":
+        renderer.json({"state": config.state_url, "changed": done})
+        return
+    renderer.note(f"state bucket {config.state_url}: " + (", ".join(done) if done else "already set up")
+                  + f"; use it with --state {config.state_url} or S3GW_STATE")
+
+
+@state.command("push", context_settings=CONTEXT)
+@click.option("--force", is_flag=True, help="Replace a different state already in S3.")
+@shared_options
+@command
+def state_push(config: StackConfig, renderer: Any, force: bool) -> None:
+    """Copy the stack's state from --state-dir to --state s3://…
+
+    \b
+    Example:
+      s3gw state push --stack prod --state s3://acme-s3gw-state/prod
+    """
+    from s3gw import engine
+
+    done = engine.state_copy(config, "push", force=force)
+    if config.output == "json":
+        renderer.json({"stack": config.stack, "from": str(config.state_path), "to": config.state_where, "result": done})
+        return
+    renderer.note(f"stack {config.stack}: {config.state_path} → {config.state_where}: {done}")
+
+
+@state.command("pull", context_settings=CONTEXT)
+@click.option("--force", is_flag=True, help="Replace a different state already in --state-dir.")
+@shared_options
+@command
+def state_pull(config: StackConfig, renderer: Any, force: bool) -> None:
+    """Copy the stack's state from --state s3://… to --state-dir.
+
+    \b
+    Example:
+      s3gw state pull --stack prod --state s3://acme-s3gw-state/prod
+    """
+    from s3gw import engine
+
+    done = engine.state_copy(config, "pull", force=force)
+    if config.output == "json":
+        renderer.json({"stack": config.stack, "from": config.state_where, "to": str(config.state_path), "result": done})
+        return
+    renderer.note(f"stack {config.stack}: {config.state_where} → {config.state_path}: {done}")
 
 
 @cli.command(context_settings=CONTEXT)

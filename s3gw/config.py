@@ -51,10 +51,18 @@ class StackConfig:
     egress: str = "prefix-list"
     # The settings the user gave on this command line; the others come from the state file, else defaults.
     given: frozenset[str] = frozenset()
+    state_url: str | None = None  # --state s3://BUCKET/PREFIX: the state and lock in S3, not in state_dir
 
     @property
     def state_path(self) -> Path:
         return self.state_dir / f"{self.stack}.json"
+
+    @property
+    def state_where(self) -> str:
+        """Where the stack's state is, for messages."""
+        if self.state_url:
+            return f"{self.state_url.rstrip('/')}/{self.stack}.json"
+        return str(self.state_path)
 
     @property
     def function_name(self) -> str:
@@ -157,6 +165,20 @@ def validate_endpoint_url(url: str | None) -> str | None:
     return url
 
 
+def validate_state_url(url: str | None) -> str | None:
+    """--state s3://BUCKET[/PREFIX] → "s3://BUCKET/PREFIX" (no trailing slash)."""
+    if not url:
+        return None
+    if not url.startswith("s3://"):
+        raise UsageError(f"invalid --state {url!r}", "use s3://BUCKET/PREFIX (a local directory is --state-dir)")
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    validate_bucket(bucket)
+    prefix = prefix.strip("/")
+    if "//" in prefix or len(prefix) > 900:
+        raise UsageError(f"invalid --state prefix {prefix!r}", "use a short path such as team/s3gw")
+    return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+
+
 def validate_profile(profile: str | None) -> str | None:
     if profile is not None and not _PROFILE_RE.fullmatch(profile):
         raise UsageError(f"invalid profile name {profile!r}")
@@ -176,13 +198,15 @@ def make_config(
     azs: int | None = None,
     bucket: str | None = None,
     egress: str | None = None,
+    state_url: str | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
     given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress}.items()
                       if v is not None)
     for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
-                        "state_dir": state_dir, "vpc_cidr": vpc_cidr, "bucket": bucket, "egress": egress}.items():
+                        "state_dir": state_dir, "state": state_url, "vpc_cidr": vpc_cidr, "bucket": bucket,
+                        "egress": egress}.items():
         if value == "":
             raise UsageError(f"--{name.replace('_', '-')} is empty", "give a value, or leave the option out")
     if output not in OUTPUT_CHOICES:
@@ -200,6 +224,7 @@ def make_config(
         bucket=None if bucket is None else validate_bucket(bucket),
         egress=validate_egress("prefix-list" if egress is None else egress),
         given=given,
+        state_url=validate_state_url(state_url),
     )
 
 

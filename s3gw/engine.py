@@ -107,11 +107,11 @@ def translated(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
-def load_state(config: StackConfig, progress: Progress | None = None) -> state_file.State:
-    """The state file, checked like any input: its structure, its ids, its settings; and kept mode 0600."""
-    path = config.state_path
+def load_state(config: StackConfig, store: state_file.Store | None = None) -> state_file.State:
+    """The state, checked like any input: its structure, its ids, its settings."""
+    path = config.state_where
     try:
-        state = state_file.load(path, config.stack, config.region)
+        state = state_file.load(store or state_file.open_store(config), config.stack, config.region)
     except RecursionError:
         raise StateError(f"state file {path} is nested too deeply to be an s3gw state file",
                          "move it aside or use another --state-dir") from None
@@ -127,12 +127,15 @@ def load_state(config: StackConfig, progress: Progress | None = None) -> state_f
     return state
 
 
-def _tighten(path: Any, progress: Progress, *, change: bool) -> None:
+def _tighten(store: state_file.Store, progress: Progress, *, change: bool) -> None:
     """A state file others can read names the account's resources: `up` and `down` make it 0600 (every save
     does too) and say so; the read-only commands only say so."""
     import os
     import stat
 
+    path = getattr(store, "path", None)  # a local file; S3 has no mode
+    if path is None:
+        return
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if not mode & 0o077:
@@ -149,18 +152,19 @@ def _tighten(path: Any, progress: Progress, *, change: bool) -> None:
 def require_state(config: StackConfig, state: state_file.State) -> None:
     """No state file: the same exit (2) and words for every command that reads one."""
     if not state.exists_on_disk:
-        raise UsageError(f"stack {config.stack} has no state file at {config.state_path}",
+        raise UsageError(f"stack {config.stack} has no state at {config.state_where}",
                          "run 's3gw up' first, or pass the --stack/--state-dir it was made with")
 
 
-def open_context(config: StackConfig, progress: Progress, *, persist: bool, needs_state: bool = False) -> Context:
-    state = load_state(config, progress)
+def open_context(config: StackConfig, progress: Progress, *, persist: bool,
+                 store: state_file.Store | None = None, needs_state: bool = False) -> Context:
+    state = load_state(config, store)
     if needs_state:
         require_state(config, state)
     config = settle(config, state.settings)
     aws = Aws(config)
     state_file.check_account(state, aws.account)
-    _tighten(state.path, progress, change=persist)
+    _tighten(state.store, progress, change=persist)
     return Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
 
 
@@ -174,10 +178,12 @@ def outputs_of(values: dict[str, Any]) -> dict[str, Any]:
 
 @translated("bringing the stack up")
 def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -> StackReport:
-    check_state_dir(config.state_dir, writing=True)
+    if not config.state_url:
+        check_state_dir(config.state_dir, writing=True)
     Aws(config)  # a profile that does not exist is refused before anything is written
-    with state_file.locked(config.state_dir, config.stack, "up"):
-        ctx = ctx or open_context(config, progress, persist=True)
+    store = ctx.state.store if ctx else state_file.open_store(config)
+    with state_file.locked(store, "up"):
+        ctx = ctx or open_context(config, progress, persist=True, store=store)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
         if ctx.state.settings != settings:
@@ -258,8 +264,9 @@ def status(config: StackConfig, progress: Progress) -> StackReport:
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
 
 
+@translated("reading the state")
 def recorded_outputs(config: StackConfig, *, required: bool = False) -> dict[str, Any]:
-    """The recorded ids, from the state file alone: no AWS call, so it works offline and fast."""
+    """The recorded ids, from the state alone: no AWS call (but S3's for an S3 state), so it is fast."""
     state = load_state(config)
     if required:
         require_state(config, state)
@@ -301,10 +308,12 @@ _AFTER_ENIS = ("security_group", "subnets", "role", "vpc")
 @translated("taking the stack down")
 def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
          ctx: Context | None = None, from_tags: bool = False) -> DownReport:
-    check_state_dir(config.state_dir, writing=True)
+    if not config.state_url:
+        check_state_dir(config.state_dir, writing=True)
     Aws(config)  # a profile that does not exist is refused before anything is written
-    with state_file.locked(config.state_dir, config.stack, "down"):
-        ctx = ctx or open_context(config, progress, persist=True)
+    store = ctx.state.store if ctx else state_file.open_store(config)
+    with state_file.locked(store, "down"):
+        ctx = ctx or open_context(config, progress, persist=True, store=store)
         if wait is not None:
             ctx.delete_wait = wait
         if from_tags:
@@ -409,3 +418,29 @@ def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None 
 
     ctx = open_context(config, progress, persist=False, needs_state=True)
     return invoke_function(ctx, put_key)
+
+
+@translated("removing the lock")
+def force_unlock(config: StackConfig) -> dict[str, Any] | None:
+    """`unlock --force`: remove the stack's lock (S3), or say who still holds it (local: a live process)."""
+    return state_file.open_store(config).force_unlock()
+
+
+@translated("setting up the state bucket")
+def state_init(config: StackConfig, progress: Progress) -> list[str]:
+    from s3gw.state_s3 import init_bucket
+
+    if not config.state_url:
+        raise UsageError("state init needs an s3://BUCKET[/PREFIX]", "pass it, or set S3GW_STATE")
+    return init_bucket(config, config.state_url, progress)
+
+
+@translated("copying the state")
+def state_copy(config: StackConfig, direction: str, *, force: bool) -> str:
+    """`state push` (local → S3) or `state pull` (S3 → local), each side locked while it is copied."""
+    if not config.state_url:
+        raise UsageError(f"state {direction} needs --state s3://BUCKET[/PREFIX]", "or set S3GW_STATE")
+    local, remote = state_file.LocalStore(config.state_path), state_file.open_store(config)
+    source, target = (local, remote) if direction == "push" else (remote, local)
+    with state_file.locked(local, f"state {direction}"), state_file.locked(remote, f"state {direction}"):
+        return state_file.copy_state(source, target, config.stack, config.region, force=force)

@@ -13,6 +13,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CHECK = 3
 EXIT_LOCKED = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+EXIT_TERMINATED = 143  # SIGTERM: 128 + SIGTERM
 
 
 class S3gwError(Exception):
@@ -51,7 +53,17 @@ class StateError(UsageError):
 
 
 class LockedError(S3gwError):
+    """The stack is locked by another run."""
+
     exit_code = EXIT_LOCKED
+
+
+class StateConflict(LockedError):
+    """The state changed since this run read it (another run took the lock): the write was refused."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: locks freed, state whole."""
 
 
 class AwsError(S3gwError):

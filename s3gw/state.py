@@ -1,8 +1,17 @@
-"""The state file: what a stack created, written atomically (mode 0600) after every create; and the lock."""
+"""The state of a stack and its lock, behind one interface (Store) with two back ends.
+
+A Store loads and saves the state text with compare-and-swap (a save is refused when the state changed
+since this run read or wrote it), and locks and unlocks the stack for one run. LocalStore keeps
+`<dir>/<stack>.json` (written atomically, mode 0600) and locks `<dir>/<stack>.lock` with fcntl.flock;
+S3Store (s3gw.state_s3) keeps `s3://BUCKET/PREFIX/<stack>.json` and locks with S3 conditional writes.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import getpass
+import hashlib
 import json
 import os
 import socket
@@ -11,28 +20,265 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from s3gw.errors import LockedError, StateError
+from s3gw.errors import LockedError, StateConflict, StateError
+
+if TYPE_CHECKING:
+    from s3gw.config import StackConfig
 
 SCHEMA_VERSION = 1
 
 
+class Store(Protocol):
+    """Where one stack's state and lock live."""
+
+    @property
+    def where(self) -> str:
+        """The state's location, for messages: a path or an s3:// URL."""
+        ...
+
+    def load(self) -> str | None:
+        """The state's text, or None if there is none; remembers its version for the next save."""
+        ...
+
+    def save(self, text: str) -> None:
+        """Write the state if it is still the version this run last loaded or saved, else StateConflict."""
+        ...
+
+    def remove(self) -> None:
+        """Delete the state (same condition as save)."""
+        ...
+
+    def lock(self, command: str) -> None:
+        """Take the stack's lock for this run, or LockedError naming the holder."""
+        ...
+
+    def unlock(self) -> None:
+        """Release the lock this run holds (nothing if it holds none)."""
+        ...
+
+    def force_unlock(self) -> dict[str, Any] | None:
+        """Remove the lock whoever holds it, if that can be done safely; return whom it named."""
+        ...
+
+
+@contextlib.contextmanager
+def locked(store: Store, command: str) -> Iterator[None]:
+    """One mutating run per stack at a time; the lock is released however the run ends (Ctrl-C, SIGTERM)."""
+    store.lock(command)
+    try:
+        yield
+    finally:
+        store.unlock()
+
+
+def holder(command: str) -> dict[str, Any]:
+    """Who takes a lock: written into the lock so that a refused run can say who holds it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container): the number says enough
+        user = str(os.getuid())
+    return {"command": command, "user": user, "host": socket.gethostname(), "pid": os.getpid(),
+            "since": time.time()}
+
+
+def holder_line(stack: str, info: dict[str, Any] | None, state: str = "is locked") -> str:
+    """`stack 's' is locked by 'up' (pid 12 on host, user ann, since 10:02:03 UTC)`, from a lock's content."""
+    if not info:
+        return f"stack {stack!r} {state} by another run (its lock names no holder)"
+    since = info.get("since")
+    when = (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+            if isinstance(since, int | float) else "an unknown time")
+    return (f"stack {stack!r} {state} by '{info.get('command', '?')}' (pid {info.get('pid', '?')} on "
+            f"{info.get('host', '?')}, user {info.get('user', '?')}, since {when})")
+
+
+def parse_holder(text: str | bytes | None) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text or "")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def pid_alive_here(info: dict[str, Any]) -> bool | None:
+    """Whether the holder's process lives, when it ran on this host; None when we cannot tell."""
+    pid = info.get("pid")
+    if info.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalStore:
+    """`<dir>/<stack>.json` and the OS lock on `<dir>/<stack>.lock`.
+
+    The lock is fcntl.flock held for the run: the kernel frees it when the process dies, however it dies,
+    so a dead holder never blocks the next run and two holders are impossible. The lock file's content
+    (command, user, host, pid, time) only names the holder for the refused run's message.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_suffix(".lock")
+        self._digest: str | None = None  # of the text this run last loaded or saved; None: no file
+        self._lock_fd: int | None = None
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def load(self) -> str | None:
+        text = self._read()
+        self._digest = _digest(text)
+        return text
+
+    def _read(self) -> str | None:
+        try:
+            return self.path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc.strerror}", "check its permissions") from None
+        except UnicodeDecodeError:
+            raise StateError(f"state file {self.path} is not text (not UTF-8)",
+                             "restore it, or move it aside and run 'up' (resources are found again by tag)") from None
+
+    def _check_unchanged(self) -> None:
+        try:
+            current = _digest(self.path.read_bytes().decode(errors="replace"))
+        except FileNotFoundError:
+            current = None
+        if current != self._digest:
+            raise StateConflict(f"state file {self.path} changed since this run read it; nothing was written",
+                                "another run wrote it: run the command again")
+
+    def save(self, text: str) -> None:
+        self._check_unchanged()
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the ids are the account's business
+        # Write a sibling temp file, fsync, rename: readers see the old file or the new one, never half.
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._digest = _digest(text)
+
+    def remove(self) -> None:
+        self._check_unchanged()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._digest = None
+
+    def lock(self, command: str) -> None:
+        self.lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for _ in range(50):
+            fd = self._open_lock_file()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                info = parse_holder(os.pread(fd, 65536, 0))
+                os.close(fd)
+                raise LockedError(holder_line(self.path.stem, info),
+                                  "wait for it to finish (the lock is freed when that process ends)") from None
+            # The previous holder unlinks the file before releasing it: if that happened between our open and
+            # our flock, we hold a file nobody else can see, so start again on the path's current file.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder(command)).encode(), 0)
+            self._lock_fd = fd
+            return
+        raise LockedError(f"could not take the lock {self.lock_path}: it keeps changing", "run the command again")
+
+    def _open_lock_file(self) -> int:
+        try:
+            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except IsADirectoryError:
+            raise StateError(f"lock file {self.lock_path} is a directory",
+                             "remove it (s3gw makes a file there)") from None
+        except OSError as exc:
+            raise StateError(f"cannot open lock file {self.lock_path}: {exc.strerror}",
+                             "check the permissions of the state directory") from None
+
+    def unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        try:
+            # Unlink while still holding the lock (see lock()): the directory is left as it was found.
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(fd), os.stat(self.lock_path)):
+                    self.lock_path.unlink()
+        finally:
+            os.close(fd)  # closing the last descriptor releases the flock
+
+    def force_unlock(self) -> dict[str, Any] | None:
+        """An OS lock cannot be stale: it is held only by a live process, which must be stopped instead."""
+        fd = self._open_lock_file()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = parse_holder(os.pread(fd, 65536, 0))
+            raise LockedError(holder_line(self.path.stem, info) + "; that process still runs",
+                              "stop it (Ctrl-C or kill <pid>): its lock is freed when it ends") from None
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            self.lock_path.unlink()
+        return None
+
+
+def _digest(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode(errors="replace")).hexdigest()
+
+
+def open_store(config: StackConfig) -> Store:
+    """The back end the config names: S3 for --state s3://…, else the local directory."""
+    if config.state_url:
+        from s3gw.state_s3 import S3Store
+
+        return S3Store.for_config(config)
+    return LocalStore(config.state_path)
+
+
 @dataclass
 class State:
-    path: Path
+    store: Store
     stack: str
     region: str
     account: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # what `up` was asked for: cidr, azs, egress
-    exists_on_disk: bool = False
+    exists_on_disk: bool = False  # the state exists in its store (a file, or an S3 object)
+
+    @property
+    def where(self) -> str:
+        return self.store.where
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.resources.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        """Record a value and write the file at once: a crash right after loses nothing."""
+        """Record a value and write the state at once: a crash right after loses nothing."""
         if self.resources.get(key) == value:
             return
         self.resources[key] = value
@@ -53,65 +299,54 @@ class State:
             "settings": self.settings,
         }
 
+    def text(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+
     def save(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the ids are the account's business
-        # Write a sibling temp file, fsync, rename: readers see the old file or the new one, never half.
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self.to_json(), handle, indent=2, sort_keys=True)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        self.store.save(self.text())
         self.exists_on_disk = True
 
     def remove(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self.store.remove()
         self.exists_on_disk = False
 
 
-def load(path: Path, stack: str, region: str) -> State:
-    """The stack's state, or an empty one. A file that is not ours for this stack and region is refused."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return State(path=path, stack=stack, region=region)
-    except OSError as exc:
-        raise StateError(f"cannot read state file {path}: {exc.strerror}", "check its permissions") from None
-    except UnicodeDecodeError:
-        raise StateError(f"state file {path} is not text (not UTF-8)",
-                         "restore it, or move it aside and run 'up' (resources are found again by tag)") from None
+def load(store: Store | Path, stack: str, region: str) -> State:
+    """The stack's state, or an empty one. A state that is not ours for this stack and region is refused."""
+    if isinstance(store, Path):
+        store = LocalStore(store)
+    text = store.load()
+    if text is None:
+        return State(store=store, stack=stack, region=region)
+    return parse(store, text, stack, region)
+
+
+def parse(store: Store, text: str, stack: str, region: str) -> State:
+    where = store.where
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StateError(
-            f"state file {path} is not valid JSON (line {exc.lineno})",
+            f"state file {where} is not valid JSON (line {exc.lineno})",
             "restore it, or move it aside and run 'up' (resources are found again by tag)",
         ) from None
     if (not isinstance(data, dict) or not isinstance(data.get("resources"), dict)
             or not isinstance(data.get("settings") or {}, dict)):
-        raise StateError(f"state file {path} is not an s3gw state file", "move it aside or use another --state-dir")
+        raise StateError(f"state file {where} is not an s3gw state file", "move it aside or use another --state-dir")
     if data.get("schema") != SCHEMA_VERSION:
         raise StateError(
-            f"state file {path} has schema {data.get('schema')!r}; this s3gw reads schema {SCHEMA_VERSION}",
+            f"state file {where} has schema {data.get('schema')!r}; this s3gw reads schema {SCHEMA_VERSION}",
             "use the s3gw version that wrote it",
         )
     if data.get("stack") != stack:
-        raise StateError(f"state file {path} belongs to stack {data.get('stack')!r}, not {stack!r}",
+        raise StateError(f"state file {where} belongs to stack {data.get('stack')!r}, not {stack!r}",
                          "pass the matching --stack")
     if data.get("region") != region:
         raise StateError(
-            f"state file {path} is for region {data.get('region')}, not {region}",
+            f"state file {where} is for region {data.get('region')}, not {region}",
             f"pass --region {data.get('region')}, or another --state-dir for this region",
         )
-    return State(path=path, stack=stack, region=region, account=str(data.get("account", "")),
+    return State(store=store, stack=stack, region=region, account=str(data.get("account", "")),
                  resources=data["resources"], settings=dict(data.get("settings") or {}), exists_on_disk=True)
 
 
@@ -119,7 +354,7 @@ def check_account(state: State, account: str) -> None:
     """Refuse to act on a state file written for another account; adopt the account on first use."""
     if state.account and account and state.account != account:
         raise StateError(
-            f"state file {state.path} is for account {state.account}, but the credentials are for {account}",
+            f"state file {state.where} is for account {state.account}, but the credentials are for {account}",
             "switch --profile, or use another --state-dir",
         )
     if account and not state.account:
@@ -128,68 +363,18 @@ def check_account(state: State, account: str) -> None:
             state.save()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def locked(state_dir: Path, stack: str, command: str) -> Iterator[None]:
-    """One mutating run per stack at a time. A lock left by a dead process on this host is taken over."""
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = state_dir / f"{stack}.lock"
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": time.time()}
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            holder = _read_lock(path)
-            if holder is not None and _is_stale(holder):
-                # Rename before removing so that two runs taking over at once cannot both succeed.
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(path, f"{path}.stale.{os.getpid()}")
-                    os.unlink(f"{path}.stale.{os.getpid()}")
-                continue
-            if holder is None:
-                time.sleep(0.05)  # another run is writing its lock right now
-                continue
-            raise LockedError(
-                f"stack {stack!r} is locked by '{holder.get('command')}' (pid {holder.get('pid')} on "
-                f"{holder.get('host')}, since {time.strftime('%H:%M:%S', time.localtime(holder.get('since', 0)))})",
-                f"wait for it to finish; if that process is gone, delete {path}",
-            ) from None
-        with os.fdopen(fd, "w") as handle:
-            json.dump(me, handle)
-        break
-    else:
-        raise LockedError(f"could not take the lock {path}", "run the command again")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            if (_read_lock(path) or {}).get("pid") == os.getpid():
-                path.unlink()
-
-
-def _read_lock(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _is_stale(holder: dict[str, Any]) -> bool:
-    if not holder:
-        return True  # the file vanished between our open and our read
-    if holder.get("host") != socket.gethostname():
-        return False  # we cannot tell whether a process on another host lives
-    pid = holder.get("pid")
-    return not isinstance(pid, int) or not _pid_alive(pid)
+def copy_state(source: Store, target: Store, stack: str, region: str, *, force: bool) -> str:
+    """`state push` / `state pull`: the stack's state from one store to the other (both locked by the caller).
+    Only a valid state of this stack and region is copied; a different state at the target is kept unless force."""
+    text = source.load()
+    if text is None:
+        raise StateError(f"there is no state at {source.where}", "nothing to copy: check --stack and --state")
+    parse(source, text, stack, region)
+    current = target.load()
+    if current == text:
+        return "unchanged"
+    if current is not None and not force:
+        raise StateError(f"{target.where} already holds a different state of stack {stack!r}",
+                         "pass --force to replace it (an S3 state bucket keeps the replaced version)")
+    target.save(text)
+    return "copied"

@@ -132,14 +132,22 @@ def test_every_json_output_is_one_document(stack: dict[str, object]) -> None:
 
 
 def test_no_color_and_per_command_help() -> None:
+    import click
     from click.testing import CliRunner
 
     from s3gw.cli import cli
 
-    for name, command in cli.commands.items():
-        shown = CliRunner().invoke(cli, [name, "--help"])
-        assert shown.exit_code == 0 and "Example:" in shown.stdout and "s3gw " in shown.stdout, name
-        assert name == "sandbox" or "--no-color" in shown.stdout or command.name == "sandbox"
+    def every(group: click.Group, path: list[str]) -> Iterator[tuple[list[str], click.Command]]:
+        for name, command in group.commands.items():
+            yield [*path, name], command
+            if isinstance(command, click.Group):
+                yield from every(command, [*path, name])
+
+    for path, command in every(cli, []):
+        shown = CliRunner().invoke(cli, [*path, "--help"])
+        assert shown.exit_code == 0 and "Example:" in shown.stdout and "s3gw " in shown.stdout, path
+        if any(param.name == "no_color" for param in command.params):
+            assert "--no-color" in shown.stdout, path
 
 
 def test_down_asks_naming_each_resource_and_the_object_versions(stack: dict[str, object], tmp_path: Path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,11 +48,19 @@ def test_the_executable_runs_the_lifecycle_against_moto_server(moto_url: str, tm
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url)
     assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
-    locked = tmp_path / "e2e.lock"
-    locked.write_text(json.dumps({"pid": 1, "host": os.uname().nodename, "command": "up", "since": 0}))
-    refused = s3gw("down", "--yes", url=moto_url, state_dir=tmp_path)
-    assert refused.returncode == 4 and "locked by 'up' (pid 1" in refused.stderr
-    locked.unlink()
+    # Another run holding the stack's OS lock: `down` is refused, naming it.
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from s3gw.state import LocalStore; LocalStore(Path(sys.argv[1])).lock('up'); "
+                               "print('locked', flush=True); time.sleep(60)", str(tmp_path / "e2e.json")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        refused = s3gw("down", "--yes", url=moto_url, state_dir=tmp_path)
+        assert refused.returncode == 4 and f"locked by 'up' (pid {holder.pid} on {os.uname().nodename}" \
+            in refused.stderr
+    finally:
+        holder.kill()
+        holder.wait()
 
     down = s3gw("down", "--yes", url=moto_url, state_dir=tmp_path)
     assert down.returncode == 0, down.stderr

@@ -62,7 +62,8 @@ def test_every_step_runs_twice_without_a_second_create(mocked: None, state_dir: 
 
 def test_steps_find_by_tag_when_the_state_file_is_lost(stack: Context) -> None:
     blank = Context(config=stack.config, aws=stack.aws, state=engine.state_file.State(
-        path=stack.config.state_dir / "lost.json", stack="t", region=REGION), persist=False)
+        store=engine.state_file.LocalStore(stack.config.state_dir / "lost.json"), stack="t", region=REGION),
+        persist=False)
     for s in STEPS:
         found = s.find(blank)
         assert found is not None, f"{s.name} not found by tag"

@@ -5,6 +5,7 @@ A handler returns None to let moto answer as it would, or a (status, headers, bo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -58,6 +59,7 @@ class SandboxApp:
         self.functions = Functions(behaviours)
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._s3_writes = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         service = glue.service_of(self.moto, environ)
@@ -66,8 +68,8 @@ class SandboxApp:
             if service == "s3":
                 answer = self.s3(environ)
                 if answer is None:
-                    with glue.judged_by_sandbox():  # the Flask view runs inside this call
-                        return self.moto(environ, start_response)
+                    with glue.judged_by_sandbox(), self._s3_writes_one_at_a_time(environ):
+                        return self.moto(environ, start_response)  # the Flask view runs inside this call
             elif service == "awslambda":  # moto's name for the Lambda backend
                 answer = self.lambda_(environ)
             elif service == "ec2":
@@ -78,6 +80,16 @@ class SandboxApp:
         if answer is None:
             return self.moto(environ, start_response)
         return _respond(answer, start_response)
+
+    def _s3_writes_one_at_a_time(self, environ: dict[str, Any]) -> Any:
+        """S3 decides a conditional write (If-None-Match: *, If-Match) atomically: of two racing creates of one
+        key, one wins and the other gets 412 or 409 ConditionalRequestConflict (PutObject API reference; user
+        guide, "How to prevent object overwrites with conditional writes"). moto checks, then writes, in two
+        steps, and its server runs requests in threads: 1 of 100 six-way races had two winners here. So the
+        sandbox lets one S3 write at a time through (s3gw's lock on S3 relies on exactly this)."""
+        if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
+            return self._s3_writes
+        return contextlib.nullcontext()
 
     # --- S3: bucket policies --------------------------------------------------------------------
 
