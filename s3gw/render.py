@@ -95,7 +95,7 @@ class Renderer:
         if report.objects or report.error_type == "" and report.error == "":
             self.out.print(f"{_escape(report.function)} listed {_escape(report.bucket)} through the endpoint:")
             for item in report.objects:
-                self.out.print(f"  {_escape(str(item.get('key')))}\t{item.get('size')}")
+                self.out.print(f"  {_escape(str(item.get('key')))} ({item.get('size')} bytes)")
             self.out.print(f"{len(report.objects)} object(s)" + (f"; wrote {report.written}" if report.written else ""))
         if report.error:
             self.out.print(f"[red]✗[/] the function failed: {_escape(report.error_type)}: {_escape(report.error)}")
