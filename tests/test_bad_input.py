@@ -202,11 +202,11 @@ TABLE: list[tuple[str, list[str], dict[str, str], str, int, str]] = [
     ("resources.subnet_ids not a list", ["down", "--yes"], {}, "resources:subnet_ids=subnet-1", 2,
      "resources.subnet_ids"),
     ("outputs KEY unknown", ["outputs", "nope"], {}, "state", 2, "unknown output"),
-    ("no state file: outputs", ["outputs"], {}, "", 2, "has no state file"),
-    ("no state file: outputs KEY", ["outputs", "bucket"], {}, "", 2, "has no state file"),
-    ("no state file: status", ["status"], {}, "", 2, "has no state file"),
-    ("no state file: test-invoke", ["test-invoke"], {}, "", 2, "has no state file"),
-    ("no state file: verify", ["verify"], {}, "", 2, "has no state file"),
+    ("no state file: outputs", ["outputs"], {}, "", 2, "has no state at"),
+    ("no state file: outputs KEY", ["outputs", "bucket"], {}, "", 2, "has no state at"),
+    ("no state file: status", ["status"], {}, "", 2, "has no state at"),
+    ("no state file: test-invoke", ["test-invoke"], {}, "", 2, "has no state at"),
+    ("no state file: verify", ["verify"], {}, "", 2, "has no state at"),
     ("state file without the key: outputs KEY", ["outputs", "bucket"], {}, "state", 3, "has no bucket recorded"),
 ]
 
