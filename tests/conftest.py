@@ -13,7 +13,7 @@ import pytest
 
 # Before anything imports boto3 or moto: no real account can be reached from the tests.
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "S3GW_STACK",
-              "S3GW_STATE_DIR", "S3GW_OUTPUT"):
+              "S3GW_STATE_DIR", "S3GW_STATE", "S3GW_OUTPUT"):
     os.environ.pop(_name, None)
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",

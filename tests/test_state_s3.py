@@ -206,3 +206,46 @@ def test_a_lock_or_state_write_whose_reply_was_lost_is_recognised_as_this_runs_o
         state.set("route_table_ids", ["rtb-1"])
     resent.unlock()
     assert s3.list_objects_v2(Bucket=bucket, Prefix="s3gw/resent.lock").get("KeyCount") == 0  # type: ignore
+
+
+def test_runs_racing_for_the_s3_lock_have_exactly_one_winner_every_time(sandbox_url: str, bucket: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six clients at once, 25 times: S3 (and so the sandbox, which lets one write through at a time)
+    lets exactly one If-None-Match create win."""
+    import threading
+
+    from botocore.config import Config
+    from moto.s3.models import S3Backend
+
+    # Widen the gap between moto's If-None-Match check and its write (the sandbox runs in this process):
+    # without the sandbox's one-write-at-a-time, most trials then have several winners.
+    original = S3Backend.put_object
+
+    def slow_put(self: S3Backend, *args: object, **kwargs: object) -> object:
+        time.sleep(0.02)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(S3Backend, "put_object", slow_put)
+
+    clients = [boto3.client("s3", region_name=REGION, endpoint_url=sandbox_url,
+                            config=Config(retries={"total_max_attempts": 1})) for _ in range(6)]
+    for trial in range(25):
+        winners: list[int] = []
+        start = threading.Barrier(len(clients))
+
+        def race(n: int, client: object, stack: str, start: threading.Barrier, winners: list[int]) -> None:
+            start.wait()
+            try:
+                S3Store(client, bucket, "s3gw", stack).lock("up")
+            except LockedError:
+                return
+            winners.append(n)
+
+        threads = [threading.Thread(target=race, args=(n, c, f"race{trial}", start, winners))
+                   for n, c in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(winners) == 1, f"trial {trial}: winners {winners}"
+        assert store(clients[0], f"race{trial}").force_unlock() is not None
