@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from s3gw import __version__
-from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config
+from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config, validate_wait
 from s3gw.errors import (
     EXIT_CHECK,
     EXIT_INTERRUPTED,
@@ -288,14 +288,15 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
-@click.option("--wait", type=click.FloatRange(min=0), default=1200, show_default=True,
-              help="Seconds to wait for Lambda's network interfaces to go.")
+@click.option("--wait", default="2700", show_default=True, metavar="SECONDS",
+              help="Bound on the wait for Lambda's network interfaces to go (AWS: up to ~35 min).")
 @click.option("--from-tags", is_flag=True,
               help="Find the stack's resources by their s3gw:stack tag (the state file was lost), then delete.")
 @shared_options
 @command
-def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: bool) -> None:
-    """Delete everything recorded, in safe order; the bucket with every object version in it.
+def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bool) -> None:
+    """Delete the stack, found by recorded id and by its s3gw:stack tag, in safe order; the bucket with every
+    object version in it.
 
     \b
     Example:
@@ -303,26 +304,30 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: float, from_tags: 
     """
     from s3gw import engine
 
-    recorded = engine.recorded_outputs(config)
-    if not recorded and not from_tags:  # done already: exit 0, as deleting what is gone is (documented)
-        renderer.note(f"stack {config.stack}: nothing recorded in {config.state_where}; nothing to delete")
+    bound = validate_wait(wait)
+    if not from_tags and not engine.state_exists(config):  # done already: exit 0 (documented)
+        renderer.note(f"stack {config.stack}: no state at {config.state_where}; nothing to delete "
+                      "(--from-tags finds a stack whose state was lost by its tag)")
         if config.output == "json":
             renderer.json({"stack": config.stack, "deleted": [], "left": {}})
         return
-    if not yes and (recorded or from_tags):
+    if not yes:
         if not _interactive():
             raise UsageError("down needs confirmation", "pass --yes when no terminal is attached")
         click.confirm(_down_question(config, from_tags), abort=True, err=True)
     started = time.monotonic()
-    report = engine.down(config, renderer.progress, wait=wait, from_tags=from_tags)
+    report = engine.down(config, renderer.progress, wait=bound, from_tags=from_tags, live=renderer.live_line())
     if config.output == "json":
         renderer.json(report)
     else:
         renderer.result(f"down: deleted {len(report.deleted)} ({', '.join(report.deleted) or 'nothing'}) "
                         f"in {time.monotonic() - started:.1f}s")
+    for problem in report.problems:
+        renderer.error(problem)
     if report.left:
         renderer.error("left in AWS and recorded: " + "; ".join(engine.describe_resources(report.left))
                        + "; run 'down' again")
+    if not report.complete:
         sys.exit(1)
 
 
@@ -341,6 +346,7 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
         lines.append("  and every object version in the bucket (S3 does not let them be counted from here)")
     elif versions:
         lines.append(f"  and the bucket's {versions} object version(s) and delete marker(s)")
+    lines.append(f"  and anything else tagged s3gw:stack={config.stack}")
     return "\n".join([*lines, "Proceed?"])
 
 

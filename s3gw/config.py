@@ -148,6 +148,19 @@ def validate_bucket(bucket: object) -> str:
     return bucket
 
 
+def validate_wait(text: str) -> float:
+    """`down --wait`: a finite number of seconds, zero or more (nan or inf would make a wait without a bound)."""
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(f"invalid --wait {text!r}", "give a finite number of seconds, zero or more (default 2700)")
+    return seconds
+
+
 def validate_endpoint_url(url: str | None) -> str | None:
     if url is None:
         return None

@@ -7,6 +7,7 @@ it never prints. Any botocore error that escapes a step is translated here into 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
@@ -14,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 from s3gw import state as state_file
 from s3gw.aws import Aws
 from s3gw.config import SETTINGS, StackConfig, check_state_dir, settle, validate_settings
-from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, WaitTimeout, translate
+from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translate
 from s3gw.steps import STEPS, Context, Step
 from s3gw.steps.function import wait_for_enis
 from s3gw.steps.subnets import zone_names
@@ -84,7 +85,12 @@ class StackReport:
 class DownReport:
     stack: str
     deleted: list[str]
-    left: dict[str, Any]
+    left: dict[str, Any]  # still in AWS and kept in the state file
+    problems: list[str] = field(default_factory=list)  # why: one line each
+
+    @property
+    def complete(self) -> bool:
+        return not self.left and not self.problems
 
 
 def translated(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -185,6 +191,7 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
     with state_file.locked(store, "up"):
         ctx = ctx or open_context(config, progress, persist=True, store=store)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
+        refuse_setting_changes(ctx)
         settings = {key: getattr(ctx.config, key) for key in SETTINGS if getattr(ctx.config, key) is not None}
         if ctx.state.settings != settings:
             ctx.state.settings = settings
@@ -222,6 +229,27 @@ def _attributes(ctx: Context, step: Step) -> list[str]:
         return []
 
 
+def refuse_setting_changes(ctx: Context) -> None:
+    """A recorded setting whose change `up` cannot converge is refused (exit 2), never silently recorded.
+
+    --bucket: a new name would make a second bucket and leave the old one, sealed and holding data, outside
+    the state. Fewer --azs: removing a subnet must first wait out the Lambda ENIs in it (up to ~45 min); more
+    --azs are converged (subnets, route tables, endpoint and function follow). --vpc-cidr: config.settle."""
+    config, state = ctx.config, ctx.state
+    recorded_bucket = state.resources.get("bucket") or state.settings.get("bucket")
+    if "bucket" in config.given and recorded_bucket and recorded_bucket != config.bucket:
+        raise UsageError(f"stack {config.stack} has bucket {recorded_bucket}; --bucket {config.bucket} would "
+                         "leave it behind", "run 's3gw down' first (it empties and deletes the bucket), or use "
+                         "another --stack")
+    recorded_azs = state.settings.get("azs")
+    subnets = len(state.resources.get("subnet_ids") or [])
+    had = max(recorded_azs if isinstance(recorded_azs, int) else 0, subnets)
+    if "azs" in config.given and config.azs < had:
+        raise UsageError(f"stack {config.stack} has {had} subnets; --azs {config.azs} would remove some, which "
+                         "must wait out Lambda's network interfaces in them",
+                         f"keep --azs {had} (or more), or run 's3gw down' first")
+
+
 def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: bool = False) -> list[StepReport]:
     """find + check for every step, read-only. A step whose inputs are missing is reported, not checked."""
     reports = []
@@ -246,13 +274,11 @@ def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: 
 def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     zone_names(ctx)
-    # A default bucket name is not a recorded setting, but the bucket made is recorded all the same.
+    refuse_setting_changes(ctx)
+    # What is left to show: the recorded settings this run changes and `up` converges (more --azs, --egress).
     recorded = {"bucket": ctx.state.resources.get("bucket"), **ctx.state.settings}
     changes = [f"{key}: {recorded[key]} -> {getattr(ctx.config, key)}" for key in SETTINGS
                if key in config.given and recorded.get(key) is not None and recorded[key] != getattr(ctx.config, key)]
-    if ctx.config.bucket and ctx.outputs.get("bucket") not in (None, ctx.config.bucket):
-        # The role's policy and the function's BUCKET_NAME are compared with the bucket `up` would use.
-        ctx.outputs["bucket"] = ctx.config.bucket
     reports = _inspect(ctx, missing="create", drift="change", ok="ok", describe_missing=True)
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs), changes)
 
@@ -271,6 +297,11 @@ def recorded_outputs(config: StackConfig, *, required: bool = False) -> dict[str
     if required:
         require_state(config, state)
     return outputs_of(state.resources)
+
+
+def state_exists(config: StackConfig) -> bool:
+    """Whether the stack has a state (file or S3 object); `down` without --from-tags needs one."""
+    return load_state(config).exists_on_disk
 
 
 def output_value(config: StackConfig, key: str) -> Any:
@@ -299,15 +330,41 @@ def down_preview(config: StackConfig) -> tuple[list[str], int | None]:
     return describe_resources(resources), count_object_versions(ctx, bucket)
 
 
-# The order of `down`. Work that does not depend on Lambda's ENIs (bucket, endpoint, route tables)
-# runs while they linger; what they block (security group, subnets, the role they use, the VPC) after.
-_BEFORE_ENIS = ("function", "bucket", "endpoint", "route_tables")
-_AFTER_ENIS = ("security_group", "subnets", "role", "vpc")
+# The order of `down`, each with what must be gone first. Work that does not depend on Lambda's ENIs (bucket,
+# endpoint, route tables) runs while they linger; what they block (security group, subnets, the role they
+# use, the VPC) after. A step whose prerequisite failed is kept, not tried.
+_DOWN_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("function", ()),
+    ("bucket", ()),
+    ("endpoint", ()),
+    ("route_tables", ("endpoint",)),
+    ("enis", ("function",)),
+    ("security_group", ("enis",)),
+    ("subnets", ("enis",)),
+    ("role", ("enis",)),
+    ("vpc", ("endpoint", "route_tables", "security_group", "subnets")),
+)
+# Keys of older s3gw versions: read by the steps, never written now.
+_LEGACY_KEYS = ("eni_function",)
+_LIST_KEYS = ("subnet_ids", "route_table_ids")
+# inventory.stack_resources kind -> state key
+_TAGGED_KINDS = {"vpcs": "vpc_id", "subnets": "subnet_ids", "route_tables": "route_table_ids",
+                 "endpoints": "endpoint_id", "security_groups": "security_group_id", "roles": "role_name",
+                 "functions": "function_name", "buckets": "bucket"}
+_MAX_PASSES = 4
+
+
+def known_keys() -> set[str]:
+    return {key for step in STEPS for key in step.keys} | set(_LEGACY_KEYS)
 
 
 @translated("taking the stack down")
-def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
-         ctx: Context | None = None, from_tags: bool = False) -> DownReport:
+def down(config: StackConfig, progress: Progress, *, wait: float | None = None, ctx: Context | None = None,
+         from_tags: bool = False, live: Callable[[str | None], None] | None = None) -> DownReport:
+    """Find the stack by recorded id and by its tag, delete it in safe order, and say what is left and why.
+
+    A resource is deleted only if it carries the stack's tag. Passes repeat while a new one turns up (a second
+    VPC from a crashed run, an endpoint whose VPC is gone), so that nothing of the stack remains."""
     if not config.state_url:
         check_state_dir(config.state_dir, writing=True)
     Aws(config)  # a profile that does not exist is refused before anything is written
@@ -316,54 +373,111 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None,
         ctx = ctx or open_context(config, progress, persist=True, store=store)
         if wait is not None:
             ctx.delete_wait = wait
-        if from_tags:
-            _record_from_tags(ctx, progress)
-        _disown_foreign(ctx, progress)
-        by_name = {step.name: step for step in STEPS}
+        ctx.live = live
+        if not ctx.state.exists_on_disk and not from_tags:
+            return DownReport(config.stack, [], {})  # no state file: only --from-tags looks for the stack
+        _drop_unknown_keys(ctx, progress)
         deleted: list[str] = []
-
-        def run(name: str) -> None:
-            step = by_name[name]
-            if step.recorded(ctx):
-                progress(f"deleting {step.title} " + " ".join(_flat(_ids(ctx, step))))
-                step.delete(ctx)
-                deleted.append(step.title)
-
-        for name in _BEFORE_ENIS:
-            run(name)
-        if ctx.outputs.get("eni_function"):
-            progress("waiting for Lambda to release the function's network interfaces")
-            try:
-                wait_for_enis(ctx)
-            except WaitTimeout as exc:
-                exc.message += "; kept: " + ", ".join(describe_resources(_left(ctx)))
-                raise
-        for name in _AFTER_ENIS:
-            run(name)
+        problems: dict[str, str] = {}
+        refusals: list[str] = []  # buckets not proven the stack's: reported, whatever later passes do
+        ctx.wait_deadline = time.monotonic() + ctx.delete_wait  # one bound for the whole run, whatever the passes
+        for _ in range(_MAX_PASSES):
+            _discover(ctx, progress, scan_buckets=from_tags)
+            _disown_foreign(ctx, progress)
+            if not _left(ctx):
+                break
+            done_before = len(deleted)
+            problems = _delete_pass(ctx, progress, deleted, refusals)
+            if len(deleted) == done_before:
+                break  # nothing more can go now: what is left, and why, is in `problems`
+            from_tags = False  # one scan of every bucket is enough
+        else:
+            _discover(ctx, progress, scan_buckets=False)  # what is left after the last pass, found as ever
+            _disown_foreign(ctx, progress)
         left = _left(ctx)
         if not left:
             ctx.state.remove()
-        return DownReport(config.stack, deleted, left)
+            problems = {}
+        return DownReport(config.stack, deleted, left, refusals + sorted(set(problems.values()) - set(refusals)))
 
 
-def _record_from_tags(ctx: Context, progress: Progress) -> None:
-    """`down --from-tags` (the state file was lost): find each resource by the stack's tag, record it."""
+def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals: list[str]) -> dict[str, str]:
+    from s3gw.steps.bucket import NotOwned
+
+    by_name = {step.name: step for step in STEPS}
+    problems: dict[str, str] = {}
+    for name, after in _DOWN_ORDER:
+        blocked = [problems[a] for a in after if a in problems]
+        if name == "enis":
+            if ctx.outputs.get("security_group_id") and not blocked:
+                try:
+                    wait_for_enis(ctx)
+                except S3gwError as exc:
+                    problems[name] = exc.line()
+            elif blocked:
+                problems[name] = blocked[0]
+            continue
+        step = by_name[name]
+        if not step.recorded(ctx):
+            continue
+        if blocked:
+            problems[name] = blocked[0]
+            continue
+        progress(f"deleting {step.title} " + " ".join(_flat(_ids(ctx, step))))
+        try:
+            step.delete(ctx)
+            deleted.append(step.title)
+        except NotOwned as exc:
+            problems[name] = exc.line()  # the bucket: left alone, and `down` says so (exit 1)
+            refusals.append(exc.line())
+        except S3gwError as exc:
+            problems[name] = exc.line()
+    return problems
+
+
+def _discover(ctx: Context, progress: Progress, *, scan_buckets: bool) -> None:
+    """Record what exists of the stack: by recorded id and the lookups `up` makes (each step's find), and by
+    the stack's tag in the whole region (what a crashed run made before recording it, whatever its VPC)."""
     from s3gw.inventory import stack_resources
-    from s3gw.steps.function import lambda_enis
+    from s3gw.steps.bucket import bucket_name
 
     for step in STEPS:
+        if step.name == "bucket" and step.recorded(ctx):
+            continue  # a recorded bucket proves its ownership in delete(), or `down` says why not
         try:
             found = step.find(ctx)
         except S3gwError as exc:  # a look-alike with the stack's name but not its tag: not ours
             progress(f"not taking {step.title}: {exc.message}")
             continue
-        if found is None and step.name == "bucket":  # a --bucket name: look for the tag on every bucket
-            tagged = stack_resources(ctx).get("buckets", [])
-            found = {"bucket": tagged[0]} if len(tagged) == 1 else None
         for key, value in (found or {}).items():
-            ctx.record(key, value)
-    if lambda_enis(ctx, ctx.config.function_name):  # the function is gone but its ENIs linger
-        ctx.record("eni_function", ctx.config.function_name)
+            _record_merged(ctx, key, value)
+    buckets = None if scan_buckets else [bucket_name(ctx)]
+    for kind, ids in stack_resources(ctx, buckets=buckets).items():
+        key = _TAGGED_KINDS[kind]
+        if key in _LIST_KEYS:
+            _record_merged(ctx, key, ids)
+        elif not ctx.outputs.get(key) and not (key == "bucket" and ctx.outputs.get("bucket_pending")):
+            ctx.record(key, ids[0])  # one per pass: the next pass finds the next
+
+
+def _record_merged(ctx: Context, key: str, value: Any) -> None:
+    if key in _LIST_KEYS:
+        current = list(ctx.outputs.get(key) or [])
+        merged = current + [v for v in value if v not in current]
+        if merged:
+            ctx.record(key, merged)
+    elif not ctx.outputs.get(key):
+        ctx.record(key, value)
+
+
+def _drop_unknown_keys(ctx: Context, progress: Progress) -> None:
+    """A key this s3gw does not know (a newer version's, a hand edit) names nothing `down` can delete: keeping
+    it would keep the state file, and fail every `down`, forever."""
+    for key in _LEGACY_KEYS:  # `down` now finds Lambda's ENIs by the stack's security group
+        ctx.forget(key)
+    for key in sorted(set(ctx.state.resources) - known_keys()):
+        progress(f"ignoring {key}={ctx.state.resources[key]!r} in the state file: not a resource this s3gw knows")
+        ctx.forget(key)
 
 
 _COMPANIONS = {"endpoint_id": "prefix_list_id", "role_name": "role_arn", "function_name": "function_arn"}
@@ -386,7 +500,8 @@ def _disown_foreign(ctx: Context, progress: Progress) -> None:
 
 
 def _left(ctx: Context) -> dict[str, Any]:
-    return {key: value for key, value in ctx.state.resources.items() if value}
+    return {key: value for key, value in ctx.state.resources.items()
+            if value and key in known_keys() and key not in ("prefix_list_id", "role_arn", "function_arn")}
 
 
 def _flat(ids: dict[str, Any]) -> list[str]:

@@ -10,7 +10,10 @@ from typing import Any
 from s3gw.steps.base import STACK_TAG, Context, is_code, is_not_found, tag_dict
 
 
-def stack_resources(ctx: Context) -> dict[str, list[str]]:
+def stack_resources(ctx: Context, buckets: list[str] | None = None) -> dict[str, list[str]]:
+    """Everything carrying the stack's tag, in any VPC (an endpoint or group whose VPC is gone included). The
+    role and function are looked up by the names the stack gives them; the buckets among `buckets`, or, when
+    None, among all the account's buckets (a ListBuckets and a GetBucketTagging per bucket)."""
     ec2, stack = ctx.aws.ec2, ctx.config.stack
     tag = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
     found: dict[str, list[str]] = {
@@ -38,15 +41,16 @@ def stack_resources(ctx: Context) -> dict[str, list[str]]:
     except Exception as exc:
         if not is_code(exc, "ResourceNotFoundException"):
             raise
-    for bucket in ctx.aws.s3.list_buckets().get("Buckets", []):
+    names = [b["Name"] for b in ctx.aws.s3.list_buckets().get("Buckets", [])] if buckets is None else buckets
+    for name in names:
         try:
-            tags = ctx.aws.s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
+            tags = ctx.aws.s3.get_bucket_tagging(Bucket=name)["TagSet"]
         except Exception as exc:
-            if is_code(exc, "NoSuchTagSet", "NoSuchBucket", "AccessDenied"):
+            if is_code(exc, "NoSuchTagSet", "NoSuchBucket", "AccessDenied", "404", "403"):
                 continue
             raise
         if tag_dict(tags).get(STACK_TAG) == stack:
-            found["buckets"].append(bucket["Name"])
+            found["buckets"].append(name)
     return {kind: ids for kind, ids in found.items() if ids}
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.status import Status
 
 _MARKS = {
     "created": "[green]+[/]", "repaired": "[yellow]~[/]", "unchanged": "[dim]=[/]",
@@ -38,6 +40,25 @@ class Renderer:
             options["color_system"] = None
         self.err = Console(stderr=True, **options)
         self.out = Console(**options)
+
+    def live_line(self) -> Callable[[str | None], None] | None:
+        """On a terminal, a live status line (rich Status) that long waits update; None elsewhere."""
+        if not self.err.is_terminal or self.output == "json":
+            return None
+        status: list[Status] = []
+
+        def show(text: str | None) -> None:
+            if text is None:
+                if status:
+                    status.pop().stop()
+                return
+            if status:
+                status[0].update(f"[yellow]{_escape(text)}[/]")
+            else:
+                status.append(self.err.status(f"[yellow]{_escape(text)}[/]"))
+                status[0].start()
+
+        return show
 
     def progress(self, message: str) -> None:
         style = "yellow" if message.startswith("waiting") else "dim"

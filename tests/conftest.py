@@ -25,6 +25,12 @@ os.environ.update(
     MOTO_IAM_LOAD_MANAGED_POLICIES="true",
 )
 
+from s3gw.sandbox import moto_glue  # noqa: E402  (after the environment above: it imports moto)
+
+# moto drops the tags CreateBucket takes (CreateBucketConfiguration.Tags); S3 applies them. Every test's moto
+# behaves as S3 here (see moto_glue.honour_create_bucket_tags for the source).
+moto_glue.honour_create_bucket_tags()
+
 REGION = "eu-west-1"
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
 

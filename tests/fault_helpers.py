@@ -18,10 +18,11 @@ REGION = "eu-west-1"
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
 
 EMPTY = {"vpcs": 0, "subnets": 0, "route_tables": 0, "endpoints": 0, "security_groups": 0, "roles": 0,
-         "functions": 0, "buckets": 0}
+         "functions": 0, "buckets": 0, "enis": 0}
 # VPC, 3 subnets, 3 own tables + the main table, endpoint, SG + the VPC's default SG, role, function, bucket
+# (plain moto makes no Lambda ENIs; the sandbox does)
 ONE_STACK = {"vpcs": 1, "subnets": 3, "route_tables": 4, "endpoints": 1, "security_groups": 2, "roles": 1,
-             "functions": 1, "buckets": 1}
+             "functions": 1, "buckets": 1, "enis": 0}
 
 
 class Crash(BaseException):
@@ -83,4 +84,45 @@ def count_resources(endpoint_url: str | None = None) -> dict[str, int]:
                       if not r["Path"].startswith("/aws-service-role/")]),
         "functions": len(boto3.client("lambda", **options).list_functions()["Functions"]),
         "buckets": len(boto3.client("s3", **options).list_buckets()["Buckets"]),
+        "enis": len([e for e in ec2.describe_network_interfaces()["NetworkInterfaces"]
+                     if e.get("VpcId") not in default_vpcs]),
     }
+
+
+class Injector:
+    """Counts the mutating calls of every client; when armed, crashes at call number `at` (or at the first call
+    named `at_name`), "before" the call is sent or "after" AWS acted but before s3gw sees the answer."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.at = -1
+        self.at_name = ""
+        self.when = "before"
+        self.mutating: list[str] = []
+        self.crashed_at: str | None = None
+
+    def arm(self, at: int = -1, when: str = "before", at_name: str = "") -> None:
+        self.armed, self.at, self.at_name, self.when, self.mutating, self.crashed_at = (
+            True, at, at_name, when, [], None)
+
+    def _here(self, name: str) -> bool:
+        if self.at_name:
+            return name == self.at_name
+        return len(self.mutating) - 1 == self.at
+
+    def before(self, model: Any, **_: Any) -> None:
+        if not self.armed or model.name.startswith(READ_PREFIXES):
+            return
+        self.mutating.append(model.name)
+        if self.when == "before" and self._here(model.name):
+            self.crash(model.name)
+
+    def after(self, model: Any, **_: Any) -> None:
+        if self.armed and self.when == "after" and self.mutating and self.mutating[-1] == model.name \
+                and self._here(model.name):
+            self.crash(model.name)
+
+    def crash(self, name: str) -> None:
+        self.armed = False
+        self.crashed_at = name
+        raise Crash(f"killed at {name}")

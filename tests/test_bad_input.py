@@ -39,6 +39,10 @@ OPTIONS = [
     (["up", "--bucket", "xn--bucket"], "invalid bucket name"),
     (["up", "--endpoint-url", "not a url"], "invalid endpoint URL"),
     (["outputs", "nope"], "unknown output"),
+    (["down", "--yes", "--wait", "nan"], "invalid --wait 'nan'"),  # a wait without a bound
+    (["down", "--yes", "--wait", "inf"], "invalid --wait 'inf'"),
+    (["down", "--yes", "--wait", "-1"], "invalid --wait '-1'"),
+    (["down", "--yes", "--wait", "soon"], "invalid --wait 'soon'"),
 ]
 
 

@@ -19,3 +19,12 @@ def test_the_lifecycle_bench_runs_and_prints_every_figure() -> None:
         assert re.search(rf"^{re.escape(command)}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\s+\d+$", done.stdout, re.M), command
     # The figure the lifecycle issue cares about, as printed (not a timing): a complete stack makes no mutating call.
     assert re.search(r"^up \(complete stack\)\s+\S+\s+\S+\s+\d+\s+0$", done.stdout, re.M), done.stdout
+
+
+def test_the_down_linger_bench_runs_and_prints_a_figure_per_linger() -> None:
+    bench = BENCH.parent / "down_linger.py"
+    done = subprocess.run([sys.executable, str(bench), "--lingers", "0,0.5", "--azs", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = re.findall(r"^\s+(\d+\.\d)\s+\d+\.\d+\s+-?\d+\.\d+$", done.stdout, re.M)
+    assert rows == ["0.0", "0.5"], done.stdout  # every down finished (an incomplete one says so on its row)

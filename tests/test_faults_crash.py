@@ -18,9 +18,9 @@ from click.testing import CliRunner, Result
 from fault_helpers import (
     EMPTY,
     ONE_STACK,
-    READ_PREFIXES,
     REGION,
     Crash,
+    Injector,
     count_resources,
     on_every_client,
     share_botocore_loader,
@@ -38,42 +38,11 @@ UP_MUTATIONS = [
     "CreateRouteTable", "AssociateRouteTable", "CreateRouteTable", "AssociateRouteTable",
     "CreateRouteTable", "AssociateRouteTable",
     "CreateVpcEndpoint",
-    "CreateBucket", "PutBucketTagging", "PutPublicAccessBlock", "PutBucketEncryption", "PutBucketPolicy",
+    "CreateBucket", "PutPublicAccessBlock", "PutBucketEncryption", "PutBucketPolicy",
     "CreateSecurityGroup", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupEgress",
     "CreateRole", "AttachRolePolicy", "PutRolePolicy",
     "CreateFunction",
 ]
-
-
-class Injector:
-    """Counts the mutating calls of every client; when armed, crashes at call number `at`."""
-
-    def __init__(self) -> None:
-        self.armed = False
-        self.at = -1
-        self.when = "before"
-        self.mutating: list[str] = []
-        self.crashed_at: str | None = None
-
-    def arm(self, at: int, when: str) -> None:
-        self.armed, self.at, self.when, self.mutating, self.crashed_at = True, at, when, [], None
-
-    def before(self, model: Any, **_: Any) -> None:
-        if not self.armed or model.name.startswith(READ_PREFIXES):
-            return
-        self.mutating.append(model.name)
-        if self.when == "before" and len(self.mutating) - 1 == self.at:
-            self.crash(model.name)
-
-    def after(self, model: Any, **_: Any) -> None:
-        if self.armed and self.when == "after" and len(self.mutating) - 1 == self.at \
-                and self.mutating[-1] == model.name:
-            self.crash(model.name)
-
-    def crash(self, name: str) -> None:
-        self.armed = False
-        self.crashed_at = name
-        raise Crash(f"killed at {name}")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ moto still uses the group or subnet. "AWS" releases the ENIs as the polls go by.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ def lambda_enis_in(state_dir: Path) -> list[str]:
     ids = []
     for subnet in outputs["subnet_ids"]:
         eni = ec2.create_network_interface(SubnetId=subnet, Groups=[outputs["security_group_id"]],
-                                           Description=f"AWS Lambda VPC ENI-{STACK}-lister-{uuid.uuid4()}")
+                                           Description=f"AWS Lambda VPC ENI-{STACK}-lister")  # as AWS names it
         ids.append(eni["NetworkInterface"]["NetworkInterfaceId"])
         backend().enis[ids[-1]].status = "in-use"
     return ids
@@ -113,7 +112,7 @@ def test_down_waits_out_lingering_enis_deletes_available_ones_and_keeps_the_role
 
     down = run(stack, "down", "--yes")
     assert down.exit_code == 0, down.output
-    assert "waiting: 3 Lambda ENI(s) of eni-lister to be released" in down.stderr
+    assert "waiting 0s (up to 45m00s): 3 Lambda ENI(s) in use (eni-" in down.stderr
     assert aws.log.count("DeleteNetworkInterface") == 1  # the available one, by s3gw; in-use ones never
     assert not aws.role_gone_while_enis
     assert aws.blocked == []  # the SG and subnets were not tried while the ENIs held them
@@ -138,10 +137,11 @@ def test_the_wait_is_bounded_keeps_what_is_left_and_down_again_finishes(
     down = run(stack, "down", "--yes", "--wait", "0.3")
     assert down.exit_code == 1, down.output
     errors = [line for line in down.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "3 Lambda network interface(s) of eni-lister still in use after 0s" in errors[0]
+    assert len(errors) == 2 and "3 Lambda ENI(s) in use" in errors[0] and "after 0s" in errors[0], errors
+    assert "left in AWS and recorded: role_name, security_group_id, subnet_ids, vpc_id; run 'down' again" in errors[1]
     assert "Traceback" not in down.output
     kept = json.loads((stack / f"{STACK}.json").read_text())["resources"]
-    assert {"eni_function", "security_group_id", "subnet_ids", "role_name", "vpc_id"} <= set(kept)
+    assert {"security_group_id", "subnet_ids", "role_name", "vpc_id"} <= set(kept)
     assert not {"function_name", "bucket", "endpoint_id", "route_table_ids"} & set(kept)
     left = count_resources()
     assert left["roles"] == 1 and left["vpcs"] == 1 and left["subnets"] == 3 and left["functions"] == 0

@@ -111,7 +111,7 @@ NOT_YET = {
     "CreateRouteTable": ("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
     "AssociateRouteTable": ("InvalidRouteTableID.NotFound", "The routeTable ID 'rtb-1' does not exist"),
     "CreateVpcEndpoint": ("InvalidRouteTableId.NotFound", "The routeTable ID 'rtb-1' does not exist"),
-    "PutBucketTagging": ("NoSuchBucket", "The specified bucket does not exist"),
+    "PutPublicAccessBlock": ("NoSuchBucket", "The specified bucket does not exist"),
     "AuthorizeSecurityGroupEgress": ("InvalidGroup.NotFound", "The security group 'sg-1' does not exist"),
     "AttachRolePolicy": ("NoSuchEntity", "The role with name t-lambda-role cannot be found."),
     "PutRolePolicy": ("NoSuchEntity", "The role with name t-lambda-role cannot be found."),

@@ -82,7 +82,7 @@ def test_an_update_is_in_progress_for_a_while(sandbox: Sandbox, aws: Clients) ->
 
 def _lambda_enis(aws: Clients, function_name: str) -> list[dict[str, Any]]:
     found = aws.ec2.describe_network_interfaces()["NetworkInterfaces"]
-    return [e for e in found if e["Description"].startswith(f"AWS Lambda VPC ENI-{function_name}-")]
+    return [e for e in found if e["Description"] == f"AWS Lambda VPC ENI-{function_name}"]  # no suffix, as on AWS
 
 
 def test_lambda_enis_linger_and_block_deleting_the_group_and_subnets(sandbox: Sandbox, aws: Clients) -> None:
@@ -139,3 +139,25 @@ def test_create_function_checks_the_vpc_config(aws: Clients) -> None:
         _create(aws, "badvpc-fn", role_arn, VpcConfig={"SubnetIds": ["subnet-0missing"], "SecurityGroupIds": []})
     assert _error_code(refused) == "InvalidParameterValueException"
     assert "subnet-0missing" in refused.value.response["Error"]["Message"]
+
+
+def test_a_vpc_with_a_security_group_or_an_endpoint_cannot_be_deleted(aws: Clients) -> None:
+    """As on AWS (moto would delete the VPC and leave them behind, in no VPC)."""
+    vpc_id, subnet_ids, table_ids, endpoint_id, _, group_id = build_network(aws, "vpcdeps")
+    aws.ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, RemoveRouteTableIds=table_ids)
+    for table in aws.ec2.describe_route_tables(RouteTableIds=table_ids)["RouteTables"]:
+        for association in table["Associations"]:
+            aws.ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+        aws.ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+    for subnet_id in subnet_ids:
+        aws.ec2.delete_subnet(SubnetId=subnet_id)
+    for blocker in (endpoint_id, group_id):
+        with pytest.raises(ClientError) as blocked:
+            aws.ec2.delete_vpc(VpcId=vpc_id)
+        assert _error_code(blocked) == "DependencyViolation"
+        if blocker.startswith("vpce-"):
+            aws.ec2.delete_vpc_endpoints(VpcEndpointIds=[blocker])
+        else:
+            aws.ec2.delete_security_group(GroupId=blocker)
+    aws.ec2.delete_vpc(VpcId=vpc_id)
+    assert not aws.ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"]

@@ -369,7 +369,7 @@ class SandboxApp:
                 )
             return self._clients[region]
 
-    # --- EC2: Lambda's ENIs as dependencies ---------------------------------------------------------
+    # --- EC2: Lambda's ENIs, groups and endpoints as dependencies --------------------------------------
 
     def ec2(self, environ: dict[str, Any]) -> Answer | None:
         self.functions.settle_enis()
@@ -388,6 +388,10 @@ class SandboxApp:
             if glue.enis_using(account, region, subnet_id=subnet_id):
                 message = f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
                 return _ec2_error("DependencyViolation", message)
+        if action == "DeleteVpc" and params.get("VpcId"):
+            vpc_id = params["VpcId"]
+            if glue.vpc_dependencies(account, region, vpc_id):
+                return _ec2_error("DependencyViolation", f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
         if action == "DeleteNetworkInterface" and params.get("NetworkInterfaceId"):
             eni_id = params["NetworkInterfaceId"]
             if glue.eni_status(account, region, eni_id) == "in-use":

@@ -2,8 +2,19 @@
 
 - A function is Pending for `pending` seconds after CreateFunction (moto: Active at once), and an
   update stays InProgress as long; meanwhile Invoke (Pending) and further updates are refused.
-- A function with a VpcConfig gets one in-use ENI per subnet. After DeleteFunction they stay in-use
-  for `eni_linger` seconds, then turn available (and stay until deleted); with no linger they go at once.
+- Lambda's Hyperplane ENIs, as AWS makes them: one per subnet + security-group combination, shared
+  by every function with that same combination ("Lambda creates a Hyperplane ENI for each unique
+  combination of subnet and security group ... and reuses it for functions that share it":
+  https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#vpc-network-interfaces). Its
+  description names the first function that used it, with nothing after the name
+  (`AWS Lambda VPC ENI-<function>`), its interface type is `lambda`, and it is requester-managed
+  (terraform-provider-aws matches them by the prefix `AWS Lambda VPC ENI` and the group:
+  internal/service/ec2/vpc_network_interface.go, deleteLingeringLambdaENIs).
+- When no function uses an ENI any more (DeleteFunction, or an update that moves the function off that
+  subnet + group), it stays in-use for `eni_linger` seconds (on AWS up to ~20 min, P99 ~35 min per the
+  Lambda team, as quoted in the provider's deleteLingeringLambdaENIs), then turns `available`. AWS
+  itself removes an available one only much later: here it stays until deleted. With no linger an
+  ENI goes at once.
 """
 
 from __future__ import annotations
@@ -16,13 +27,21 @@ from dataclasses import dataclass, field
 from . import moto_glue as glue
 from .behaviours import Behaviours
 
+# (account, region, subnet, security groups): what makes one Hyperplane ENI
+EniKey = tuple[str, str, str, frozenset[str]]
+
 
 @dataclass
 class FunctionRecord:
     # Deadlines, fixed by the behaviours in force at the event: switching them later changes nothing here.
     pending_until: float
     updating_until: float = 0.0
-    eni_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SharedEni:
+    eni_id: str
+    users: set[str] = field(default_factory=set)  # the function names whose VpcConfig uses it
 
 
 @dataclass(frozen=True)
@@ -37,8 +56,9 @@ class Functions:
     def __init__(self, behaviours: Callable[[], Behaviours]) -> None:
         self._behaviours = behaviours
         self._records: dict[tuple[str, str, str], FunctionRecord] = {}
+        self._enis: dict[EniKey, SharedEni] = {}
         self._lingering: list[LingeringEni] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # --- states -------------------------------------------------------------------------------
 
@@ -65,32 +85,25 @@ class Functions:
     # --- lifecycle events ---------------------------------------------------------------------
 
     def created(self, account: str, region: str, name: str, subnet_ids: list[str], group_ids: list[str]) -> None:
-        enis = [glue.create_lambda_eni(account, region, s, group_ids, name) for s in subnet_ids]
         with self._lock:
-            pending_until = time.time() + self._behaviours().pending
-            self._records[(account, region, name)] = FunctionRecord(pending_until, eni_ids=enis)
+            self._records[(account, region, name)] = FunctionRecord(time.time() + self._behaviours().pending)
+            self._attach(account, region, name, subnet_ids, group_ids)
 
     def updated(
         self, account: str, region: str, name: str, vpc: tuple[list[str], list[str]] | None = None
     ) -> None:
-        """An update; with a new VpcConfig (subnets, groups) Lambda swaps the function's ENIs."""
+        """An update; with a new VpcConfig (subnets, groups) the function moves to the ENIs of that config."""
         with self._lock:
             record = self._records.setdefault((account, region, name), FunctionRecord(pending_until=0.0))
             record.updating_until = time.time() + self._behaviours().pending
-            if vpc is None:
-                return
-            old, record.eni_ids = record.eni_ids, []
-        self._release(account, region, old)
-        subnet_ids, group_ids = vpc
-        enis = [glue.create_lambda_eni(account, region, s, group_ids, name) for s in subnet_ids]
-        with self._lock:
-            record.eni_ids = enis
+            if vpc is not None:
+                self._detach(account, region, name)
+                self._attach(account, region, name, *vpc)
 
     def deleted(self, account: str, region: str, name: str) -> None:
         with self._lock:
-            record = self._records.pop((account, region, name), None)
-        if record is not None:
-            self._release(account, region, record.eni_ids)
+            self._records.pop((account, region, name), None)
+            self._detach(account, region, name)
 
     def settle_enis(self) -> None:
         """Lingering ENIs whose time is up turn available. Called before each EC2 request."""
@@ -101,12 +114,31 @@ class Functions:
         for eni in due:
             glue.set_eni_status(eni.account, eni.region, eni.eni_id, "available")
 
-    def _release(self, account: str, region: str, eni_ids: list[str]) -> None:
+    # --- the shared ENIs ----------------------------------------------------------------------
+
+    def _attach(self, account: str, region: str, name: str, subnet_ids: list[str], group_ids: list[str]) -> None:
+        if not group_ids:
+            return
+        for subnet_id in subnet_ids:
+            key = (account, region, subnet_id, frozenset(group_ids))
+            shared = self._enis.get(key)
+            if shared is None or glue.eni_status(account, region, shared.eni_id) is None:
+                shared = SharedEni(glue.create_lambda_eni(account, region, subnet_id, group_ids, name))
+                self._enis[key] = shared
+            shared.users.add(name)
+
+    def _detach(self, account: str, region: str, name: str) -> None:
+        for key, shared in list(self._enis.items()):
+            if key[:2] != (account, region) or name not in shared.users:
+                continue
+            shared.users.discard(name)
+            if not shared.users:
+                del self._enis[key]
+                self._release(account, region, shared.eni_id)
+
+    def _release(self, account: str, region: str, eni_id: str) -> None:
         linger = self._behaviours().eni_linger
         if linger <= 0:
-            for eni_id in eni_ids:
-                glue.delete_eni(account, region, eni_id)
+            glue.delete_eni(account, region, eni_id)
             return
-        until = time.time() + linger
-        with self._lock:
-            self._lingering += [LingeringEni(account, region, e, until) for e in eni_ids]
+        self._lingering.append(LingeringEni(account, region, eni_id, time.time() + linger))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,6 +96,39 @@ def judged_by_sandbox() -> Iterator[None]:
         yield
     finally:
         _judging_elsewhere.reset(token)
+
+
+_tags_patched = False
+
+
+def honour_create_bucket_tags() -> None:
+    """Apply the tags of CreateBucketConfiguration.Tags, as S3 does; moto 5.2 drops them.
+
+    S3's CreateBucket takes the bucket's tags in the same call (botocore's s3 model, CreateBucket ->
+    CreateBucketConfiguration.Tags: "An array of tags that you can apply to the bucket that you're
+    creating"; https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html). A bucket that
+    existed before the call keeps its tags. Patched once per process (the tests' moto too).
+    """
+    global _tags_patched
+    if _tags_patched:
+        return
+    import xmltodict
+    from moto.s3.responses import S3Response
+
+    original = S3Response._bucket_response_put
+
+    def put(self: Any, request: Any, bucket_name: str, querystring: dict[str, Any]) -> Any:
+        existed = bucket_name in self.backend.buckets
+        answer = original(self, request, bucket_name, querystring)
+        if not querystring and not existed and self.body and bucket_name in self.backend.buckets:
+            configuration = xmltodict.parse(self.body, force_list={"Tag": True}).get("CreateBucketConfiguration")
+            tags = ((configuration or {}).get("Tags") or {}).get("Tag") or []
+            if tags:
+                self.backend.put_bucket_tagging(bucket_name, {t["Key"]: t.get("Value") or "" for t in tags})
+        return answer
+
+    S3Response._bucket_response_put = put  # type: ignore[method-assign]
+    _tags_patched = True
 
 
 def bucket_exists(account: str, bucket: str) -> bool:
@@ -214,7 +246,8 @@ def security_group_exists(account: str, region: str, group_id: str) -> bool:
 
 
 def create_lambda_eni(account: str, region: str, subnet_id: str, group_ids: list[str], function_name: str) -> str:
-    """An ENI shaped like Lambda's hyperplane ENIs: in-use, requester-managed, interface type lambda.
+    """An ENI shaped like Lambda's Hyperplane ENIs: in-use, requester-managed, interface type lambda, described
+    `AWS Lambda VPC ENI-<function>` with nothing after the name (see lifecycle.py for the sources).
 
     moto has no API to create a requester-managed ENI, so it is built in the backend directly.
     """
@@ -222,7 +255,7 @@ def create_lambda_eni(account: str, region: str, subnet_id: str, group_ids: list
         subnet=subnet_id,
         private_ip_address=None,
         group_ids=group_ids,
-        description=f"AWS Lambda VPC ENI-{function_name}-{uuid.uuid4()}",
+        description=f"AWS Lambda VPC ENI-{function_name}",
     )
     eni.status = "in-use"
     eni.requester_managed = True
@@ -254,3 +287,16 @@ def enis_using(account: str, region: str, *, group_id: str = "", subnet_id: str 
         if (group_id and group_id in groups) or (subnet_id and eni.subnet.id == subnet_id):
             found.append(str(eni.id))
     return found
+
+
+def vpc_dependencies(account: str, region: str, vpc_id: str) -> list[str]:
+    """What keeps a VPC from being deleted on AWS that moto 5.2 lets go with it: its security groups other than
+    the default one, and its VPC endpoints (moto already refuses subnets and extra route tables). AWS: "You must
+    detach or delete all gateways and resources that are associated with the VPC before you can delete it ...
+    delete all security groups associated with the VPC (except the default one)"
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteVpc.html)."""
+    ec2 = _ec2(account, region)
+    groups = [str(g.id) for g in ec2.groups.get(vpc_id, {}).values() if g.name != "default"]
+    endpoints = [str(e.id) for e in ec2.vpc_end_points.values()
+                 if e.vpc_id == vpc_id and str(e.state).lower() not in ("deleted", "deleting")]
+    return groups + endpoints

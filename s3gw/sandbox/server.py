@@ -56,6 +56,7 @@ class Sandbox:
         try:
             glue.reset()
             glue.silence_moto_bucket_policy()
+            glue.honour_create_bucket_tags()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
             root = Path(self._workdir.name)
             (root / "code").mkdir()

@@ -17,6 +17,10 @@ T = TypeVar("T")
 Progress = Callable[[str], None]
 
 STACK_TAG = "s3gw:stack"
+# `down --wait` default: 45 min, as terraform-provider-aws waits for Lambda's ENIs (the Lambda team's P99 is
+# ~35 min; internal/service/ec2/vpc_network_interface.go, deleteLingeringLambdaENIs).
+DELETE_WAIT = 2700.0
+SAY_EVERY = 30.0  # without a terminal, a bounded wait says where it is this often
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,9 @@ class Context:
     outputs: dict[str, Any] = field(default_factory=dict)
     iam_propagation_wait: float = 150.0
     active_wait: float = 300.0
-    delete_wait: float = 1200.0  # `down --wait`: how long to wait out lingering ENIs and dependencies
+    delete_wait: float = DELETE_WAIT  # `down --wait`: how long to wait out lingering ENIs and dependencies
+    wait_deadline: float | None = None  # time.monotonic() when `down`'s whole bound (delete_wait) runs out
+    live: Callable[[str | None], None] | None = None  # a live status line (a terminal); None ends it
     sleep: Callable[[float], None] = time.sleep
     zones: list[str] | None = None  # the region's availability zones, read once per run (steps.subnets)
 
@@ -219,8 +225,54 @@ def delete_retrying(ctx: Context, doing: str, fn: Callable[[], Any], *, gone: tu
             if not is_code(exc, *gone):
                 raise
 
+    timeout = ctx.delete_wait if ctx.wait_deadline is None else ctx.wait_deadline - time.monotonic()
     retry(ctx, doing, attempt, retry_if=lambda exc: is_code(exc, "DependencyViolation"),
-          waiting_for=waiting_for, timeout=ctx.delete_wait)
+          waiting_for=waiting_for, timeout=max(timeout, VISIBLE_WAIT))
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Waiting:
+    """What a long bounded wait shows: a live line on a terminal (ctx.live), else a line every SAY_EVERY s,
+    each with the elapsed time and what still blocks."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.bound = ctx.delete_wait
+        self.started = time.monotonic()
+        self.deadline = ctx.wait_deadline if ctx.wait_deadline is not None else self.started + self.bound
+        self.said_at: float | None = None
+        self.shown = False
+
+    @property
+    def bound_text(self) -> str:
+        return duration(self.bound)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def show(self, blocking: str) -> None:
+        line = f"waiting {duration(self.elapsed())} (up to {self.bound_text}): {blocking}"
+        now = time.monotonic()
+        if self.ctx.live is not None:
+            self.ctx.live(line)
+        elif self.said_at is None or now - self.said_at >= SAY_EVERY:
+            self.ctx.progress(line)
+            self.said_at = now
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.ctx.live is not None:
+            self.ctx.live(None)
 
 
 class Step:

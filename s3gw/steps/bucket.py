@@ -57,10 +57,31 @@ def policy_text(ctx: Context, bucket: str) -> str | None:
         return None
 
 
+class NotOwned(AwsError):
+    """A bucket whose ownership by the stack is not proven: never emptied, never deleted."""
+
+
+def ownership(ctx: Context, bucket: str) -> str:
+    """'ours' (it carries the stack's tag), 'gone', 'foreign' (readable, without the tag: another's or
+    untagged), or 'unknown' (S3 will not tell us: another account's, or we may not read its tags)."""
+    try:
+        ctx.aws.s3.get_bucket_location(Bucket=bucket)  # not HeadBucket: the seal denies it
+        tag = bucket_tags(ctx, bucket).get(STACK_TAG)
+    except Exception as exc:
+        if is_code(exc, *_MISSING):
+            return "gone"
+        if is_code(exc, "403", "AccessDenied", "Forbidden"):
+            return "unknown"
+        raise translate(exc, f"checking bucket {bucket}") from exc
+    return "ours" if tag == ctx.config.stack else "foreign"
+
+
 class BucketStep(Step):
     name = "bucket"
     title = "bucket"
+    # bucket_pending: written by s3gw before the bucket was tagged in CreateBucket; read, never written now
     keys = ("bucket", "bucket_pending")
+    created = ""  # the bucket this process made (CreateBucket answered 200): proven ours
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         bucket = bucket_name(ctx)
@@ -74,31 +95,35 @@ class BucketStep(Step):
                 raise AwsError(f"the bucket name {bucket} is taken by another account (or you may not read it)",
                                "choose another name with --bucket") from None
             raise translate(exc, f"checking bucket {bucket}") from exc
-        ours = bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
-        if not ours and bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
-            raise AwsError(f"bucket {bucket} exists but was not made by stack {ctx.config.stack}",
-                           "choose another name with --bucket; s3gw never adopts a bucket it did not create")
+        recorded = bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
+        if not recorded and bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
+            raise AwsError(f"bucket {bucket} exists but does not carry the tag {STACK_TAG}={ctx.config.stack}",
+                           "choose another name with --bucket; s3gw never adopts a bucket it did not create "
+                           "(if this one is the stack's, tag it so)")
         return {"bucket": bucket}
 
     def create(self, ctx: Context) -> None:
         bucket = bucket_name(ctx)
-        # S3 has no tags at creation: record the name first, so that a crash between CreateBucket and
-        # PutBucketTagging does not leave a bucket the next run would refuse as someone else's.
-        ctx.record("bucket_pending", bucket)
-        args: dict[str, Any] = {"Bucket": bucket}
+        # Tagged in the same call (CreateBucketConfiguration.Tags, botocore's s3 model; it needs s3:TagResource),
+        # so the bucket carries the stack's tag from its first moment: a crash before its name is recorded
+        # leaves a bucket the next `up` or `down` finds by name and proves ours by the tag.
+        configuration: dict[str, Any] = {"Tags": ctx.tags(bucket)}
         if ctx.config.region != "us-east-1":  # us-east-1 refuses a LocationConstraint naming itself
-            args["CreateBucketConfiguration"] = {"LocationConstraint": ctx.config.region}
+            configuration["LocationConstraint"] = ctx.config.region
         try:
-            ctx.aws.s3.create_bucket(**args)
+            ctx.aws.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=configuration)
         except Exception as exc:
             if is_code(exc, "BucketAlreadyExists"):
-                ctx.forget("bucket_pending")  # not ours: `down` must never touch it
                 raise AwsError(f"the bucket name {bucket} is taken by another account",
                                "choose another name with --bucket") from None
-            if not is_code(exc, "BucketAlreadyOwnedByYou"):  # a create retried after a crash
+            if not is_code(exc, "BucketAlreadyOwnedByYou"):
                 raise translate(exc, f"creating bucket {bucket}") from exc
+            if ownership(ctx, bucket) != "ours":  # made meanwhile, but not by us
+                raise AwsError(f"bucket {bucket} was made meanwhile, not by stack {ctx.config.stack}",
+                               "choose another name with --bucket") from None
+        else:
+            self.created = bucket
         ctx.record("bucket", bucket)
-        ctx.forget("bucket_pending")
 
     def check(self, ctx: Context) -> list[Drift]:
         s3 = ctx.aws.s3
@@ -136,11 +161,16 @@ class BucketStep(Step):
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
         for drift in drifts:
-            if drift.key == "tags":
-                tags = bucket_tags(ctx, bucket)
-                tags.update({STACK_TAG: ctx.config.stack, "Name": bucket})
+            if drift.key == "tags" and bucket == self.created:
+                # Made by this very run, so ours: an endpoint that drops CreateBucket's tags (not AWS) gets them here.
                 call(f"tagging {bucket}", s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
-                     Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+                     Tagging={"TagSet": ctx.tags(bucket)})
+            elif drift.key == "tags":
+                # The tag is the proof of ownership `down` relies on: s3gw never puts it on a bucket that lacks it.
+                raise AwsError(f"bucket {bucket} is recorded but does not carry the tag "
+                               f"{STACK_TAG}={ctx.config.stack}: s3gw will not seal or adopt it",
+                               "if it is the stack's, tag it so and run 'up' again; else run 'down' (it drops "
+                               "the bucket from the state without touching it)")
             elif drift.key == "public_access_block":
                 call(f"blocking public access to {bucket}", s3.put_public_access_block, retry_not_found=ctx,
                      Bucket=bucket,
@@ -158,34 +188,28 @@ class BucketStep(Step):
         bucket = ctx.outputs.get("bucket") or ctx.outputs.get("bucket_pending")
         if not bucket:
             return
-        s3 = ctx.aws.s3
-        if not ctx.outputs.get("bucket") and not self._pending_is_ours(ctx, bucket):
-            ctx.progress(f"not deleting bucket {bucket}: this stack did not create it")
+        owner = ownership(ctx, bucket)
+        if owner == "foreign":
+            ctx.forget("bucket")
             ctx.forget("bucket_pending")
-            return
-        try:
-            # The policy first: while it stands, it refuses our own object calls.
-            s3.delete_bucket_policy(Bucket=bucket)
-            empty_bucket(ctx, bucket)
-            s3.delete_bucket(Bucket=bucket)
-        except Exception as exc:
-            if not is_code(exc, "NoSuchBucket"):
-                raise translate(exc, f"deleting bucket {bucket}") from exc
+            raise NotOwned(f"not emptying or deleting bucket {bucket}: it lacks the tag {STACK_TAG}={ctx.config.stack}"
+                           " (dropped from the state)",
+                           "if it is the stack's, tag it so and run 'down' again; else it was never this stack's")
+        if owner == "unknown":
+            raise NotOwned(f"not emptying or deleting bucket {bucket}: S3 refuses to show its tags, so it is not "
+                           "proven the stack's", "check s3:GetBucketTagging, then run 'down' again")
+        if owner == "ours":
+            s3 = ctx.aws.s3
+            try:
+                # The policy first: while it stands, it refuses our own object calls.
+                s3.delete_bucket_policy(Bucket=bucket)
+                empty_bucket(ctx, bucket)
+                s3.delete_bucket(Bucket=bucket)
+            except Exception as exc:
+                if not is_code(exc, "NoSuchBucket"):
+                    raise translate(exc, f"deleting bucket {bucket}") from exc
         ctx.forget("bucket")
         ctx.forget("bucket_pending")
-
-    def _pending_is_ours(self, ctx: Context, bucket: str) -> bool:
-        """Only `bucket_pending` is recorded (a crash around CreateBucket): ours unless S3 says otherwise."""
-        try:
-            ctx.aws.s3.get_bucket_location(Bucket=bucket)  # not HeadBucket: the seal denies it
-            tag = bucket_tags(ctx, bucket).get(STACK_TAG)
-        except Exception as exc:
-            if is_code(exc, *_MISSING):
-                return True  # nothing to delete; delete() counts it as gone
-            if is_code(exc, "403", "AccessDenied", "Forbidden"):
-                return False  # another account's
-            raise translate(exc, f"checking bucket {bucket}") from exc
-        return tag in (None, ctx.config.stack)  # untagged: the crash came before PutBucketTagging
 
 
 def empty_bucket(ctx: Context, bucket: str) -> int:

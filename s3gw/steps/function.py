@@ -7,7 +7,7 @@ from typing import Any
 
 from s3gw.errors import AwsError, WaitTimeout, error_message
 from s3gw.package import HANDLER, build_zip, code_sha256
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, Waiting, call, is_code, retry
 
 RUNTIME = "python3.12"
 TIMEOUT_SECONDS = 5
@@ -139,19 +139,50 @@ class FunctionStep(Step):
     def delete(self, ctx: Context) -> None:
         name = ctx.outputs.get("function_name")
         if name:
+            detach_from_vpc(ctx, name)
             try:
                 ctx.aws.lambda_.delete_function(FunctionName=name)
             except Exception as exc:
                 if not is_code(exc, "ResourceNotFoundException"):
                     raise
-            ctx.record("eni_function", name)  # remembered until its ENIs are gone
         ctx.forget("function_name")
         ctx.forget("function_arn")
 
 
-def _wait_state(ctx: Context, ready: str, field: str, doing: str) -> None:
+def detach_from_vpc(ctx: Context, name: str) -> None:
+    """Take the function out of the VPC before deleting it, and wait for the update to finish.
+
+    Lambda then stops using the stack's Hyperplane ENIs at once and starts releasing them, instead of after
+    DeleteFunction has run its course. terraform-provider-aws does the same for
+    replace_security_groups_on_destroy (PR #37624: "replaces the security groups assigned in the functions
+    VPC configuration, waits for the configuration update to complete, and then deletes the function");
+    an empty SubnetIds/SecurityGroupIds detaches the function from the VPC
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html, "Detaching a function").
+    """
+    lam = ctx.aws.lambda_
+    try:
+        configuration = lam.get_function_configuration(FunctionName=name)
+    except Exception as exc:
+        if is_code(exc, "ResourceNotFoundException"):
+            return
+        raise
+    if not (configuration.get("VpcConfig") or {}).get("SubnetIds"):
+        return
+    ctx.progress(f"taking {name} out of the VPC, so that Lambda starts releasing its network interfaces")
+    _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
+    retry(
+        ctx, "taking the function out of the VPC",
+        lambda: lam.update_function_configuration(FunctionName=name, VpcConfig={"SubnetIds": [],
+                                                                                "SecurityGroupIds": []}),
+        retry_if=lambda exc: is_code(exc, "ResourceConflictException"),
+        waiting_for="the function to accept an update", timeout=ctx.active_wait,
+    )
+    _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
+
+
+def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "") -> None:
     """Poll until the function's `field` is `ready`; a Failed state is an error with Lambda's reason."""
-    name = ctx.outputs["function_name"]
+    name = name or ctx.outputs["function_name"]
     deadline = time.monotonic() + ctx.active_wait
     said = False
     while True:
@@ -180,45 +211,67 @@ def wait_updated(ctx: Context) -> None:
     _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish")
 
 
-def lambda_enis(ctx: Context, function_name: str) -> list[dict[str, Any]]:
-    """The network interfaces Lambda made for this function (they outlive it by minutes)."""
-    answer = call(
-        "listing the function's network interfaces",
-        ctx.aws.ec2.describe_network_interfaces,
-        Filters=[{"Name": "description", "Values": [f"AWS Lambda VPC ENI-{function_name}-*"]}],
-    )
-    return list(answer["NetworkInterfaces"])
+# How Lambda describes its Hyperplane ENIs: `AWS Lambda VPC ENI-<function>`, naming the first function that used
+# that subnet + security group, shared with every other function using the same pair. So the function's name
+# proves nothing: the ENIs are matched as terraform-provider-aws matches them, by this prefix and the stack's
+# security group (internal/service/ec2/vpc_network_interface.go, deleteLingeringLambdaENIs), and, here, the
+# stack's VPC too.
+LAMBDA_ENI_PREFIX = "AWS Lambda VPC ENI"
+ENI_POLL_FIRST, ENI_POLL_MAX = 1.0, 15.0
+
+
+def lambda_enis(ctx: Context) -> list[dict[str, Any]]:
+    """Lambda's network interfaces in the stack's security group (and VPC): what blocks the group and subnets."""
+    group_id = ctx.outputs.get("security_group_id")
+    if not group_id:
+        return []
+    filters = [{"Name": "group-id", "Values": [group_id]},
+               {"Name": "description", "Values": [LAMBDA_ENI_PREFIX + "*"]}]
+    if ctx.outputs.get("vpc_id"):
+        filters.append({"Name": "vpc-id", "Values": [ctx.outputs["vpc_id"]]})
+    answer = call("listing Lambda's network interfaces", ctx.aws.ec2.describe_network_interfaces, Filters=filters)
+    return [eni for eni in answer["NetworkInterfaces"] if eni.get("Description", "").startswith(LAMBDA_ENI_PREFIX)
+            and group_id in [g.get("GroupId") for g in eni.get("Groups", [])]]
 
 
 def wait_for_enis(ctx: Context) -> None:
-    """Wait out Lambda's ENIs after DeleteFunction, deleting those that turn `available`; bounded."""
-    name = ctx.outputs.get("eni_function")
-    if not name:
-        return
-    deadline = time.monotonic() + ctx.delete_wait
-    last_said = 0.0
-    while True:
-        enis = lambda_enis(ctx, name)
-        for eni in enis:
-            if eni.get("Status") == "available":
-                try:
-                    ctx.aws.ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
-                except Exception as exc:
-                    if not is_code(exc, "InvalidNetworkInterfaceID.NotFound", "InvalidParameterValue"):
-                        raise AwsError(f"deleting ENI {eni['NetworkInterfaceId']}: {error_message(exc)}") from exc
-        in_use = [e for e in enis if e.get("Status") != "available"]
-        if not enis:
-            ctx.forget("eni_function")
-            return
-        now = time.monotonic()
-        if now > deadline:
-            raise WaitTimeout(
-                f"{len(in_use)} Lambda network interface(s) of {name} still in use after {ctx.delete_wait:.0f}s",
-                "AWS releases them within about 20-40 minutes; run 'down' again later (what is left is recorded)",
-            )
-        if now - last_said >= 30:
-            ids = ", ".join(e["NetworkInterfaceId"] for e in enis[:3]) + (" …" if len(enis) > 3 else "")
-            ctx.progress(f"waiting: {len(enis)} Lambda ENI(s) of {name} to be released ({ids}), "
-                         f"up to {deadline - now:.0f}s more")
-            last_said = now
-        ctx.sleep(5.0 if in_use else 1.0)
+    """Wait out Lambda's ENIs in the stack's security group, deleting those that turn `available`; bounded by
+    ctx.delete_wait. AWS takes them from in-use to available in up to ~20 min (P99 ~35 min, quoted in the
+    provider's deleteLingeringLambdaENIs, which waits 45); it deletes available ones itself only much later."""
+    waiting = Waiting(ctx)
+    delay = ENI_POLL_FIRST
+    try:
+        while True:
+            enis = lambda_enis(ctx)
+            in_use = [e["NetworkInterfaceId"] for e in enis
+                      if e.get("Status") != "available" or not _delete_eni(ctx, e["NetworkInterfaceId"])]
+            if not in_use:
+                ctx.progress("Lambda ENIs: none left" if enis or waiting.shown else "no Lambda ENIs in use")
+                return
+            shown = ", ".join(in_use[:3]) + (" …" if len(in_use) > 3 else "")
+            blocking = (f"{len(in_use)} Lambda ENI(s) in use ({shown}), holding "
+                        f"{ctx.outputs.get('security_group_id')} and the subnets")
+            if waiting.expired():
+                raise WaitTimeout(
+                    f"{blocking}, after {waiting.bound_text}",
+                    "AWS releases them within about 20-40 minutes; run 'down' again later (what is left is recorded)",
+                )
+            waiting.show(blocking)
+            ctx.sleep(min(delay, waiting.remaining()))
+            delay = min(delay * 2, ENI_POLL_MAX)
+    finally:
+        waiting.done()
+
+
+def _delete_eni(ctx: Context, eni_id: str) -> bool:
+    """Delete an available ENI; False if AWS refuses it for now (Lambda took it back into use meanwhile)."""
+    try:
+        ctx.aws.ec2.delete_network_interface(NetworkInterfaceId=eni_id)
+    except Exception as exc:
+        if is_code(exc, "InvalidNetworkInterfaceID.NotFound"):
+            return True
+        if is_code(exc, "InvalidParameterValue"):
+            return False
+        raise AwsError(f"deleting ENI {eni_id}: {error_message(exc)}") from exc
+    ctx.progress(f"deleted Lambda ENI {eni_id} (available)")
+    return True
