@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -19,7 +20,6 @@ from s3gw.errors import (
     EXIT_CHECK,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
-    EXIT_USAGE,
     NoAnswer,
     S3gwError,
     Terminated,
@@ -28,31 +28,59 @@ from s3gw.errors import (
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# The options every command takes. They are accepted before the command too (`s3gw --region eu-west-1 status`,
+# as the AWS CLI and SAM take them); given in both places, the one after the command wins.
+GLOBAL_KEYS = ("stack", "region", "profile", "endpoint_url", "state_dir", "state_url", "output", "verbose",
+               "no_color")
+
+
+def _global_options(*, for_group: bool) -> list[Callable[[Any], Any]]:
+    """On the group, no default and no environment: a value there means the user typed it."""
+
+    def option(*names: str, envvar: str | list[str] | None = None, default: Any = None, **kwargs: Any) -> Any:
+        if for_group:
+            return click.option(*names, **kwargs)
+        return click.option(*names, envvar=envvar, default=default, show_default=default is not None, **kwargs)
+
+    return [
+        option("--stack", envvar="S3GW_STACK", default="s3gw", help="Stack name."),
+        option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS region."),
+        option("--profile", envvar="AWS_PROFILE", help="AWS profile."),
+        option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint (the sandbox's)."),
+        option("--state-dir", envvar="S3GW_STATE_DIR", default=".s3gw", help="Where <stack>.json is kept."),
+        option("--state", "state_url", envvar="S3GW_STATE", metavar="s3://BUCKET/PREFIX",
+               help="Keep the state and lock in S3 instead, shared by every machine."),
+        option("--output", "output", envvar="S3GW_OUTPUT", type=click.Choice(OUTPUT_CHOICES),
+               default=None if for_group else "text", help="Result format on stdout."),
+        click.option("-v", "--verbose", is_flag=True, help="Tracebacks and more detail."),
+        click.option("--no-color", is_flag=True, help="No colour (also when NO_COLOR is set or not a terminal)."),
+    ]
+
 
 def shared_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every command takes, after the command name, each also read from the environment."""
-    options = [
-        click.option("--stack", envvar="S3GW_STACK", default="s3gw", show_default=True, help="Stack name."),
-        click.option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS region."),
-        click.option("--profile", envvar="AWS_PROFILE", help="AWS profile."),
-        click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint (the sandbox's)."),
-        click.option("--state-dir", envvar="S3GW_STATE_DIR", default=".s3gw", show_default=True,
-                     help="Where <stack>.json is kept."),
-        click.option("--state", "state_url", envvar="S3GW_STATE", metavar="s3://BUCKET/PREFIX",
-                     help="Keep the state and lock in S3 instead, shared by every machine."),
-        click.option("--output", "output", envvar="S3GW_OUTPUT", type=click.Choice(OUTPUT_CHOICES),
-                     default="text", show_default=True, help="Result format on stdout."),
-        click.option("-v", "--verbose", is_flag=True, help="Tracebacks and more detail."),
-    ]
-    for option in reversed(options):
+    """The options every command takes, each also read from the environment."""
+    for option in reversed(_global_options(for_group=False)):
         fn = option(fn)
     return fn
+
+
+def _with_global_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Fill each option not typed after the command from the same option typed before it."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    before = ctx.find_root().params
+    for key in GLOBAL_KEYS:
+        typed_after = ctx.get_parameter_source(key) == ParameterSource.COMMANDLINE
+        if key in options and not typed_after and before.get(key) not in (None, False):
+            options[key] = before[key]
+    return options
 
 
 def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """What `up` builds; `plan` takes the same. Left out, they come from the state file, else defaults."""
     options = [
-        click.option("--vpc-cidr", help="VPC block (default 10.0.0.0/16)."),
+        click.option("--vpc-cidr", help="VPC block, /16 to /24 (default 10.0.0.0/16)."),
         click.option("--azs", type=int,
                      help="Availability zones, one private subnet each (default 3, or all the region has if fewer)."),
         click.option("--zones", help="Name the zones, e.g. a,b or eu-west-1a,eu-west-1b (default: the first --azs "
@@ -76,7 +104,9 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(**options: Any) -> None:
         from s3gw.render import Renderer
 
-        renderer = Renderer(options.get("output") or "text", bool(options.get("verbose")))
+        options = _with_global_options(options)
+        renderer = Renderer(options.get("output") or "text", bool(options.get("verbose")),
+                            color=not options.pop("no_color", False))
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             principals = options.pop("allow_principal", ())
@@ -120,21 +150,35 @@ def fail(renderer: Any, exc: S3gwError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def sandbox_missing(exc: ImportError) -> S3gwError | None:
+    """`pip install s3gw` without the extra: the emulator's modules are absent."""
+    if (exc.name or "").split(".")[0] in ("moto", "werkzeug", "flask", "flask_cors", "responses"):
+        return UsageError(f"the sandbox needs {exc.name}, which is not installed", "install s3gw[sandbox]")
+    return None
+
+
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
                 "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url"}
 
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="s3gw")
-def cli() -> None:
+def cli(**global_options: Any) -> None:
     """A private path from a Lambda in private subnets to one S3 bucket, through an S3 gateway endpoint.
 
     \b
       s3gw up            create or converge the stack (safe to re-run)
+      s3gw plan          what up would do, read calls only
       s3gw status        what is recorded, and whether it drifted
       s3gw down --yes    delete everything recorded
       s3gw demo          the whole lifecycle on the embedded emulator, no AWS account
+
+    The options below may also be given after the command (`s3gw status --region eu-west-1`).
     """
+
+
+for _option in _global_options(for_group=True):  # appended to the built group, in order
+    cli = _option(cli)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -142,23 +186,39 @@ def cli() -> None:
 @stack_options
 @command
 def up(config: StackConfig, renderer: Any) -> None:
-    """Create the stack, or converge it (resumes after any failure)."""
+    """Create the stack, or converge it (resumes after any failure).
+
+    Ends with a line such as `up: 8 created, 0 repaired, 0 unchanged in 41.2s`.
+
+    \b
+    Example:
+      s3gw up --region eu-west-1 --azs 2 --bucket my-private-bucket
+    """
     from s3gw import engine
 
+    started = time.monotonic()
     report = engine.up(config, renderer.progress)
-    renderer.steps(f"stack {config.stack} in {config.region}", report)
+    renderer.steps(f"stack {config.stack} in {config.region}", report, "up", time.monotonic() - started)
 
 
 @cli.command(context_settings=CONTEXT)
+@click.option("--exit-code", is_flag=True, help="Exit 3 when changes are pending, 0 when there is nothing to do.")
 @shared_options
 @stack_options
 @command
-def plan(config: StackConfig, renderer: Any) -> None:
-    """What `up` would create or change (read calls only)."""
+def plan(config: StackConfig, renderer: Any, exit_code: bool) -> None:
+    """What `up` would create or change, with every attribute (read calls only).
+
+    \b
+    Example:
+      s3gw plan --azs 2 --exit-code || echo "up has work to do"
+    """
     from s3gw import engine
 
     report = engine.plan(config, renderer.progress)
-    renderer.steps(f"plan for stack {config.stack} in {config.region}", report)
+    renderer.steps(f"plan for stack {config.stack} in {config.region}", report, "plan")
+    if exit_code and not report.clean:
+        sys.exit(EXIT_CHECK)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -177,11 +237,16 @@ def unseal(config: StackConfig, renderer: Any) -> None:
 @shared_options
 @command
 def status(config: StackConfig, renderer: Any) -> None:
-    """Each recorded resource: whether it exists and matches. Exit 3 on drift."""
+    """Each recorded resource: whether it exists and matches. Exit 3 on drift.
+
+    \b
+    Example:
+      s3gw status --stack prod --output json | jq '.steps[] | select(.action != "ok")'
+    """
     from s3gw import engine
 
     report = engine.status(config, renderer.progress)
-    renderer.steps(f"stack {config.stack} in {config.region}", report)
+    renderer.steps(f"stack {config.stack} in {config.region}", report, "status")
     if not report.clean:
         sys.exit(EXIT_CHECK)
 
@@ -191,13 +256,19 @@ def status(config: StackConfig, renderer: Any) -> None:
 @shared_options
 @command
 def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
-    """The recorded ids; with KEY, one bare value (for $(s3gw outputs bucket))."""
+    """The recorded ids as `key<TAB>value` lines; with KEY, one bare value (lists space-separated).
+
+    \b
+    Example:
+      aws s3 ls "s3://$(s3gw outputs bucket)"
+      s3gw outputs | awk '$1 == "subnet_ids"'
+    """
     from s3gw import engine
 
     if key:
         renderer.bare(engine.output_value(config, key))
     else:
-        renderer.outputs(engine.recorded_outputs(config))
+        renderer.outputs(engine.recorded_outputs(config, required=True))
 
 
 @cli.command("test-invoke", context_settings=CONTEXT)
@@ -207,7 +278,12 @@ def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
 @shared_options
 @command
 def test_invoke(config: StackConfig, renderer: Any, put_key: str | None, other_bucket: str | None) -> None:
-    """Invoke the function: it lists the bucket through the endpoint. Exit 3 with a diagnosis on failure."""
+    """Invoke the function: it lists the bucket through the endpoint. Exit 3 with a diagnosis on failure.
+
+    \b
+    Example:
+      s3gw test-invoke --put hello.txt
+    """
     from s3gw import engine
 
     if put_key is not None and not 0 < len(put_key.encode()) <= 1024:
@@ -226,7 +302,12 @@ def test_invoke(config: StackConfig, renderer: Any, put_key: str | None, other_b
 @shared_options
 @command
 def verify(config: StackConfig, renderer: Any, function_name: str | None, target_bucket: str | None) -> None:
-    """Check every link of the path; name the broken one and how to fix it. Exit 3 if any is broken."""
+    """Check every link of the path; name the broken one and how to fix it. Exit 3 if any is broken.
+
+    \b
+    Example:
+      s3gw verify --function my-fn --bucket my-bucket   # a setup s3gw did not make
+    """
     from s3gw import engine
 
     if bool(function_name) != bool(target_bucket):
@@ -246,32 +327,59 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
 @shared_options
 @command
 def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bool) -> None:
-    """Delete the stack, found by recorded id and by its s3gw:stack tag, in safe order."""
+    """Delete the stack, found by recorded id and by its s3gw:stack tag, in safe order; the bucket with every
+    object version in it.
+
+    \b
+    Example:
+      s3gw down --stack demo --yes
+    """
     from s3gw import engine
 
     bound = validate_wait(wait)
-    if not from_tags and not engine.state_exists(config):
+    if not from_tags and not engine.state_exists(config):  # done already: exit 0 (documented)
         renderer.note(f"stack {config.stack}: no state at {config.state_where}; nothing to delete "
                       "(--from-tags finds a stack whose state was lost by its tag)")
+        if config.output == "json":
+            renderer.json({"stack": config.stack, "deleted": [], "left": {}})
         return
     if not yes:
-        if not sys.stdin.isatty():
+        if not _interactive():
             raise UsageError("down needs confirmation", "pass --yes when no terminal is attached")
-        recorded = engine.recorded_outputs(config)
-        what = ", ".join(sorted(recorded)) + " and " if recorded else ""
-        click.confirm(f"Delete stack {config.stack} in {config.region} ({what}everything tagged "
-                      f"s3gw:stack={config.stack})?", abort=True, err=True)
+        click.confirm(_down_question(config, from_tags), abort=True, err=True)
+    started = time.monotonic()
     report = engine.down(config, renderer.progress, wait=bound, from_tags=from_tags, live=renderer.live_line())
     if config.output == "json":
         renderer.json(report)
     else:
-        renderer.note(f"stack {config.stack}: deleted " + (", ".join(report.deleted) or "nothing"))
+        renderer.result(f"down: deleted {len(report.deleted)} ({', '.join(report.deleted) or 'nothing'}) "
+                        f"in {time.monotonic() - started:.1f}s")
     for problem in report.problems:
         renderer.error(problem)
     if report.left:
-        renderer.error("left in AWS and recorded: " + ", ".join(sorted(report.left)) + "; run 'down' again")
+        renderer.error("left in AWS and recorded: " + "; ".join(engine.describe_resources(report.left))
+                       + "; run 'down' again")
     if not report.complete:
         sys.exit(1)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _down_question(config: StackConfig, from_tags: bool) -> str:
+    from s3gw import engine
+
+    if from_tags:
+        return f"Delete everything tagged s3gw:stack={config.stack} in {config.region}?"
+    resources, versions = engine.down_preview(config)
+    lines = [f"Delete stack {config.stack} in {config.region}:", *(f"  {line}" for line in resources)]
+    if versions is None:
+        lines.append("  and every object version in the bucket (S3 does not let them be counted from here)")
+    elif versions:
+        lines.append(f"  and the bucket's {versions} object version(s) and delete marker(s)")
+    lines.append(f"  and anything else tagged s3gw:stack={config.stack}")
+    return "\n".join([*lines, "Proceed?"])
 
 
 @cli.command(context_settings=CONTEXT)
@@ -298,7 +406,12 @@ def permissions(config: StackConfig, renderer: Any, account: str | None) -> None
 @shared_options
 @command
 def unlock(config: StackConfig, renderer: Any, force: bool) -> None:
-    """Remove a stack's lock left by a run that died (as terraform force-unlock)."""
+    """Remove a stack's lock left by a run that died (as terraform force-unlock).
+
+    \b
+    Example:
+      s3gw unlock --force --stack prod --state s3://acme-s3gw-state/prod
+    """
     from s3gw import engine
     from s3gw.state import holder_line
 
@@ -316,7 +429,12 @@ def unlock(config: StackConfig, renderer: Any, force: bool) -> None:
 
 @cli.group(context_settings=CONTEXT)
 def state() -> None:
-    """The state in S3: set up its bucket; move a stack's state between this directory and S3."""
+    """The state in S3: set up its bucket; move a stack's state between this directory and S3.
+
+    \b
+    Example:
+      s3gw state init s3://acme-s3gw-state/prod && s3gw state push --state s3://acme-s3gw-state/prod
+    """
 
 
 @state.command("init", context_settings=CONTEXT)
@@ -324,7 +442,12 @@ def state() -> None:
 @shared_options
 @command
 def state_init(config: StackConfig, renderer: Any, url: str | None) -> None:
-    """Create the state bucket (or finish it): versioned, encrypted, Block Public Access, TLS only."""
+    """Create the state bucket (or finish it): versioned, encrypted, Block Public Access, TLS only.
+
+    \b
+    Example:
+      s3gw state init s3://acme-s3gw-state/prod
+    """
     from dataclasses import replace
 
     from s3gw import engine
@@ -345,7 +468,12 @@ def state_init(config: StackConfig, renderer: Any, url: str | None) -> None:
 @shared_options
 @command
 def state_push(config: StackConfig, renderer: Any, force: bool) -> None:
-    """Copy the stack's state from --state-dir to --state s3://…"""
+    """Copy the stack's state from --state-dir to --state s3://…
+
+    \b
+    Example:
+      s3gw state push --stack prod --state s3://acme-s3gw-state/prod
+    """
     from s3gw import engine
 
     done = engine.state_copy(config, "push", force=force)
@@ -360,7 +488,12 @@ def state_push(config: StackConfig, renderer: Any, force: bool) -> None:
 @shared_options
 @command
 def state_pull(config: StackConfig, renderer: Any, force: bool) -> None:
-    """Copy the stack's state from --state s3://… to --state-dir."""
+    """Copy the stack's state from --state s3://… to --state-dir.
+
+    \b
+    Example:
+      s3gw state pull --stack prod --state s3://acme-s3gw-state/prod
+    """
     from s3gw import engine
 
     done = engine.state_copy(config, "pull", force=force)
@@ -373,8 +506,19 @@ def state_pull(config: StackConfig, renderer: Any, force: bool) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.option("--port", type=click.IntRange(0, 65535), default=4566, show_default=True)
 def sandbox(port: int) -> None:
-    """Serve the embedded AWS emulator on 127.0.0.1 until stopped."""
-    from s3gw.sandbox import Behaviours, serve
+    """Serve the embedded AWS emulator on 127.0.0.1 until stopped.
+
+    \b
+    Example:
+      eval "$(s3gw sandbox --port 4566 | head -1)"   # in another shell: it serves until Ctrl-C
+    """
+    from s3gw.render import Renderer
+
+    renderer = Renderer()
+    try:
+        from s3gw.sandbox import Behaviours, serve
+    except ImportError as exc:
+        fail(renderer, sandbox_missing(exc) or _reraise(exc))
 
     def ready(url: str) -> None:
         click.echo(f"export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox "
@@ -384,22 +528,37 @@ def sandbox(port: int) -> None:
     try:
         serve(port, Behaviours.from_env(), ready)
     except OSError as exc:
-        click.echo(f"error: cannot serve on 127.0.0.1:{port}: {exc.strerror}", err=True)
-        sys.exit(EXIT_USAGE)
+        fail(renderer, UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}", "choose another --port"))
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    raise exc
 
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--keep", is_flag=True, help="Leave the stack up and the emulator serving until Ctrl-C.")
-@click.option("--output", "output", type=click.Choice(OUTPUT_CHOICES), default="text")
+@click.option("--output", "output", type=click.Choice(OUTPUT_CHOICES), default="text", show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
-def demo(keep: bool, output: str, verbose: bool) -> None:
-    """The whole lifecycle on the embedded emulator: no AWS account, nothing left behind."""
-    from s3gw.demo import run_demo
+@click.option("--no-color", is_flag=True, help="No colour.")
+def demo(keep: bool, output: str, verbose: bool, no_color: bool) -> None:
+    """The whole lifecycle on the embedded emulator: no AWS account, nothing left behind.
+
+    Needs the sandbox extra (pip install 's3gw[sandbox]'); exit 2 without it.
+
+    \b
+    Example:
+      s3gw demo --keep    # then, in another shell, the printed exports reach the kept stack
+    """
     from s3gw.render import Renderer
 
-    renderer = Renderer(output, verbose)
+    options = _with_global_options({"output": output, "verbose": verbose, "no_color": no_color})
+    renderer = Renderer(options["output"], options["verbose"], color=not options["no_color"])
     try:
+        from s3gw.demo import run_demo
+
         ok = run_demo(renderer, keep=keep)
+    except ImportError as exc:
+        fail(renderer, sandbox_missing(exc) or _reraise(exc))
     except S3gwError as exc:
         fail(renderer, exc)
     sys.exit(0 if ok else EXIT_CHECK)

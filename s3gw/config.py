@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,15 +17,29 @@ MAX_AZS = 6
 EGRESS_CHOICES = ("prefix-list", "anywhere")
 OUTPUT_CHOICES = ("text", "json")
 
-_STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
+# Every pattern is used with fullmatch: `$` alone also matches before a trailing newline ("nl\n").
+_STACK_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]|[a-z]")
 # Any partition's region shape (aws, aws-cn, aws-us-gov, aws-iso*, aws-eusc: botocore's endpoints.json
 # regionRegex); the known-region check below then uses botocore's list.
-_REGION_RE = re.compile(r"^[a-z]{2,4}(-[a-z]+)?(-[a-z]+)+-\d{1,2}$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PROFILE_RE = re.compile(r"^[\w.@+=,/-]{1,128}$")
+_REGION_RE = re.compile(r"[a-z]{2,4}(-[a-z]+)?(-[a-z]+)+-\d{1,2}")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PROFILE_RE = re.compile(r"[\w.@+=,/-]{1,128}", re.ASCII)
+_IP_LIKE_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # An IAM role or user ARN, or an account root; * and ? allowed in the name (ArnNotLike matches them).
-_PRINCIPAL_RE = re.compile(r"^arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::\d{12}:(root|(role|user)/[\w+=,.@/*?-]{1,512})$")
-_SESSION_RE = re.compile(r"^arn:[^:]+:sts::\d{12}:assumed-role/([^/]+)/")
+_PRINCIPAL_RE = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::\d{12}:(root|(role|user)/[\w+=,.@/*?-]{1,512})",
+                           re.ASCII)
+_SESSION_RE = re.compile(r"arn:[^:]+:sts::\d{12}:assumed-role/([^/]+)/")
+
+# Blocks a VPC cannot use. AWS takes any /16../28 block, RFC 1918 or publicly routable ("You can create a VPC
+# with a publicly routable CIDR block that falls outside of the private IPv4 address ranges specified in RFC
+# 1918": https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html), 100.64.0.0/10 included; it
+# refuses "this network", loopback, link-local and multicast (CreateVpc answers InvalidVpc.Range).
+_REFUSED_BLOCKS = {
+    "0.0.0.0/8": "'this network' (RFC 1122)",
+    "127.0.0.0/8": "loopback",
+    "169.254.0.0/16": "link-local (used by the instance metadata service)",
+    "224.0.0.0/4": "multicast",
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +92,7 @@ class StackConfig:
 
 
 def validate_stack(stack: str) -> str:
-    if not _STACK_RE.match(stack or ""):
+    if not _STACK_RE.fullmatch(stack or ""):
         raise UsageError(
             f"invalid stack name {stack!r}",
             "use 1-32 lowercase letters, digits and hyphens, starting with a letter",
@@ -88,7 +103,7 @@ def validate_stack(stack: str) -> str:
 def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
     if not region:
         raise UsageError("no region given", "pass --region or set AWS_REGION")
-    if not _REGION_RE.match(region):
+    if not _REGION_RE.fullmatch(region):
         raise UsageError(f"invalid region {region!r}", "use a region code such as us-east-1 or eu-west-1")
     if not endpoint_url and region not in known_regions() and not partition_pattern_matches(region):
         # An emulator may name any region it likes. A region of a partition other than aws (cn, us-gov, iso*,
@@ -102,7 +117,9 @@ def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
 def known_regions() -> set[str]:
     import botocore.session  # here, not at the top: `s3gw --help` must not import botocore
 
-    session = botocore.session.get_session()
+    # The list of regions ships with botocore; it must not depend on AWS_PROFILE (a profile that does not
+    # exist would raise here, before the error that names it properly).
+    session = botocore.session.get_session({"profile": (None, None, None, None)})
     return {region for partition in session.get_available_partitions()
             for region in session.get_available_regions("ec2", partition_name=partition)}
 
@@ -128,6 +145,8 @@ def profile_region(profile: str | None) -> str | None:
 
 
 def validate_cidr(cidr: str) -> str:
+    if not isinstance(cidr, str) or not re.fullmatch(r"[0-9./]+", cidr):
+        raise UsageError(f"invalid VPC CIDR {cidr!r}", "use a block such as 10.0.0.0/16")
     try:
         network = ipaddress.IPv4Network(cidr, strict=True)
     except ValueError as exc:
@@ -135,14 +154,16 @@ def validate_cidr(cidr: str) -> str:
     if not 16 <= network.prefixlen <= 24:
         raise UsageError(f"VPC CIDR {cidr} has a /{network.prefixlen} prefix",
                          "AWS accepts /16 to /28 and s3gw needs room for subnets: use /16 to /24")
-    if not network.is_private:
-        raise UsageError(f"VPC CIDR {cidr} is not a private range", "use a block in 10/8, 172.16/12 or 192.168/16")
+    for block, why in _REFUSED_BLOCKS.items():
+        if network.subnet_of(ipaddress.IPv4Network(block)):
+            raise UsageError(f"VPC CIDR {cidr} is in {block}, {why}, which AWS refuses for a VPC",
+                             "use a block in 10/8, 172.16/12, 192.168/16 or 100.64/10")
     return str(network)
 
 
-def validate_azs(azs: int) -> int:
-    if not 1 <= azs <= MAX_AZS:
-        raise UsageError(f"--azs must be between 1 and {MAX_AZS}, got {azs}")
+def validate_azs(azs: object) -> int:
+    if isinstance(azs, bool) or not isinstance(azs, int) or not 1 <= azs <= MAX_AZS:
+        raise UsageError(f"--azs must be between 1 and {MAX_AZS}, got {azs!r}")
     return azs
 
 
@@ -159,13 +180,13 @@ def validate_zones(zones: str, region: str) -> str:
     return ",".join(full)
 
 
-def validate_bucket(bucket: str) -> str:
+def validate_bucket(bucket: object) -> str:
     problem = ""
-    if not _BUCKET_RE.match(bucket):
+    if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
         problem = "use 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
     elif ".." in bucket or ".-" in bucket or "-." in bucket:
         problem = "no two dots in a row and no dot next to a hyphen"
-    elif re.match(r"^\d+\.\d+\.\d+\.\d+$", bucket):
+    elif _IP_LIKE_RE.fullmatch(bucket):
         problem = "a bucket name may not look like an IP address"
     elif bucket.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or bucket.endswith(("-s3alias", "--ol-s3", "--x-s3")):
         problem = "that prefix or suffix is reserved by S3"
@@ -188,9 +209,20 @@ def validate_wait(text: str) -> float:
 
 
 def validate_endpoint_url(url: str | None) -> str | None:
-    if url and not re.match(r"^https?://[^\s/]+(/.*)?$", url):
-        raise UsageError(f"invalid endpoint URL {url!r}", "use http://host:port or https://host")
-    return url or None
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    hint = "use http://host:port or https://host"
+    if not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", url, re.ASCII):
+        raise UsageError(f"invalid endpoint URL {url!r}", hint)
+    try:
+        port = urlsplit(url).port  # ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        port = 0
+    if port == 0 or not urlsplit(url).hostname:
+        raise UsageError(f"invalid endpoint URL {url!r}: bad host or port", hint)
+    return url
 
 
 def validate_state_url(url: str | None) -> str | None:
@@ -208,18 +240,18 @@ def validate_state_url(url: str | None) -> str | None:
 
 
 def validate_profile(profile: str | None) -> str | None:
-    if profile and not _PROFILE_RE.match(profile):
+    if profile is not None and not _PROFILE_RE.fullmatch(profile):
         raise UsageError(f"invalid profile name {profile!r}")
-    return profile or None
+    return profile
 
 
 def validate_principal(arn: str) -> str:
-    session = _SESSION_RE.match(arn)
+    session = _SESSION_RE.match(arn) if isinstance(arn, str) else None
     if session:
         raise UsageError(f"--allow-principal {arn} is a role session",
                          f"name the role (arn:...:iam::ACCOUNT:role/{session.group(1)}): aws:PrincipalArn of "
                          "an assumed-role session is its role's ARN")
-    if not _PRINCIPAL_RE.match(arn):
+    if not isinstance(arn, str) or not _PRINCIPAL_RE.fullmatch(arn):
         raise UsageError(f"invalid --allow-principal {arn!r}",
                          "use an IAM role or user ARN, e.g. arn:aws:iam::123456789012:role/ci-deploy")
     return arn
@@ -242,17 +274,18 @@ def make_config(
     zones: str | None = None,
     state_url: str | None = None,
 ) -> StackConfig:
-    """Validate every input. Settings left None are taken later from the state file, else defaulted."""
+    """Validate every input. Settings left None are taken later from the state file, else defaulted.
+    An empty string is refused, never taken to mean the default."""
     given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress,
                                      "allow_principals": allow_principals, "zones": zones}.items()
-               if v is not None)
-    vpc_cidr = vpc_cidr or DEFAULT_VPC_CIDR
-    azs = DEFAULT_AZS if azs is None else azs
-    egress = egress or "prefix-list"
+                      if v is not None)
+    for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
+                        "state_dir": state_dir, "state": state_url, "vpc_cidr": vpc_cidr, "bucket": bucket,
+                        "egress": egress, "zones": zones}.items():
+        if value == "":
+            raise UsageError(f"--{name.replace('_', '-')} is empty", "give a value, or leave the option out")
     if output not in OUTPUT_CHOICES:
         raise UsageError(f"invalid output {output!r}", "use text or json")
-    if egress not in EGRESS_CHOICES:
-        raise UsageError(f"invalid egress {egress!r}", "use prefix-list or anywhere")
     profile = validate_profile(profile)
     region = region or profile_region(profile)
     if zones is not None:
@@ -265,18 +298,64 @@ def make_config(
         region=validate_region(region, endpoint_url),
         profile=profile,
         endpoint_url=validate_endpoint_url(endpoint_url),
-        state_dir=Path(state_dir),
+        state_dir=_state_dir(state_dir),
         output=output,
         verbose=verbose,
-        vpc_cidr=validate_cidr(vpc_cidr),
-        azs=validate_azs(azs),
-        bucket=validate_bucket(bucket) if bucket else None,
-        egress=egress,
+        vpc_cidr=validate_cidr(DEFAULT_VPC_CIDR if vpc_cidr is None else vpc_cidr),
+        azs=validate_azs(DEFAULT_AZS if azs is None else azs),
+        bucket=None if bucket is None else validate_bucket(bucket),
+        egress=validate_egress("prefix-list" if egress is None else egress),
         allow_principals=tuple(sorted({validate_principal(a) for a in allow_principals or ()})),
         zones=zones,
         given=given,
         state_url=validate_state_url(state_url),
     )
+
+
+def check_state_dir(state_dir: Path, *, writing: bool) -> None:
+    """The state directory must be a directory (or not exist yet); `up` and `down` must be able to write there."""
+    if state_dir.is_symlink() and not state_dir.exists():
+        raise UsageError(f"--state-dir {state_dir} is a dangling symbolic link", "point it at a directory")
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UsageError(f"--state-dir {state_dir} is not a directory", "pass a directory (it is created if missing)")
+    if writing:
+        existing = next((p for p in (state_dir, *state_dir.absolute().parents) if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"--state-dir {state_dir}: cannot write in {existing}", "check its permissions")
+
+
+def _state_dir(state_dir: str | Path) -> Path:
+    path = Path(state_dir)
+    if "\n" in str(path) or "\r" in str(path):
+        raise UsageError(f"invalid --state-dir {str(path)!r}", "a directory name without line breaks")
+    check_state_dir(path, writing=False)
+    return path
+
+
+def validate_egress(egress: object) -> str:
+    if egress not in EGRESS_CHOICES:
+        raise UsageError(f"invalid egress {egress!r}", "use prefix-list or anywhere")
+    return str(egress)
+
+
+def validate_settings(settings: dict[str, object], where: str) -> dict[str, object]:
+    """A state file's recorded settings, checked as the options are: a hand-edited file is input too."""
+    checks = {"vpc_cidr": validate_cidr, "azs": validate_azs, "bucket": validate_bucket, "egress": validate_egress,
+              "allow_principals": validate_principals}
+    for key, value in settings.items():
+        if key not in checks or value is None:
+            continue  # a setting another s3gw feature records is that feature's to check
+        try:
+            checks[key](value)
+        except UsageError as exc:
+            raise UsageError(f"{where}: settings.{key}: {exc.message}", "correct or remove it") from None
+    return settings
+
+
+def validate_principals(principals: object) -> list[str]:
+    if not isinstance(principals, list):
+        raise UsageError(f"invalid principals {principals!r}", "a list of IAM role or user ARNs")
+    return [validate_principal(a) for a in principals]
 
 
 SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones")
@@ -285,6 +364,7 @@ SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones")
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
     """Take what the user did not give from what the stack was made with, so `status` after
     `up --egress anywhere` does not call the stack drifted. A new VPC CIDR cannot be applied."""
+    validate_settings(recorded, f"state file {config.state_path}")
     updates = {key: recorded[key] for key in SETTINGS if key not in config.given and recorded.get(key) is not None}
     if "allow_principals" in updates:  # a JSON list in the state file
         updates["allow_principals"] = tuple(updates["allow_principals"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from typing import Any
 
 from s3gw import engine
@@ -45,7 +46,10 @@ def run_demo(renderer: Any, *, keep: bool = False) -> bool:
 def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     results: dict[str, Any] = {}
     renderer.note("1/5 s3gw up")
+    started = time.monotonic()
     results["up"] = engine.up(config, renderer.progress)
+    if config.output != "json":
+        renderer.steps(f"stack {config.stack} in {config.region}", results["up"], "up", time.monotonic() - started)
     renderer.note("2/5 s3gw test-invoke --put KEY: the function writes through the endpoint")
     for key in DEMO_KEYS:
         written = engine.test_invoke(config, renderer.progress, put_key=key)
@@ -57,8 +61,17 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     renderer.note("4/5 s3gw status / outputs")
     results["status"] = engine.status(config, renderer.progress)
     results["outputs"] = engine.recorded_outputs(config)
+    if config.output != "json":  # shown while the ids still exist, not after the teardown
+        renderer.invocation(listed)
+        renderer.outputs(results["outputs"])
     if keep:
-        renderer.note(f"--keep: the stack stays up (state in {config.state_dir}); Ctrl-C takes it down")
+        exports = (f"export AWS_ENDPOINT_URL={config.endpoint_url} AWS_ACCESS_KEY_ID=sandbox "
+                   f"AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION={config.region} S3GW_STACK={config.stack} "
+                   f"S3GW_STATE_DIR={config.state_dir}")
+        # On stdout for `eval`, unless stdout is the JSON document.
+        (renderer.note if config.output == "json" else renderer.result)(exports)
+        renderer.note("--keep: the stack stays up; in another shell, run the export line above, then any "
+                      "s3gw command (s3gw status, s3gw test-invoke). Ctrl-C here takes it down")
         _wait_for_interrupt()
     renderer.note("5/5 s3gw down --yes")
     results["down"] = engine.down(config, renderer.progress)
@@ -69,12 +82,10 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     if config.output == "json":
         renderer.json({"ok": ok, **results})
         return ok
-    renderer.invocation(listed)
-    renderer.outputs(results["outputs"])
     left = results["left_in_aws"]
     renderer.note("down: nothing of the stack is left" if not left and not results["down"].left
                   else f"down left: {left or results['down'].left}")
-    renderer.note("demo: the private path works and the seal holds" if ok else "demo: FAILED (see above)")
+    renderer.result("demo: the private path works and the seal holds" if ok else "demo: FAILED (see above)")
     return ok
 
 

@@ -14,11 +14,12 @@ from typing import Any, ParamSpec, TypeVar
 
 from s3gw import state as state_file
 from s3gw.aws import Aws
-from s3gw.config import SETTINGS, StackConfig, settle
-from s3gw.errors import AwsError, S3gwError, UsageError, translate
+from s3gw.config import SETTINGS, StackConfig, check_state_dir, settle, validate_settings
+from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translate
 from s3gw.steps import STEPS, Context, Step
 from s3gw.steps.function import wait_for_enis
 from s3gw.steps.subnets import zone_names
+from s3gw.steps.summary import attributes
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,6 +29,34 @@ OUTPUT_KEYS = (
     "vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "prefix_list_id", "bucket",
     "security_group_id", "role_name", "role_arn", "function_name", "function_arn",
 )
+LIST_KEYS = ("subnet_ids", "route_table_ids")
+
+# What a recorded key stands for, in the words messages use (never the key itself).
+KINDS = {
+    "vpc_id": "VPC", "subnet_ids": "private subnets", "route_table_ids": "route tables",
+    "endpoint_id": "S3 gateway endpoint", "prefix_list_id": "S3 gateway endpoint", "bucket": "bucket",
+    "bucket_pending": "bucket", "security_group_id": "security group", "role_name": "IAM role",
+    "role_arn": "IAM role", "function_name": "Lambda function", "function_arn": "Lambda function",
+    "eni_function": "Lambda network interfaces of function",
+}
+# The key whose value names the resource in a message (the others of the same kind are its details).
+_NAMING_KEYS = ("vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "bucket", "bucket_pending",
+                "security_group_id", "role_name", "function_name", "eni_function")
+
+
+def kind_of(key: str) -> str:
+    return KINDS.get(key, key.replace("_", " "))
+
+
+def describe_resources(resources: dict[str, Any]) -> list[str]:
+    """'VPC vpc-1', 'private subnets subnet-1 subnet-2', … for recorded ids, in the order `up` makes them."""
+    named = [key for key in _NAMING_KEYS if resources.get(key)]
+    named += [key for key in resources if resources.get(key) and key not in KINDS]
+    lines = []
+    for key in named:
+        value = resources[key]
+        lines.append(f"{kind_of(key)} {' '.join(value) if isinstance(value, list) else value}")
+    return lines
 
 
 @dataclass
@@ -44,10 +73,12 @@ class StackReport:
     region: str
     steps: list[StepReport]
     outputs: dict[str, Any]
+    # plan: the settings recorded by the last `up` that this one changes, as "azs: 3 -> 2".
+    setting_changes: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return all(s.action in ("ok", "unchanged") for s in self.steps)
+        return all(s.action in ("ok", "unchanged") for s in self.steps) and not self.setting_changes
 
 
 @dataclass
@@ -82,12 +113,64 @@ def translated(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
+def load_state(config: StackConfig, store: state_file.Store | None = None) -> state_file.State:
+    """The state, checked like any input: its structure, its ids, its settings."""
+    path = config.state_where
+    try:
+        state = state_file.load(store or state_file.open_store(config), config.stack, config.region)
+    except RecursionError:
+        raise StateError(f"state file {path} is nested too deeply to be an s3gw state file",
+                         "move it aside or use another --state-dir") from None
+    for key, value in state.resources.items():
+        wanted_list = key in LIST_KEYS
+        if value is None or value == "" or value == []:
+            continue
+        if (wanted_list and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
+                or not wanted_list and not isinstance(value, str)):
+            raise StateError(f"state file {path}: resources.{key} is {value!r}, not "
+                             + ("a list of ids" if wanted_list else "an id"), "restore the file or correct it")
+    validate_settings(state.settings, f"state file {path}")
+    return state
+
+
+def _tighten(store: state_file.Store, progress: Progress, *, change: bool) -> None:
+    """A state file others can read names the account's resources: `up` and `down` make it 0600 (every save
+    does too) and say so; the read-only commands only say so."""
+    import os
+    import stat
+
+    path = getattr(store, "path", None)  # a local file; S3 has no mode
+    if path is None:
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if not mode & 0o077:
+            return
+        if change:
+            os.chmod(path, 0o600)
+            progress(f"state file {path} was mode {mode:04o}, readable by others; set it to 0600")
+        else:
+            progress(f"warning: state file {path} is mode {mode:04o}, readable by others (up or down sets 0600)")
+    except OSError:
+        return  # not there, or not ours to change: reading it is all this run needs
+
+
+def require_state(config: StackConfig, state: state_file.State) -> None:
+    """No state file: the same exit (2) and words for every command that reads one."""
+    if not state.exists_on_disk:
+        raise UsageError(f"stack {config.stack} has no state at {config.state_where}",
+                         "run 's3gw up' first, or pass the --stack/--state-dir it was made with")
+
+
 def open_context(config: StackConfig, progress: Progress, *, persist: bool,
-                 store: state_file.Store | None = None) -> Context:
-    state = state_file.load(store or state_file.open_store(config), config.stack, config.region)
+                 store: state_file.Store | None = None, needs_state: bool = False) -> Context:
+    state = load_state(config, store)
+    if needs_state:
+        require_state(config, state)
     config = settle(config, state.settings)
     aws = Aws(config)
     state_file.check_account(state, aws.account)
+    _tighten(state.store, progress, change=persist)
     return Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
 
 
@@ -101,6 +184,9 @@ def outputs_of(values: dict[str, Any]) -> dict[str, Any]:
 
 @translated("bringing the stack up")
 def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -> StackReport:
+    if not config.state_url:
+        check_state_dir(config.state_dir, writing=True)
+    Aws(config)  # a profile that does not exist is refused before anything is written
     store = ctx.state.store if ctx else state_file.open_store(config)
     with state_file.locked(store, "up"):
         ctx = ctx or open_context(config, progress, persist=True, store=store)
@@ -115,21 +201,33 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
         for step in STEPS:
             found = step.find(ctx)
             if found is None:
+                # A resource just made is bare: configuring it (policy, rules, attributes) is part of its
+                # create, not a repair, and what was "wrong" with it is not news.
                 progress(f"creating {step.title}")
                 step.create(ctx)
-                action = "created"
+                drifts = step.check(ctx)
+                if drifts:
+                    progress(f"configuring {step.title}")
+                    step.repair(ctx, drifts)
+                action, details = "created", _attributes(ctx, step)
             else:
                 for key, value in found.items():
                     ctx.record(key, value)
-                action = "unchanged"
-            drifts = step.check(ctx)
-            if drifts:
-                progress(f"repairing {step.title}: " + "; ".join(d.detail for d in drifts))
-                step.repair(ctx, drifts)
-                action = "created" if action == "created" else "repaired"
-            reports.append(StepReport(step.title, action, _ids(ctx, step), [d.detail for d in drifts]))
+                drifts = step.check(ctx)
+                if drifts:
+                    progress(f"repairing {step.title}: " + "; ".join(d.detail for d in drifts))
+                    step.repair(ctx, drifts)
+                action, details = ("repaired" if drifts else "unchanged"), [d.detail for d in drifts]
+            reports.append(StepReport(step.title, action, _ids(ctx, step), details))
             progress(f"{action} {step.title} " + " ".join(_flat(_ids(ctx, step))))
         return StackReport(config.stack, config.region, _with_exemptions(reports, ctx.config), outputs_of(ctx.outputs))
+
+
+def _attributes(ctx: Context, step: Step) -> list[str]:
+    try:
+        return attributes(ctx, step.name)
+    except KeyError:  # an earlier resource is not there, so some attribute is not known yet
+        return []
 
 
 def refuse_setting_changes(ctx: Context) -> None:
@@ -153,19 +251,20 @@ def refuse_setting_changes(ctx: Context) -> None:
                          f"keep --azs {had} (or more), or run 's3gw down' first")
 
 
-def _inspect(ctx: Context, missing: str, drift: str, ok: str) -> list[StepReport]:
+def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: bool = False) -> list[StepReport]:
     """find + check for every step, read-only. A step whose inputs are missing is reported, not checked."""
     reports = []
     for step in STEPS:
         found = step.find(ctx)
         if found is None:
-            reports.append(StepReport(step.title, missing))
+            reports.append(StepReport(step.title, missing, {}, _attributes(ctx, step) if describe_missing else []))
             continue
         ctx.outputs.update(found)
         try:
             drifts = step.check(ctx)
         except KeyError as exc:  # an earlier resource is missing, so this one cannot be compared
-            reports.append(StepReport(step.title, drift, _ids(ctx, step), [f"cannot check: {exc.args[0]} missing"]))
+            reports.append(StepReport(step.title, drift, _ids(ctx, step),
+                                      [f"cannot compare: the {kind_of(str(exc.args[0]))} is missing"]))
             continue
         action = drift if drifts else ok
         reports.append(StepReport(step.title, action, _ids(ctx, step), [d.detail for d in drifts]))
@@ -180,45 +279,71 @@ def _with_exemptions(reports: list[StepReport], config: StackConfig) -> list[Ste
     return reports
 
 
+def _setting(value: Any) -> Any:
+    """A setting as the state file holds it (JSON: a tuple is a list)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 @translated("planning")
 def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     zone_names(ctx)
     refuse_setting_changes(ctx)
-    reports = _with_exemptions(_inspect(ctx, missing="create", drift="change", ok="ok"), ctx.config)
-    return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
+    # What is left to show: the recorded settings this run changes and `up` converges (more --azs, --egress).
+    recorded = {"bucket": ctx.state.resources.get("bucket"), **ctx.state.settings}
+    given = {key: _setting(getattr(ctx.config, key)) for key in SETTINGS if key in config.given}
+    changes = [f"{key}: {recorded[key]} -> {value}" for key, value in given.items()
+               if recorded.get(key) is not None and recorded[key] != value]
+    reports = _with_exemptions(_inspect(ctx, missing="create", drift="change", ok="ok", describe_missing=True),
+                               ctx.config)
+    return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs), changes)
 
 
 @translated("checking the stack")
 def status(config: StackConfig, progress: Progress) -> StackReport:
-    ctx = open_context(config, progress, persist=False)
-    if not ctx.state.exists_on_disk:
-        raise UsageError(f"stack {config.stack} has no state at {config.state_where}",
-                         "run 's3gw up' first, or pass the --stack/--state-dir it was made with")
+    ctx = open_context(config, progress, persist=False, needs_state=True)
     reports = _inspect(ctx, missing="missing", drift="drift", ok="ok")
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
 
 
 @translated("reading the state")
-def recorded_outputs(config: StackConfig) -> dict[str, Any]:
-    """The recorded ids, from the state file alone: no AWS call, so it works offline and fast."""
-    state = state_file.load(state_file.open_store(config), config.stack, config.region)
+def recorded_outputs(config: StackConfig, *, required: bool = False) -> dict[str, Any]:
+    """The recorded ids, from the state alone: no AWS call (but S3's for an S3 state), so it is fast."""
+    state = load_state(config)
+    if required:
+        require_state(config, state)
     return outputs_of(state.resources)
 
 
 def state_exists(config: StackConfig) -> bool:
     """Whether the stack has a state (file or S3 object); `down` without --from-tags needs one."""
-    return state_file.load(state_file.open_store(config), config.stack, config.region).exists_on_disk
+    return load_state(config).exists_on_disk
 
 
 def output_value(config: StackConfig, key: str) -> Any:
     """One recorded value: a string, or a list for subnet_ids and route_table_ids."""
     if key not in OUTPUT_KEYS:
         raise UsageError(f"unknown output {key!r}", "use one of: " + ", ".join(OUTPUT_KEYS))
-    value = recorded_outputs(config).get(key)
-    if not value:
-        raise AwsError(f"stack {config.stack} has no {key} recorded", "run 's3gw up' first")
+    value = recorded_outputs(config, required=True).get(key)
+    if not value:  # the stack is incomplete, as `status` reports it (exit 3)
+        raise CheckFailed(f"stack {config.stack} has no {key} recorded: its {kind_of(key)} is missing",
+                          "run 's3gw up' to finish the stack")
     return value
+
+
+@translated("reading what down would delete")
+def down_preview(config: StackConfig) -> tuple[list[str], int | None]:
+    """What `down` would delete, by kind and id, and how many object versions the bucket holds (None when
+    they cannot be counted from here: the seal may refuse the listing until `down` lifts it)."""
+    from s3gw.steps.bucket import count_object_versions
+
+    state = load_state(config)
+    resources = {key: value for key, value in state.resources.items() if key != "prefix_list_id"}
+    bucket = resources.get("bucket")
+    if not bucket:
+        return describe_resources(resources), 0
+    ctx = open_context(config, lambda message: None, persist=False)
+    return describe_resources(resources), count_object_versions(ctx, bucket)
 
 
 # The order of `down`, each with what must be gone first. Work that does not depend on Lambda's ENIs (bucket,
@@ -256,6 +381,9 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
 
     A resource is deleted only if it carries the stack's tag. Passes repeat while a new one turns up (a second
     VPC from a crashed run, an endpoint whose VPC is gone), so that nothing of the stack remains."""
+    if not config.state_url:
+        check_state_dir(config.state_dir, writing=True)
+    Aws(config)  # a profile that does not exist is refused before anything is written
     store = ctx.state.store if ctx else state_file.open_store(config)
     with state_file.locked(store, "down"):
         ctx = ctx or open_context(config, progress, persist=True, store=store)
@@ -439,7 +567,7 @@ def verify(config: StackConfig, progress: Progress, *, function_name: str | None
     """Every link of the path, read-only: for the stack, or for a setup named by function and bucket."""
     from s3gw.verify import verify as verify_links
 
-    ctx = open_context(config, progress, persist=False)
+    ctx = open_context(config, progress, persist=False, needs_state=function_name is None)
     return verify_links(ctx, function_name, bucket)
 
 
@@ -449,7 +577,7 @@ def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None 
     """Invoke the stack's function (it lists the bucket through the endpoint) and check the seal from outside."""
     from s3gw.invoke import test_invoke as invoke_function
 
-    ctx = open_context(config, progress, persist=False)
+    ctx = open_context(config, progress, persist=False, needs_state=True)
     return invoke_function(ctx, put_key, other_bucket=other_bucket)
 
 

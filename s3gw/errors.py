@@ -26,7 +26,20 @@ class S3gwError(Exception):
         self.hint = hint
 
     def line(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        return redact(f"{self.message} — {self.hint}" if self.hint else self.message)
+
+
+# What a request's signing header carries. An error that quotes a request (http.client's "Invalid header
+# value b'AWS4-HMAC-SHA256 Credential=AKIA…/…, Signature=…'") must not print the access key or signature.
+_SECRETS = re.compile(r"(Credential|Signature|SignedHeaders|X-Amz-Security-Token|X-Amz-Credential|"
+                      r"X-Amz-Signature)=[^\s,&'\"]*", re.IGNORECASE)
+_HEADER_VALUE = re.compile(r"Invalid (?:header value|return character or leading space in header:)[\s\S]*",
+                           re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    text = _HEADER_VALUE.sub("an invalid character in a request header (a line break in an option?)", text)
+    return _SECRETS.sub(lambda m: f"{m.group(1)}=<redacted>", text)
 
 
 class UsageError(S3gwError):

@@ -1,4 +1,7 @@
-"""A deterministic zip of lambda_handler/: the same source always gives the same bytes and CodeSha256."""
+"""A deterministic zip of s3gw/function_code/ (the handler, shipped as package data).
+
+The same source always gives the same bytes and CodeSha256.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import io
 import zipfile
 from pathlib import Path
 
-HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambda_handler"
+HANDLER_DIR = Path(__file__).resolve().parent / "function_code"
 SHIPPED_FILES = ("handler.py",)
 HANDLER = "handler.handler"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: zip entries otherwise carry the file's mtime

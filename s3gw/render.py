@@ -11,23 +11,35 @@ from typing import Any
 
 from rich.console import Console
 from rich.status import Status
-from rich.table import Table
 
 _MARKS = {
     "created": "[green]+[/]", "repaired": "[yellow]~[/]", "unchanged": "[dim]=[/]",
     "create": "[green]+[/]", "change": "[yellow]~[/]", "ok": "[green]✓[/]",
     "drift": "[yellow]~[/]", "missing": "[red]✗[/]", "pass": "[green]✓[/]", "fail": "[red]✗[/]",
 }
+# The closing line of each kind of report: (prefix, [(action, words)]).
+_SUMMARIES = {
+    "up": [("created", "created"), ("repaired", "repaired"), ("unchanged", "unchanged")],
+    "plan": [("create", "to create"), ("change", "to change"), ("ok", "unchanged")],
+    "status": [("ok", "ok"), ("drift", "drifted"), ("missing", "missing")],
+}
 
 
 class Renderer:
-    def __init__(self, output: str = "text", verbose: bool = False) -> None:
+    """Text for people and for runbooks alike: plain lines, never wrapped or padded (a pipe gets the same
+    lines a terminal does, without colour); with --output json, exactly one document on stdout."""
+
+    def __init__(self, output: str = "text", verbose: bool = False, color: bool = True) -> None:
         self.output = output
         self.verbose = verbose
-        no_color = bool(os.environ.get("NO_COLOR"))
-        # rich already drops colour and animation when the stream is not a terminal.
-        self.err = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
-        self.out = Console(no_color=no_color, highlight=False, soft_wrap=True)
+        no_color = not color or bool(os.environ.get("NO_COLOR"))
+        # soft_wrap: rich never breaks a line at the console width (80 columns when stdout is a pipe).
+        # color_system None: no escape codes at all with --no-color; rich drops them anyway off a terminal.
+        options: dict[str, Any] = {"highlight": False, "soft_wrap": True, "emoji": False}
+        if no_color:
+            options["color_system"] = None
+        self.err = Console(stderr=True, **options)
+        self.out = Console(**options)
 
     def live_line(self) -> Callable[[str | None], None] | None:
         """On a terminal, a live status line (rich Status) that long waits update; None elsewhere."""
@@ -58,24 +70,30 @@ class Renderer:
     def note(self, line: str) -> None:
         self.err.print(_escape(line))
 
+    def result(self, line: str) -> None:
+        """One line of the command's result, on stdout."""
+        self.out.print(_escape(line))
+
     def json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(_plain(data), indent=2, sort_keys=False) + "\n")
         sys.stdout.flush()
 
-    def steps(self, title: str, report: Any) -> None:
+    def steps(self, title: str, report: Any, kind: str = "", elapsed: float | None = None) -> None:
+        """One line per resource (mark, resource, action, ids), its details indented below, then a summary."""
         if self.output == "json":
             self.json(report)
             return
-        table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("", width=1)
-        table.add_column("resource")
-        table.add_column("state")
-        table.add_column("ids / details", overflow="fold")
+        self.out.print(_escape(title))
+        for change in getattr(report, "setting_changes", []):
+            self.out.print(f"[yellow]~[/] setting {_escape(change)} (recorded by the last up)")
         for step in report.steps:
-            ids = " ".join(", ".join(v) if isinstance(v, list) else str(v) for v in step.ids.values())
-            text = "\n".join([ids, *step.details]) if ids else "\n".join(step.details)
-            table.add_row(_MARKS.get(step.action, " "), step.step, step.action, _escape(text))
-        self.out.print(table)
+            ids = " ".join(" ".join(v) if isinstance(v, list) else str(v) for v in step.ids.values())
+            self.out.print(f"{_MARKS.get(step.action, ' ')} {_escape(step.step)}: {step.action}"
+                           + (f" {_escape(ids)}" if ids else ""))
+            for detail in step.details:
+                self.out.print(f"    {_escape(detail)}")
+        if kind in _SUMMARIES:
+            self.out.print(summary_line(kind, report, elapsed))
 
     def checks(self, report: Any) -> None:
         if self.output == "json":
@@ -96,13 +114,9 @@ class Renderer:
             self.json(report)
             return
         if report.objects or report.error_type == "" and report.error == "":
-            table = Table(title=f"{report.function} listed {report.bucket} through the endpoint",
-                          title_justify="left", show_edge=False, pad_edge=False)
-            table.add_column("key")
-            table.add_column("size", justify="right")
+            self.out.print(f"{_escape(report.function)} listed {_escape(report.bucket)} through the endpoint:")
             for item in report.objects:
-                table.add_row(_escape(str(item.get("key"))), str(item.get("size")))
-            self.out.print(table)
+                self.out.print(f"  {_escape(str(item.get('key')))} ({item.get('size')} bytes)")
             self.out.print(f"{len(report.objects)} object(s)" + (f"; wrote {report.written}" if report.written else ""))
         if report.error:
             self.out.print(f"[red]✗[/] the function failed: {_escape(report.error_type)}: {_escape(report.error)}")
@@ -119,31 +133,43 @@ class Renderer:
             self.err.print(_escape(report.log_tail))
 
     def outputs(self, values: dict[str, Any]) -> None:
+        """`key<TAB>value` lines, a list space-separated: `s3gw outputs | awk '$1=="subnet_ids"'` works."""
         if self.output == "json":
             self.json(values)
             return
-        table = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
         for key, value in values.items():
-            table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-        self.out.print(table)
+            sys.stdout.write(f"{key}\t{_flat(value)}\n")
+        sys.stdout.flush()
 
     def permissions(self, rows: list[dict[str, str]], policy: dict[str, Any]) -> None:
         """The table of actions (the policy document itself with --output json)."""
-        table = Table(show_edge=False, pad_edge=False)
-        for column in ("action", "on", "used by", "why"):
-            table.add_column(column, overflow="fold")
+        # `action<TAB>on<TAB>used by<TAB>why` lines, like `outputs`: never wrapped, easy to cut.
         for row in rows:
-            table.add_row(row["action"], _escape(row["on"]), row["commands"], _escape(row["why"]))
-        self.out.print(table)
+            sys.stdout.write("\t".join((row["action"], row["on"], row["commands"], row["why"])) + "\n")
+        sys.stdout.flush()
         self.err.print(f"{len(rows)} actions in {len(policy['Statement'])} statements; "
                        "the IAM policy document: s3gw permissions --output json")
 
     def bare(self, value: Any) -> None:
-        """One value for $(...): lists comma-joined (as AWS CLI arguments take them); JSON with --output json."""
+        """One value for $(...): a list space-separated (word-split by the shell); JSON with --output json."""
         if self.output == "json":
             self.json(value)
             return
-        sys.stdout.write((",".join(value) if isinstance(value, list) else str(value)) + "\n")
+        sys.stdout.write(_flat(value) + "\n")
+        sys.stdout.flush()
+
+
+def summary_line(kind: str, report: Any, elapsed: float | None = None) -> str:
+    """`up: 5 created, 1 repaired, 2 unchanged in 41.2s`; `plan: 2 to create, 0 to change, 6 unchanged`."""
+    counts = [f"{sum(1 for s in report.steps if s.action == action)} {words}" for action, words in _SUMMARIES[kind]]
+    settings = getattr(report, "setting_changes", [])
+    if settings:
+        counts.append(f"{len(settings)} setting(s) changed")
+    return f"{kind}: " + ", ".join(counts) + (f" in {elapsed:.1f}s" if elapsed is not None else "")
+
+
+def _flat(value: Any) -> str:
+    return " ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
 
 
 def _escape(text: str) -> str:
@@ -151,6 +177,11 @@ def _escape(text: str) -> str:
 
 
 def _plain(data: Any) -> Any:
+    """Dataclasses (reports), nested anywhere, as dicts; tuples as lists."""
     if is_dataclass(data) and not isinstance(data, type):
-        return asdict(data)
+        return _plain(asdict(data))
+    if isinstance(data, dict):
+        return {str(key): _plain(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_plain(value) for value in data]
     return data

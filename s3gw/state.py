@@ -161,7 +161,7 @@ class LocalStore:
 
     def save(self, text: str) -> None:
         self._check_unchanged()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the ids are the account's business
         # Write a sibling temp file, fsync, rename: readers see the old file or the new one, never half.
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
@@ -184,7 +184,7 @@ class LocalStore:
         self._digest = None
 
     def lock(self, command: str) -> None:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         for _ in range(50):
             fd = self._open_lock_file()
             try:

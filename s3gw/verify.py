@@ -311,7 +311,8 @@ def _endpoint_policy_checks(endpoint: dict[str, Any] | None, bucket: str, role_a
     if not document:  # no policy at all: AWS attaches the full-access default
         document = '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}'
     try:
-        blocked = [a for a in FUNCTION_ACTIONS if not allowed(a, action_resource(a, bucket, partition), account, account)]
+        blocked = [a for a in FUNCTION_ACTIONS
+                   if not allowed(a, action_resource(a, bucket, partition), account, account)]
         other_object = f"arn:{partition}:s3:::s3gw-verify-another-bucket/x"
         own_object = f"arn:{partition}:s3:::{bucket}/x"
         gaps = [what for what, (principal_account, resource_account, resource) in {

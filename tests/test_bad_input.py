@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -22,7 +24,11 @@ OPTIONS = [
     (["up", "--region", "eu-fake-9"], "unknown region"),
     (["up", "--vpc-cidr", "10.0.0.0/33"], "invalid VPC CIDR"),
     (["up", "--vpc-cidr", "10.0.0.1/16"], "invalid VPC CIDR"),  # host bits set
-    (["up", "--vpc-cidr", "8.8.0.0/16"], "not a private range"),
+    (["up", "--vpc-cidr", "127.0.0.0/16"], "loopback"),
+    (["up", "--vpc-cidr", "0.0.0.0/16"], "'this network'"),
+    (["up", "--vpc-cidr", "169.254.0.0/16"], "link-local"),
+    (["up", "--vpc-cidr", "224.0.0.0/16"], "multicast"),
+    (["up", "--vpc-cidr", " 10.0.0.0/16"], "invalid VPC CIDR"),
     (["up", "--vpc-cidr", "10.0.0.0/8"], "prefix"),
     (["up", "--azs", "0"], "--azs must be between"),
     (["up", "--azs", "7"], "--azs must be between"),
@@ -150,3 +156,156 @@ def test_an_unexpected_s3_answer_is_one_line_naming_the_code_once(mocked: None, 
     assert len(errors) == 1, result.stderr
     assert "checking bucket odd-" in errors[0] and errors[0].count("InvalidBucketState") == 1, errors[0]
     assert "transitional state" in errors[0] and "Traceback" not in result.output
+
+
+# --- the CLI contract's table (issue 12): every input that once got through -----------------------------
+
+NESTED = '{"a":' * 5_000 + "1" + "}" * 5_000  # deeper than Python's recursion limit
+
+
+def _write_state(path: Path, **changes: object) -> None:
+    path.write_text(json.dumps({**STATE, "resources": {}, **changes}))
+
+
+# (id, arguments, environment, how to prepare tmp_path, exit code, what the one line says)
+TABLE: list[tuple[str, list[str], dict[str, str], str, int, str]] = [
+    ("stack with a trailing newline", ["up", "--stack", "nl\n"], {}, "", 2, "invalid stack name"),
+    ("bucket with a trailing newline", ["up", "--bucket", "name\n"], {}, "", 2, "invalid bucket name"),
+    ("region with a trailing newline and an endpoint",
+     ["status", "--region", "us-east-1\n", "--endpoint-url", "http://127.0.0.1:9"], {}, "state", 2, "invalid region"),
+    ("region with a trailing newline before the command",
+     ["--region", "us-east-1\n", "up"], {}, "", 2, "invalid region"),
+    ("vpc cidr 127/16", ["up", "--vpc-cidr", "127.0.0.0/16"], {}, "", 2, "loopback"),
+    ("vpc cidr 0.0.0.0/16", ["up", "--vpc-cidr", "0.0.0.0/16"], {}, "", 2, "'this network'"),
+    ("vpc cidr 169.254/16", ["up", "--vpc-cidr", "169.254.0.0/16"], {}, "", 2, "link-local"),
+    ("vpc cidr /28 (AWS takes it, the subnets would not fit)", ["up", "--vpc-cidr", "10.0.0.0/28"], {}, "", 2,
+     "use /16 to /24"),
+    ("empty vpc cidr", ["up", "--vpc-cidr", ""], {}, "", 2, "--vpc-cidr is empty"),
+    ("empty bucket", ["up", "--bucket", ""], {}, "", 2, "--bucket is empty"),
+    ("empty stack", ["up", "--stack", ""], {}, "", 2, "--stack is empty"),
+    ("empty profile", ["up", "--profile", ""], {}, "", 2, "--profile is empty"),
+    ("empty endpoint", ["up", "--endpoint-url", ""], {}, "", 2, "--endpoint-url is empty"),
+    ("empty region", ["up", "--region", ""], {}, "", 2, "--region is empty"),
+    ("empty state dir", ["up", "--state-dir", ""], {}, "", 2, "--state-dir is empty"),
+    ("profile that does not exist, no endpoint", ["up"], {"AWS_PROFILE": "nonexistent"}, "", 2,
+     "profile (nonexistent) could not be found"),
+    ("profile that does not exist, status", ["status"], {"AWS_PROFILE": "nonexistent"}, "state", 2,
+     "profile (nonexistent) could not be found"),
+    ("endpoint with a bad port", ["up", "--endpoint-url", "http://127.0.0.1:99999"], {}, "", 2, "bad host or port"),
+    ("endpoint with no host", ["up", "--endpoint-url", "http://:80"], {}, "", 2, "invalid endpoint URL"),
+    ("state dir is a file", ["up", "--state-dir", "{tmp}/file"], {}, "file", 2, "is not a directory"),
+    ("state dir is /dev/null", ["status", "--state-dir", "/dev/null"], {}, "", 2, "is not a directory"),
+    ("state dir is a dangling symlink", ["up", "--state-dir", "{tmp}/dangling"], {}, "dangling", 2,
+     "dangling symbolic link"),
+    ("state dir not writable", ["up", "--state-dir", "{tmp}/readonly"], {}, "readonly", 2, "cannot write in"),
+    ("state file nested deeply", ["status"], {}, "nested", 2, "nested too deeply"),
+    ("settings.azs a string", ["up"], {}, "settings:azs=3s", 2, "settings.azs"),
+    ("settings.vpc_cidr loopback", ["plan"], {}, "settings:vpc_cidr=127.0.0.0/16", 2, "settings.vpc_cidr"),
+    ("settings.egress bogus", ["status"], {}, "settings:egress=bogus", 2, "settings.egress"),
+    ("settings.bucket a number", ["up"], {}, "settings:bucket=123", 2, "settings.bucket"),
+    ("resources.subnet_ids not a list", ["down", "--yes"], {}, "resources:subnet_ids=subnet-1", 2,
+     "resources.subnet_ids"),
+    ("outputs KEY unknown", ["outputs", "nope"], {}, "state", 2, "unknown output"),
+    ("no state file: outputs", ["outputs"], {}, "", 2, "has no state at"),
+    ("no state file: outputs KEY", ["outputs", "bucket"], {}, "", 2, "has no state at"),
+    ("no state file: status", ["status"], {}, "", 2, "has no state at"),
+    ("no state file: test-invoke", ["test-invoke"], {}, "", 2, "has no state at"),
+    ("no state file: verify", ["verify"], {}, "", 2, "has no state at"),
+    ("state file without the key: outputs KEY", ["outputs", "bucket"], {}, "state", 3, "has no bucket recorded"),
+]
+
+
+def _prepare(tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state" / "t.json"
+    state.parent.mkdir()
+    if how == "state":
+        _write_state(state, resources={"vpc_id": "vpc-1"})
+    elif how == "file":
+        (tmp_path / "file").write_text("not a directory")
+    elif how == "dangling":
+        (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    elif how == "readonly":
+        (tmp_path / "readonly").mkdir()
+        real_access = os.access
+        # The tests may run as root, for whom a mode-0500 directory is writable: refuse as it would for a user.
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == tmp_path / "readonly"
+                            else real_access(path, mode, **kw))
+    elif how == "nested":
+        state.write_text(NESTED)
+    elif how.startswith(("settings:", "resources:")):
+        where, _, pair = how.partition(":")
+        key, _, raw = pair.partition("=")
+        value: object = int(raw) if raw.isdigit() else raw[:-1] if raw.endswith("s") and raw[:-1].isdigit() else raw
+        _write_state(state, **{where: {key: value}})
+
+
+def _snapshot(root: Path) -> dict[str, bytes | None]:
+    return {str(p): (p.read_bytes() if p.is_file() and not p.is_symlink() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def one_moto() -> Iterator[None]:
+    """One emulator for the whole table (its first EC2 and S3 calls cost seconds): each case proves it made
+    nothing, so none can hide another's leftovers."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.mark.parametrize(("args", "env", "how", "code", "says"), [row[1:] for row in TABLE],
+                         ids=[row[0] for row in TABLE])
+def test_bad_input_table(one_moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
+                         env: dict[str, str], how: str, code: int, says: str) -> None:
+    _prepare(tmp_path, how, monkeypatch)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    defaults = [] if "--state-dir" in args else ["--state-dir", str(tmp_path / "state")]
+    defaults += [] if "--stack" in args else ["--stack", "t"]
+    defaults += [] if "--region" in args else ["--region", REGION]
+    before = _snapshot(tmp_path)
+    result = CliRunner().invoke(cli, [*args, *defaults])
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert result.stdout == ""
+    for secret in ("Traceback", "Signature=", "Credential=", "AKIA"):
+        assert secret not in result.output
+    assert _snapshot(tmp_path) == before  # nothing written, tightened or removed on disk
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    assert [v for v in boto3.client("ec2", region_name=REGION).describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
+    assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
+
+
+ACCEPTED_CIDRS = ["10.0.0.0/16", "172.16.0.0/20", "192.168.0.0/24", "100.64.0.0/16", "8.8.0.0/16"]
+
+
+@pytest.mark.parametrize("cidr", ACCEPTED_CIDRS)
+def test_cidrs_aws_accepts_are_accepted(one_moto: None, tmp_path: Path, cidr: str) -> None:
+    """100.64.0.0/10 (shared address space) and public blocks are valid VPC blocks on AWS."""
+    result = CliRunner().invoke(cli, ["plan", "--vpc-cidr", cidr, "--stack", "t", "--region", REGION,
+                                      "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"cidr_block = {cidr}" in result.stdout
+
+
+def test_a_secret_in_an_error_is_never_printed() -> None:
+    from s3gw.errors import AwsError
+
+    quoted = ("x: ValueError: Invalid header value b'AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261125/us-east-1\n"
+              "/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=0123abcd'")
+    line = AwsError(quoted, "X-Amz-Signature=feed&X-Amz-Credential=AKIAEXAMPLE").line()
+    assert "AKIAEXAMPLE" not in line and "0123abcd" not in line and "feed" not in line, line
+
+
+def test_sandbox_on_a_port_in_use_is_one_line_exit_2() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = CliRunner().invoke(cli, ["sandbox", "--port", str(taken.getsockname()[1])])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot serve on 127.0.0.1" in lines[0] and "Traceback" not in result.output

@@ -100,8 +100,17 @@ class Sandbox:
         self.stop()
 
 
+def check_port(port: int) -> None:
+    """Raise OSError when the port cannot be bound: werkzeug would print its own text and exit 1."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((HOST, port))
+
+
 def serve(port: int, behaviours: Behaviours, ready: Callable[[str], None]) -> None:
     """Serve until SIGINT or SIGTERM; `ready` gets the endpoint URL once requests are answered."""
+    check_port(port)
     stopping = threading.Event()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {}

@@ -259,3 +259,17 @@ def empty_bucket(ctx: Context, bucket: str) -> int:
     if deleted:
         ctx.progress(f"emptied {bucket}: {deleted} object versions deleted")
     return deleted
+
+
+def count_object_versions(ctx: Context, bucket: str) -> int | None:
+    """How many object versions and delete markers `down` would delete; None when S3 will not list them
+    from here (the seal's Deny, a missing permission) or the bucket is already gone."""
+    count = 0
+    try:
+        for page in ctx.aws.s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            count += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+    except Exception as exc:
+        if is_code(exc, "AccessDenied", "403", "Forbidden", *_MISSING):
+            return None
+        raise translate(exc, f"counting the object versions in {bucket}") from exc
+    return count

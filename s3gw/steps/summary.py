@@ -1,0 +1,129 @@
+"""What each step makes, in words: the attributes `plan` shows for a create and `up` for what it created.
+
+Read-only; built from the config and what is already known (ids found or just made). Policies are summarized
+from the documents the steps write, so a change to a document shows here without touching this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from s3gw.config import subnet_cidrs
+from s3gw.policy import LAMBDA_VPC_POLICY_ARN, bucket_policy, lambda_trust_policy, role_bucket_policy, statements_of
+from s3gw.steps.base import STACK_TAG, Context
+
+NEW = "(known after create)"
+
+
+def attributes(ctx: Context, step_name: str) -> list[str]:
+    """`name = value` lines describing the resource the step makes, or [] for an unknown step."""
+    describe = _BY_STEP.get(step_name)
+    return describe(ctx) if describe else []
+
+
+def policy_lines(document: Any) -> list[str]:
+    """One line per statement: effect, actions, principal and conditions (resources left out: they are the
+    stack's own bucket or objects)."""
+    lines = []
+    for statement in statements_of(document):
+        if "NotAction" in statement:
+            actions = "every action but " + ", ".join(_strings(statement["NotAction"]))
+        else:
+            actions = ", ".join(_strings(statement.get("Action")))
+        line = f"{statement.get('Effect')} {actions}"
+        principal = statement.get("Principal")
+        if isinstance(principal, dict):
+            line += " to " + ", ".join(v for value in principal.values() for v in _strings(value))
+        elif principal:
+            line += f" to {principal}"
+        conditions = [f"{key} {operator} {', '.join(_strings(value))}"
+                      for operator, pairs in (statement.get("Condition") or {}).items()
+                      for key, value in pairs.items()]
+        if conditions:
+            line += " when " + " and ".join(conditions)
+        lines.append(line)
+    return lines
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)] if value is not None else []
+
+
+def _vpc(ctx: Context) -> list[str]:
+    return [f"cidr_block = {ctx.config.vpc_cidr}", "dns_support = on, dns_hostnames = on",
+            f"tags = {STACK_TAG}={ctx.config.stack}"]
+
+
+def _subnets(ctx: Context) -> list[str]:
+    from s3gw.steps.subnets import zone_names
+
+    zones = zone_names(ctx)
+    cidrs = subnet_cidrs(ctx.config.vpc_cidr, ctx.config.azs)
+    ids = list(ctx.outputs.get("subnet_ids") or [])
+    return [f"subnet {ids[i] if i < len(ids) else NEW} = {cidr} in {zone}, no public IPs"
+            for i, (zone, cidr) in enumerate(zip(zones, cidrs, strict=False))]
+
+
+def _route_tables(ctx: Context) -> list[str]:
+    ids = ctx.outputs.get("route_table_ids") or []
+    return [f"route tables = one per subnet ({ctx.config.azs}), explicitly associated, local route only"
+            + (f": {' '.join(ids)}" if ids else "")]
+
+
+def _endpoint(ctx: Context) -> list[str]:
+    from s3gw.steps.endpoint import s3_service_name
+
+    return [f"endpoint {ctx.outputs.get('endpoint_id') or NEW} = Gateway, {s3_service_name(ctx)}",
+            "route_table_ids = the subnets' route tables "
+            + (" ".join(ctx.outputs.get("route_table_ids") or []) or NEW),
+            f"prefix_list_id = {ctx.outputs.get('prefix_list_id') or NEW}"]
+
+
+def _bucket(ctx: Context) -> list[str]:
+    from s3gw.steps.bucket import bucket_name
+
+    bucket = bucket_name(ctx)
+    endpoint = ctx.outputs.get("endpoint_id") or "(the new endpoint)"
+    return [f"bucket = {bucket} in {ctx.config.region}",
+            "block_public_access = all four on", "default_encryption = SSE-S3 (AES256)",
+            *(f"policy: {line}" for line in policy_lines(bucket_policy(bucket, endpoint, ctx.aws.partition)))]
+
+
+def _security_group(ctx: Context) -> list[str]:
+    from s3gw.steps.endpoint import s3_prefix_list_id
+
+    if ctx.config.egress == "anywhere":
+        target = "0.0.0.0/0"
+    else:
+        target = f"the S3 prefix list {ctx.outputs.get('prefix_list_id') or s3_prefix_list_id(ctx)}"
+    return [f"name = {ctx.config.security_group_name}", "ingress = none",
+            f"egress = TCP 443 to {target} only (the default allow-all rule revoked)"]
+
+
+def _role(ctx: Context) -> list[str]:
+    from s3gw.steps.bucket import bucket_name
+
+    managed = LAMBDA_VPC_POLICY_ARN.replace("arn:aws:", f"arn:{ctx.aws.partition}:")
+    return [f"name = {ctx.outputs.get('role_name') or ctx.config.role_name}",
+            *(f"trust: {line}" for line in policy_lines(lambda_trust_policy())),
+            f"managed policy = {managed}",
+            *(f"inline policy: {line}" for line in
+              policy_lines(role_bucket_policy(bucket_name(ctx), ctx.aws.partition)))]
+
+
+def _function(ctx: Context) -> list[str]:
+    from s3gw.steps.bucket import bucket_name
+    from s3gw.steps.function import MEMORY_MB, RUNTIME, TIMEOUT_SECONDS
+
+    subnets = " ".join(ctx.outputs.get("subnet_ids") or []) or f"the {ctx.config.azs} private subnets"
+    return [f"name = {ctx.outputs.get('function_name') or ctx.config.function_name}",
+            f"runtime = {RUNTIME}, memory = {MEMORY_MB} MB, timeout = {TIMEOUT_SECONDS} s",
+            f"environment = BUCKET_NAME={bucket_name(ctx)}",
+            f"vpc = {subnets}, security group {ctx.outputs.get('security_group_id') or NEW}"]
+
+
+_BY_STEP: dict[str, Callable[[Context], list[str]]] = {
+    "vpc": _vpc, "subnets": _subnets, "route_tables": _route_tables, "endpoint": _endpoint, "bucket": _bucket,
+    "security_group": _security_group, "role": _role, "function": _function,
+}
