@@ -72,12 +72,13 @@ def _route_tables(ctx: Context) -> list[str]:
 
 
 def _endpoint(ctx: Context) -> list[str]:
-    from s3gw.steps.endpoint import s3_service_name
+    from s3gw.steps.endpoint import s3_service_name, wanted_policy
 
     return [f"endpoint {ctx.outputs.get('endpoint_id') or NEW} = Gateway, {s3_service_name(ctx)}",
             "route_table_ids = the subnets' route tables "
             + (" ".join(ctx.outputs.get("route_table_ids") or []) or NEW),
-            f"prefix_list_id = {ctx.outputs.get('prefix_list_id') or NEW}"]
+            f"prefix_list_id = {ctx.outputs.get('prefix_list_id') or NEW}",
+            *(f"policy: {line}" for line in policy_lines(wanted_policy(ctx)))]
 
 
 def _bucket(ctx: Context) -> list[str]:
@@ -87,7 +88,8 @@ def _bucket(ctx: Context) -> list[str]:
     endpoint = ctx.outputs.get("endpoint_id") or "(the new endpoint)"
     return [f"bucket = {bucket} in {ctx.config.region}",
             "block_public_access = all four on", "default_encryption = SSE-S3 (AES256)",
-            *(f"policy: {line}" for line in policy_lines(bucket_policy(bucket, endpoint, ctx.aws.partition)))]
+            *(f"policy: {line}" for line in policy_lines(bucket_policy(bucket, endpoint, ctx.aws.partition,
+                                                                        ctx.config.allow_principals)))]
 
 
 def _security_group(ctx: Context) -> list[str]:
@@ -106,7 +108,7 @@ def _role(ctx: Context) -> list[str]:
 
     managed = LAMBDA_VPC_POLICY_ARN.replace("arn:aws:", f"arn:{ctx.aws.partition}:")
     return [f"name = {ctx.outputs.get('role_name') or ctx.config.role_name}",
-            *(f"trust: {line}" for line in policy_lines(lambda_trust_policy())),
+            *(f"trust: {line}" for line in policy_lines(lambda_trust_policy(ctx.aws.account))),
             f"managed policy = {managed}",
             *(f"inline policy: {line}" for line in
               policy_lines(role_bucket_policy(bucket_name(ctx), ctx.aws.partition)))]
