@@ -162,8 +162,8 @@ def foreign_things(owner: str | None) -> dict[str, str]:
          "Condition": {"StringEquals": {"aws:PrincipalAccount": "000000000000"}}}]}))
     vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}]
                          if tags else [])["Vpc"]["VpcId"]
-    role = iam.create_role(RoleName=f"{bucket}-role", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()),
-                           Tags=tags)["Role"]
+    role = iam.create_role(RoleName=f"{bucket}-role", Tags=tags,
+                           AssumeRolePolicyDocument=json.dumps(lambda_trust_policy("123456789012")))["Role"]
     boto3.client("lambda", region_name=REGION).create_function(
         FunctionName=f"{bucket}-fn", Runtime="python3.12", Role=role["Arn"], Handler="h.h",
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Tags={"s3gw:stack": owner} if owner else {})
