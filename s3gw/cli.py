@@ -225,7 +225,12 @@ def plan(config: StackConfig, renderer: Any, exit_code: bool) -> None:
 @shared_options
 @command
 def unseal(config: StackConfig, renderer: Any) -> None:
-    """Remove the bucket's seal only (e.g. to upload once from here); `s3gw up` puts it back."""
+    """Remove the bucket's seal only (e.g. to upload once from here); `s3gw up` puts it back.
+
+    \b
+    Example:
+      s3gw unseal && aws s3 cp data.csv "s3://$(s3gw outputs bucket)/" && s3gw up
+    """
     from s3gw import engine
 
     bucket = engine.unseal(config, renderer.progress)
@@ -388,7 +393,12 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
 @shared_options
 @command
 def permissions(config: StackConfig, renderer: Any, account: str | None) -> None:
-    """The operator's least-privilege IAM policy for everything s3gw does (no AWS call)."""
+    """The operator's least-privilege IAM policy for everything s3gw does (no AWS call).
+
+    \b
+    Example:
+      s3gw permissions --output json > s3gw-operator-policy.json
+    """
     from s3gw import engine
     from s3gw.permissions import policy_document, rows
 
