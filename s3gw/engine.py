@@ -192,8 +192,7 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
         ctx = ctx or open_context(config, progress, persist=True, store=store)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         refuse_setting_changes(ctx)
-        settings = {key: list(value) if isinstance(value, tuple) else value
-                    for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
+        settings = {key: _setting(value) for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
         if ctx.state.settings != settings:
             ctx.state.settings = settings
             ctx.state.save()
