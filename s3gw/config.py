@@ -115,30 +115,34 @@ def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
 
 
 def known_regions() -> set[str]:
-    import botocore.session  # here, not at the top: `s3gw --help` must not import botocore
+    from s3gw.aws import botocore_session  # here, not at the top: `s3gw --help` must not import botocore
 
     # The list of regions ships with botocore; it must not depend on AWS_PROFILE (a profile that does not
     # exist would raise here, before the error that names it properly).
-    session = botocore.session.get_session({"profile": (None, None, None, None)})
+    session = botocore_session(profile=(None, None, None, None))
     return {region for partition in session.get_available_partitions()
             for region in session.get_available_regions("ec2", partition_name=partition)}
 
 
 def partition_pattern_matches(region: str) -> bool:
-    import botocore.session
+    from s3gw.aws import botocore_session
 
-    endpoints = botocore.session.get_session().get_data("endpoints")
+    endpoints = botocore_session().get_data("endpoints")
     return any(re.match(p["regionRegex"], region) for p in endpoints["partitions"] if p["partition"] != "aws")
 
 
 def profile_region(profile: str | None) -> str | None:
     """boto3's own resolution when no --region/AWS_REGION is given: AWS_DEFAULT_REGION, then the profile's
     `region` in ~/.aws/config (every AWS CLI user's setup). Reads files only; no AWS call."""
-    import botocore.session
     from botocore.exceptions import ProfileNotFound
 
+    from s3gw.aws import botocore_session
+
     try:
-        return botocore.session.Session(profile=profile).get_config_variable("region") or None
+        session = botocore_session()
+        if profile is not None:
+            session.set_config_variable("profile", profile)
+        return session.get_config_variable("region") or None
     except ProfileNotFound:
         raise UsageError(f"profile {profile!r} not found", "check --profile / AWS_PROFILE against ~/.aws/config") \
             from None

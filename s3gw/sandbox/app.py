@@ -462,7 +462,9 @@ class SandboxApp:
                 import boto3
                 from botocore.config import Config
 
-                self._clients[region] = boto3.session.Session().client(
+                from s3gw.aws import botocore_session
+
+                self._clients[region] = boto3.session.Session(botocore_session=botocore_session()).client(
                     "ec2", region_name=region, endpoint_url=self.url(),
                     aws_access_key_id=_HOST_KEY, aws_secret_access_key=_HOST_KEY,
                     config=Config(retries={"total_max_attempts": 1}),
