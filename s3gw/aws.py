@@ -44,12 +44,19 @@ class Aws:
             read_timeout=READ_TIMEOUT,
         )
         self.call_timeout = call_timeout_from_env()
+        self._lock = threading.Lock()  # a session is not thread-safe; the clients it makes are
+
+    def prepare(self) -> None:
+        """Make every client now, in this thread, before steps run at once in others (the engine's walker)."""
+        for name in ("ec2", "ec2_once", "s3", "iam", "lambda_", "sts"):
+            getattr(self, name)
 
     def client(self, service: str, *, attempts: int | None = None) -> Any:
         config = self._botocore_config
         if attempts is not None:
             config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": attempts}))
-        client = self.session.client(service, endpoint_url=self.config.endpoint_url, config=config)
+        with self._lock:
+            client = self.session.client(service, endpoint_url=self.config.endpoint_url, config=config)
         if self.call_timeout > 0:
             bound = CallBound(self.call_timeout, self.config.endpoint_url or f"{service} in {self.config.region}")
             # Last, so that a before-call handler that raises (or answers) leaves no timer armed.
@@ -127,9 +134,24 @@ def call_timeout_from_env() -> float:
     return value
 
 
+# The calls under way in threads other than the main one (the engine's walker), by thread: when each must
+# have been answered, and what to say if not. SIGALRM cannot reach those threads, so the main thread looks
+# (overdue_call) while it waits for them, and gives up on the run when one is overdue.
+_IN_FLIGHT: dict[int, tuple[float, CallBound]] = {}
+
+
+def overdue_call() -> None:
+    """Raise NoAnswer for the first call in a worker thread still unanswered after its bound."""
+    now = time.monotonic()
+    for deadline, bound in list(_IN_FLIGHT.values()):
+        if now > deadline:
+            raise bound.no_answer()
+
+
 class CallBound:
-    """A wall-clock bound on one API call (all its tries), by SIGALRM in the main thread; elsewhere the
-    connect and read timeouts alone apply. The error it raises is not botocore's, so botocore does not retry it."""
+    """A wall-clock bound on one API call (all its tries): by SIGALRM in the main thread; in other threads by
+    the main thread watching _IN_FLIGHT (overdue_call), which abandons the worker, still blocked, when it
+    raises. The error is not botocore's, so botocore does not retry it."""
 
     def __init__(self, seconds: float, where: str) -> None:
         self.seconds = seconds
@@ -141,6 +163,8 @@ class CallBound:
 
     def arm(self, model: Any = None, **_: Any) -> None:
         if threading.current_thread() is not threading.main_thread():
+            operation = getattr(model, "name", "") or "a call"
+            _IN_FLIGHT[threading.get_ident()] = (time.monotonic() + self.seconds, self._for(operation))
             return
         self.operation = getattr(model, "name", "") or "a call"
         self._previous = signal.signal(signal.SIGALRM, self._expired)
@@ -149,7 +173,14 @@ class CallBound:
         self._other_until = time.monotonic() + pending if pending > 0 else 0.0
         self._armed = True
 
+    def _for(self, operation: str) -> CallBound:
+        """A copy naming one call (a client's bound is shared by the threads using the client)."""
+        bound = CallBound(self.seconds, self.where)
+        bound.operation = operation
+        return bound
+
     def disarm(self, **_: Any) -> None:
+        _IN_FLIGHT.pop(threading.get_ident(), None)
         if not self._armed:
             return
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -160,10 +191,14 @@ class CallBound:
 
     def _expired(self, signum: int, frame: Any) -> None:
         self.disarm()
-        raise NoAnswer(AwsError(
+        raise self.no_answer()
+
+    def no_answer(self) -> NoAnswer:
+        return NoAnswer(AwsError(
             f"no answer to {self.operation} from {self.where} within {self.seconds:.0f}s",
             "the endpoint accepts connections but does not reply: check --endpoint-url, your network or proxy; "
             f"run the command again (what was made is recorded); {ENV_CALL_TIMEOUT} sets the bound"))
+
 
 
 @functools.lru_cache(maxsize=64)

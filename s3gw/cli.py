@@ -15,7 +15,15 @@ from typing import Any, NoReturn
 import click
 
 from s3gw import __version__
-from s3gw.config import EGRESS_CHOICES, OUTPUT_CHOICES, StackConfig, make_config, validate_bucket, validate_wait
+from s3gw.config import (
+    DEFAULT_MAX_CONCURRENCY,
+    EGRESS_CHOICES,
+    OUTPUT_CHOICES,
+    StackConfig,
+    make_config,
+    validate_bucket,
+    validate_wait,
+)
 from s3gw.errors import (
     EXIT_CHECK,
     EXIT_INTERRUPTED,
@@ -31,7 +39,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # The options every command takes. They are accepted before the command too (`s3gw --region eu-west-1 status`,
 # as the AWS CLI and SAM take them); given in both places, the one after the command wins.
 GLOBAL_KEYS = ("stack", "region", "profile", "endpoint_url", "state_dir", "state_url", "output", "verbose",
-               "no_color")
+               "no_color", "max_concurrency")
 
 
 def _global_options(*, for_group: bool) -> list[Callable[[Any], Any]]:
@@ -52,6 +60,9 @@ def _global_options(*, for_group: bool) -> list[Callable[[Any], Any]]:
                help="Keep the state and lock in S3 instead, shared by every machine."),
         option("--output", "output", envvar="S3GW_OUTPUT", type=click.Choice(OUTPUT_CHOICES),
                default=None if for_group else "text", help="Result format on stdout."),
+        option("--max-concurrency", envvar="S3GW_MAX_CONCURRENCY", type=int,
+               default=None if for_group else DEFAULT_MAX_CONCURRENCY, metavar="N",
+               help="Steps run at once, each one request at a time (1: one after another)."),
         click.option("-v", "--verbose", is_flag=True, help="Tracebacks and more detail."),
         click.option("--no-color", is_flag=True, help="No colour (also when NO_COLOR is set or not a terminal)."),
     ]
@@ -158,7 +169,7 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url"}
+                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url", "max_concurrency"}
 
 
 @click.group(context_settings=CONTEXT)

@@ -42,7 +42,14 @@ _REFUSED_BLOCKS = {
 }
 
 
+# Steps that run at once (each makes one request at a time): 8 covers the widest round of the graph (steps'
+# UP_NEEDS) with room; boto3's default connection pool per client is 10 (botocore Config max_pool_connections).
+DEFAULT_MAX_CONCURRENCY = 8
+MAX_CONCURRENCY_LIMIT = 64
+
+
 @dataclass(frozen=True)
+
 class StackConfig:
     stack: str = DEFAULT_STACK
     region: str = "us-east-1"
@@ -61,6 +68,7 @@ class StackConfig:
     # The settings the user gave on this command line; the others come from the state file, else defaults.
     given: frozenset[str] = frozenset()
     state_url: str | None = None  # --state s3://BUCKET/PREFIX: the state and lock in S3, not in state_dir
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY  # AWS requests in flight at once; 1: one step after another
 
     @property
     def state_path(self) -> Path:
@@ -277,6 +285,7 @@ def make_config(
     allow_principals: tuple[str, ...] | list[str] | None = None,
     zones: str | None = None,
     state_url: str | None = None,
+    max_concurrency: int | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
@@ -313,7 +322,17 @@ def make_config(
         zones=zones,
         given=given,
         state_url=validate_state_url(state_url),
+        max_concurrency=validate_max_concurrency(DEFAULT_MAX_CONCURRENCY if max_concurrency is None
+                                                 else max_concurrency),
     )
+
+
+def validate_max_concurrency(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY_LIMIT:
+        raise UsageError(f"--max-concurrency {value!r} is not a whole number from 1 to {MAX_CONCURRENCY_LIMIT}",
+                         "1 runs one step after another; the default is "
+                         f"{DEFAULT_MAX_CONCURRENCY}")
+    return value
 
 
 def check_state_dir(state_dir: Path, *, writing: bool) -> None:

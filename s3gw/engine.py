@@ -7,16 +7,18 @@ it never prints. Any botocore error that escapes a step is translated here into 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from s3gw import state as state_file
-from s3gw.aws import Aws
+from s3gw.aws import Aws, overdue_call
 from s3gw.config import SETTINGS, StackConfig, check_state_dir, settle, validate_settings
 from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translate
-from s3gw.steps import STEPS, Context, Step
+from s3gw.graph import Walked, walk
+from s3gw.steps import STEPS, UP_NEEDS, Context, Step
 from s3gw.steps.function import wait_for_enis
 from s3gw.steps.subnets import zone_names
 from s3gw.steps.summary import attributes
@@ -189,37 +191,88 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
     Aws(config)  # a profile that does not exist is refused before anything is written
     store = ctx.state.store if ctx else state_file.open_store(config)
     with state_file.locked(store, "up"):
-        ctx = ctx or open_context(config, progress, persist=True, store=store)
+        ctx = concurrent(ctx or open_context(config, progress, persist=True, store=store))
+        if ctx.config.max_concurrency > 1:
+            progress = serialised(progress)
+        ctx.seen.clear()  # a context handed in (tests) may hold an earlier run's reads
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         refuse_setting_changes(ctx)
         settings = {key: _setting(value) for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
         if ctx.state.settings != settings:
             ctx.state.settings = settings
             ctx.state.save()
-        reports = []
-        for step in STEPS:
+        reports: dict[str, StepReport] = {}
+
+        def make(step: Step) -> None:
             found = step.find(ctx)
             if found is None:
-                # A resource just made is bare: configuring it (policy, rules, attributes) is part of its
-                # create, not a repair, and what was "wrong" with it is not news.
                 progress(f"creating {step.title}")
                 step.create(ctx)
-                drifts = step.check(ctx)
-                if drifts:
-                    progress(f"configuring {step.title}")
-                    step.repair(ctx, drifts)
-                action, details = "created", _attributes(ctx, step)
+                reports[step.name] = StepReport(step.title, "created")
             else:
                 for key, value in found.items():
                     ctx.record(key, value)
-                drifts = step.check(ctx)
+                reports[step.name] = StepReport(step.title, "unchanged")
+
+        def configure(step: Step) -> None:
+            report = reports[step.name]
+            drifts = step.check(ctx)
+            if report.action == "created":
+                # A resource just made is bare: configuring it (policy, rules, attributes) is part of its
+                # create, not a repair, and what was "wrong" with it is not news.
                 if drifts:
-                    progress(f"repairing {step.title}: " + "; ".join(d.detail for d in drifts))
+                    progress(f"configuring {step.title}")
                     step.repair(ctx, drifts)
-                action, details = ("repaired" if drifts else "unchanged"), [d.detail for d in drifts]
-            reports.append(StepReport(step.title, action, _ids(ctx, step), details))
-            progress(f"{action} {step.title} " + " ".join(_flat(_ids(ctx, step))))
-        return StackReport(config.stack, config.region, _with_exemptions(reports, ctx.config), outputs_of(ctx.outputs))
+                report.details = _attributes(ctx, step)
+            elif drifts:
+                progress(f"repairing {step.title}: " + "; ".join(d.detail for d in drifts))
+                step.repair(ctx, drifts)
+                report.action, report.details = "repaired", [d.detail for d in drifts]
+            report.ids = _ids(ctx, step)
+            progress(f"{report.action} {step.title} " + " ".join(_flat(report.ids)))
+
+        walk_steps(ctx, make, configure).raise_first()
+        in_order = [reports[step.name] for step in STEPS]
+        return StackReport(config.stack, config.region, _with_exemptions(in_order, ctx.config), outputs_of(ctx.outputs))
+
+
+def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[Step], None]) -> Walked:
+    """Walk UP_NEEDS: `make` (find, create) and `configure` (check, repair) of each step, each once what it needs
+    is done, up to --max-concurrency at once. Every id is recorded (in the state, under its lock) by the step that
+    learns it, before any step that needs it starts. After a failure nothing new starts; what is running ends."""
+    by_name = {step.name: step for step in STEPS}
+    needs: dict[str, tuple[str, ...]] = {}
+    for name, (before_make, before_configure) in UP_NEEDS.items():
+        needs[f"{name} made"] = before_make
+        needs[name] = (f"{name} made", *before_configure)
+
+    def run(node: str) -> None:
+        name = node.removesuffix(" made")
+        (make if node.endswith(" made") else configure)(by_name[name])
+
+    return walk(needs, run, workers=ctx.config.max_concurrency, watch=overdue_call)
+
+
+def concurrent(ctx: Context) -> Context:
+    """Ready a context for steps that run at once: every client made now, in this thread (a boto3 session is not
+    thread-safe), and progress lines written one at a time."""
+    if ctx.config.max_concurrency > 1 and not getattr(ctx.progress, "serialised", False):
+        ctx.aws.prepare()
+        ctx.progress = serialised(ctx.progress)
+        if ctx.live is not None:
+            ctx.live = serialised(ctx.live)
+    return ctx
+
+
+def serialised(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+    lock = threading.Lock()
+
+    def one_at_a_time(value: Any) -> None:
+        with lock:
+            fn(value)
+
+    one_at_a_time.serialised = True  # type: ignore[attr-defined]
+    return one_at_a_time
 
 
 def _attributes(ctx: Context, step: Step) -> list[str]:
@@ -252,22 +305,34 @@ def refuse_setting_changes(ctx: Context) -> None:
 
 def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: bool = False) -> list[StepReport]:
     """find + check for every step, read-only. A step whose inputs are missing is reported, not checked."""
-    reports = []
-    for step in STEPS:
+    concurrent(ctx)
+    reports: dict[str, StepReport] = {}
+
+    def look(step: Step) -> None:
         found = step.find(ctx)
         if found is None:
-            reports.append(StepReport(step.title, missing, {}, _attributes(ctx, step) if describe_missing else []))
-            continue
+            reports[step.name] = StepReport(step.title, missing)
+            return
         ctx.outputs.update(found)
+
+    def compare(step: Step) -> None:
+        if step.name in reports:  # missing
+            return
         try:
             drifts = step.check(ctx)
         except KeyError as exc:  # an earlier resource is missing, so this one cannot be compared
-            reports.append(StepReport(step.title, drift, _ids(ctx, step),
-                                      [f"cannot compare: the {kind_of(str(exc.args[0]))} is missing"]))
-            continue
-        action = drift if drifts else ok
-        reports.append(StepReport(step.title, action, _ids(ctx, step), [d.detail for d in drifts]))
-    return reports
+            reports[step.name] = StepReport(step.title, drift, _ids(ctx, step),
+                                            [f"cannot compare: the {kind_of(str(exc.args[0]))} is missing"])
+            return
+        reports[step.name] = StepReport(step.title, drift if drifts else ok, _ids(ctx, step),
+                                        [d.detail for d in drifts])
+
+    walk_steps(ctx, look, compare).raise_first()
+    if describe_missing:  # what would be made, once every lookup is done
+        for step in STEPS:
+            if reports[step.name].action == missing:
+                reports[step.name].details = _attributes(ctx, step)
+    return [reports[step.name] for step in STEPS]
 
 
 def _with_exemptions(reports: list[StepReport], config: StackConfig) -> list[StepReport]:
@@ -389,6 +454,9 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
         if wait is not None:
             ctx.delete_wait = wait
         ctx.live = live
+        concurrent(ctx)
+        if ctx.config.max_concurrency > 1:
+            progress = serialised(progress)
         if not ctx.state.exists_on_disk and not from_tags:
             return DownReport(config.stack, [], {})  # no state file: only --from-tags looks for the stack
         _drop_unknown_keys(ctx, progress)
@@ -421,32 +489,32 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals:
 
     by_name = {step.name: step for step in STEPS}
     problems: dict[str, str] = {}
-    for name, after in _DOWN_ORDER:
-        blocked = [problems[a] for a in after if a in problems]
+    gone: list[str] = []
+
+    def run(name: str) -> None:
         if name == "enis":
-            if ctx.outputs.get("security_group_id") and not blocked:
-                try:
-                    wait_for_enis(ctx)
-                except S3gwError as exc:
-                    problems[name] = exc.line()
-            elif blocked:
-                problems[name] = blocked[0]
-            continue
+            if ctx.outputs.get("security_group_id"):
+                wait_for_enis(ctx)
+            return
         step = by_name[name]
         if not step.recorded(ctx):
-            continue
-        if blocked:
-            problems[name] = blocked[0]
-            continue
+            return
         progress(f"deleting {step.title} " + " ".join(_flat(_ids(ctx, step))))
-        try:
-            step.delete(ctx)
-            deleted.append(step.title)
-        except NotOwned as exc:
-            problems[name] = exc.line()  # the bucket: left alone, and `down` says so (exit 1)
-            refusals.append(exc.line())
-        except S3gwError as exc:
-            problems[name] = exc.line()
+        step.delete(ctx)
+        gone.append(name)
+
+    walked = walk(dict(_DOWN_ORDER), run, workers=ctx.config.max_concurrency, keep_going=True, watch=overdue_call)
+    for name, error in walked.failed.items():
+        if not isinstance(error, S3gwError):
+            raise error
+        problems[name] = error.line()
+        if isinstance(error, NotOwned):
+            refusals.append(error.line())  # the bucket: left alone, and `down` says so (exit 1)
+    for name, blocker in walked.skipped.items():  # a step whose prerequisite failed is kept, not tried
+        while blocker in walked.skipped:
+            blocker = walked.skipped[blocker]
+        problems[name] = problems[blocker]
+    deleted.extend(by_name[name].title for name, _ in _DOWN_ORDER if name in gone)
     return problems
 
 
@@ -456,6 +524,7 @@ def _discover(ctx: Context, progress: Progress, *, scan_buckets: bool) -> None:
     from s3gw.inventory import stack_resources
     from s3gw.steps.bucket import bucket_name
 
+    ctx.seen.clear()  # deletes since the last look changed what there is: read it all again
     for step in STEPS:
         if step.name == "bucket" and step.recorded(ctx):
             continue  # a recorded bucket proves its ownership in delete(), or `down` says why not

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -269,6 +270,8 @@ class State:
     resources: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # what `up` was asked for: cidr, azs, egress
     exists_on_disk: bool = False  # the state exists in its store (a file, or an S3 object)
+    # Steps that run at once record ids from several threads: one change and its write at a time, in order.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def where(self) -> str:
@@ -279,15 +282,17 @@ class State:
 
     def set(self, key: str, value: Any) -> None:
         """Record a value and write the state at once: a crash right after loses nothing."""
-        if self.resources.get(key) == value:
-            return
-        self.resources[key] = value
-        self.save()
+        with self._lock:
+            if self.resources.get(key) == value:
+                return
+            self.resources[key] = value
+            self.save()
 
     def drop(self, key: str) -> None:
-        if key in self.resources:
-            del self.resources[key]
-            self.save()
+        with self._lock:
+            if key in self.resources:
+                del self.resources[key]
+                self.save()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -303,8 +308,9 @@ class State:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
 
     def save(self) -> None:
-        self.store.save(self.text())
-        self.exists_on_disk = True
+        with self._lock:
+            self.store.save(self.text())
+            self.exists_on_disk = True
 
     def remove(self) -> None:
         self.store.remove()

@@ -8,6 +8,7 @@ so that botocore's own retry machinery runs.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -97,29 +98,35 @@ class Injector:
         self.armed = False
         self.at = -1
         self.at_name = ""
+        self.occurrence = 0  # with at_name: crash at this one of the calls so named (0: the first)
         self.when = "before"
         self.mutating: list[str] = []
         self.crashed_at: str | None = None
+        # Each thread's last mutating call and its number: steps run at once (engine.walk_steps).
+        self.last: dict[int, tuple[str, int]] = {}
 
-    def arm(self, at: int = -1, when: str = "before", at_name: str = "") -> None:
+    def arm(self, at: int = -1, when: str = "before", at_name: str = "", occurrence: int = 0) -> None:
         self.armed, self.at, self.at_name, self.when, self.mutating, self.crashed_at = (
             True, at, at_name, when, [], None)
+        self.occurrence = occurrence
 
-    def _here(self, name: str) -> bool:
+    def _here(self, name: str, number: int) -> bool:
         if self.at_name:
-            return name == self.at_name
-        return len(self.mutating) - 1 == self.at
+            return name == self.at_name and self.mutating[:number].count(name) == self.occurrence
+        return number == self.at
 
     def before(self, model: Any, **_: Any) -> None:
         if not self.armed or model.name.startswith(READ_PREFIXES):
             return
         self.mutating.append(model.name)
-        if self.when == "before" and self._here(model.name):
+        number = len(self.mutating) - 1
+        self.last[threading.get_ident()] = (model.name, number)
+        if self.when == "before" and self._here(model.name, number):
             self.crash(model.name)
 
     def after(self, model: Any, **_: Any) -> None:
-        if self.armed and self.when == "after" and self.mutating and self.mutating[-1] == model.name \
-                and self._here(model.name):
+        name, number = self.last.get(threading.get_ident(), ("", -1))
+        if self.armed and self.when == "after" and name == model.name and self._here(name, number):
             self.crash(model.name)
 
     def crash(self, name: str) -> None:

@@ -31,7 +31,9 @@ from s3gw.cli import cli
 from s3gw.config import make_config
 from s3gw.state import SCHEMA_VERSION
 
-# Every mutating call of `up` on a fresh stack, in order (3 AZs, default options).
+# Every mutating call of `up` on a fresh stack, in order with --max-concurrency 1 (3 AZs, default options). Steps
+# run at once otherwise, so a case names its call and which of the calls so named (the order of each kind of call
+# is the same in both modes: one step makes it, one call after another).
 UP_MUTATIONS = [
     "CreateVpc", "ModifyVpcAttribute",
     "CreateSubnet", "CreateSubnet", "CreateSubnet",
@@ -87,12 +89,14 @@ def assert_state_file_whole(state_dir: Path, stack: str) -> None:
 
 def test_the_list_of_mutating_calls_is_what_up_makes(injector: Injector, tmp_path: Path) -> None:
     """The crash cases below are indexed by this list: if `up` changes, update UP_MUTATIONS."""
-    injector.arm(at=10_000, when="before")
-    engine.up(make_config(stack="enum", region=REGION, state_dir=tmp_path), lambda message: None)
-    assert injector.mutating == UP_MUTATIONS
-    injector.armed = False
-    assert cli_run("enum", tmp_path, "down", "--yes").exit_code == 0
-    assert count_resources() == EMPTY
+    for stack, concurrency, same in (("enum1", 1, lambda calls: calls), ("enum8", 8, sorted)):
+        injector.arm(at=10_000, when="before")
+        engine.up(make_config(stack=stack, region=REGION, state_dir=tmp_path, max_concurrency=concurrency),
+                  lambda message: None)
+        assert same(injector.mutating) == same(UP_MUTATIONS), concurrency
+        injector.armed = False
+        assert cli_run(stack, tmp_path, "down", "--yes").exit_code == 0
+        assert count_resources() == EMPTY
 
 
 CASES = [(when, index) for when in ("before", "after") for index in range(len(UP_MUTATIONS))]
@@ -103,7 +107,8 @@ def test_up_killed_at_a_mutating_call_resumes_without_duplicates(injector: Injec
                                                                   index: int) -> None:
     stack = f"c{when[0]}{index}"
     config = make_config(stack=stack, region=REGION, state_dir=tmp_path)
-    injector.arm(at=index, when=when)
+    name = UP_MUTATIONS[index]
+    injector.arm(at_name=name, occurrence=UP_MUTATIONS[:index].count(name), when=when)
     with pytest.raises(Crash):
         engine.up(config, lambda message: None)
     assert injector.crashed_at == UP_MUTATIONS[index]

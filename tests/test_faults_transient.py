@@ -106,7 +106,8 @@ def test_up_and_down_complete_through_throttling_5xx_and_resets(mocked: None, fl
     assert up.exit_code == 0, up.output
     assert count_resources() == ONE_STACK
     during_up = sum(flaky.injected.values())
-    assert during_up >= 20 and set(flaky.injected) == set(Flaky.KINDS), flaky.injected
+    # Every 3rd request fails once: a new stack's `up` makes ~40 requests (63 before issue 13 cut the reads).
+    assert during_up >= 12 and set(flaky.injected) == set(Flaky.KINDS), flaky.injected
 
     status = run("status")
     assert status.exit_code == 0, status.output

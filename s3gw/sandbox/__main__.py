@@ -1,7 +1,8 @@
 """python -m s3gw.sandbox [--port N]: serve the sandbox until SIGINT/SIGTERM.
 
 Prints AWS_ENDPOINT_URL=http://127.0.0.1:N on stdout once it answers. Timing behaviours come
-from S3GW_SANDBOX_IAM_DELAY, S3GW_SANDBOX_PENDING and S3GW_SANDBOX_ENI_LINGER (seconds).
+from S3GW_SANDBOX_IAM_DELAY, S3GW_SANDBOX_PENDING and S3GW_SANDBOX_ENI_LINGER (seconds), and
+S3GW_SANDBOX_LATENCY_MS (milliseconds added to every request).
 """
 
 from __future__ import annotations

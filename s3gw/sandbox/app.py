@@ -66,6 +66,9 @@ class SandboxApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         service = glue.service_of(self.moto, environ)
         answer: Answer | None = None
+        latency = self.behaviours().latency
+        if latency and access_key_of(environ.get("HTTP_AUTHORIZATION", "")) != _HOST_KEY:
+            time.sleep(latency)  # a round trip's worth (Behaviours.latency); the sandbox's own reads are local
         try:
             answer = self.authorize(environ, service)
             if answer is not None:
@@ -73,6 +76,10 @@ class SandboxApp:
             elif service == "s3":
                 answer = self.s3(environ)
                 if answer is None:
+                    if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
+                        # The whole request first: a client stopped mid-body (SIGSTOP, with s3gw's steps running
+                        # at once) must not hold the write lock; S3 serves other clients meanwhile.
+                        _read_body(environ)
                     with glue.judged_by_sandbox(), self._s3_writes_one_at_a_time(environ):
                         return self.moto(environ, start_response)  # the Flask view runs inside this call
             elif service == "awslambda":  # moto's name for the Lambda backend

@@ -15,6 +15,7 @@ ENV_NO_SUBNET_ZONES = "S3GW_SANDBOX_NO_SUBNET_ZONES"
 ENV_NO_LAMBDA_ZONES = "S3GW_SANDBOX_NO_LAMBDA_ZONES"
 ENV_FAIL_PENDING = "S3GW_SANDBOX_FAIL_PENDING"
 ENV_POLICY_LINGER = "S3GW_SANDBOX_POLICY_LINGER"
+ENV_LATENCY_MS = "S3GW_SANDBOX_LATENCY_MS"
 
 # What Lambda answers while a new role is not usable yet, one per shape Terraform's retryFunctionOp retries
 # (terraform-provider-aws internal/service/lambda/function.go); the texts are Lambda's own, as users report
@@ -38,11 +39,15 @@ class Behaviours:
     no_lambda_zones: tuple[str, ...] = ()  # zones Lambda does not support (CreateFunction refuses their subnets)
     fail_pending: bool = False  # a new function stays Pending for `pending` seconds, then turns Failed
     policy_linger: float = 0.0  # seconds a deleted bucket policy still applies (S3 is eventually consistent)
+    # Seconds added to every AWS request before it is answered. Not a behaviour of AWS that is modelled: a fixed
+    # stand-in for one request's round trip to a regional endpoint (issue 13 measures with 100 ms), so that a
+    # bench shows what requests made one after another cost, which a local emulator hides.
+    latency: float = 0.0
 
     def __post_init__(self) -> None:
         if self.iam_message not in IAM_MESSAGES:
             raise ValueError(f"iam_message must be one of {', '.join(IAM_MESSAGES)}, not {self.iam_message!r}")
-        for name in ("iam_propagation", "pending", "eni_linger", "policy_linger"):
+        for name in ("iam_propagation", "pending", "eni_linger", "policy_linger", "latency"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be zero or more seconds, not {getattr(self, name)}")
 
@@ -59,6 +64,7 @@ class Behaviours:
             no_lambda_zones=_names(environ, ENV_NO_LAMBDA_ZONES),
             fail_pending=_flag(environ, ENV_FAIL_PENDING),
             policy_linger=_seconds(environ, ENV_POLICY_LINGER),
+            latency=_seconds(environ, ENV_LATENCY_MS) / 1000,
         )
 
 

@@ -1,4 +1,4 @@
-"""One module per resource kind; STEPS is the order `up` runs them in."""
+"""One module per resource kind; STEPS is the order `up` runs them in one at a time, UP_NEEDS what may run at once."""
 
 from s3gw.steps.base import Context, Drift, Step
 from s3gw.steps.bucket import BucketStep
@@ -21,4 +21,22 @@ STEPS: list[Step] = [
     FunctionStep(),
 ]
 
-__all__ = ["STEPS", "Context", "Drift", "Step"]
+# The graph `up`, `plan` and `status` walk (engine.walk_steps): for each step, the steps that must be done before
+# it is found or made, and before it is checked and configured. "x" is step x done; "x made" is x found or made,
+# its ids recorded, not yet configured. Lanes: the network (vpc -> subnets -> route tables -> endpoint, and the
+# security group), the bucket, the role; they join where one uses another's id. What needs nothing runs in the
+# first round (the role, so that its propagation to Lambda overlaps the network's work). With
+# --max-concurrency 1 the steps run one after another in STEPS order, which every row here respects.
+UP_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    #  step              before find / create                                before check / repair
+    "vpc":            ((),                                                   ()),
+    "subnets":        (("vpc made",),                                        ()),
+    "route_tables":   (("vpc made", "subnets"),                              ()),
+    "endpoint":       (("route_tables",),                                    ()),  # attached to the tables in use
+    "bucket":         ((),                                                   ("endpoint made",)),  # the seal
+    "security_group": (("vpc made",),                                        ("endpoint made",)),  # prefix list
+    "role":           ((),                                                   ("bucket made",)),  # bucket policy
+    "function":       (("subnets", "security_group", "role", "bucket made"), ()),
+}
+
+__all__ = ["STEPS", "UP_NEEDS", "Context", "Drift", "Step"]

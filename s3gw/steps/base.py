@@ -46,6 +46,9 @@ class Context:
     live: Callable[[str | None], None] | None = None  # a live status line (a terminal); None ends it
     sleep: Callable[[float], None] = time.sleep
     zones: list[str] | None = None  # the region's availability zones, read once per run (steps.subnets)
+    # What this run has read (or just made) of each resource, by name: a later find/check/repair uses it rather
+    # than ask AWS again. A step that changes a resource updates its entry or drops it (unsee); `down` drops all.
+    seen: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.outputs.update(self.state.resources)
@@ -55,6 +58,16 @@ class Context:
         self.outputs[key] = value
         if self.persist:
             self.state.set(key, value)
+
+    def remember(self, name: str, read: Callable[[], T]) -> T:
+        """What `read` answered earlier in this run, else its answer now (kept for the rest of the run)."""
+        if name not in self.seen:
+            self.seen[name] = read()
+        return self.seen[name]  # type: ignore[no-any-return]
+
+    def unsee(self, *names: str) -> None:
+        for name in names:
+            self.seen.pop(name, None)
 
     def forget(self, key: str) -> None:
         self.outputs.pop(key, None)

@@ -98,10 +98,11 @@ class BucketStep(Step):
     created = ""  # the bucket this process made (CreateBucket answered 200): proven ours
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
+        ctx.unsee("bucket_new")
         bucket = bucket_name(ctx)
         try:
             # Not HeadBucket: it needs s3:ListBucket, which the seal denies outside the endpoint.
-            ctx.aws.s3.get_bucket_location(Bucket=bucket)
+            ctx.seen[f"bucket_location:{bucket}"] = ctx.aws.s3.get_bucket_location(Bucket=bucket)
         except Exception as exc:
             if is_code(exc, *_MISSING):
                 return None
@@ -137,17 +138,29 @@ class BucketStep(Step):
                                "choose another name with --bucket") from None
         else:
             self.created = bucket
+            # Made now, in this region and with no policy: what check() would read is known, but for the tags.
+            # Block Public Access and default encryption are on for new buckets since 2023 (S3 User Guide, "Default
+            # encryption", "Blocking public access"), but are set explicitly all the same, not read: two idempotent
+            # puts, whatever the account's or an emulator's defaults.
+            ctx.seen["bucket_new"] = bucket
         ctx.record("bucket", bucket)
 
     def check(self, ctx: Context) -> list[Drift]:
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
+        if ctx.seen.get("bucket_new") == bucket:
+            # Its tags are read all the same: an S3-compatible endpoint may drop CreateBucketConfiguration.Tags.
+            untagged = bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack
+            return [*([Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing")] if untagged else []),
+                    Drift("public_access_block", "Block Public Access is set on a new bucket"),
+                    Drift("encryption", "default encryption is set on a new bucket"),
+                    Drift("policy", "the bucket policy is missing: the bucket is not sealed")]
         drifts: list[Drift] = []
-        location = location_region(retry(
+        location = location_region(ctx.remember(f"bucket_location:{bucket}", lambda: retry(
             ctx, f"reading the region of {bucket}", lambda: s3.get_bucket_location(Bucket=bucket),
             retry_if=lambda exc: is_code(exc, "NoSuchBucket"), waiting_for="the new bucket to be visible",
             timeout=60,
-        ))
+        )))
         if location != ctx.config.region:
             raise AwsError(f"bucket {bucket} is in {location}, but the stack is in {ctx.config.region}",
                            "a gateway endpoint reaches only buckets of its own region; choose another --bucket")
@@ -171,6 +184,7 @@ class BucketStep(Step):
         return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        ctx.unsee("bucket_new")
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
         for drift in drifts:

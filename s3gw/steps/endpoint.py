@@ -10,7 +10,8 @@ from s3gw.errors import AwsError
 from s3gw.policy import canonical, endpoint_policy
 from s3gw.reach import effective_route_table
 from s3gw.steps.base import Context, Drift, Step, call, create_once, describe_by_id, is_code, not_visible, retry
-from s3gw.steps.bucket import bucket_name  # the bucket step runs later, but its name is known already
+from s3gw.steps.bucket import bucket_name
+from s3gw.steps.route_tables import vpc_route_tables  # the bucket step runs later, but its name is known already
 
 _POLICY = "policy"  # the drift key of the endpoint policy (the others are route table ids)
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
@@ -18,6 +19,10 @@ _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
 
 def s3_service_name(ctx: Context) -> str:
     """The region's S3 gateway service, as the region names it (not assumed from a pattern)."""
+    return str(ctx.remember("s3_service_name", lambda: _s3_service_name(ctx)))
+
+
+def _s3_service_name(ctx: Context) -> str:
     wanted = f"com.amazonaws.{ctx.config.region}.s3"
     services = call(
         "listing the region's gateway endpoint services",
@@ -35,6 +40,11 @@ def s3_service_name(ctx: Context) -> str:
 
 
 def s3_prefix_list_id(ctx: Context) -> str:
+    """The region's S3 prefix list, read once per run."""
+    return str(ctx.remember("s3_prefix_list", lambda: _s3_prefix_list_id(ctx)))
+
+
+def _s3_prefix_list_id(ctx: Context) -> str:
     name = f"com.amazonaws.{ctx.config.region}.s3"
     lists = call(
         "looking up the S3 prefix list",
@@ -49,8 +59,7 @@ def s3_prefix_list_id(ctx: Context) -> str:
 def wanted_route_tables(ctx: Context) -> list[str]:
     """The tables the subnets really use (explicit association, else the main table), from one describe."""
     vpc_id = ctx.outputs["vpc_id"]
-    in_vpc = call("finding the subnets' route tables", ctx.aws.ec2.describe_route_tables,
-                  Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    in_vpc = vpc_route_tables(ctx)
     tables: list[str] = []
     for subnet_id in ctx.outputs.get("subnet_ids") or []:
         table = effective_route_table(subnet_id, vpc_id, in_vpc)
@@ -68,7 +77,13 @@ class EndpointStep(Step):
     title = "S3 gateway endpoint"
     keys = ("endpoint_id", "prefix_list_id")
 
-    def _describe(self, ctx: Context) -> dict[str, Any] | None:
+    def _describe(self, ctx: Context, *, fresh: bool = False) -> dict[str, Any] | None:
+        """The endpoint, read once per run (or as this run made it)."""
+        if fresh:
+            ctx.unsee("endpoint")
+        return ctx.remember("endpoint", lambda: self._read(ctx))  # type: ignore[no-any-return]
+
+    def _read(self, ctx: Context) -> dict[str, Any] | None:
         ec2 = ctx.aws.ec2
         endpoint_id = ctx.outputs.get("endpoint_id")
         if endpoint_id:
@@ -90,7 +105,7 @@ class EndpointStep(Step):
         return live[0] if live else None
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        endpoint = self._describe(ctx)
+        endpoint = self._describe(ctx, fresh=True)  # find starts a run's look: check and repair reuse it
         if endpoint is None:
             return None
         return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": s3_prefix_list_id(ctx)}
@@ -112,14 +127,16 @@ class EndpointStep(Step):
         endpoint = create_once(
             ctx, "creating the S3 gateway endpoint",
             lambda: ctx.aws.ec2_once.create_vpc_endpoint(**arguments)["VpcEndpoint"],
-            lambda: self._describe(ctx),
+            lambda: self._describe(ctx, fresh=True),
         )
         ctx.record("endpoint_id", endpoint["VpcEndpointId"])
+        ctx.seen["endpoint"] = endpoint  # CreateVpcEndpoint's reply holds its route tables and policy
         ctx.record("prefix_list_id", s3_prefix_list_id(ctx))
 
     def check(self, ctx: Context) -> list[Drift]:
         endpoint = retry(
-            ctx, "reading the endpoint", lambda: self._describe(ctx) or not_visible("InvalidVpcEndpointId.NotFound"),
+            ctx, "reading the endpoint",
+            lambda: self._describe(ctx) or ctx.unsee("endpoint") or not_visible("InvalidVpcEndpointId.NotFound"),
             retry_if=lambda exc: is_code(exc, "InvalidVpcEndpointId.NotFound"),
             waiting_for="the new endpoint to be visible", timeout=60,
         )
@@ -139,6 +156,7 @@ class EndpointStep(Step):
             call("limiting the endpoint policy to the stack's bucket", ctx.aws.ec2.modify_vpc_endpoint,
                  retry_not_found=ctx, VpcEndpointId=ctx.outputs["endpoint_id"],
                  PolicyDocument=json.dumps(wanted_policy(ctx)))
+        ctx.unsee("endpoint")
 
     def delete(self, ctx: Context) -> None:
         endpoint_id = ctx.outputs.get("endpoint_id")
@@ -148,7 +166,7 @@ class EndpointStep(Step):
             except Exception:
                 # A re-sent delete (its first reply lost) may fail although the first one acted: judge by
                 # whether the endpoint is still there, not by the error.
-                if self._describe(ctx) is not None:
+                if self._describe(ctx, fresh=True) is not None:
                     raise
                 answer = {}
             failed = [u for u in answer.get("Unsuccessful", [])

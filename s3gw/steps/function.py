@@ -74,7 +74,13 @@ class FunctionStep(Step):
     title = "Lambda function"
     keys = ("function_name", "function_arn")
 
-    def _get(self, ctx: Context) -> dict[str, Any] | None:
+    def _get(self, ctx: Context, *, fresh: bool = False) -> dict[str, Any] | None:
+        """The function, read once per run; dropped when this run changes it."""
+        if fresh:
+            ctx.unsee("function")
+        return ctx.remember("function", lambda: self._read(ctx))  # type: ignore[no-any-return]
+
+    def _read(self, ctx: Context) -> dict[str, Any] | None:
         name = ctx.outputs.get("function_name") or ctx.config.function_name
         try:
             return dict(ctx.aws.lambda_.get_function(FunctionName=name))
@@ -84,7 +90,8 @@ class FunctionStep(Step):
             raise
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        found = self._get(ctx)
+        ctx.unsee("function_new")
+        found = self._get(ctx, fresh=True)  # find starts a run's look: check reuses it
         if found is None:
             return None
         configuration = found["Configuration"]
@@ -107,7 +114,9 @@ class FunctionStep(Step):
 
         def create_once() -> dict[str, Any]:
             try:
-                return dict(lam.create_function(**arguments))
+                made = dict(lam.create_function(**arguments))
+                ctx.seen["function_new"] = made["FunctionName"]
+                return made
             except Exception as exc:
                 if is_code(exc, "ResourceConflictException"):  # a create retried after a crash
                     return dict(lam.get_function(FunctionName=ctx.config.function_name)["Configuration"])
@@ -126,6 +135,7 @@ class FunctionStep(Step):
             raise
         ctx.record("function_name", created["FunctionName"])
         ctx.record("function_arn", created["FunctionArn"])
+        ctx.unsee("function")  # find's "no such function" is out of date
         wait_active(ctx)
 
     def _create_retrying(self, ctx: Context, create_once: Any) -> dict[str, Any]:
@@ -137,6 +147,8 @@ class FunctionStep(Step):
         )
 
     def check(self, ctx: Context) -> list[Drift]:
+        if ctx.seen.get("function_new") == ctx.outputs.get("function_name"):
+            return []  # made now, with this code and configuration (CreateFunction), and waited Active
         found = self._get(ctx)
         if found is None:
             raise AwsError(f"function {ctx.outputs['function_name']} vanished while checking it")
@@ -144,7 +156,7 @@ class FunctionStep(Step):
         if ctx.persist and configuration.get("State") == "Pending":
             # `up` re-run after a timeout: the function is still being made; wait, as after a create.
             wait_active(ctx, fail_ok=True)
-            configuration = (self._get(ctx) or found)["Configuration"]
+            configuration = (self._get(ctx, fresh=True) or found)["Configuration"]
         if configuration.get("State") == "Failed":
             # A Failed function cannot be repaired by an update: it is deleted and made again.
             return [Drift("replace", f"the function is Failed "
@@ -162,11 +174,12 @@ class FunctionStep(Step):
         lam = ctx.aws.lambda_
         name = ctx.outputs["function_name"]
         keys = {d.key for d in drifts}
+        ctx.unsee("function", "function_new")
         if "replace" in keys:
             call(f"deleting the Failed function {name}", lam.delete_function, FunctionName=name,
                  already_done=("ResourceNotFoundException",))
             retry(ctx, f"waiting for {name} to be deleted",
-                  lambda: self._get(ctx) is None or not_visible("ResourceInUseException"),
+                  lambda: self._get(ctx, fresh=True) is None or not_visible("ResourceInUseException"),
                   retry_if=lambda exc: is_code(exc, "ResourceInUseException"),
                   waiting_for=f"the Failed function {name} to be gone", timeout=ctx.active_wait)
             self.create(ctx)

@@ -26,6 +26,10 @@ class RoleStep(Step):
     keys = ("role_name", "role_arn")
 
     def _get(self, ctx: Context) -> dict[str, Any] | None:
+        """The role, read once per run (or as this run made it)."""
+        return ctx.remember("role", lambda: self._read(ctx))  # type: ignore[no-any-return]
+
+    def _read(self, ctx: Context) -> dict[str, Any] | None:
         name = ctx.outputs.get("role_name") or ctx.config.role_name
         try:
             return dict(ctx.aws.iam.get_role(RoleName=name)["Role"])
@@ -35,6 +39,7 @@ class RoleStep(Step):
             raise
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
+        ctx.unsee("role", "role_attached", "role_inline")  # find starts a run's look: check reuses what it reads
         role = self._get(ctx)
         if role is None:
             return None
@@ -45,17 +50,23 @@ class RoleStep(Step):
         return {"role_name": role["RoleName"], "role_arn": role["Arn"]}
 
     def create(self, ctx: Context) -> None:
+        trust = lambda_trust_policy(ctx.aws.account)
         try:
             role = ctx.aws.iam.create_role(
                 RoleName=ctx.config.role_name,
-                AssumeRolePolicyDocument=json.dumps(lambda_trust_policy(ctx.aws.account)),
+                AssumeRolePolicyDocument=json.dumps(trust),
                 Description=f"s3gw {ctx.config.stack}: Lambda in private subnets, access to one bucket",
                 Tags=ctx.tags(ctx.config.role_name),
             )["Role"]
         except Exception as exc:
             if not is_code(exc, "EntityAlreadyExists"):  # a create retried after a crash: ours, tagged
                 raise
+            ctx.unsee("role")
             role = self._get(ctx) or {}
+        else:
+            # Made now, so known without a read: the trust policy sent, and no policies yet (CreateRole attaches
+            # none: IAM API Reference, CreateRole; policies are added by AttachRolePolicy / PutRolePolicy).
+            ctx.seen.update(role={**role, "AssumeRolePolicyDocument": trust}, role_attached=[], role_inline=None)
         ctx.record("role_name", role["RoleName"])
         ctx.record("role_arn", role["Arn"])
 
@@ -66,22 +77,27 @@ class RoleStep(Step):
         drifts = []
         if canonical(role.get("AssumeRolePolicyDocument") or "{}") != canonical(lambda_trust_policy(ctx.aws.account)):
             drifts.append(Drift("trust", "the trust policy is not Lambda's, for this account's functions only"))
-        attached = call("listing the role's policies", iam.list_attached_role_policies, RoleName=name,
-                        retry_not_found=ctx)
-        if vpc_policy_arn(ctx) not in [p["PolicyArn"] for p in attached["AttachedPolicies"]]:
+        attached = ctx.remember("role_attached", lambda: [p["PolicyArn"] for p in call(
+            "listing the role's policies", iam.list_attached_role_policies, RoleName=name,
+            retry_not_found=ctx)["AttachedPolicies"]])
+        if vpc_policy_arn(ctx) not in attached:
             drifts.append(Drift("vpc_access", "AWSLambdaVPCAccessExecutionRole is not attached (no ENIs)"))
-        try:
-            inline = iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
-        except Exception as exc:
-            if not is_code(exc, "NoSuchEntity"):
-                raise
-            inline = None
+        inline = ctx.remember("role_inline", lambda: self._inline(ctx, name))
         wanted = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
         if inline is None or canonical(inline) != canonical(wanted):
             drifts.append(Drift("bucket_access", "the inline bucket-access policy is missing or differs"))
         return drifts
 
+    def _inline(self, ctx: Context, name: str) -> Any:
+        try:
+            return ctx.aws.iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+        except Exception as exc:
+            if not is_code(exc, "NoSuchEntity"):
+                raise
+            return None
+
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        ctx.unsee("role", "role_attached", "role_inline")
         iam = ctx.aws.iam
         name = ctx.outputs["role_name"]
         for drift in drifts:

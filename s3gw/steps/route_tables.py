@@ -8,7 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, describe_by_id, tag_dict
+from s3gw.steps.base import (
+    STACK_TAG,
+    Context,
+    Drift,
+    Step,
+    call,
+    create_once,
+    delete_retrying,
+    describe_by_id,
+    tag_dict,
+)
+
+
+def vpc_route_tables(ctx: Context, *, fresh: bool = False) -> list[dict[str, Any]]:
+    """Every route table of the VPC (ours, the main table, others'), from one describe per run. A subnet can be
+    associated only with a table of its own VPC, so this also answers which table each subnet uses. What this
+    run changes (a table made, an association moved) is written into the list as it happens."""
+    vpc_id = ctx.outputs.get("vpc_id")
+    if not vpc_id:
+        return []
+    if fresh:
+        ctx.unsee("route_tables")
+    return ctx.remember("route_tables", lambda: list(call(
+        "looking up the route tables", ctx.aws.ec2.describe_route_tables,
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]))
 
 
 class RouteTablesStep(Step):
@@ -16,25 +40,17 @@ class RouteTablesStep(Step):
     title = "route tables"
     keys = ("route_table_ids",)
 
-    def _ours(self, ctx: Context) -> dict[str, dict[str, Any]]:
+    def _ours(self, ctx: Context, *, fresh: bool = False) -> dict[str, dict[str, Any]]:
         """Our route tables in the VPC, by the subnet they are for (tag s3gw:subnet)."""
-        vpc_id = ctx.outputs.get("vpc_id")
-        if not vpc_id:
-            return {}
-        tables = call(
-            "looking up the route tables",
-            ctx.aws.ec2.describe_route_tables,
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, ctx.stack_filter()],
-        )["RouteTables"]
         by_subnet: dict[str, dict[str, Any]] = {}
-        for table in tables:
+        for table in vpc_route_tables(ctx, fresh=fresh):
             tags = tag_dict(table.get("Tags"))
-            if tags.get("s3gw:subnet"):
+            if tags.get(STACK_TAG) == ctx.config.stack and tags.get("s3gw:subnet"):
                 by_subnet[tags["s3gw:subnet"]] = table
         return by_subnet
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        ours = self._ours(ctx)
+        ours = self._ours(ctx, fresh=True)  # find starts a run's look: check, repair and the endpoint reuse it
         subnet_ids = ctx.outputs.get("subnet_ids") or []
         ids = [ours[s]["RouteTableId"] for s in subnet_ids if s in ours]
         return {"route_table_ids": ids} if ids else None
@@ -67,33 +83,53 @@ class RouteTablesStep(Step):
             action, subnet_id = drift.key.split(":", 1)
             if action == "stale":
                 self._delete_table(ctx, subnet_id)
+                ctx.unsee("route_tables")
                 continue
             if action == "create":
-                ours[subnet_id] = create_once(
+                table = create_once(
                     ctx, f"creating the route table for {subnet_id}",
                     lambda s=subnet_id: ctx.aws.ec2_once.create_route_table(
                         VpcId=ctx.outputs["vpc_id"],
                         TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{s}", subnet=s),
                     )["RouteTable"],
-                    lambda s=subnet_id: self._ours(ctx).get(s),
+                    lambda s=subnet_id: self._ours(ctx, fresh=True).get(s),
                 )
+                if table not in vpc_route_tables(ctx):  # made now: it has the tags it was made with, no association
+                    table = {**table, "Tags": ctx.tags(f"{ctx.config.stack}-private-{subnet_id}", subnet=subnet_id),
+                             "Associations": list(table.get("Associations") or [])}
+                    vpc_route_tables(ctx).append(table)
+                ours = self._ours(ctx)
                 self._record(ctx, ours)
             self._associate(ctx, subnet_id, ours[subnet_id]["RouteTableId"])
 
     def _associate(self, ctx: Context, subnet_id: str, table_id: str) -> None:
         ec2 = ctx.aws.ec2
-        current = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])
-        for table in current["RouteTables"]:
+        tables = vpc_route_tables(ctx)
+        for table in tables:
             for association in table.get("Associations", []):
                 if association.get("SubnetId") == subnet_id:
                     # The subnet uses another explicit table: move it to ours in one call.
-                    call(f"moving {subnet_id} to {table_id}", ec2.replace_route_table_association,
-                         retry_not_found=ctx, already_done=("InvalidAssociationID.NotFound",),
-                         AssociationId=association["RouteTableAssociationId"],
-                         RouteTableId=table_id)
+                    answer = call(f"moving {subnet_id} to {table_id}", ec2.replace_route_table_association,
+                                  retry_not_found=ctx, already_done=("InvalidAssociationID.NotFound",),
+                                  AssociationId=association["RouteTableAssociationId"],
+                                  RouteTableId=table_id)
+                    table["Associations"].remove(association)
+                    self._associated(ctx, table_id, subnet_id, (answer or {}).get("NewAssociationId"))
                     return
-        call(f"associating {table_id} with {subnet_id}", ec2.associate_route_table, retry_not_found=ctx,
-             already_done=("Resource.AlreadyAssociated",), RouteTableId=table_id, SubnetId=subnet_id)
+        answer = call(f"associating {table_id} with {subnet_id}", ec2.associate_route_table, retry_not_found=ctx,
+                      already_done=("Resource.AlreadyAssociated",), RouteTableId=table_id, SubnetId=subnet_id)
+        self._associated(ctx, table_id, subnet_id, (answer or {}).get("AssociationId"))
+
+    def _associated(self, ctx: Context, table_id: str, subnet_id: str, association_id: str | None) -> None:
+        """Write an association just made into the run's view of the tables; without its id (the reply was lost
+        and the retry met 'already associated') the view is dropped, to be read again when next needed."""
+        table = next((t for t in vpc_route_tables(ctx) if t["RouteTableId"] == table_id), None)
+        if table is None or not association_id:
+            ctx.unsee("route_tables")
+            return
+        table.setdefault("Associations", []).append(
+            {"SubnetId": subnet_id, "RouteTableId": table_id, "RouteTableAssociationId": association_id,
+             "Main": False})
 
     def _record(self, ctx: Context, ours: dict[str, dict[str, Any]]) -> None:
         subnet_ids = ctx.outputs.get("subnet_ids") or []

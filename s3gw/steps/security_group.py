@@ -77,7 +77,13 @@ class SecurityGroupStep(Step):
     title = "security group"
     keys = ("security_group_id",)
 
-    def _describe(self, ctx: Context) -> dict[str, Any] | None:
+    def _describe(self, ctx: Context, *, fresh: bool = False) -> dict[str, Any] | None:
+        """The group, read once per run; dropped when this run changes it."""
+        if fresh:
+            ctx.unsee("security_group")
+        return ctx.remember("security_group", lambda: self._read(ctx))  # type: ignore[no-any-return]
+
+    def _read(self, ctx: Context) -> dict[str, Any] | None:
         ec2 = ctx.aws.ec2
         group_id = ctx.outputs.get("security_group_id")
         if group_id:
@@ -100,7 +106,7 @@ class SecurityGroupStep(Step):
         return dict(groups[0]) if groups else None
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        group = self._describe(ctx)
+        group = self._describe(ctx, fresh=True)  # find starts a run's look: check and repair reuse it
         return {"security_group_id": group["GroupId"]} if group else None
 
     def create(self, ctx: Context) -> None:
@@ -112,13 +118,16 @@ class SecurityGroupStep(Step):
                 VpcId=ctx.outputs["vpc_id"],
                 TagSpecifications=ctx.tag_spec("security-group", ctx.config.security_group_name),
             ),
-            lambda: self._describe(ctx),
+            lambda: self._describe(ctx, fresh=True),
         )
         ctx.record("security_group_id", group["GroupId"])
+        # Its rules are read, not assumed: the default egress rules depend on the VPC (IPv6 adds one).
+        ctx.unsee("security_group")
 
     def check(self, ctx: Context) -> list[Drift]:
         group = retry(
-            ctx, "reading the security group", lambda: self._describe(ctx) or not_visible("InvalidGroup.NotFound"),
+            ctx, "reading the security group",
+            lambda: self._describe(ctx) or ctx.unsee("security_group") or not_visible("InvalidGroup.NotFound"),
             retry_if=lambda exc: is_code(exc, "InvalidGroup.NotFound"),
             waiting_for="the new security group to be visible", timeout=60,
         )
@@ -154,6 +163,7 @@ class SecurityGroupStep(Step):
             call("revoking ingress rules", ec2.revoke_security_group_ingress, retry_not_found=ctx,
                  already_done=("InvalidPermission.NotFound",), GroupId=group_id,
                  IpPermissions=[permission(rule) for rule in ingress])
+        ctx.unsee("security_group")
 
     def delete(self, ctx: Context) -> None:
         group_id = ctx.outputs.get("security_group_id")

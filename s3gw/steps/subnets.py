@@ -56,10 +56,16 @@ class SubnetsStep(Step):
         """Our subnets in the VPC, by their s3gw:index tag."""
         return {index: subnet["SubnetId"] for index, subnet in self._ours(ctx).items()}
 
-    def _ours(self, ctx: Context) -> dict[int, dict[str, Any]]:
+    def _ours(self, ctx: Context, *, fresh: bool = False) -> dict[int, dict[str, Any]]:
+        """Read once per run (one describe for all of them); the subnets this run makes are added as made."""
         vpc_id = ctx.outputs.get("vpc_id")
         if not vpc_id:
             return {}
+        if fresh:
+            ctx.unsee("subnets")
+        return ctx.remember("subnets", lambda: self._read(ctx, vpc_id))
+
+    def _read(self, ctx: Context, vpc_id: str) -> dict[int, dict[str, Any]]:
         subnets = call(
             "looking up the subnets",
             ctx.aws.ec2.describe_subnets,
@@ -73,6 +79,7 @@ class SubnetsStep(Step):
         return by_index
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
+        ctx.unsee("subnets")  # find starts a run's look at the resource: what it reads, check and repair reuse
         existing = self._existing(ctx)
         if not existing:
             return None
@@ -103,6 +110,7 @@ class SubnetsStep(Step):
                     continue
                 try:
                     existing[index] = self._create(ctx, index, zone, cidrs[index])
+                    self._ours(ctx)[index] = {"SubnetId": existing[index], "AvailabilityZone": zone}
                 except Exception as failure:
                     exc = failure.__cause__ or failure  # create_once hands back the translated error
                     if not (is_code(exc, "InvalidParameterValue") and _ZONE_REFUSED in error_message(exc)):
@@ -127,7 +135,7 @@ class SubnetsStep(Step):
                 VpcId=ctx.outputs["vpc_id"], CidrBlock=cidr, AvailabilityZone=zone,
                 TagSpecifications=ctx.tag_spec("subnet", f"{ctx.config.stack}-private-{zone}", index=str(index)),
             )["Subnet"]["SubnetId"],
-            lambda: self._existing(ctx).get(index),
+            lambda: {i: s["SubnetId"] for i, s in self._ours(ctx, fresh=True).items()}.get(index),
         )
 
     def delete(self, ctx: Context) -> None:

@@ -16,6 +16,7 @@ class VpcStep(Step):
     keys = ("vpc_id",)
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
+        ctx.unsee("vpc_dns")  # find starts a run's look at the resource: what check reads after it is kept
         ec2 = ctx.aws.ec2
         vpc_id = ctx.outputs.get("vpc_id")
         if vpc_id:
@@ -37,11 +38,15 @@ class VpcStep(Step):
             lambda: (self.find(ctx) or {}).get("vpc_id"),
         )
         ctx.record("vpc_id", vpc_id)
+        # What CreateVpc makes, not read back: "If you create a VPC any other way [than the console wizard], DNS
+        # hostnames is disabled and DNS resolution is enabled by default" (Amazon VPC User Guide, "DNS attributes
+        # for your VPC"). A re-run reads both attributes and repairs any that differ.
+        ctx.seen["vpc_dns"] = {"enableDnsSupport": True, "enableDnsHostnames": False}
 
-    def check(self, ctx: Context) -> list[Drift]:
+    def _dns(self, ctx: Context) -> dict[str, bool]:
         ec2 = ctx.aws.ec2
         vpc_id = ctx.outputs["vpc_id"]
-        drifts = []
+        values = {}
         for attribute, field in _DNS_ATTRIBUTES.items():
             answer = retry(
                 ctx,
@@ -51,14 +56,18 @@ class VpcStep(Step):
                 waiting_for="the new VPC to be visible",
                 timeout=60,
             )
-            if not answer[field]["Value"]:
-                drifts.append(Drift(attribute, f"{attribute} is off"))
-        return drifts
+            values[attribute] = bool(answer[field]["Value"])
+        return values
+
+    def check(self, ctx: Context) -> list[Drift]:
+        dns = ctx.remember("vpc_dns", lambda: self._dns(ctx))
+        return [Drift(attribute, f"{attribute} is off") for attribute in _DNS_ATTRIBUTES if not dns[attribute]]
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         for drift in drifts:
             call(f"turning on {drift.key}", ctx.aws.ec2.modify_vpc_attribute, retry_not_found=ctx,
                  VpcId=ctx.outputs["vpc_id"], **{_DNS_ATTRIBUTES[drift.key]: {"Value": True}})
+        ctx.unsee("vpc_dns")
 
     def delete(self, ctx: Context) -> None:
         vpc_id = ctx.outputs.get("vpc_id")
