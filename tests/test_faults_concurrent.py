@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import S3GW_ENV, run_s3gw, s3gw_command
@@ -80,3 +81,42 @@ def test_up_killed_with_every_lane_under_way_then_up_and_down_leave_one_stack_th
     assert down.returncode == 0, down.stderr[-2000:]
     assert count_resources(url) == EMPTY
     assert not state.exists()
+
+
+def test_a_call_in_a_worker_thread_that_gets_no_answer_ends_the_run_within_the_bound(
+        mocked: None, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGALRM reaches only the main thread: a step running in another one is watched by the main thread, which
+    gives up on the run (one line, what was made recorded) once the worker's call is older than the bound."""
+    import threading
+
+    from conftest import make_test_config
+    from fault_helpers import on_every_client
+
+    from s3gw import engine
+    from s3gw.errors import NoAnswer
+
+    released = threading.Event()
+
+    def hang(event_name: str, **_: Any) -> None:
+        if event_name.endswith(".CreateRole"):  # sent after the call's bound is armed (a before-call handler)
+            assert threading.current_thread() is not threading.main_thread()
+            released.wait(60)  # an endpoint that never answers, for this call only
+            raise RuntimeError("released by the test: never sent")
+
+    import boto3
+
+    for service, warm in (("ec2", "describe_availability_zones"), ("iam", "list_roles"), ("s3", "list_buckets"),
+                          ("lambda", "list_functions"), ("sts", "get_caller_identity")):
+        getattr(boto3.client(service, region_name="eu-west-1"), warm)()  # moto's first call of a service is slow
+    monkeypatch.setenv("S3GW_CALL_TIMEOUT", "3")
+    on_every_client(monkeypatch, lambda client, service: client.meta.events.register_first("before-send", hang))
+    began = time.monotonic()
+    try:
+        with pytest.raises(NoAnswer) as stopped:
+            engine.up(make_test_config(state_dir, max_concurrency=4), lambda message: None)
+    finally:
+        released.set()
+    took = time.monotonic() - began
+    assert "no answer to CreateRole" in stopped.value.error.line(), stopped.value.error.line()
+    assert took < 30, took  # the bound (3 s) and the calls already under way, not the 60 s hang
+    assert "vpc_id" in json.loads((state_dir / "t.json").read_text())["resources"]  # the other lanes' ids kept

@@ -308,8 +308,8 @@ def wait_for_enis(ctx: Context) -> None:
     try:
         while True:
             enis = lambda_enis(ctx)
-            in_use = [e["NetworkInterfaceId"] for e in enis
-                      if e.get("Status") != "available" or not _delete_eni(ctx, e["NetworkInterfaceId"])]
+            deleted = _delete_enis(ctx, [e["NetworkInterfaceId"] for e in enis if e.get("Status") == "available"])
+            in_use = [e["NetworkInterfaceId"] for e in enis if e["NetworkInterfaceId"] not in deleted]
             if not in_use:
                 ctx.progress("Lambda ENIs: none left" if enis or waiting.shown else "no Lambda ENIs in use")
                 return
@@ -326,6 +326,17 @@ def wait_for_enis(ctx: Context) -> None:
             delay = min(delay * 2, ENI_POLL_MAX)
     finally:
         waiting.done()
+
+
+def _delete_enis(ctx: Context, eni_ids: list[str]) -> set[str]:
+    """Delete the available ENIs, up to --max-concurrency at once; the ids that are gone."""
+    if len(eni_ids) < 2 or ctx.config.max_concurrency < 2:
+        return {eni_id for eni_id in eni_ids if _delete_eni(ctx, eni_id)}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(ctx.config.max_concurrency, len(eni_ids))) as pool:
+        done = list(pool.map(lambda eni_id: _delete_eni(ctx, eni_id), eni_ids))
+    return {eni_id for eni_id, gone in zip(eni_ids, done, strict=True) if gone}
 
 
 def _delete_eni(ctx: Context, eni_id: str) -> bool:
