@@ -86,6 +86,11 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--zones", help="Name the zones, e.g. a,b or eu-west-1a,eu-west-1b (default: the first --azs "
                                      "that accept a subnet)."),
         click.option("--bucket", help="Bucket name (default <stack>-<account>-<region>)."),
+        click.option("--adopt", is_flag=True, default=None,
+                     help="Use the existing --bucket: merge the seal into its policy; down restores it, keeps data."),
+        click.option("--vpc-id", help="Use this existing VPC (s3gw makes only what is missing; down keeps it)."),
+        click.option("--subnet-ids", metavar="SUBNET,...",
+                     help="With --vpc-id: the subnets (default: those with no route to an internet gateway)."),
         click.option("--egress", type=click.Choice(EGRESS_CHOICES),
                      help="SG egress on 443: to the S3 prefix list (default) or 0.0.0.0/0."),
         click.option("--allow-principal", "allow_principal", multiple=True, metavar="ARN",
@@ -158,7 +163,8 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url"}
+                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url", "adopt", "vpc_id",
+                "subnet_ids"}
 
 
 @click.group(context_settings=CONTEXT)

@@ -7,6 +7,7 @@ from typing import Any
 
 from s3gw.config import subnet_cidrs
 from s3gw.errors import AwsError, UsageError, error_message
+from s3gw.reach import effective_route_table, internet_exit
 from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, tag_dict
 
 # An account may be refused subnets in some zones of a region (older accounts in us-east-1, for one). EC2 says
@@ -73,6 +74,10 @@ class SubnetsStep(Step):
         return by_index
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
+        if ctx.config.vpc_id:
+            if ctx.releasing:
+                return {"subnet_ids": ctx.outputs["subnet_ids"]} if ctx.outputs.get("subnet_ids") else None
+            return {"subnet_ids": chosen_subnets(ctx)}
         existing = self._existing(ctx)
         if not existing:
             return None
@@ -82,6 +87,8 @@ class SubnetsStep(Step):
         self.repair(ctx, self.check(ctx))
 
     def check(self, ctx: Context) -> list[Drift]:
+        if ctx.config.vpc_id:
+            return []  # the user's subnets
         existing = self._existing(ctx)
         zones = zone_names(ctx)
         return [Drift(str(i), f"no subnet in {zone}") for i, zone in enumerate(zones) if i not in existing]
@@ -131,6 +138,9 @@ class SubnetsStep(Step):
         )
 
     def delete(self, ctx: Context) -> None:
+        if ctx.config.vpc_id:
+            ctx.forget("subnet_ids")  # the user's: let go of, never deleted
+            return
         remaining = list(ctx.outputs.get("subnet_ids") or [])
         for subnet_id in list(remaining):
             delete_retrying(
@@ -139,3 +149,75 @@ class SubnetsStep(Step):
             )
             remaining.remove(subnet_id)
             ctx.record("subnet_ids", remaining) if remaining else ctx.forget("subnet_ids")
+
+
+# --- subnets of a VPC the user brought (--vpc-id, --subnet-ids) -----------------------------------------------
+
+
+def vpc_layout(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The VPC's subnets and route tables (two describe calls)."""
+    vpc = [{"Name": "vpc-id", "Values": [ctx.outputs.get("vpc_id") or ctx.config.vpc_id]}]
+    subnets = call("listing the VPC's subnets", ctx.aws.ec2.describe_subnets, Filters=vpc)["Subnets"]
+    tables = call("listing the VPC's route tables", ctx.aws.ec2.describe_route_tables, Filters=vpc)["RouteTables"]
+    return subnets, tables
+
+
+def chosen_subnets(ctx: Context) -> list[str]:
+    """--subnet-ids, each checked to be in the VPC; else the VPC's private subnets: those whose effective route
+    table (explicit association, else the main table) has no default route to an internet gateway."""
+    vpc_id = str(ctx.config.vpc_id)
+    subnets, tables = vpc_layout(ctx)
+    in_vpc = [s["SubnetId"] for s in subnets]
+    if ctx.config.subnet_ids:
+        stray = [s for s in ctx.config.subnet_ids if s not in in_vpc]
+        if stray:
+            raise UsageError(f"--subnet-ids: {', '.join(stray)} is not a subnet of {vpc_id}",
+                             f"{vpc_id} has {', '.join(sorted(in_vpc)) or 'no subnets'}")
+        return list(ctx.config.subnet_ids)
+    private = []
+    for subnet_id in sorted(in_vpc):
+        table = effective_route_table(subnet_id, vpc_id, tables)
+        if table is None or not (internet_exit(table) or "").startswith("igw-"):
+            private.append(subnet_id)
+    if not private:
+        raise UsageError(f"{vpc_id} has no private subnet (every one routes 0.0.0.0/0 to an internet gateway)",
+                         "name the function's subnets with --subnet-ids")
+    return private
+
+
+def s3_traffic(ctx: Context) -> list[str]:
+    """For plan on a VPC the user brought: how each chosen subnet reaches S3 today, and what the endpoint moves."""
+    from s3gw.pricing import nat_cost_line
+    from s3gw.reach import s3_exits
+
+    if not ctx.config.vpc_id or not ctx.outputs.get("subnet_ids"):
+        return []
+    subnets, tables = vpc_layout(ctx)
+    endpoints = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
+                     Filters=[{"Name": "vpc-id", "Values": [ctx.config.vpc_id]}])["VpcEndpoints"]
+    service = f"com.amazonaws.{ctx.config.region}.s3"
+    prefix_lists = call("looking up the S3 prefix list", ctx.aws.ec2.describe_managed_prefix_lists,
+                        Filters=[{"Name": "prefix-list-name", "Values": [service]}])["PrefixLists"]
+    wanted = list(ctx.outputs["subnet_ids"])
+    exits = s3_exits(wanted, subnets=subnets, route_tables=tables, endpoints=endpoints, prefix_lists=prefix_lists,
+                     region=ctx.config.region)
+    lines = []
+    for subnet_id in wanted:
+        if subnet_id in exits:
+            table, gateway = exits[subnet_id]
+            kind = "NAT gateway" if gateway.startswith("nat-") else "internet gateway"
+            cost = f"; NAT data processing {nat_cost_line(ctx.config.region)}" if gateway.startswith("nat-") else ""
+            lines.append(f"moves {subnet_id}: S3 traffic leaves today through {kind} {gateway} ({table}: "
+                         f"0.0.0.0/0 -> {gateway}, no S3 prefix-list route){cost}; the endpoint's prefix-list route "
+                         f"on {table} is more specific than 0.0.0.0/0, so S3 traffic takes the endpoint instead "
+                         f"(no charge) and arrives with aws:SourceVpce")
+        else:
+            table_row = effective_route_table(subnet_id, ctx.config.vpc_id, tables)
+            table_id = table_row["RouteTableId"] if table_row else "no table"
+            lines.append(f"{subnet_id} ({table_id}): no S3 traffic through a NAT or internet gateway today")
+    if not any(e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower() == "gateway"
+               for e in endpoints):
+        lines.append("note: the endpoint s3gw makes has a policy that allows only the stack's bucket: other S3 "
+                     "traffic from subnets on the same route tables is refused once it takes the endpoint; choose "
+                     "the function's own subnets with --subnet-ids")
+    return lines

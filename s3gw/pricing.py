@@ -1,0 +1,33 @@
+"""What S3 traffic through a NAT gateway costs: a small table of published rates, for `plan` and `verify`.
+
+Source: Amazon VPC pricing, "NAT Gateway Pricing" (https://aws.amazon.com/vpc/pricing/); the us-east-1 figure is
+the one issue 15 quotes, the others as the page listed them when this table was written (2026-11), not fetched at
+run time: check the page before relying on a figure. A NAT
+gateway charges per hour and per GB it processes, whatever the destination, S3 in the same region included; a
+gateway endpoint has no charge ("There is no additional charge for using gateway endpoints",
+https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html). Regions not in the table are shown
+without a figure rather than with a guess.
+"""
+
+from __future__ import annotations
+
+SOURCE = "https://aws.amazon.com/vpc/pricing/ (table of 2026-11)"
+# region: (USD per GB processed, USD per NAT gateway hour)
+NAT_RATES: dict[str, tuple[float, float]] = {
+    "us-east-1": (0.045, 0.045),
+    "us-east-2": (0.045, 0.045),
+    "us-west-2": (0.045, 0.045),
+    "eu-west-1": (0.048, 0.048),
+    "eu-central-1": (0.052, 0.052),
+    "ap-southeast-1": (0.059, 0.059),
+    "ap-northeast-1": (0.062, 0.062),
+}
+
+
+def nat_cost_line(region: str) -> str:
+    """'$0.045/GB processed (+ $0.045/h per NAT gateway) in us-east-1', or why there is no figure."""
+    rate = NAT_RATES.get(region)
+    if rate is None:
+        return f"NAT gateway data processing per GB in {region}: see {SOURCE}"
+    per_gb, per_hour = rate
+    return f"${per_gb:.3f}/GB processed (+ ${per_hour:.3f}/h per NAT gateway) in {region}, per {SOURCE}"
