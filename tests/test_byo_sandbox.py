@@ -98,7 +98,8 @@ def snapshot(url: str, made: dict[str, Any]) -> dict[str, Any]:
                                for a in t.get("Associations", [])),
         "nat": [(n["NatGatewayId"], n["State"]) for n in ec2.describe_nat_gateways(
             NatGatewayIds=[made["nat"]])["NatGateways"]],
-        "endpoints": [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=vpc)["VpcEndpoints"]],
+        "endpoints": [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=vpc)["VpcEndpoints"]
+                      if e["State"].lower() not in ("deleted", "deleting")],
         "security_groups": sorted(g["GroupId"] for g in ec2.describe_security_groups(Filters=vpc)["SecurityGroups"]),
         "objects": sorted((o["Key"], o["ETag"]) for o in objects),
         "policy": json.loads(s3.get_bucket_policy(Bucket=made["bucket"])["Policy"]),
