@@ -19,7 +19,7 @@ from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translat
 from s3gw.steps import STEPS, Context, Step
 from s3gw.steps.base import ADOPTED, adopted
 from s3gw.steps.function import wait_for_enis
-from s3gw.steps.subnets import zone_names
+from s3gw.steps.subnets import check_brought, zone_names
 from s3gw.steps.summary import attributes
 
 P = ParamSpec("P")
@@ -192,6 +192,7 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
     with state_file.locked(store, "up"):
         ctx = ctx or open_context(config, progress, persist=True, store=store)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
+        check_brought(ctx)  # --vpc-id, --subnet-ids, --bucket --adopt: they exist, before anything is written
         refuse_setting_changes(ctx)
         settings = {key: _setting(value) for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
         if ADOPTED in ctx.state.settings:  # what the steps recorded of what they adopted (steps.base.ADOPTED)
@@ -301,6 +302,7 @@ def _setting(value: Any) -> Any:
 def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     zone_names(ctx)
+    check_brought(ctx)
     refuse_setting_changes(ctx)
     # What is left to show: the recorded settings this run changes and `up` converges (more --azs, --egress).
     recorded = {"bucket": ctx.state.resources.get("bucket"), **ctx.state.settings}

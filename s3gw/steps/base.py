@@ -77,7 +77,8 @@ class Context:
 # Bring your own (issue 15). What the stack uses but did not make: recorded like the rest, never deleted by `down`,
 # which undoes only what s3gw added to it (its policy statements, the route tables it attached to an endpoint).
 # The bucket and VPC follow the recorded settings (--adopt, --vpc-id); an endpoint s3gw found in the VPC is
-# recorded in settings["adopted"] = {"endpoint_id": ..., "route_tables_added": [...]}.
+# recorded in settings["adopted"] = {"endpoint_id": ..., "route_tables_added": [...]}, and the bucket's policy as it
+# was before s3gw added to it in settings["adopted"]["policy_before"] ("" for none).
 ADOPTED = "adopted"
 
 

@@ -22,9 +22,10 @@ from s3gw.policy import (
     merge_seal,
     own_part,
     own_statements,
+    statements_of,
     strip_seal,
 )
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry, tag_dict
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, adoption, call, is_code, record_adoption, retry, tag_dict
 
 _BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -339,8 +340,9 @@ def adoption_conflicts(ctx: Context, bucket: str, merged: dict[str, Any]) -> lis
         problems.append(f"the policy with s3gw's statements is {size} bytes, over S3's {POLICY_SIZE_LIMIT}-byte limit")
     role_arn, account = _role_arn(ctx), ctx.aws.account
     caller = f"arn:{ctx.aws.partition}:sts::{account}:assumed-role/{ctx.config.role_name}/{ctx.config.function_name}"
-    through = {"aws:SourceVpce": ctx.outputs.get("endpoint_id"), "aws:SourceVpc": ctx.outputs.get("vpc_id"),
-               "aws:SecureTransport": True, "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account}
+    through = {"aws:SourceVpce": ctx.outputs.get("endpoint_id") or "vpce-to-be-made",
+               "aws:SourceVpc": ctx.outputs.get("vpc_id"), "aws:SecureTransport": True,
+               "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account}
     for action in FUNCTION_ACTIONS:
         request = Request(action, action_resource(action, bucket, ctx.aws.partition), caller, account, through)
         try:
@@ -355,12 +357,15 @@ def adoption_conflicts(ctx: Context, bucket: str, merged: dict[str, Any]) -> lis
 
 def check_adopted(ctx: Context, bucket: str) -> list[Drift]:
     current = policy_text(ctx, bucket)
-    wanted = own_statements(seal(ctx, bucket))
+    # plan before the endpoint exists: its id is not known, but what the user's statements would refuse is.
+    sealed = bucket_policy(bucket, ctx.outputs.get("endpoint_id") or "vpce-to-be-made", ctx.aws.partition,
+                           ctx.config.allow_principals)
+    wanted = own_statements(sealed)
     drifts = []
     if canonical({"Statement": own_part(current)}) != canonical({"Statement": wanted}):
         drifts.append(Drift("policy", "s3gw's statements are not in the bucket policy" if not own_part(current)
                             else "s3gw's statements in the bucket policy differ from the seal to the endpoint"))
-    problems = adoption_conflicts(ctx, bucket, merge_seal(current, seal(ctx, bucket)))
+    problems = adoption_conflicts(ctx, bucket, merge_seal(current, sealed))
     drifts += [Drift("conflict", problem) for problem in problems]
     return drifts
 
@@ -380,6 +385,8 @@ def repair_adopted(ctx: Context, bucket: str, drifts: list[Drift]) -> None:
     if problems:
         raise AwsError(f"not sealing adopted bucket {bucket}: " + "; ".join(problems),
                        "change those statements of the bucket policy (or shorten it), then run 'up' again")
+    if "policy_before" not in adoption(ctx):  # recorded before the put: `down` puts back this very text
+        record_adoption(ctx, policy_before=current or "")
     call(f"adding s3gw's statements to the policy of {bucket}", ctx.aws.s3.put_bucket_policy, retry_not_found=ctx,
          Bucket=bucket, Policy=json.dumps(merged))
 
@@ -388,16 +395,21 @@ def release_adopted(ctx: Context, bucket: str) -> None:
     """Take s3gw's statements out of the policy: the rest stays as it was; no statement left, no policy. The
     bucket and its objects are never touched."""
     s3 = ctx.aws.s3
+    before = adoption(ctx).get("policy_before")
     try:
         current = policy_text(ctx, bucket)
-        if not own_part(current):
-            return
-        rest = strip_seal(current)
-        if rest is None:
-            s3.delete_bucket_policy(Bucket=bucket)
-        else:
-            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(rest))
+        if own_part(current):
+            rest = strip_seal(current)
+            if rest is None:
+                s3.delete_bucket_policy(Bucket=bucket)
+            elif before and statements_of(before) == statements_of(rest):
+                # Nobody changed the rest meanwhile: the very text the bucket had (its layout, a lone statement
+                # not in a list), not merely an equivalent one.
+                s3.put_bucket_policy(Bucket=bucket, Policy=before)
+            else:
+                s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(rest))
     except Exception as exc:
-        if is_code(exc, "NoSuchBucket"):
-            return
-        raise translate(exc, f"taking s3gw's statements out of the policy of {bucket}") from exc
+        if not is_code(exc, "NoSuchBucket"):
+            raise translate(exc, f"taking s3gw's statements out of the policy of {bucket}") from exc
+    if before is not None:
+        record_adoption(ctx, policy_before=None)

@@ -154,6 +154,19 @@ class SubnetsStep(Step):
 # --- subnets of a VPC the user brought (--vpc-id, --subnet-ids) -----------------------------------------------
 
 
+def check_brought(ctx: Context) -> None:
+    """What the user brings exists (--vpc-id, --subnet-ids in it, --bucket NAME --adopt), checked with read calls
+    before `up` writes or makes anything: a typo is one line and exit 2, not a half-made stack."""
+    from s3gw.steps.bucket import bucket_name, find_adopted
+    from s3gw.steps.vpc import VpcStep
+
+    if ctx.config.vpc_id:
+        VpcStep().find(ctx)
+        chosen_subnets(ctx)
+    if ctx.config.adopt:
+        find_adopted(ctx, bucket_name(ctx))
+
+
 def vpc_layout(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The VPC's subnets and route tables (two describe calls)."""
     vpc = [{"Name": "vpc-id", "Values": [ctx.outputs.get("vpc_id") or ctx.config.vpc_id]}]
