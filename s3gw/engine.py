@@ -474,11 +474,13 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals:
         if blocked:
             problems[name] = blocked[0]
             continue
-        progress(f"deleting {step.title} " + " ".join(_flat(_ids(ctx, step))))
+        kept = any(adopted(ctx, key) for key in step.keys)  # brought by the user: let go of, never deleted
+        progress(("keeping (adopted; undoing s3gw's changes to it) " if kept else "deleting ")
+                 + f"{step.title} " + " ".join(_flat(_ids(ctx, step))))
         try:
-            kept = any(adopted(ctx, key) for key in step.keys)
             step.delete(ctx)
-            deleted.append(f"{step.title} (adopted: kept, s3gw's changes undone)" if kept else step.title)
+            if not kept:
+                deleted.append(step.title)
         except NotOwned as exc:
             problems[name] = exc.line()  # the bucket: left alone, and `down` says so (exit 1)
             refusals.append(exc.line())

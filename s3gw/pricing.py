@@ -25,9 +25,9 @@ NAT_RATES: dict[str, tuple[float, float]] = {
 
 
 def nat_cost_line(region: str) -> str:
-    """'$0.045/GB processed (+ $0.045/h per NAT gateway) in us-east-1', or why there is no figure."""
+    """'$0.045/GB (+ $0.045/h per NAT gateway) in us-east-1, per <source>', or where to find the figure."""
     rate = NAT_RATES.get(region)
     if rate is None:
         return f"NAT gateway data processing per GB in {region}: see {SOURCE}"
     per_gb, per_hour = rate
-    return f"${per_gb:.3f}/GB processed (+ ${per_hour:.3f}/h per NAT gateway) in {region}, per {SOURCE}"
+    return f"${per_gb:.3f}/GB (+ ${per_hour:.3f}/h per NAT gateway) in {region}, per {SOURCE}"
