@@ -161,3 +161,40 @@ def test_an_existing_endpoint_is_adopted_and_down_takes_back_only_the_tables_s3g
     assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"] and len(ec2.describe_subnets(SubnetIds=subnets)["Subnets"]) == 2
     assert ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
     assert not config.state_path.exists()
+
+
+# --- an adopted bucket through the whole lifecycle, in-process ----------------------------------------------------
+
+
+def test_an_adopted_bucket_is_never_emptied_and_unseal_takes_only_s3gws_statements(
+        mocked: None, state_dir: Path) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    theirs = dict(USERS["Statement"][0], Resource="arn:aws:s3:::their-data/*")
+    bucket = adoptable_bucket(USERS | {"Statement": [theirs]})
+    s3.put_object(Bucket=bucket, Key="keep.txt", Body=b"theirs")
+    before = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    config = make_test_config(state_dir, bucket=bucket, adopt=True, azs=1)
+    engine.up(config, quiet)
+    assert len(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]) == 3
+
+    lines, versions = engine.down_preview(config)
+    assert versions == 0 and f"(keeping, adopted: bucket {bucket}; only s3gw's changes to it are undone)" in lines
+    assert not any(line == f"bucket {bucket}" for line in lines)
+
+    engine.unseal(config, quiet)
+    assert s3.get_bucket_policy(Bucket=bucket)["Policy"] == before  # the very text, not merely an equivalent
+    engine.up(config, quiet)  # seals again
+
+    down = engine.down(config, quiet)
+    assert down.complete, down
+    assert s3.get_bucket_policy(Bucket=bucket)["Policy"] == before
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep.txt"]
+
+
+def test_a_stack_that_made_its_bucket_cannot_call_it_adopted(mocked: None, state_dir: Path) -> None:
+    """Re-labelled as adopted, the stack's own bucket would never be deleted by down."""
+    own = make_test_config(state_dir, azs=1)
+    made = engine.up(own, quiet)
+    with pytest.raises(S3gwError, match="--adopt would keep it from ever being deleted"):
+        engine.up(make_test_config(state_dir, bucket=made.outputs["bucket"], adopt=True, azs=1), quiet)
+    assert engine.down(own, quiet).complete

@@ -160,6 +160,13 @@ def check_brought(ctx: Context) -> None:
     from s3gw.steps.bucket import bucket_name, find_adopted
     from s3gw.steps.vpc import VpcStep
 
+    recorded, settings = ctx.state.resources, ctx.state.settings
+    if ctx.config.vpc_id and recorded.get("vpc_id") and not settings.get("vpc_id"):
+        raise UsageError(f"stack {ctx.config.stack} has a VPC of its own ({recorded['vpc_id']}); --vpc-id would "
+                         "leave it behind", "run 's3gw down' first, or use another --stack")
+    if ctx.config.adopt and recorded.get("bucket") and not settings.get("adopt"):
+        raise UsageError(f"stack {ctx.config.stack} made its bucket {recorded['bucket']}; --adopt would keep it "
+                         "from ever being deleted", "leave out --adopt, or use another --stack")
     if ctx.config.vpc_id:
         VpcStep().find(ctx)
         chosen_subnets(ctx)
