@@ -11,15 +11,15 @@ so the path is good only when every subnet reaches S3.
 
 NAT and internet gateways (issue 15): a subnet whose table has no S3 prefix-list route through an
 endpoint but a default route (0.0.0.0/0) to a NAT gateway sends its S3 traffic to S3's public addresses
-through the NAT. The endpoint's route is for the S3 prefix list, more specific than 0.0.0.0/0, so once the
-table is on the endpoint S3 traffic takes it ("the most specific route that matches the traffic determines
-how to route the traffic", VPC User Guide, "Route priority",
-docs.aws.amazon.com/vpc/latest/userguide/route-tables.html#route-tables-priority). Through the NAT a request
-carries no aws:SourceVpce ("aws:SourceVpce ... is present only if the request is made using a VPC endpoint",
-IAM User Guide, global condition keys), so a seal refuses it: AccessDenied, not a timeout. A Lambda ENI
-has no public IP, so a route to an internet gateway alone gives a function no way out ("Connecting a Lambda
-function to a public subnet doesn't give it internet access or a public IP address", Lambda Developer
-Guide, configuration-vpc-internet.html): `internet_exit` tells the two apart.
+through the NAT. Once the table is on the endpoint, the endpoint's prefix-list route is the more specific
+match for S3's addresses and wins over 0.0.0.0/0 (VPC User Guide, "Route priority": the most specific route
+that matches the traffic decides, docs.aws.amazon.com/vpc/latest/userguide/route-tables.html). Through the
+NAT a request carries no aws:SourceVpce (IAM User Guide, global condition keys: the key is in the request
+context only when the request is made through a VPC endpoint), so a seal refuses it: AccessDenied, not a
+timeout. A Lambda ENI has no public IP, so a route to an internet gateway alone gives a function no way
+out (Lambda Developer Guide, "Enable internet access for VPC-connected Lambda functions": connecting a
+function to a public subnet gives it neither internet access nor a public IP). `internet_exit` tells the
+two apart.
 
 Not modelled: network ACLs and endpoint policies.
 """
