@@ -490,13 +490,7 @@ def state_push(config: StackConfig, renderer: Any, force: bool) -> None:
     Example:
       s3gw state push --stack prod --state s3://acme-s3gw-state/prod
     """
-    from s3gw import engine
-
-    done = engine.state_copy(config, "push", force=force)
-    if config.output == "json":
-        renderer.json({"stack": config.stack, "from": str(config.state_path), "to": config.state_where, "result": done})
-        return
-    renderer.note(f"stack {config.stack}: {config.state_path} → {config.state_where}: {done}")
+    _copy_state(config, renderer, "push", force)
 
 
 @state.command("pull", context_settings=CONTEXT)
@@ -510,13 +504,20 @@ def state_pull(config: StackConfig, renderer: Any, force: bool) -> None:
     Example:
       s3gw state pull --stack prod --state s3://acme-s3gw-state/prod
     """
+    _copy_state(config, renderer, "pull", force)
+
+
+def _copy_state(config: StackConfig, renderer: Any, direction: str, force: bool) -> None:
+    """`state push` and `state pull`: the same copy, with its direction."""
     from s3gw import engine
 
-    done = engine.state_copy(config, "pull", force=force)
+    done = engine.state_copy(config, direction, force=force)
+    local, remote = str(config.state_path), config.state_where
+    source, target = (local, remote) if direction == "push" else (remote, local)
     if config.output == "json":
-        renderer.json({"stack": config.stack, "from": config.state_where, "to": str(config.state_path), "result": done})
+        renderer.json({"stack": config.stack, "from": source, "to": target, "result": done})
         return
-    renderer.note(f"stack {config.stack}: {config.state_where} → {config.state_path}: {done}")
+    renderer.note(f"stack {config.stack}: {source} → {target}: {done}")
 
 
 @cli.command(context_settings=CONTEXT)
