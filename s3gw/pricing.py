@@ -1,8 +1,10 @@
 """What S3 traffic through a NAT gateway costs: a small table of published rates, for `plan` and `verify`.
 
-Source: Amazon VPC pricing, "NAT Gateway Pricing" (https://aws.amazon.com/vpc/pricing/); the us-east-1 figure is
-the one issue 15 quotes, the others as the page listed them when this table was written (2026-11), not fetched at
-run time: check the page before relying on a figure. A NAT
+Source: Amazon VPC pricing, "NAT Gateway Pricing" (https://aws.amazon.com/vpc/pricing/), which this machine cannot
+fetch: the us-east-1 figure is the page's own worked example (also quoted in issue 15); the others are the page's
+figures as third-party summaries of it quote them (2026: e.g. basavytix.com/blog/aws-nat-gateway-pricing for
+ap-southeast-1 $0.059, cloudpipelines.pages.dev's 2026 guide for Europe $0.048-0.052), not checked against the page
+itself here. Every line that shows a figure names the page, so a reader checks it before relying on it. A NAT
 gateway charges per hour and per GB it processes, whatever the destination, S3 in the same region included; a
 gateway endpoint has no charge ("There is no additional charge for using gateway endpoints",
 https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html). Regions not in the table are shown
