@@ -127,6 +127,7 @@ def test_adopted_vpc_and_bucket_are_sealed_then_left_exactly_as_they_were(byo: d
         assert f"moves {subnet}: S3 traffic leaves today through NAT gateway {byo['nat']}" in plan.stdout
     assert "$0.045/GB" in plan.stdout and "(adopted)" in plan.stdout
     assert byo["public"] not in plan.stdout  # its table routes 0.0.0.0/0 to the IGW: not a private subnet
+    assert "warning" not in plan.stdout  # both private subnets are the function's, and nothing else is in them
 
     made = s3gw("up", "--vpc-id", byo["vpc"], "--bucket", byo["bucket"], "--adopt", env=env)
     assert made.returncode == 0, made.stderr
@@ -194,3 +195,23 @@ def test_a_subnet_through_the_nat_is_refused_and_named_with_its_cost(byo: dict[s
     gone = s3gw("down", "--yes", env=env)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert json.loads(client("s3", url).get_bucket_policy(Bucket=byo["bucket"])["Policy"]) == byo["policy"]
+
+
+def test_plan_names_who_else_a_new_endpoint_route_would_capture(byo: dict[str, Any]) -> None:
+    """One subnet given to the function, its table shared with the other private subnet, which holds another
+    workload's network interface: plan names both, before anything changes."""
+    env, url = byo["env"], byo["url"]
+    first, second = byo["private"]
+    ec2 = client("ec2", url)
+    other = ec2.create_network_interface(SubnetId=first, Description="a database's interface")["NetworkInterface"]
+    try:
+        plan = s3gw("plan", "--vpc-id", byo["vpc"], "--subnet-ids", first, "--bucket", byo["bucket"], "--adopt",
+                    env=env)
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        text = " ".join(plan.stdout.split())  # the renderer may wrap long lines
+        assert f"warning: {byo['private_table']} is also the route table of {second}, which the function" in text
+        assert (f"warning: {first} holds 1 network interface(s) of other workloads "
+                f"({other['NetworkInterfaceId']})") in text
+        assert f"any bucket but {byo['bucket']} are refused" in text
+    finally:
+        ec2.delete_network_interface(NetworkInterfaceId=other["NetworkInterfaceId"])

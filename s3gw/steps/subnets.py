@@ -240,4 +240,38 @@ def s3_traffic(ctx: Context) -> list[str]:
         lines.append("note: the endpoint s3gw makes has a policy that allows only the stack's bucket: other S3 "
                      "traffic from subnets on the same route tables is refused once it takes the endpoint; choose "
                      "the function's own subnets with --subnet-ids")
+        lines += shared_route_warnings(ctx, wanted, subnets, tables)
+    return lines
+
+
+def shared_route_warnings(ctx: Context, wanted: list[str], subnets: list[dict[str, Any]],
+                          tables: list[dict[str, Any]]) -> list[str]:
+    """Who else a new endpoint's route would capture, by name: a route applies to every subnet on its table (VPC
+    user guide, "Route tables": a subnet uses its associated table, else the main one), so other subnets on the
+    function's tables, and other workloads' network interfaces in the function's subnets, would send their S3
+    requests through an endpoint whose policy allows only the stack's bucket."""
+    from s3gw.steps.bucket import bucket_name
+
+    vpc_id, bucket = str(ctx.config.vpc_id), bucket_name(ctx)
+    effective = {s["SubnetId"]: (effective_route_table(s["SubnetId"], vpc_id, tables) or {}).get("RouteTableId")
+                 for s in subnets}
+    targets = {effective.get(subnet_id) for subnet_id in wanted} - {None}
+    lines = []
+    for table in sorted(str(t) for t in targets):
+        others = sorted(s for s, t in effective.items() if t == table and s not in wanted)
+        if others:
+            lines.append(f"warning: {table} is also the route table of {', '.join(others)}, which the function does "
+                         f"not use: once the endpoint is on it, their S3 requests to any bucket but {bucket} are "
+                         "refused; give the function subnets whose table is theirs alone (--subnet-ids)")
+    interfaces = call("listing the network interfaces in the subnets", ctx.aws.ec2.describe_network_interfaces,
+                      Filters=[{"Name": "subnet-id", "Values": wanted}])["NetworkInterfaces"]
+    ours = ctx.outputs.get("security_group_id")  # the stack's function's own ENIs (on a re-run of plan)
+    by_subnet: dict[str, list[str]] = {}
+    for eni in interfaces:
+        if not ours or ours not in {g.get("GroupId") for g in eni.get("Groups") or []}:
+            by_subnet.setdefault(eni["SubnetId"], []).append(eni["NetworkInterfaceId"])
+    for subnet_id, ids in sorted(by_subnet.items()):
+        shown = ", ".join(sorted(ids)[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        lines.append(f"warning: {subnet_id} holds {len(ids)} network interface(s) of other workloads ({shown}): "
+                     f"once the endpoint is on its table, their S3 requests to any bucket but {bucket} are refused")
     return lines
