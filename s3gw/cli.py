@@ -97,6 +97,11 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--zones", help="Name the zones, e.g. a,b or eu-west-1a,eu-west-1b (default: the first --azs "
                                      "that accept a subnet)."),
         click.option("--bucket", help="Bucket name (default <stack>-<account>-<region>)."),
+        click.option("--adopt", is_flag=True, default=None,
+                     help="Use the existing --bucket: merge the seal into its policy; down restores it, keeps data."),
+        click.option("--vpc-id", help="Use this existing VPC (s3gw makes only what is missing; down keeps it)."),
+        click.option("--subnet-ids", metavar="SUBNET,...",
+                     help="With --vpc-id: the subnets (default: those with no route to an internet gateway)."),
         click.option("--egress", type=click.Choice(EGRESS_CHOICES),
                      help="SG egress on 443: to the S3 prefix list (default) or 0.0.0.0/0."),
         click.option("--allow-principal", "allow_principal", multiple=True, metavar="ARN",
@@ -169,7 +174,8 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url", "max_concurrency"}
+                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url", "adopt", "vpc_id",
+                "subnet_ids", "max_concurrency"}
 
 
 @click.group(context_settings=CONTEXT)
@@ -495,13 +501,7 @@ def state_push(config: StackConfig, renderer: Any, force: bool) -> None:
     Example:
       s3gw state push --stack prod --state s3://acme-s3gw-state/prod
     """
-    from s3gw import engine
-
-    done = engine.state_copy(config, "push", force=force)
-    if config.output == "json":
-        renderer.json({"stack": config.stack, "from": str(config.state_path), "to": config.state_where, "result": done})
-        return
-    renderer.note(f"stack {config.stack}: {config.state_path} → {config.state_where}: {done}")
+    _copy_state(config, renderer, "push", force)
 
 
 @state.command("pull", context_settings=CONTEXT)
@@ -515,13 +515,20 @@ def state_pull(config: StackConfig, renderer: Any, force: bool) -> None:
     Example:
       s3gw state pull --stack prod --state s3://acme-s3gw-state/prod
     """
+    _copy_state(config, renderer, "pull", force)
+
+
+def _copy_state(config: StackConfig, renderer: Any, direction: str, force: bool) -> None:
+    """`state push` and `state pull`: the same copy, with its direction."""
     from s3gw import engine
 
-    done = engine.state_copy(config, "pull", force=force)
+    done = engine.state_copy(config, direction, force=force)
+    local, remote = str(config.state_path), config.state_where
+    source, target = (local, remote) if direction == "push" else (remote, local)
     if config.output == "json":
-        renderer.json({"stack": config.stack, "from": config.state_where, "to": str(config.state_path), "result": done})
+        renderer.json({"stack": config.stack, "from": source, "to": target, "result": done})
         return
-    renderer.note(f"stack {config.stack}: {config.state_where} → {config.state_path}: {done}")
+    renderer.note(f"stack {config.stack}: {source} → {target}: {done}")
 
 
 @cli.command(context_settings=CONTEXT)

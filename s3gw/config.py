@@ -29,6 +29,8 @@ _IP_LIKE_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
 _PRINCIPAL_RE = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::\d{12}:(root|(role|user)/[\w+=,.@/*?-]{1,512})",
                            re.ASCII)
 _SESSION_RE = re.compile(r"arn:[^:]+:sts::\d{12}:assumed-role/([^/]+)/")
+_VPC_ID_RE = re.compile(r"vpc-[0-9a-f]{8,17}")
+_SUBNET_ID_RE = re.compile(r"subnet-[0-9a-f]{8,17}")
 
 # Blocks a VPC cannot use. AWS takes any /16../28 block, RFC 1918 or publicly routable ("You can create a VPC
 # with a publicly routable CIDR block that falls outside of the private IPv4 address ranges specified in RFC
@@ -69,6 +71,11 @@ class StackConfig:
     given: frozenset[str] = frozenset()
     state_url: str | None = None  # --state s3://BUCKET/PREFIX: the state and lock in S3, not in state_dir
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY  # AWS requests in flight at once; 1: one step after another
+    # Bring your own (issue 15): an existing bucket (--bucket NAME --adopt), an existing VPC and its subnets.
+    # None when not given, so that nothing is recorded for a stack that adopts nothing.
+    adopt: bool | None = None
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] | None = None
 
     @property
     def state_path(self) -> Path:
@@ -286,17 +293,22 @@ def make_config(
     zones: str | None = None,
     state_url: str | None = None,
     max_concurrency: int | None = None,
+    adopt: bool | None = None,
+    vpc_id: str | None = None,
+    subnet_ids: str | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
     given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress,
-                                     "allow_principals": allow_principals, "zones": zones}.items()
+                                     "allow_principals": allow_principals, "zones": zones,
+                                     "adopt": adopt or None, "vpc_id": vpc_id, "subnet_ids": subnet_ids}.items()
                       if v is not None)
     for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
                         "state_dir": state_dir, "state": state_url, "vpc_cidr": vpc_cidr, "bucket": bucket,
-                        "egress": egress, "zones": zones}.items():
+                        "egress": egress, "zones": zones, "vpc_id": vpc_id, "subnet_ids": subnet_ids}.items():
         if value == "":
             raise UsageError(f"--{name.replace('_', '-')} is empty", "give a value, or leave the option out")
+    check_bring_your_own(bool(adopt), bucket, vpc_id, subnet_ids, given)
     if output not in OUTPUT_CHOICES:
         raise UsageError(f"invalid output {output!r}", "use text or json")
     profile = validate_profile(profile)
@@ -324,6 +336,9 @@ def make_config(
         state_url=validate_state_url(state_url),
         max_concurrency=validate_max_concurrency(DEFAULT_MAX_CONCURRENCY if max_concurrency is None
                                                  else max_concurrency),
+        adopt=True if adopt else None,
+        vpc_id=None if vpc_id is None else validate_vpc_id(vpc_id),
+        subnet_ids=None if subnet_ids is None else validate_subnet_ids(subnet_ids),
     )
 
 
@@ -333,6 +348,37 @@ def validate_max_concurrency(value: int) -> int:
                          "1 runs one step after another; the default is "
                          f"{DEFAULT_MAX_CONCURRENCY}")
     return value
+
+
+def check_bring_your_own(adopt: bool, bucket: str | None, vpc_id: str | None, subnet_ids: str | None,
+                         given: frozenset[str]) -> None:
+    """--adopt names the bucket to adopt; --subnet-ids are subnets of --vpc-id; a VPC brought along has its own
+    block and subnets, so the options that shape a VPC s3gw makes do not apply."""
+    if adopt and bucket is None:
+        raise UsageError("--adopt needs --bucket NAME", "name the existing bucket to seal: --bucket NAME --adopt")
+    if subnet_ids is not None and vpc_id is None:
+        raise UsageError("--subnet-ids needs --vpc-id", "name the VPC the subnets are in: --vpc-id vpc-...")
+    shaping = sorted(given & {"vpc_cidr", "azs", "zones"})
+    if vpc_id is not None and shaping:
+        raise UsageError(f"--vpc-id uses an existing VPC; --{shaping[0].replace('_', '-')} shapes a VPC s3gw makes",
+                         "leave it out (choose subnets with --subnet-ids)")
+
+
+def validate_vpc_id(vpc_id: object) -> str:
+    if not isinstance(vpc_id, str) or not _VPC_ID_RE.fullmatch(vpc_id):
+        raise UsageError(f"invalid --vpc-id {vpc_id!r}", "use a VPC id such as vpc-0123456789abcdef0")
+    return vpc_id
+
+
+def validate_subnet_ids(subnet_ids: object) -> tuple[str, ...]:
+    """--subnet-ids a,b (a string) or a recorded list: distinct subnet ids, in the order given."""
+    names = [s.strip() for s in subnet_ids.split(",")] if isinstance(subnet_ids, str) else subnet_ids
+    if not isinstance(names, list | tuple) or not names or not all(
+            isinstance(s, str) and _SUBNET_ID_RE.fullmatch(s) for s in names):
+        raise UsageError(f"invalid --subnet-ids {subnet_ids!r}", "use subnet ids, comma-separated: subnet-a,subnet-b")
+    if len(set(names)) != len(names):
+        raise UsageError(f"invalid --subnet-ids {subnet_ids!r}", "name each subnet once")
+    return tuple(names)
 
 
 def check_state_dir(state_dir: Path, *, writing: bool) -> None:
@@ -364,7 +410,8 @@ def validate_egress(egress: object) -> str:
 def validate_settings(settings: dict[str, object], where: str) -> dict[str, object]:
     """A state file's recorded settings, checked as the options are: a hand-edited file is input too."""
     checks = {"vpc_cidr": validate_cidr, "azs": validate_azs, "bucket": validate_bucket, "egress": validate_egress,
-              "allow_principals": validate_principals}
+              "allow_principals": validate_principals, "vpc_id": validate_vpc_id, "subnet_ids": validate_subnet_ids,
+              "adopt": validate_adopt}
     for key, value in settings.items():
         if key not in checks or value is None:
             continue  # a setting another s3gw feature records is that feature's to check
@@ -381,7 +428,13 @@ def validate_principals(principals: object) -> list[str]:
     return [validate_principal(a) for a in principals]
 
 
-SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones")
+def validate_adopt(adopt: object) -> bool:
+    if adopt is not True:
+        raise UsageError(f"invalid adopt {adopt!r}", "true, or left out")
+    return True
+
+
+SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "adopt", "vpc_id", "subnet_ids")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
@@ -389,8 +442,9 @@ def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
     `up --egress anywhere` does not call the stack drifted. A new VPC CIDR cannot be applied."""
     validate_settings(recorded, f"state file {config.state_path}")
     updates = {key: recorded[key] for key in SETTINGS if key not in config.given and recorded.get(key) is not None}
-    if "allow_principals" in updates:  # a JSON list in the state file
-        updates["allow_principals"] = tuple(updates["allow_principals"])
+    for key in ("allow_principals", "subnet_ids"):  # a JSON list in the state file
+        if key in updates:
+            updates[key] = tuple(updates[key])
     if "vpc_cidr" in config.given and recorded.get("vpc_cidr") not in (None, config.vpc_cidr):
         raise UsageError(f"stack {config.stack} was made with --vpc-cidr {recorded['vpc_cidr']}",
                          "a VPC's block cannot change: run 'down' first, or use another --stack")

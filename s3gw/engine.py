@@ -19,8 +19,9 @@ from s3gw.config import SETTINGS, StackConfig, check_state_dir, settle, validate
 from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translate
 from s3gw.graph import Walked, walk
 from s3gw.steps import STEPS, UP_NEEDS, Context, Step
+from s3gw.steps.base import ADOPTED, adopted
 from s3gw.steps.function import wait_for_enis
-from s3gw.steps.subnets import zone_names
+from s3gw.steps.subnets import check_brought, zone_names
 from s3gw.steps.summary import attributes
 
 P = ParamSpec("P")
@@ -196,8 +197,11 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
             progress = serialised(progress)
         ctx.seen.clear()  # a context handed in (tests) may hold an earlier run's reads
         zone_names(ctx)  # --azs against the region's zones, before anything is created
+        check_brought(ctx)  # --vpc-id, --subnet-ids, --bucket --adopt: they exist, before anything is written
         refuse_setting_changes(ctx)
         settings = {key: _setting(value) for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
+        if ADOPTED in ctx.state.settings:  # what the steps recorded of what they adopted (steps.base.ADOPTED)
+            settings[ADOPTED] = ctx.state.settings[ADOPTED]
         if ctx.state.settings != settings:
             ctx.state.settings = settings
             ctx.state.save()
@@ -233,7 +237,8 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
 
         walk_steps(ctx, make, configure).raise_first()
         in_order = [reports[step.name] for step in STEPS]
-        return StackReport(config.stack, config.region, _with_exemptions(in_order, ctx.config), outputs_of(ctx.outputs))
+        return StackReport(config.stack, config.region, _with_adoption(_with_exemptions(in_order, ctx.config), ctx),
+                           outputs_of(ctx.outputs))
 
 
 def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[Step], None]) -> Walked:
@@ -343,6 +348,16 @@ def _with_exemptions(reports: list[StepReport], config: StackConfig) -> list[Ste
     return reports
 
 
+def _with_adoption(reports: list[StepReport], ctx: Context) -> list[StepReport]:
+    """Mark what the stack uses but did not make (--adopt, --vpc-id): `down` keeps it."""
+    by_title = {step.title: step for step in STEPS}
+    for report in reports:
+        step = by_title.get(report.step)
+        if step and any(adopted(ctx, key) for key in step.keys):
+            report.details.insert(0, "(adopted) s3gw did not make it; down keeps it and undoes only s3gw's changes")
+    return reports
+
+
 def _setting(value: Any) -> Any:
     """A setting as the state file holds it (JSON: a tuple is a list)."""
     return list(value) if isinstance(value, tuple) else value
@@ -352,6 +367,7 @@ def _setting(value: Any) -> Any:
 def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False)
     zone_names(ctx)
+    check_brought(ctx)
     refuse_setting_changes(ctx)
     # What is left to show: the recorded settings this run changes and `up` converges (more --azs, --egress).
     recorded = {"bucket": ctx.state.resources.get("bucket"), **ctx.state.settings}
@@ -360,13 +376,23 @@ def plan(config: StackConfig, progress: Progress) -> StackReport:
                if recorded.get(key) is not None and recorded[key] != value]
     reports = _with_exemptions(_inspect(ctx, missing="create", drift="change", ok="ok", describe_missing=True),
                                ctx.config)
+    reports = _with_adoption(reports, ctx) + traffic_reports(ctx)
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs), changes)
+
+
+def traffic_reports(ctx: Context) -> list[StepReport]:
+    """plan on a VPC the user brought: which subnets send S3 traffic through a NAT or internet gateway today."""
+    from s3gw.steps.subnets import s3_traffic
+
+    lines = s3_traffic(ctx)
+    return [StepReport("S3 traffic today", "change" if any(line.startswith("moves") for line in lines) else "ok",
+                       {}, lines)] if lines else []
 
 
 @translated("checking the stack")
 def status(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False, needs_state=True)
-    reports = _inspect(ctx, missing="missing", drift="drift", ok="ok")
+    reports = _with_adoption(_inspect(ctx, missing="missing", drift="drift", ok="ok"), ctx)
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
 
 
@@ -404,10 +430,19 @@ def down_preview(config: StackConfig) -> tuple[list[str], int | None]:
     state = load_state(config)
     resources = {key: value for key, value in state.resources.items() if key != "prefix_list_id"}
     bucket = resources.get("bucket")
-    if not bucket:
-        return describe_resources(resources), 0
+    kept = _adopted_lines(config, state)
+    lines = [line for line in describe_resources(resources) if line not in kept]
+    lines += [f"(keeping, adopted: {line}; only s3gw's changes to it are undone)" for line in kept]
+    if not bucket or f"bucket {bucket}" in kept:
+        return lines, 0  # an adopted bucket's objects are never deleted
     ctx = open_context(config, lambda message: None, persist=False)
-    return describe_resources(resources), count_object_versions(ctx, bucket)
+    return lines, count_object_versions(ctx, bucket)
+
+
+def _adopted_lines(config: StackConfig, state: state_file.State) -> list[str]:
+    settled = settle(config, state.settings)
+    probe = Context(config=settled, aws=None, state=state)  # type: ignore[arg-type]  # adopted() reads no AWS
+    return describe_resources({k: v for k, v in state.resources.items() if adopted(probe, k)})
 
 
 # The order of `down`, each with what must be gone first. Work that does not depend on Lambda's ENIs (bucket,
@@ -457,6 +492,7 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
         concurrent(ctx)
         if ctx.config.max_concurrency > 1:
             progress = serialised(progress)
+        ctx.releasing = True  # adopted resources are let go of, never looked up again (steps.base.adopted)
         if not ctx.state.exists_on_disk and not from_tags:
             return DownReport(config.stack, [], {})  # no state file: only --from-tags looks for the stack
         _drop_unknown_keys(ctx, progress)
@@ -499,9 +535,12 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals:
         step = by_name[name]
         if not step.recorded(ctx):
             return
-        progress(f"deleting {step.title} " + " ".join(_flat(_ids(ctx, step))))
+        kept = any(adopted(ctx, key) for key in step.keys)  # brought by the user: let go of, never deleted
+        progress(("keeping (adopted; undoing s3gw's changes to it) " if kept else "deleting ")
+                 + f"{step.title} " + " ".join(_flat(_ids(ctx, step))))
         step.delete(ctx)
-        gone.append(name)
+        if not kept:
+            gone.append(name)
 
     walked = walk(dict(_DOWN_ORDER), run, workers=ctx.config.max_concurrency, keep_going=True, watch=overdue_call)
     for name, error in walked.failed.items():
@@ -572,6 +611,8 @@ def _disown_foreign(ctx: Context, progress: Progress) -> None:
     from s3gw.inventory import foreign_ids
 
     for key, foreign in foreign_ids(ctx).items():
+        if adopted(ctx, key):
+            continue  # brought by the user: its step lets go of it (and never deletes it)
         progress(f"not deleting {', '.join(foreign)}: it lacks the tag s3gw:stack={ctx.config.stack}")
         value = ctx.outputs.get(key)
         kept = [v for v in value if v not in foreign] if isinstance(value, list) else []

@@ -60,6 +60,8 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         report.error_type = str(payload.get("errorType", answer["FunctionError"]))
         report.error = str(payload.get("errorMessage", ""))
         report.diagnosis, report.fix = diagnose(report.error_type, report.error)
+        if "AccessDenied" in report.error or "AccessDenied" in report.error_type:
+            report.diagnosis, report.fix = _through_nat(ctx, function) or (report.diagnosis, report.fix)
     elif isinstance(payload, dict) and isinstance(payload.get("objects"), list):
         report.ok = True
         report.objects = payload["objects"]
@@ -144,6 +146,30 @@ def diagnose(error_type: str, message: str) -> tuple[str, str]:
     if error_type in ("KeyError",) and "BUCKET_NAME" in message:
         return "the function has no BUCKET_NAME in its environment", "run 's3gw up' to repair its configuration"
     return f"the function failed with {error_type or 'an error'}", "read the log tail (-v) and run 's3gw verify'"
+
+
+def _through_nat(ctx: Context, function: str) -> tuple[str, str] | None:
+    """AccessDenied from a function whose subnet sends S3 traffic through a NAT gateway: the request arrived
+    without aws:SourceVpce (s3gw/reach.py cites why), so the seal refused it."""
+    from s3gw.pricing import nat_cost_line
+    from s3gw.reach import fetch_snapshot, s3_exits
+
+    try:
+        vpc = ctx.aws.lambda_.get_function_configuration(FunctionName=function).get("VpcConfig") or {}
+        subnet_ids = list(vpc.get("SubnetIds") or [])
+        exits = s3_exits(subnet_ids, region=ctx.config.region, **fetch_snapshot(ctx.aws.ec2, subnet_ids, []))
+    except Exception:  # the diagnosis is a best effort: the error stays as S3 gave it
+        return None
+    nat = {subnet: (table, gateway) for subnet, (table, gateway) in exits.items() if gateway.startswith("nat-")}
+    if not nat:
+        return None
+    where = ", ".join(f"{subnet} ({table} → {gateway})" for subnet, (table, gateway) in sorted(nat.items()))
+    tables = " ".join(sorted({table for table, _ in nat.values()}))
+    return (f"the function reached S3 through a NAT gateway, not the endpoint: {where} route 0.0.0.0/0 to the NAT "
+            f"and have no route to the S3 prefix list, so the request carried no aws:SourceVpce and the seal refused "
+            f"it (AccessDenied); that traffic also costs {nat_cost_line(ctx.config.region)}",
+            f"add {tables} to the S3 gateway endpoint (modify-vpc-endpoint --add-route-table-ids {tables}; "
+            "'s3gw up' does it for the stack's subnets), then test-invoke again")
 
 
 def _outside_reads(ctx: Context, bucket: str, key: str) -> tuple[bool | None, str]:

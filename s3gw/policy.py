@@ -553,3 +553,51 @@ def _condition_holds(op: _Operator, wanted: list[str], values: list[str], presen
         # endpoint; under ForAnyValue there is no value, so nothing holds.
         return op.if_exists or (negated and op.qualifier == "")
     return any(one(v) for v in values)
+
+
+# --- the seal merged into a policy s3gw did not write (--bucket NAME --adopt) --------------------------------
+# Terraform's aws_s3_bucket_policy replaces the whole document (hashicorp/terraform-provider-aws#409, #6334) and
+# CDK cannot append to a policy it does not own (aws/aws-cdk#16379). s3gw adds its statements under Sids of its
+# own and takes back exactly those. Sids: letters and digits only, as IAM's Sid grammar asks
+# (docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_sid.html).
+OWN_SID_PREFIX = "S3gw"
+# "Bucket policies are limited to 20 KB in size" (S3 User Guide, "Bucket policies for Amazon S3",
+# docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html).
+POLICY_SIZE_LIMIT = 20 * 1024
+
+
+def own_statements(seal_doc: PolicyDoc) -> list[dict[str, Any]]:
+    """The seal's statements, each under s3gw's own Sid (S3gwDenyUnlessThroughEndpoint, S3gwDenyWithoutTLS)."""
+    return [{**stmt, "Sid": OWN_SID_PREFIX + str(stmt.get("Sid", index))}
+            for index, stmt in enumerate(seal_doc["Statement"])]
+
+
+def is_own(statement: dict[str, Any]) -> bool:
+    return str(statement.get("Sid", "")).startswith(OWN_SID_PREFIX)
+
+
+def merge_seal(current: str | None, seal_doc: PolicyDoc) -> PolicyDoc:
+    """The current policy with s3gw's statements put in (replacing older ones of its own); every other
+    statement, and the document's Version and Id, kept as they are."""
+    document = parse_policy(current) if current else {"Version": "2012-10-17"}
+    others = [s for s in statements_of(document) if not is_own(s)] if current else []
+    return {**document, "Statement": others + own_statements(seal_doc)}
+
+
+def strip_seal(current: str | None) -> PolicyDoc | None:
+    """The current policy without s3gw's statements; None when nothing else is left (delete the policy)."""
+    if not current:
+        return None
+    document = parse_policy(current)
+    statements = statements_of(document)
+    others = [s for s in statements if not is_own(s)]
+    if not others:
+        return None
+    if len(others) == len(statements):
+        return document  # nothing of s3gw's in it: left exactly as it is
+    single = isinstance(document.get("Statement"), dict)
+    return {**document, "Statement": others[0] if single and len(others) == 1 else others}
+
+
+def own_part(current: str | None) -> list[dict[str, Any]]:
+    return [s for s in statements_of(current) if is_own(s)] if current else []

@@ -9,8 +9,19 @@ table) routes the region's S3 prefix list to a usable gateway endpoint, and the 
 let TCP 443 out to that prefix list. Lambda may place an ENI in any of the function's subnets,
 so the path is good only when every subnet reaches S3.
 
-Not modelled: network ACLs, NAT or internet gateways (S3 over the internet carries no
-aws:SourceVpce, so it never satisfies the bucket policy anyway), and endpoint policies.
+NAT and internet gateways (issue 15): a subnet whose table has no S3 prefix-list route through an
+endpoint but a default route (0.0.0.0/0) to a NAT gateway sends its S3 traffic to S3's public addresses
+through the NAT. Once the table is on the endpoint, the endpoint's prefix-list route is the more specific
+match for S3's addresses and wins over 0.0.0.0/0 (VPC User Guide, "Route priority": the most specific route
+that matches the traffic decides, docs.aws.amazon.com/vpc/latest/userguide/route-tables.html). Through the
+NAT a request carries no aws:SourceVpce (IAM User Guide, global condition keys: the key is in the request
+context only when the request is made through a VPC endpoint), so a seal refuses it: AccessDenied, not a
+timeout. A Lambda ENI has no public IP, so a route to an internet gateway alone gives a function no way
+out (Lambda Developer Guide, "Enable internet access for VPC-connected Lambda functions": connecting a
+function to a public subnet gives it neither internet access nor a public IP). `internet_exit` tells the
+two apart.
+
+Not modelled: network ACLs and endpoint policies.
 """
 
 from __future__ import annotations
@@ -63,6 +74,54 @@ def effective_route_table(
         if any(a.get("Main") and _associated(a) for a in table.get("Associations", [])):
             return dict(table)
     return None
+
+
+def internet_exit(table: Snapshot) -> str | None:
+    """The NAT (nat-…) or internet gateway (igw-…) a table's default route 0.0.0.0/0 goes to, else None."""
+    for route in table.get("Routes", []):
+        if route.get("DestinationCidrBlock") != "0.0.0.0/0":
+            continue
+        if str(route.get("State", "active")).lower() == "blackhole":
+            continue
+        target = route.get("NatGatewayId") or route.get("GatewayId") or ""
+        if target.startswith(("nat-", "igw-")):
+            return str(target)
+    return None
+
+
+def s3_exits(
+    subnet_ids: Sequence[str],
+    *,
+    subnets: Iterable[Snapshot],
+    route_tables: Iterable[Snapshot],
+    endpoints: Iterable[Snapshot],
+    prefix_lists: Iterable[Snapshot],
+    region: str,
+    **_: Any,
+) -> dict[str, tuple[str, str]]:
+    """Subnets whose S3 traffic leaves through a NAT or internet gateway: subnet → (route table, nat-/igw-).
+
+    A subnet on a usable gateway endpoint for S3 is not among them (the prefix-list route wins)."""
+    service = s3_service_name(region)
+    prefix_list = next((p for p in prefix_lists if p.get("PrefixListName") == service), None)
+    tables = list(route_tables)
+    endpoint_by_id = {e["VpcEndpointId"]: e for e in endpoints if e.get("VpcEndpointId")}
+    exits: dict[str, tuple[str, str]] = {}
+    for subnet in subnets:
+        subnet_id = subnet.get("SubnetId", "")
+        if subnet_id not in subnet_ids:
+            continue
+        table = effective_route_table(subnet_id, subnet.get("VpcId", ""), tables)
+        if table is None:
+            continue
+        on_endpoint = any(
+            _endpoint_problem(e_id, route, endpoint_by_id.get(e_id), table["RouteTableId"], subnet.get("VpcId", ""),
+                              service) is None
+            for e_id, route in _candidate_endpoints(table, endpoint_by_id, prefix_list))
+        gateway = internet_exit(table)
+        if not on_endpoint and gateway:
+            exits[subnet_id] = (str(table["RouteTableId"]), gateway)
+    return exits
 
 
 def s3_reach(
@@ -262,6 +321,15 @@ def _no_route_link(
     table_id = table["RouteTableId"]
     detail = f"{table_id} has no route to the S3 prefix list through a gateway endpoint"
     fix = f"add {table_id} to the S3 gateway endpoint (modify-vpc-endpoint --add-route-table-ids {table_id})"
+    gateway = internet_exit(table)
+    if gateway and gateway.startswith("nat-"):
+        from s3gw.pricing import nat_cost_line
+
+        detail += (f"; S3 traffic from {subnet_id} leaves through NAT gateway {gateway} (0.0.0.0/0), without "
+                   f"aws:SourceVpce, so the seal refuses it; it costs {nat_cost_line(service.split('.')[2])}")
+    elif gateway:
+        detail += (f"; its default route goes to internet gateway {gateway}, which gives a Lambda ENI (no public "
+                   "IP) no way out, and other hosts' S3 traffic no aws:SourceVpce")
     in_vpc = [e for e in endpoint_by_id.values() if e.get("VpcId") in (None, vpc_id)]
     for_s3 = [e for e in in_vpc if e.get("ServiceName") == service]
     gateways = [e for e in for_s3 if e.get("VpcEndpointType", "").lower() == "gateway"]

@@ -12,7 +12,16 @@ from typing import Any
 from s3gw import reach
 from s3gw.errors import AwsError, UsageError
 from s3gw.permissions import vpc_access_policy_arn
-from s3gw.policy import DATA_ACTIONS, FUNCTION_ACTIONS, Request, action_resource, decide, evaluate, statements_of
+from s3gw.policy import (
+    DATA_ACTIONS,
+    FUNCTION_ACTIONS,
+    Request,
+    action_resource,
+    decide,
+    evaluate,
+    is_own,
+    statements_of,
+)
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
 from s3gw.steps.bucket import location_region, public_access_off
@@ -274,7 +283,10 @@ def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: 
 def _exemptions_check(policy: str, bucket: str, account: str, wanted: tuple[str, ...] | None,
                       repair: str) -> Check:
     """Who the seal lets in from outside the endpoint: the aws:PrincipalArn values its Deny spares."""
-    exempt = sorted({str(v) for stmt in statements_of(policy) if stmt.get("Effect") == "Deny"
+    statements = statements_of(policy)
+    if any(is_own(stmt) for stmt in statements):  # an adopted bucket: the seal is s3gw's statements, not the user's
+        statements = [stmt for stmt in statements if is_own(stmt)]
+    exempt = sorted({str(v) for stmt in statements if stmt.get("Effect") == "Deny"
                      for block in (stmt.get("Condition") or {}).values()
                      for key, values in block.items() if key.lower() == "aws:principalarn"
                      for v in (values if isinstance(values, list) else [values])})

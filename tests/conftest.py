@@ -31,6 +31,32 @@ from s3gw.sandbox import moto_glue  # noqa: E402  (after the environment above: 
 # behaves as S3 here (see moto_glue.honour_create_bucket_tags for the source).
 moto_glue.honour_create_bucket_tags()
 
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's own server on a free port, for one test module; stopped after it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server._server.server_port}"  # port 0: ask the server which it took
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    """The embedded sandbox, in this process, on a free port, for one test module; stopped after it."""
+    from s3gw.sandbox import Behaviours, Sandbox
+
+    sandbox = Sandbox(port=0, behaviours=Behaviours()).start()
+    try:
+        yield sandbox.endpoint_url
+    finally:
+        sandbox.stop()
+
+
 REGION = "eu-west-1"
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
 

@@ -20,18 +20,6 @@ STACK = "a-stack-name-of-thirty-two-chars"
 
 
 @pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server._server.server_port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def stack(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     state_dir = tmp_path_factory.mktemp("state")
     made = piped(moto_url, state_dir, "up")

@@ -6,26 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import pytest
 from conftest import run_s3gw
 
 REGION = "eu-west-1"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server._server.server_port}"  # port 0: ask the server which it took
-    finally:
-        server.stop()
 
 
 def s3gw(*args: str, url: str, state_dir: Path) -> subprocess.CompletedProcess[str]:

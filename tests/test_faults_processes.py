@@ -19,18 +19,6 @@ from fault_helpers import EMPTY, ONE_STACK, REGION, count_resources
 from s3gw.state import SCHEMA_VERSION
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server._server.server_port}"
-    finally:
-        server.stop()
-
-
 def s3gw(*args: str, url: str, state_dir: Path, stack: str) -> subprocess.CompletedProcess[str]:
     return run_s3gw(*args, url=url, state_dir=state_dir, stack=stack)
 

@@ -6,23 +6,12 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
 import pytest
 from conftest import REGION, S3GW_ENV, run_s3gw, s3gw_command
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    from s3gw.sandbox import Behaviours, Sandbox
-
-    sandbox = Sandbox(port=0, behaviours=Behaviours()).start()
-    try:
-        yield sandbox.endpoint_url
-    finally:
-        sandbox.stop()
 
 
 def start(*args: str, url: str, state_dir: Path, stack: str, cwd: Path | None = None) -> subprocess.Popen[str]:

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -18,17 +17,6 @@ from s3gw import state as state_file
 from s3gw.cli import cli
 from s3gw.errors import LockedError, StateConflict
 from s3gw.state_s3 import S3Store
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    from s3gw.sandbox import Behaviours, Sandbox
-
-    sandbox = Sandbox(port=0, behaviours=Behaviours()).start()
-    try:
-        yield sandbox.endpoint_url
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture(scope="module")

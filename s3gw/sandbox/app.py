@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote
 
 from s3gw.aws import partition_of
 from s3gw.policy import Decision, Request, decide, evaluate
-from s3gw.reach import fetch_snapshot, s3_reach
+from s3gw.reach import fetch_snapshot, s3_exits, s3_reach
 
 from . import authorize, s3_access
 from . import moto_glue as glue
@@ -423,6 +423,17 @@ class SandboxApp:
         reach = s3_reach(region, subnet_ids, group_ids, **snapshot)
         if not reach.ok:
             reason = reach.reason
+            exits = s3_exits(subnet_ids, region=region, **snapshot)
+            nat = {s: gateway for s, (_, gateway) in exits.items() if gateway.startswith("nat-")}
+            egress_ok = reach.links[0].ok  # the security groups' link comes first (reach.s3_reach)
+            broken = [link for link in reach.links if not link.ok and link.name.split(":")[0] not in nat]
+            if nat and egress_ok and not broken:
+                # Through a NAT gateway: S3's public endpoint answers, but the request carries no aws:SourceVpce
+                # (reach.py cites the docs), so the seal refuses it with AccessDenied. Lambda may put an ENI in any
+                # of the function's subnets; the sandbox takes the one that goes through the NAT, every time.
+                log.info("%s reaches S3 through NAT %s (subnets %s)", function.name, ", ".join(sorted(set(
+                    nat.values()))), ", ".join(sorted(nat)))
+                return Caller(session, account, role_arn), self.url(), self.url()
             log.info("%s cannot reach S3: %s", function.name, reason.detail if reason else "unknown")
             return Caller(session, account, role_arn), self.black_hole.url, self.black_hole.url
         vpc_id = snapshot["subnets"][0]["VpcId"] if snapshot["subnets"] else None

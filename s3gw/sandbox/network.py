@@ -8,7 +8,11 @@ endpoint URLs carry the network position:
   or no SourceVpce (no VPC: Lambda's own internet access);
 - path broken: the black hole, a listener whose accept queue is full, so the kernel drops the SYN
   and the client's connect timeout fires, as when a route or security group drops it in AWS.
-A VPC function reaches nothing else (no NAT is modelled): its other AWS endpoints are the black hole.
+- path through a NAT gateway (the subnet's table routes 0.0.0.0/0 to nat-… and not the S3 prefix list
+  to an endpoint): the sandbox itself, every endpoint, but no SourceVpce, so a seal answers AccessDenied
+  (the sources are cited in s3gw/reach.py). A route to an internet gateway alone is the black hole: a
+  Lambda ENI has no public IP.
+Otherwise a VPC function reaches nothing else: its other AWS endpoints are the black hole.
 """
 
 from __future__ import annotations

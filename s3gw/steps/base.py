@@ -49,6 +49,7 @@ class Context:
     # What this run has read (or just made) of each resource, by name: a later find/check/repair uses it rather
     # than ask AWS again. A step that changes a resource updates its entry or drops it (unsee); `down` drops all.
     seen: dict[str, Any] = field(default_factory=dict)
+    releasing: bool = False  # `down`: an adopted resource is let go of (what s3gw added to it undone), never sought
 
     def __post_init__(self) -> None:
         self.outputs.update(self.state.resources)
@@ -84,6 +85,46 @@ class Context:
 
     def stack_filter(self) -> dict[str, Any]:
         return {"Name": f"tag:{STACK_TAG}", "Values": [self.config.stack]}
+
+
+# Bring your own (issue 15). What the stack uses but did not make: recorded like the rest, never deleted by `down`,
+# which undoes only what s3gw added to it (its policy statements, the route tables it attached to an endpoint).
+# The bucket and VPC follow the recorded settings (--adopt, --vpc-id); an endpoint s3gw found in the VPC is
+# recorded in settings["adopted"] = {"endpoint_id": ..., "route_tables_added": [...]}, and the bucket's policy as it
+# was before s3gw added to it in settings["adopted"]["policy_before"] ("" for none).
+ADOPTED = "adopted"
+
+
+def adopted(ctx: Context, key: str) -> bool:
+    """Whether the resource recorded under `key` is one the user brought (s3gw must not delete it)."""
+    if key in ("bucket", "bucket_pending"):
+        return bool(ctx.config.adopt)
+    if key in ("vpc_id", "subnet_ids", "route_table_ids"):
+        return bool(ctx.config.vpc_id)
+    if key in ("endpoint_id", "prefix_list_id"):
+        return bool(adoption(ctx).get("endpoint_id"))
+    return False
+
+
+def adoption(ctx: Context) -> dict[str, Any]:
+    record = ctx.state.settings.get(ADOPTED)
+    return dict(record) if isinstance(record, dict) else {}
+
+
+def record_adoption(ctx: Context, **values: Any) -> None:
+    """Write (or, with None, drop) an adoption detail; saved at once in `up` and `down`, kept in memory in plan."""
+    record = adoption(ctx)
+    for key, value in values.items():
+        if value is None:
+            record.pop(key, None)
+        else:
+            record[key] = value
+    if record:
+        ctx.state.settings[ADOPTED] = record
+    else:
+        ctx.state.settings.pop(ADOPTED, None)
+    if ctx.persist:
+        ctx.state.save()
 
 
 # What AWS answers for a resource it does not have: one that is gone, or (right after its create) one that

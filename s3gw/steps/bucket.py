@@ -10,9 +10,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from s3gw.errors import AwsError, translate
-from s3gw.policy import bucket_policy, canonical
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, retry, tag_dict
+from s3gw.errors import AwsError, UsageError, translate
+from s3gw.policy import (
+    FUNCTION_ACTIONS,
+    POLICY_SIZE_LIMIT,
+    Request,
+    action_resource,
+    bucket_policy,
+    canonical,
+    decide,
+    merge_seal,
+    own_part,
+    own_statements,
+    statements_of,
+    strip_seal,
+)
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, adoption, call, is_code, record_adoption, retry, tag_dict
 
 _BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -100,6 +113,8 @@ class BucketStep(Step):
     def find(self, ctx: Context) -> dict[str, Any] | None:
         ctx.unsee("bucket_new")
         bucket = bucket_name(ctx)
+        if ctx.config.adopt:
+            return find_adopted(ctx, bucket)
         try:
             # Not HeadBucket: it needs s3:ListBucket, which the seal denies outside the endpoint.
             ctx.seen[f"bucket_location:{bucket}"] = ctx.aws.s3.get_bucket_location(Bucket=bucket)
@@ -164,6 +179,8 @@ class BucketStep(Step):
         if location != ctx.config.region:
             raise AwsError(f"bucket {bucket} is in {location}, but the stack is in {ctx.config.region}",
                            "a gateway endpoint reaches only buckets of its own region; choose another --bucket")
+        if ctx.config.adopt:
+            return check_adopted(ctx, bucket)
         if bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
             drifts.append(Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing"))
         if public_access_off(ctx, bucket):
@@ -187,6 +204,9 @@ class BucketStep(Step):
         ctx.unsee("bucket_new")
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
+        if ctx.config.adopt:
+            repair_adopted(ctx, bucket, drifts)
+            return
         for drift in drifts:
             if drift.key == "tags" and bucket == self.created:
                 # Made by this very run, so ours: an endpoint that drops CreateBucket's tags (not AWS) gets them here.
@@ -214,6 +234,11 @@ class BucketStep(Step):
     def delete(self, ctx: Context) -> None:
         bucket = ctx.outputs.get("bucket") or ctx.outputs.get("bucket_pending")
         if not bucket:
+            return
+        if ctx.config.adopt:
+            release_adopted(ctx, bucket)
+            ctx.forget("bucket")
+            ctx.forget("bucket_pending")
             return
         owner = ownership(ctx, bucket)
         if owner == "foreign":
@@ -245,7 +270,11 @@ class BucketStep(Step):
 
 
 def unseal(ctx: Context, bucket: str) -> None:
-    """`s3gw unseal`: only the bucket policy goes; already gone counts as done."""
+    """`s3gw unseal`: only the bucket policy goes (of an adopted bucket, only s3gw's statements); already gone
+    counts as done."""
+    if ctx.config.adopt:
+        release_adopted(ctx, bucket)
+        return
     try:
         ctx.aws.s3.delete_bucket_policy(Bucket=bucket)
     except Exception as exc:
@@ -287,3 +316,114 @@ def count_object_versions(ctx: Context, bucket: str) -> int | None:
             return None
         raise translate(exc, f"counting the object versions in {bucket}") from exc
     return count
+
+
+# --- a bucket the user brought (--bucket NAME --adopt) --------------------------------------------------------
+# s3gw never makes, tags, empties or deletes it, and leaves its other settings (public access, encryption, tags)
+# as they are: it only adds its seal's statements to the policy, and `down` takes exactly those back out.
+
+
+def find_adopted(ctx: Context, bucket: str) -> dict[str, Any] | None:
+    if ctx.releasing:  # `down`: what is recorded, never a lookup
+        return {"bucket": bucket} if bucket == ctx.outputs.get("bucket") else None
+    try:
+        ctx.aws.s3.get_bucket_location(Bucket=bucket)
+    except Exception as exc:
+        if is_code(exc, *_MISSING):
+            raise UsageError(f"bucket {bucket} does not exist: --adopt uses an existing bucket",
+                             "create it first, or leave out --adopt to let s3gw make (and own) it") from None
+        if is_code(exc, "403", "AccessDenied", "Forbidden"):
+            raise AwsError(f"bucket {bucket} is another account's, or you may not read it",
+                           "--adopt takes a bucket of this account") from None
+        raise translate(exc, f"checking bucket {bucket}") from exc
+    return {"bucket": bucket}
+
+
+def _role_arn(ctx: Context) -> str:
+    # The role step runs after this one; its ARN is known from its name.
+    return f"arn:{ctx.aws.partition}:iam::{ctx.aws.account}:role/{ctx.config.role_name}"
+
+
+def adoption_conflicts(ctx: Context, bucket: str, merged: dict[str, Any]) -> list[str]:
+    """What would make the merged policy fail: the user's own Deny refusing the function through the endpoint
+    (S3 evaluates every statement, and an explicit Deny wins: IAM User Guide, "Policy evaluation logic"), or a
+    document over S3's 20 KB limit."""
+    problems = []
+    size = len(json.dumps(merged, separators=(",", ":")).encode())
+    if size > POLICY_SIZE_LIMIT:
+        problems.append(f"the policy with s3gw's statements is {size} bytes, over S3's {POLICY_SIZE_LIMIT}-byte limit")
+    role_arn, account = _role_arn(ctx), ctx.aws.account
+    caller = f"arn:{ctx.aws.partition}:sts::{account}:assumed-role/{ctx.config.role_name}/{ctx.config.function_name}"
+    through = {"aws:SourceVpce": ctx.outputs.get("endpoint_id") or "vpce-to-be-made",
+               "aws:SourceVpc": ctx.outputs.get("vpc_id"), "aws:SecureTransport": True,
+               "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account}
+    for action in FUNCTION_ACTIONS:
+        request = Request(action, action_resource(action, bucket, ctx.aws.partition), caller, account, through)
+        try:
+            decision = decide(request, resource_policy=merged)
+        except ValueError as exc:
+            return [*problems, f"the bucket's policy cannot be evaluated: {exc}"]
+        if decision.effect == "Deny":
+            problems.append(f"the bucket's own policy denies the function {action} through the endpoint "
+                            f"(statement {decision.statement})")
+    return problems
+
+
+def check_adopted(ctx: Context, bucket: str) -> list[Drift]:
+    current = policy_text(ctx, bucket)
+    # plan before the endpoint exists: its id is not known, but what the user's statements would refuse is.
+    sealed = bucket_policy(bucket, ctx.outputs.get("endpoint_id") or "vpce-to-be-made", ctx.aws.partition,
+                           ctx.config.allow_principals)
+    wanted = own_statements(sealed)
+    drifts = []
+    if canonical({"Statement": own_part(current)}) != canonical({"Statement": wanted}):
+        drifts.append(Drift("policy", "s3gw's statements are not in the bucket policy" if not own_part(current)
+                            else "s3gw's statements in the bucket policy differ from the seal to the endpoint"))
+    problems = adoption_conflicts(ctx, bucket, merge_seal(current, sealed))
+    drifts += [Drift("conflict", problem) for problem in problems]
+    return drifts
+
+
+def repair_adopted(ctx: Context, bucket: str, drifts: list[Drift]) -> None:
+    conflicts = [d.detail for d in drifts if d.key == "conflict"]
+    if conflicts:
+        raise AwsError(f"not sealing adopted bucket {bucket}: " + "; ".join(conflicts),
+                       "change those statements of the bucket policy (or shorten it), then run 'up' again")
+    if not any(d.key == "policy" for d in drifts):
+        return
+    # Read again right before the put: S3 has no conditional PutBucketPolicy, so the window in which another
+    # writer's change would be lost is kept to these two calls (Terraform's overwrite: terraform-provider-aws#409).
+    current = policy_text(ctx, bucket)
+    merged = merge_seal(current, seal(ctx, bucket))
+    problems = adoption_conflicts(ctx, bucket, merged)
+    if problems:
+        raise AwsError(f"not sealing adopted bucket {bucket}: " + "; ".join(problems),
+                       "change those statements of the bucket policy (or shorten it), then run 'up' again")
+    if "policy_before" not in adoption(ctx):  # recorded before the put: `down` puts back this very text
+        record_adoption(ctx, policy_before=current or "")
+    call(f"adding s3gw's statements to the policy of {bucket}", ctx.aws.s3.put_bucket_policy, retry_not_found=ctx,
+         Bucket=bucket, Policy=json.dumps(merged))
+
+
+def release_adopted(ctx: Context, bucket: str) -> None:
+    """Take s3gw's statements out of the policy: the rest stays as it was; no statement left, no policy. The
+    bucket and its objects are never touched."""
+    s3 = ctx.aws.s3
+    before = adoption(ctx).get("policy_before")
+    try:
+        current = policy_text(ctx, bucket)
+        if own_part(current):
+            rest = strip_seal(current)
+            if rest is None:
+                s3.delete_bucket_policy(Bucket=bucket)
+            elif before and statements_of(before) == statements_of(rest):
+                # Nobody changed the rest meanwhile: the very text the bucket had (its layout, a lone statement
+                # not in a list), not merely an equivalent one.
+                s3.put_bucket_policy(Bucket=bucket, Policy=before)
+            else:
+                s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(rest))
+    except Exception as exc:
+        if not is_code(exc, "NoSuchBucket"):
+            raise translate(exc, f"taking s3gw's statements out of the policy of {bucket}") from exc
+    if before is not None:
+        record_adoption(ctx, policy_before=None)

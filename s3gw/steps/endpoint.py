@@ -9,9 +9,21 @@ from typing import Any
 from s3gw.errors import AwsError
 from s3gw.policy import canonical, endpoint_policy
 from s3gw.reach import effective_route_table
-from s3gw.steps.base import Context, Drift, Step, call, create_once, describe_by_id, is_code, not_visible, retry
-from s3gw.steps.bucket import bucket_name
-from s3gw.steps.route_tables import vpc_route_tables  # the bucket step runs later, but its name is known already
+from s3gw.steps.base import (
+    Context,
+    Drift,
+    Step,
+    adoption,
+    call,
+    create_once,
+    describe_by_id,
+    is_code,
+    not_visible,
+    record_adoption,
+    retry,
+)
+from s3gw.steps.bucket import bucket_name  # the bucket step runs later, but its name is known already
+from s3gw.steps.route_tables import vpc_route_tables
 
 _POLICY = "policy"  # the drift key of the endpoint policy (the others are route table ids)
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
@@ -106,6 +118,8 @@ class EndpointStep(Step):
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         endpoint = self._describe(ctx, fresh=True)  # find starts a run's look: check and repair reuse it
+        if endpoint is None and ctx.config.vpc_id and not ctx.releasing:
+            endpoint = self._adopt(ctx)
         if endpoint is None:
             return None
         return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": s3_prefix_list_id(ctx)}
@@ -143,6 +157,8 @@ class EndpointStep(Step):
         attached = set(endpoint.get("RouteTableIds", []))
         drifts = [Drift(table, f"route table {table} has no route to S3 through the endpoint")
                   for table in wanted_route_tables(ctx) if table not in attached]
+        if adoption(ctx).get("endpoint_id"):
+            return drifts  # the user's endpoint: its policy is theirs (verify reads it); s3gw only adds tables
         if canonical(endpoint.get("PolicyDocument") or "{}") != canonical(wanted_policy(ctx)):
             drifts.append(Drift(_POLICY, "the endpoint policy is not limited to the stack's bucket and account"))
         return drifts
@@ -150,6 +166,9 @@ class EndpointStep(Step):
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         tables = [d.key for d in drifts if d.key != _POLICY]
         if tables:
+            if adoption(ctx).get("endpoint_id"):  # recorded first: a crash after the call still takes them back
+                added = list(adoption(ctx).get("route_tables_added") or [])
+                record_adoption(ctx, route_tables_added=added + [t for t in tables if t not in added])
             call("attaching route tables to the endpoint", ctx.aws.ec2.modify_vpc_endpoint, retry_not_found=ctx,
                  VpcEndpointId=ctx.outputs["endpoint_id"], AddRouteTableIds=tables)
         if any(d.key == _POLICY for d in drifts):
@@ -160,7 +179,9 @@ class EndpointStep(Step):
 
     def delete(self, ctx: Context) -> None:
         endpoint_id = ctx.outputs.get("endpoint_id")
-        if endpoint_id:
+        if endpoint_id and adoption(ctx).get("endpoint_id") == endpoint_id:
+            self._release(ctx, endpoint_id)
+        elif endpoint_id:
             try:
                 answer = ctx.aws.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
             except Exception:
@@ -177,3 +198,29 @@ class EndpointStep(Step):
         ctx.forget("endpoint_id")
         ctx.forget("prefix_list_id")
 
+    def _adopt(self, ctx: Context) -> dict[str, Any] | None:
+        """An available S3 gateway endpoint already in the user's VPC: used (its route tables added to), not
+        duplicated; recorded as adopted, so `down` takes back only the tables s3gw added."""
+        found = call("looking for an S3 gateway endpoint in the VPC", ctx.aws.ec2.describe_vpc_endpoints,
+                     Filters=[{"Name": "vpc-id", "Values": [ctx.outputs["vpc_id"]]}])["VpcEndpoints"]
+        service = f"com.amazonaws.{ctx.config.region}.s3"
+        usable = [e for e in found if e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower()
+                  == "gateway" and e.get("State", "").lower() not in _GONE_STATES]
+        if not usable:
+            return None
+        endpoint = usable[0]
+        record_adoption(ctx, endpoint_id=endpoint["VpcEndpointId"],
+                        route_tables_added=adoption(ctx).get("route_tables_added") or [])
+        return dict(endpoint)
+
+    def _release(self, ctx: Context, endpoint_id: str) -> None:
+        """Take off the user's endpoint exactly the route tables s3gw added to it; the endpoint stays."""
+        added = list(adoption(ctx).get("route_tables_added") or [])
+        endpoint = self._describe(ctx)
+        still = [t for t in added if endpoint and t in endpoint.get("RouteTableIds", [])]
+        if still:
+            call("taking s3gw's route tables off the adopted endpoint", ctx.aws.ec2.modify_vpc_endpoint,
+                 VpcEndpointId=endpoint_id, RemoveRouteTableIds=still)
+        record_adoption(ctx, endpoint_id=None, route_tables_added=None)
+        ctx.forget("endpoint_id")
+        ctx.forget("prefix_list_id")

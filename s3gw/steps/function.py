@@ -230,6 +230,13 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
         raise
     if not (configuration.get("VpcConfig") or {}).get("SubnetIds"):
         return
+    if configuration.get("State") == "Pending":
+        # While a function is being created Lambda refuses UpdateFunctionConfiguration, but DeleteFunction is not
+        # among the calls that fail then (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html:
+        # Invoke, UpdateFunctionCode, UpdateFunctionConfiguration, PublishVersion): waiting out the creation
+        # (minutes) to detach would delay `down` for nothing. Its ENIs are waited out after, as ever.
+        ctx.progress(f"{name} is still being created (Pending): deleting it as it is")
+        return
     ctx.progress(f"taking {name} out of the VPC, so that Lambda starts releasing its network interfaces")
     _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
     retry(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3gw.reach import effective_route_table
 from s3gw.steps.base import (
     STACK_TAG,
     Context,
@@ -50,6 +51,12 @@ class RouteTablesStep(Step):
         return by_subnet
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
+        if ctx.config.vpc_id:  # the user's VPC: the tables its subnets already use, never new ones
+            if ctx.releasing:
+                return {"route_table_ids": ctx.outputs["route_table_ids"]} if ctx.outputs.get("route_table_ids") \
+                    else None
+            ids = effective_tables(ctx)
+            return {"route_table_ids": ids} if ids else None
         ours = self._ours(ctx, fresh=True)  # find starts a run's look: check, repair and the endpoint reuse it
         subnet_ids = ctx.outputs.get("subnet_ids") or []
         ids = [ours[s]["RouteTableId"] for s in subnet_ids if s in ours]
@@ -59,6 +66,8 @@ class RouteTablesStep(Step):
         self.repair(ctx, self.check(ctx))
 
     def check(self, ctx: Context) -> list[Drift]:
+        if ctx.config.vpc_id:
+            return []
         ours = self._ours(ctx)
         drifts = []
         for subnet_id in ctx.outputs.get("subnet_ids") or []:
@@ -136,6 +145,9 @@ class RouteTablesStep(Step):
         ctx.record("route_table_ids", [ours[s]["RouteTableId"] for s in subnet_ids if s in ours])
 
     def delete(self, ctx: Context) -> None:
+        if ctx.config.vpc_id:
+            ctx.forget("route_table_ids")  # the user's: the endpoint step took back the routes s3gw added
+            return
         remaining = list(ctx.outputs.get("route_table_ids") or [])
         for table_id in list(remaining):
             self._delete_table(ctx, table_id)
@@ -163,3 +175,16 @@ class RouteTablesStep(Step):
             ctx, f"deleting route table {table_id}", lambda: ec2.delete_route_table(RouteTableId=table_id),
             gone=("InvalidRouteTableID.NotFound",), waiting_for=f"{table_id} to be free",
         )
+
+
+def effective_tables(ctx: Context) -> list[str]:
+    """The tables the recorded subnets really use (explicit association, else the VPC's main table)."""
+    vpc_id = ctx.outputs["vpc_id"]
+    tables = call("finding the subnets' route tables", ctx.aws.ec2.describe_route_tables,
+                  Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    ids: list[str] = []
+    for subnet_id in ctx.outputs.get("subnet_ids") or []:
+        table = effective_route_table(subnet_id, vpc_id, tables)
+        if table and table["RouteTableId"] not in ids:
+            ids.append(table["RouteTableId"])
+    return ids

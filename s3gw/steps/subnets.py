@@ -7,6 +7,7 @@ from typing import Any
 
 from s3gw.config import subnet_cidrs
 from s3gw.errors import AwsError, UsageError, error_message
+from s3gw.reach import effective_route_table, internet_exit
 from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, tag_dict
 
 # An account may be refused subnets in some zones of a region (older accounts in us-east-1, for one). EC2 says
@@ -80,6 +81,10 @@ class SubnetsStep(Step):
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         ctx.unsee("subnets")  # find starts a run's look at the resource: what it reads, check and repair reuse
+        if ctx.config.vpc_id:
+            if ctx.releasing:
+                return {"subnet_ids": ctx.outputs["subnet_ids"]} if ctx.outputs.get("subnet_ids") else None
+            return {"subnet_ids": chosen_subnets(ctx)}
         existing = self._existing(ctx)
         if not existing:
             return None
@@ -89,6 +94,8 @@ class SubnetsStep(Step):
         self.repair(ctx, self.check(ctx))
 
     def check(self, ctx: Context) -> list[Drift]:
+        if ctx.config.vpc_id:
+            return []  # the user's subnets
         existing = self._existing(ctx)
         zones = zone_names(ctx)
         return [Drift(str(i), f"no subnet in {zone}") for i, zone in enumerate(zones) if i not in existing]
@@ -139,6 +146,9 @@ class SubnetsStep(Step):
         )
 
     def delete(self, ctx: Context) -> None:
+        if ctx.config.vpc_id:
+            ctx.forget("subnet_ids")  # the user's: let go of, never deleted
+            return
         remaining = list(ctx.outputs.get("subnet_ids") or [])
         for subnet_id in list(remaining):
             delete_retrying(
@@ -147,3 +157,129 @@ class SubnetsStep(Step):
             )
             remaining.remove(subnet_id)
             ctx.record("subnet_ids", remaining) if remaining else ctx.forget("subnet_ids")
+
+
+# --- subnets of a VPC the user brought (--vpc-id, --subnet-ids) -----------------------------------------------
+
+
+def check_brought(ctx: Context) -> None:
+    """What the user brings exists (--vpc-id, --subnet-ids in it, --bucket NAME --adopt), checked with read calls
+    before `up` writes or makes anything: a typo is one line and exit 2, not a half-made stack."""
+    from s3gw.steps.bucket import bucket_name, find_adopted
+    from s3gw.steps.vpc import VpcStep
+
+    recorded, settings = ctx.state.resources, ctx.state.settings
+    if ctx.config.vpc_id and recorded.get("vpc_id") and not settings.get("vpc_id"):
+        raise UsageError(f"stack {ctx.config.stack} has a VPC of its own ({recorded['vpc_id']}); --vpc-id would "
+                         "leave it behind", "run 's3gw down' first, or use another --stack")
+    if ctx.config.adopt and recorded.get("bucket") and not settings.get("adopt"):
+        raise UsageError(f"stack {ctx.config.stack} made its bucket {recorded['bucket']}; --adopt would keep it "
+                         "from ever being deleted", "leave out --adopt, or use another --stack")
+    if ctx.config.vpc_id:
+        VpcStep().find(ctx)
+        chosen_subnets(ctx)
+    if ctx.config.adopt:
+        find_adopted(ctx, bucket_name(ctx))
+
+
+def vpc_layout(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The VPC's subnets and route tables (two describe calls)."""
+    vpc = [{"Name": "vpc-id", "Values": [ctx.outputs.get("vpc_id") or ctx.config.vpc_id]}]
+    subnets = call("listing the VPC's subnets", ctx.aws.ec2.describe_subnets, Filters=vpc)["Subnets"]
+    tables = call("listing the VPC's route tables", ctx.aws.ec2.describe_route_tables, Filters=vpc)["RouteTables"]
+    return subnets, tables
+
+
+def chosen_subnets(ctx: Context) -> list[str]:
+    """--subnet-ids, each checked to be in the VPC; else the VPC's private subnets: those whose effective route
+    table (explicit association, else the main table) has no default route to an internet gateway."""
+    vpc_id = str(ctx.config.vpc_id)
+    subnets, tables = vpc_layout(ctx)
+    in_vpc = [s["SubnetId"] for s in subnets]
+    if ctx.config.subnet_ids:
+        stray = [s for s in ctx.config.subnet_ids if s not in in_vpc]
+        if stray:
+            raise UsageError(f"--subnet-ids: {', '.join(stray)} is not a subnet of {vpc_id}",
+                             f"{vpc_id} has {', '.join(sorted(in_vpc)) or 'no subnets'}")
+        return list(ctx.config.subnet_ids)
+    private = []
+    for subnet_id in sorted(in_vpc):
+        table = effective_route_table(subnet_id, vpc_id, tables)
+        if table is None or not (internet_exit(table) or "").startswith("igw-"):
+            private.append(subnet_id)
+    if not private:
+        raise UsageError(f"{vpc_id} has no private subnet (every one routes 0.0.0.0/0 to an internet gateway)",
+                         "name the function's subnets with --subnet-ids")
+    return private
+
+
+def s3_traffic(ctx: Context) -> list[str]:
+    """For plan on a VPC the user brought: how each chosen subnet reaches S3 today, and what the endpoint moves."""
+    from s3gw.pricing import nat_cost_line
+    from s3gw.reach import s3_exits
+
+    if not ctx.config.vpc_id or not ctx.outputs.get("subnet_ids"):
+        return []
+    subnets, tables = vpc_layout(ctx)
+    endpoints = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
+                     Filters=[{"Name": "vpc-id", "Values": [ctx.config.vpc_id]}])["VpcEndpoints"]
+    service = f"com.amazonaws.{ctx.config.region}.s3"
+    prefix_lists = call("looking up the S3 prefix list", ctx.aws.ec2.describe_managed_prefix_lists,
+                        Filters=[{"Name": "prefix-list-name", "Values": [service]}])["PrefixLists"]
+    wanted = list(ctx.outputs["subnet_ids"])
+    exits = s3_exits(wanted, subnets=subnets, route_tables=tables, endpoints=endpoints, prefix_lists=prefix_lists,
+                     region=ctx.config.region)
+    lines = []
+    for subnet_id in wanted:
+        if subnet_id in exits:
+            table, gateway = exits[subnet_id]
+            kind = "NAT gateway" if gateway.startswith("nat-") else "internet gateway"
+            cost = f"; NAT data processing {nat_cost_line(ctx.config.region)}" if gateway.startswith("nat-") else ""
+            lines.append(f"moves {subnet_id}: S3 traffic leaves today through {kind} {gateway} ({table}: "
+                         f"0.0.0.0/0 -> {gateway}, no S3 prefix-list route){cost}; the endpoint's prefix-list route "
+                         f"on {table} is more specific than 0.0.0.0/0, so S3 traffic takes the endpoint instead "
+                         f"(no charge) and arrives with aws:SourceVpce")
+        else:
+            table_row = effective_route_table(subnet_id, ctx.config.vpc_id, tables)
+            table_id = table_row["RouteTableId"] if table_row else "no table"
+            lines.append(f"{subnet_id} ({table_id}): no S3 traffic through a NAT or internet gateway today")
+    if not any(e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower() == "gateway"
+               for e in endpoints):
+        lines.append("note: the endpoint s3gw makes has a policy that allows only the stack's bucket: other S3 "
+                     "traffic from subnets on the same route tables is refused once it takes the endpoint; choose "
+                     "the function's own subnets with --subnet-ids")
+        lines += shared_route_warnings(ctx, wanted, subnets, tables)
+    return lines
+
+
+def shared_route_warnings(ctx: Context, wanted: list[str], subnets: list[dict[str, Any]],
+                          tables: list[dict[str, Any]]) -> list[str]:
+    """Who else a new endpoint's route would capture, by name: a route applies to every subnet on its table (VPC
+    user guide, "Route tables": a subnet uses its associated table, else the main one), so other subnets on the
+    function's tables, and other workloads' network interfaces in the function's subnets, would send their S3
+    requests through an endpoint whose policy allows only the stack's bucket."""
+    from s3gw.steps.bucket import bucket_name
+
+    vpc_id, bucket = str(ctx.config.vpc_id), bucket_name(ctx)
+    effective = {s["SubnetId"]: (effective_route_table(s["SubnetId"], vpc_id, tables) or {}).get("RouteTableId")
+                 for s in subnets}
+    targets = {effective.get(subnet_id) for subnet_id in wanted} - {None}
+    lines = []
+    for table in sorted(str(t) for t in targets):
+        others = sorted(s for s, t in effective.items() if t == table and s not in wanted)
+        if others:
+            lines.append(f"warning: {table} is also the route table of {', '.join(others)}, which the function does "
+                         f"not use: once the endpoint is on it, their S3 requests to any bucket but {bucket} are "
+                         "refused; give the function subnets whose table is theirs alone (--subnet-ids)")
+    interfaces = call("listing the network interfaces in the subnets", ctx.aws.ec2.describe_network_interfaces,
+                      Filters=[{"Name": "subnet-id", "Values": wanted}])["NetworkInterfaces"]
+    ours = ctx.outputs.get("security_group_id")  # the stack's function's own ENIs (on a re-run of plan)
+    by_subnet: dict[str, list[str]] = {}
+    for eni in interfaces:
+        if not ours or ours not in {g.get("GroupId") for g in eni.get("Groups") or []}:
+            by_subnet.setdefault(eni["SubnetId"], []).append(eni["NetworkInterfaceId"])
+    for subnet_id, ids in sorted(by_subnet.items()):
+        shown = ", ".join(sorted(ids)[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        lines.append(f"warning: {subnet_id} holds {len(ids)} network interface(s) of other workloads ({shown}): "
+                     f"once the endpoint is on its table, their S3 requests to any bucket but {bucket} are refused")
+    return lines

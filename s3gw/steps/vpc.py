@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3gw.errors import AwsError
+from s3gw.errors import AwsError, UsageError
 from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, describe_by_id, is_code, retry
 
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}
@@ -18,6 +18,15 @@ class VpcStep(Step):
     def find(self, ctx: Context) -> dict[str, Any] | None:
         ctx.unsee("vpc_dns")  # find starts a run's look at the resource: what check reads after it is kept
         ec2 = ctx.aws.ec2
+        if ctx.config.vpc_id:  # brought by the user (--vpc-id): never made, changed or deleted by s3gw
+            if ctx.releasing:
+                return {"vpc_id": ctx.outputs["vpc_id"]} if ctx.outputs.get("vpc_id") else None
+            vpcs = describe_by_id(ec2.describe_vpcs, "Vpcs", gone=("InvalidVpcID.NotFound",),
+                                  VpcIds=[ctx.config.vpc_id])
+            if not vpcs:
+                raise UsageError(f"--vpc-id {ctx.config.vpc_id} does not exist in {ctx.config.region}",
+                                 "check the id and --region")
+            return {"vpc_id": ctx.config.vpc_id}
         vpc_id = ctx.outputs.get("vpc_id")
         if vpc_id:
             vpcs = describe_by_id(ec2.describe_vpcs, "Vpcs", gone=("InvalidVpcID.NotFound",), VpcIds=[vpc_id])
@@ -60,6 +69,8 @@ class VpcStep(Step):
         return values
 
     def check(self, ctx: Context) -> list[Drift]:
+        if ctx.config.vpc_id:
+            return []  # the user's VPC: its DNS settings are theirs (Lambda resolves S3 with them on, the default)
         dns = ctx.remember("vpc_dns", lambda: self._dns(ctx))
         return [Drift(attribute, f"{attribute} is off") for attribute in _DNS_ATTRIBUTES if not dns[attribute]]
 
@@ -71,7 +82,7 @@ class VpcStep(Step):
 
     def delete(self, ctx: Context) -> None:
         vpc_id = ctx.outputs.get("vpc_id")
-        if vpc_id:
+        if vpc_id and not ctx.config.vpc_id:
             delete_retrying(ctx, f"deleting VPC {vpc_id}", lambda: ctx.aws.ec2.delete_vpc(VpcId=vpc_id),
                             gone=("InvalidVpcID.NotFound",), waiting_for=f"the last dependencies of {vpc_id} to go")
         ctx.forget("vpc_id")
