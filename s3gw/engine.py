@@ -236,13 +236,21 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
         return StackReport(config.stack, config.region, _with_exemptions(in_order, ctx.config), outputs_of(ctx.outputs))
 
 
-def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[Step], None]) -> Walked:
+def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[Step], None], *,
+               read_only: bool = False) -> Walked:
     """Walk UP_NEEDS: `make` (find, create) and `configure` (check, repair) of each step, each once what it needs
     is done, up to --max-concurrency at once. Every id is recorded (in the state, under its lock) by the step that
-    learns it, before any step that needs it starts. After a failure nothing new starts; what is running ends."""
+    learns it, before any step that needs it starts. After a failure nothing new starts; what is running ends.
+
+    `read_only` (plan, status): a find that would wait for another step's ids starts at once when the state
+    records them; it reads by those ids, and nothing is made from what it finds. (`up` waits: a step it makes
+    must use the ids the earlier step found, not a stale record.)"""
     by_name = {step.name: step for step in STEPS}
     needs: dict[str, tuple[str, ...]] = {}
     for name, (before_make, before_configure) in UP_NEEDS.items():
+        if read_only:
+            before_make = tuple(need for need in before_make
+                                if not by_name[need.removesuffix(" made")].recorded(ctx))
         needs[f"{name} made"] = before_make
         needs[name] = (f"{name} made", *before_configure)
 
@@ -327,7 +335,7 @@ def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: 
         reports[step.name] = StepReport(step.title, drift if drifts else ok, _ids(ctx, step),
                                         [d.detail for d in drifts])
 
-    walk_steps(ctx, look, compare).raise_first()
+    walk_steps(ctx, look, compare, read_only=True).raise_first()
     if describe_missing:  # what would be made, once every lookup is done
         for step in STEPS:
             if reports[step.name].action == missing:
