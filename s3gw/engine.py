@@ -530,18 +530,25 @@ def _discover(ctx: Context, progress: Progress, *, scan_buckets: bool) -> None:
     """Record what exists of the stack: by recorded id and the lookups `up` makes (each step's find), and by
     the stack's tag in the whole region (what a crashed run made before recording it, whatever its VPC)."""
     from s3gw.inventory import stack_resources
+    from s3gw.steps.base import at_once
     from s3gw.steps.bucket import bucket_name
 
     ctx.seen.clear()  # deletes since the last look changed what there is: read it all again
-    for step in STEPS:
-        if step.name == "bucket" and step.recorded(ctx):
-            continue  # a recorded bucket proves its ownership in delete(), or `down` says why not
+
+    def look(step: Step) -> dict[str, Any] | S3gwError:
         try:
-            found = step.find(ctx)
+            return step.find(ctx) or {}
         except S3gwError as exc:  # a look-alike with the stack's name but not its tag: not ours
-            progress(f"not taking {step.title}: {exc.message}")
+            return exc
+
+    # A recorded bucket proves its ownership in delete(), or `down` says why not. The finds read by recorded ids
+    # (or by tag in the recorded VPC) and change nothing: they go at once, and what they found is merged in order.
+    steps = [step for step in STEPS if not (step.name == "bucket" and step.recorded(ctx))]
+    for step, found in zip(steps, at_once(ctx, *[lambda s=step: look(s) for step in steps]), strict=True):
+        if isinstance(found, S3gwError):
+            progress(f"not taking {step.title}: {found.message}")
             continue
-        for key, value in (found or {}).items():
+        for key, value in found.items():
             _record_merged(ctx, key, value)
     buckets = None if scan_buckets else [bucket_name(ctx)]
     for kind, ids in stack_resources(ctx, buckets=buckets).items():
