@@ -241,13 +241,21 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
                            outputs_of(ctx.outputs))
 
 
-def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[Step], None]) -> Walked:
+def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[Step], None], *,
+               read_only: bool = False) -> Walked:
     """Walk UP_NEEDS: `make` (find, create) and `configure` (check, repair) of each step, each once what it needs
     is done, up to --max-concurrency at once. Every id is recorded (in the state, under its lock) by the step that
-    learns it, before any step that needs it starts. After a failure nothing new starts; what is running ends."""
+    learns it, before any step that needs it starts. After a failure nothing new starts; what is running ends.
+
+    `read_only` (plan, status): a find that would wait for another step's ids starts at once when the state
+    records them; it reads by those ids, and nothing is made from what it finds. (`up` waits: a step it makes
+    must use the ids the earlier step found, not a stale record.)"""
     by_name = {step.name: step for step in STEPS}
     needs: dict[str, tuple[str, ...]] = {}
     for name, (before_make, before_configure) in UP_NEEDS.items():
+        if read_only:
+            before_make = tuple(need for need in before_make
+                                if not by_name[need.removesuffix(" made")].recorded(ctx))
         needs[f"{name} made"] = before_make
         needs[name] = (f"{name} made", *before_configure)
 
@@ -332,7 +340,7 @@ def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: 
         reports[step.name] = StepReport(step.title, drift if drifts else ok, _ids(ctx, step),
                                         [d.detail for d in drifts])
 
-    walk_steps(ctx, look, compare).raise_first()
+    walk_steps(ctx, look, compare, read_only=True).raise_first()
     if describe_missing:  # what would be made, once every lookup is done
         for step in STEPS:
             if reports[step.name].action == missing:
@@ -561,18 +569,25 @@ def _discover(ctx: Context, progress: Progress, *, scan_buckets: bool) -> None:
     """Record what exists of the stack: by recorded id and the lookups `up` makes (each step's find), and by
     the stack's tag in the whole region (what a crashed run made before recording it, whatever its VPC)."""
     from s3gw.inventory import stack_resources
+    from s3gw.steps.base import at_once
     from s3gw.steps.bucket import bucket_name
 
     ctx.seen.clear()  # deletes since the last look changed what there is: read it all again
-    for step in STEPS:
-        if step.name == "bucket" and step.recorded(ctx):
-            continue  # a recorded bucket proves its ownership in delete(), or `down` says why not
+
+    def look(step: Step) -> dict[str, Any] | S3gwError:
         try:
-            found = step.find(ctx)
+            return step.find(ctx) or {}
         except S3gwError as exc:  # a look-alike with the stack's name but not its tag: not ours
-            progress(f"not taking {step.title}: {exc.message}")
+            return exc
+
+    # A recorded bucket proves its ownership in delete(), or `down` says why not. The finds read by recorded ids
+    # (or by tag in the recorded VPC) and change nothing: they go at once, and what they found is merged in order.
+    steps = [step for step in STEPS if not (step.name == "bucket" and step.recorded(ctx))]
+    for step, found in zip(steps, at_once(ctx, *[lambda s=step: look(s) for step in steps]), strict=True):
+        if isinstance(found, S3gwError):
+            progress(f"not taking {step.title}: {found.message}")
             continue
-        for key, value in (found or {}).items():
+        for key, value in found.items():
             _record_merged(ctx, key, value)
     buckets = None if scan_buckets else [bucket_name(ctx)]
     for kind, ids in stack_resources(ctx, buckets=buckets).items():

@@ -7,50 +7,62 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3gw.steps.base import STACK_TAG, Context, is_code, is_not_found, tag_dict
+from s3gw.steps.base import STACK_TAG, Context, at_once, is_code, is_not_found, tag_dict
 
 
 def stack_resources(ctx: Context, buckets: list[str] | None = None) -> dict[str, list[str]]:
     """Everything carrying the stack's tag, in any VPC (an endpoint or group whose VPC is gone included). The
     role and function are looked up by the names the stack gives them; the buckets among `buckets`, or, when
-    None, among all the account's buckets (a ListBuckets and a GetBucketTagging per bucket)."""
+    None, among all the account's buckets (a ListBuckets and a GetBucketTagging per bucket). The reads are
+    independent: they go at once (up to --max-concurrency)."""
     ec2, stack = ctx.aws.ec2, ctx.config.stack
     tag = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
-    found: dict[str, list[str]] = {
-        "vpcs": [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]],
-        "subnets": [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]],
-        "route_tables": [r["RouteTableId"] for r in ec2.describe_route_tables(Filters=tag)["RouteTables"]],
-        "endpoints": [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=tag)["VpcEndpoints"]
-                      if e.get("State", "").lower() not in ("deleted", "deleting")],
-        "security_groups": [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]],
-        "roles": [],
-        "functions": [],
-        "buckets": [],
-    }
-    try:
-        role = ctx.aws.iam.get_role(RoleName=ctx.config.role_name)["Role"]
-        if tag_dict(role.get("Tags")).get(STACK_TAG) == stack:
-            found["roles"].append(role["RoleName"])
-    except Exception as exc:
-        if not is_code(exc, "NoSuchEntity"):
-            raise
-    try:
-        function: dict[str, Any] = ctx.aws.lambda_.get_function(FunctionName=ctx.config.function_name)
-        if (function.get("Tags") or {}).get(STACK_TAG) == stack:
-            found["functions"].append(function["Configuration"]["FunctionName"])
-    except Exception as exc:
-        if not is_code(exc, "ResourceNotFoundException"):
-            raise
-    names = [b["Name"] for b in ctx.aws.s3.list_buckets().get("Buckets", [])] if buckets is None else buckets
-    for name in names:
+
+    def role() -> list[str]:
+        try:
+            found = ctx.aws.iam.get_role(RoleName=ctx.config.role_name)["Role"]
+        except Exception as exc:
+            if not is_code(exc, "NoSuchEntity"):
+                raise
+            return []
+        return [found["RoleName"]] if tag_dict(found.get("Tags")).get(STACK_TAG) == stack else []
+
+    def function() -> list[str]:
+        try:
+            found: dict[str, Any] = ctx.aws.lambda_.get_function(FunctionName=ctx.config.function_name)
+        except Exception as exc:
+            if not is_code(exc, "ResourceNotFoundException"):
+                raise
+            return []
+        return [found["Configuration"]["FunctionName"]] if (found.get("Tags") or {}).get(STACK_TAG) == stack else []
+
+    def ours(name: str) -> bool:
         try:
             tags = ctx.aws.s3.get_bucket_tagging(Bucket=name)["TagSet"]
         except Exception as exc:
             if is_code(exc, "NoSuchTagSet", "NoSuchBucket", "AccessDenied", "404", "403"):
-                continue
+                return False
             raise
-        if tag_dict(tags).get(STACK_TAG) == stack:
-            found["buckets"].append(name)
+        return tag_dict(tags).get(STACK_TAG) == stack
+
+    def stack_buckets() -> list[str]:
+        names = [b["Name"] for b in ctx.aws.s3.list_buckets().get("Buckets", [])] if buckets is None else buckets
+        return [name for name, mine in zip(names, at_once(ctx, *[lambda n=n: ours(n) for n in names]), strict=True)
+                if mine]
+
+    reads = {
+        "vpcs": lambda: [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]],
+        "subnets": lambda: [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]],
+        "route_tables": lambda: [r["RouteTableId"] for r in ec2.describe_route_tables(Filters=tag)["RouteTables"]],
+        "endpoints": lambda: [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=tag)["VpcEndpoints"]
+                              if e.get("State", "").lower() not in ("deleted", "deleting")],
+        "security_groups": lambda: [g["GroupId"] for g in
+                                    ec2.describe_security_groups(Filters=tag)["SecurityGroups"]],
+        "roles": role,
+        "functions": function,
+        "buckets": stack_buckets,
+    }
+    found = dict(zip(reads, at_once(ctx, *reads.values()), strict=True))
     return {kind: ids for kind, ids in found.items() if ids}
 
 
@@ -91,10 +103,11 @@ def foreign_ids(ctx: Context) -> dict[str, list[str]]:
     stack (a hand-edited or mixed-up state file): `down` must leave it alone. The bucket checks itself.
     """
     foreign: dict[str, list[str]] = {}
-    for key in (*_EC2_DESCRIBE, "role_name", "function_name"):
-        value = ctx.outputs.get(key)
-        for one in value if isinstance(value, list) else [value] if value else []:
-            tag = _stack_tag_of(ctx, key, one)
-            if tag is not None and tag != ctx.config.stack:
-                foreign.setdefault(key, []).append(one)
+    recorded = [(key, one) for key in (*_EC2_DESCRIBE, "role_name", "function_name")
+                for value in [ctx.outputs.get(key)]
+                for one in (value if isinstance(value, list) else [value] if value else [])]
+    tags = at_once(ctx, *[lambda k=key, o=one: _stack_tag_of(ctx, k, o) for key, one in recorded])  # independent
+    for (key, one), tag in zip(recorded, tags, strict=True):
+        if tag is not None and tag != ctx.config.stack:
+            foreign.setdefault(key, []).append(one)
     return foreign

@@ -172,6 +172,18 @@ def call(doing: str, fn: Callable[..., T], *args: Any, retry_not_found: Context 
         raise translate(exc, doing) from exc
 
 
+def at_once(ctx: Context, *reads: Callable[[], Any]) -> list[Any]:
+    """Independent reads of one step, up to --max-concurrency at once; their answers in order. The first to fail
+    (in order) raises, once all have ended. With --max-concurrency 1, one after another in this thread."""
+    if ctx.config.max_concurrency < 2 or len(reads) < 2:
+        return [read() for read in reads]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(reads), ctx.config.max_concurrency)) as pool:
+        futures = [pool.submit(read) for read in reads]
+        return [future.result() for future in futures]
+
+
 def describe_by_id(fn: Callable[..., dict[str, Any]], result_key: str, *, gone: tuple[str, ...],
                    **ids: Any) -> list[dict[str, Any]]:
     """A describe of recorded ids: what AWS has, or [] when it answers that the id no longer exists (the

@@ -25,7 +25,19 @@ from s3gw.policy import (
     statements_of,
     strip_seal,
 )
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, adoption, call, is_code, record_adoption, retry, tag_dict
+from s3gw.steps.base import (
+    STACK_TAG,
+    Context,
+    Drift,
+    Step,
+    adoption,
+    at_once,
+    call,
+    is_code,
+    record_adoption,
+    retry,
+    tag_dict,
+)
 
 _BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -78,6 +90,15 @@ def policy_text(ctx: Context, bucket: str) -> str | None:
         if not is_code(exc, "NoSuchBucketPolicy"):
             raise
         return None
+
+
+def encryption_rules(ctx: Context, bucket: str) -> list[Any]:
+    try:
+        return list(ctx.aws.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"])
+    except Exception as exc:
+        if not is_code(exc, "ServerSideEncryptionConfigurationNotFoundError"):
+            raise
+        return []
 
 
 def seal(ctx: Context, bucket: str) -> dict[str, Any]:
@@ -181,19 +202,15 @@ class BucketStep(Step):
                            "a gateway endpoint reaches only buckets of its own region; choose another --bucket")
         if ctx.config.adopt:
             return check_adopted(ctx, bucket)
-        if bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
+        tags, public_off, rules, current = at_once(
+            ctx, lambda: bucket_tags(ctx, bucket), lambda: public_access_off(ctx, bucket),
+            lambda: encryption_rules(ctx, bucket), lambda: policy_text(ctx, bucket))
+        if tags.get(STACK_TAG) != ctx.config.stack:
             drifts.append(Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing"))
-        if public_access_off(ctx, bucket):
+        if public_off:
             drifts.append(Drift("public_access_block", "Block Public Access is not fully on"))
-        try:
-            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-        except Exception as exc:
-            if not is_code(exc, "ServerSideEncryptionConfigurationNotFoundError"):
-                raise
-            rules = []
         if not rules:
             drifts.append(Drift("encryption", "default encryption is off"))
-        current = policy_text(ctx, bucket)
         if current is None:
             drifts.append(Drift("policy", "the bucket policy is missing: the bucket is not sealed"))
         elif canonical(current) != canonical(seal(ctx, bucket)):

@@ -13,7 +13,7 @@ from s3gw.policy import (
     lambda_trust_policy,
     role_bucket_policy,
 )
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, call, is_code, tag_dict
+from s3gw.steps.base import STACK_TAG, Context, Drift, Step, at_once, call, is_code, tag_dict
 
 
 def vpc_policy_arn(ctx: Context) -> str:
@@ -77,12 +77,14 @@ class RoleStep(Step):
         drifts = []
         if canonical(role.get("AssumeRolePolicyDocument") or "{}") != canonical(lambda_trust_policy(ctx.aws.account)):
             drifts.append(Drift("trust", "the trust policy is not Lambda's, for this account's functions only"))
-        attached = ctx.remember("role_attached", lambda: [p["PolicyArn"] for p in call(
-            "listing the role's policies", iam.list_attached_role_policies, RoleName=name,
-            retry_not_found=ctx)["AttachedPolicies"]])
+        attached, inline = at_once(
+            ctx,
+            lambda: ctx.remember("role_attached", lambda: [p["PolicyArn"] for p in call(
+                "listing the role's policies", iam.list_attached_role_policies, RoleName=name,
+                retry_not_found=ctx)["AttachedPolicies"]]),
+            lambda: ctx.remember("role_inline", lambda: self._inline(ctx, name)))
         if vpc_policy_arn(ctx) not in attached:
             drifts.append(Drift("vpc_access", "AWSLambdaVPCAccessExecutionRole is not attached (no ENIs)"))
-        inline = ctx.remember("role_inline", lambda: self._inline(ctx, name))
         wanted = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
         if inline is None or canonical(inline) != canonical(wanted):
             drifts.append(Drift("bucket_access", "the inline bucket-access policy is missing or differs"))

@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from s3gw.errors import AwsError, UsageError
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, describe_by_id, is_code, retry
+from s3gw.steps.base import (
+    Context,
+    Drift,
+    Step,
+    at_once,
+    call,
+    create_once,
+    delete_retrying,
+    describe_by_id,
+    is_code,
+    retry,
+)
 
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}
 
@@ -55,18 +66,20 @@ class VpcStep(Step):
     def _dns(self, ctx: Context) -> dict[str, bool]:
         ec2 = ctx.aws.ec2
         vpc_id = ctx.outputs["vpc_id"]
-        values = {}
-        for attribute, field in _DNS_ATTRIBUTES.items():
+
+        def read(attribute: str) -> bool:
             answer = retry(
                 ctx,
                 "reading the VPC's DNS settings",
-                lambda a=attribute: ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=a),
+                lambda: ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute),
                 retry_if=lambda exc: is_code(exc, "InvalidVpcID.NotFound"),
                 waiting_for="the new VPC to be visible",
                 timeout=60,
             )
-            values[attribute] = bool(answer[field]["Value"])
-        return values
+            return bool(answer[_DNS_ATTRIBUTES[attribute]]["Value"])
+
+        values = at_once(ctx, *[lambda a=attribute: read(a) for attribute in _DNS_ATTRIBUTES])
+        return dict(zip(_DNS_ATTRIBUTES, values, strict=True))
 
     def check(self, ctx: Context) -> list[Drift]:
         if ctx.config.vpc_id:
