@@ -20,7 +20,7 @@ WATCH_EVERY = 0.2  # seconds between looks at the workers' calls
 @dataclass
 class Walked:
     done: list[str] = field(default_factory=list)  # in the order they finished
-    failed: dict[str, BaseException] = field(default_factory=dict)  # in the order they failed
+    failed: dict[str, BaseException] = field(default_factory=dict)  # in the table's order
     skipped: dict[str, str] = field(default_factory=dict)  # node -> the failed (or skipped) node it needed
 
     def raise_first(self) -> None:
@@ -68,6 +68,9 @@ def walk(needs: Needs, run: Callable[[str], None], *, workers: int, keep_going: 
             else:
                 threading.Thread(target=work, args=(node,), name=f"s3gw-{node}", daemon=True).start()
         if not running:
+            # Failures in the table's order, not the order they happened to end in: with several lanes refused at
+            # once (an operator short of permissions), the error shown is the same every run, the first step's.
+            walked.failed = {node: walked.failed[node] for node in needs if node in walked.failed}
             return walked
         try:
             node, error = results.get(timeout=WATCH_EVERY)
