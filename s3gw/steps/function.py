@@ -136,7 +136,8 @@ class FunctionStep(Step):
         ctx.record("function_name", created["FunctionName"])
         ctx.record("function_arn", created["FunctionArn"])
         ctx.unsee("function")  # find's "no such function" is out of date
-        wait_active(ctx)
+        if created.get("State") != "Active":  # CreateFunction answers with the state: read again only if not ready
+            wait_active(ctx)
 
     def _create_retrying(self, ctx: Context, create_once: Any) -> dict[str, Any]:
         return retry(

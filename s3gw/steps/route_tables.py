@@ -59,7 +59,8 @@ class RouteTablesStep(Step):
                     else None
             ids = effective_tables(ctx)
             return {"route_table_ids": ids} if ids else None
-        ours = self._ours(ctx, fresh=True)  # find starts a run's look: check, repair and the endpoint reuse it
+        # find starts a run's look: check, repair and the endpoint reuse it (in a VPC this run made, nothing to read)
+        ours = self._ours(ctx, fresh=ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id"))
         subnet_ids = ctx.outputs.get("subnet_ids") or []
         ids = [ours[s]["RouteTableId"] for s in subnet_ids if s in ours]
         return {"route_table_ids": ids} if ids else None
