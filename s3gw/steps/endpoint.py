@@ -130,7 +130,9 @@ class EndpointStep(Step):
             endpoint = self._adopt(ctx)
         if endpoint is None:
             return None
-        return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": s3_prefix_list_id(ctx)}
+        # `down` lets go of the recorded prefix list with the endpoint: it is not read again for that.
+        recorded = ctx.outputs.get("prefix_list_id") if ctx.releasing else None
+        return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": recorded or s3_prefix_list_id(ctx)}
 
     def create(self, ctx: Context) -> None:
         vpc_id = ctx.outputs["vpc_id"]

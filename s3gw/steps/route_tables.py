@@ -162,10 +162,15 @@ class RouteTablesStep(Step):
             ctx.forget("route_table_ids")  # the user's: the endpoint step took back the routes s3gw added
             return
         remaining = list(ctx.outputs.get("route_table_ids") or [])
-        for table_id in list(remaining):
+        lock = threading.Lock()  # the tables go at once (up to --max-concurrency); each is forgotten once gone
+
+        def delete(table_id: str) -> None:
             self._delete_table(ctx, table_id)
-            remaining.remove(table_id)
-            ctx.record("route_table_ids", remaining) if remaining else ctx.forget("route_table_ids")
+            with lock:
+                remaining.remove(table_id)
+                ctx.record("route_table_ids", remaining) if remaining else ctx.forget("route_table_ids")
+
+        at_once(ctx, *[lambda t=table_id: delete(t) for table_id in list(remaining)])
 
     def _delete_table(self, ctx: Context, table_id: str) -> None:
         ec2 = ctx.aws.ec2

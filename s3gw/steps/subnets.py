@@ -175,13 +175,18 @@ class SubnetsStep(Step):
             ctx.forget("subnet_ids")  # the user's: let go of, never deleted
             return
         remaining = list(ctx.outputs.get("subnet_ids") or [])
-        for subnet_id in list(remaining):
+        lock = threading.Lock()  # the subnets go at once (up to --max-concurrency); each is forgotten once gone
+
+        def delete(subnet_id: str) -> None:
             delete_retrying(
-                ctx, f"deleting subnet {subnet_id}", lambda s=subnet_id: ctx.aws.ec2.delete_subnet(SubnetId=s),
+                ctx, f"deleting subnet {subnet_id}", lambda: ctx.aws.ec2.delete_subnet(SubnetId=subnet_id),
                 gone=("InvalidSubnetID.NotFound",), waiting_for=f"network interfaces in {subnet_id} to go",
             )
-            remaining.remove(subnet_id)
-            ctx.record("subnet_ids", remaining) if remaining else ctx.forget("subnet_ids")
+            with lock:
+                remaining.remove(subnet_id)
+                ctx.record("subnet_ids", remaining) if remaining else ctx.forget("subnet_ids")
+
+        at_once(ctx, *[lambda s=subnet_id: delete(s) for subnet_id in list(remaining)])
 
 
 # --- subnets of a VPC the user brought (--vpc-id, --subnet-ids) -----------------------------------------------
