@@ -136,8 +136,7 @@ class FunctionStep(Step):
         ctx.record("function_name", created["FunctionName"])
         ctx.record("function_arn", created["FunctionArn"])
         ctx.unsee("function")  # find's "no such function" is out of date
-        if created.get("State") != "Active":  # CreateFunction answers with the state: read again only if not ready
-            wait_active(ctx)
+        wait_active(ctx)
 
     def _create_retrying(self, ctx: Context, create_once: Any) -> dict[str, Any]:
         return retry(
@@ -223,12 +222,16 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
     (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html, "Detaching a function").
     """
     lam = ctx.aws.lambda_
-    try:
-        configuration = lam.get_function_configuration(FunctionName=name)
-    except Exception as exc:
-        if is_code(exc, "ResourceNotFoundException"):
-            return
-        raise
+    seen = (ctx.seen.get("function") or {}).get("Configuration") or {}  # down's look (find) read it just now
+    if seen.get("FunctionName") == name:
+        configuration = seen
+    else:
+        try:
+            configuration = lam.get_function_configuration(FunctionName=name)
+        except Exception as exc:
+            if is_code(exc, "ResourceNotFoundException"):
+                return
+            raise
     if not (configuration.get("VpcConfig") or {}).get("SubnetIds"):
         return
     if configuration.get("State") == "Pending":
