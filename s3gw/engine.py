@@ -21,7 +21,7 @@ from s3gw.graph import Walked, walk
 from s3gw.steps import STEPS, UP_NEEDS, Context, Step
 from s3gw.steps.base import ADOPTED, adopted
 from s3gw.steps.function import wait_for_enis
-from s3gw.steps.subnets import check_brought, zone_names
+from s3gw.steps.subnets import check_brought, region_zones, zone_names
 from s3gw.steps.summary import attributes
 
 P = ParamSpec("P")
@@ -166,15 +166,21 @@ def require_state(config: StackConfig, state: state_file.State) -> None:
 
 
 def open_context(config: StackConfig, progress: Progress, *, persist: bool,
-                 store: state_file.Store | None = None, needs_state: bool = False) -> Context:
+                 store: state_file.Store | None = None, needs_state: bool = False, zones: bool = False) -> Context:
+    """The run's context, the account checked against the state's; with `zones` (up, plan), the region's
+    availability zones are read at once with the account (steps.subnets.region_zones)."""
+    from s3gw.steps.base import at_once
+
     state = load_state(config, store)
     if needs_state:
         require_state(config, state)
     config = settle(config, state.settings)
     aws = Aws(config)
+    ctx = Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
+    at_once(ctx, lambda: aws.account, *([lambda: region_zones(ctx)] if zones else []))
     state_file.check_account(state, aws.account)
     _tighten(state.store, progress, change=persist)
-    return Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
+    return ctx
 
 
 def _ids(ctx: Context, step: Step) -> dict[str, Any]:
@@ -192,7 +198,7 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
     Aws(config)  # a profile that does not exist is refused before anything is written
     store = ctx.state.store if ctx else state_file.open_store(config)
     with state_file.locked(store, "up"):
-        ctx = concurrent(ctx or open_context(config, progress, persist=True, store=store))
+        ctx = concurrent(ctx or open_context(config, progress, persist=True, store=store, zones=True))
         if ctx.config.max_concurrency > 1:
             progress = serialised(progress)
         ctx.seen.clear()  # a context handed in (tests) may hold an earlier run's reads
@@ -235,10 +241,51 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
             report.ids = _ids(ctx, step)
             progress(f"{report.action} {step.title} " + " ".join(_flat(report.ids)))
 
-        walk_steps(ctx, make, configure).raise_first()
+        if not _converged(ctx, reports, progress):
+            walk_steps(ctx, make, configure).raise_first()
         in_order = [reports[step.name] for step in STEPS]
         return StackReport(config.stack, config.region, _with_adoption(_with_exemptions(in_order, ctx.config), ctx),
                            outputs_of(ctx.outputs))
+
+
+def _converged(ctx: Context, reports: dict[str, StepReport], progress: Progress) -> bool:
+    """A re-run of `up` on a stack the state records whole: first a look at everything at once, as `status` takes
+    it (every find by its recorded ids, without waiting for the earlier steps). When each step is found with the
+    ids recorded and none drifts, there is nothing to make or repair: `up` is done, each step "unchanged".
+    Otherwise what was read is dropped and the steps run as ever (find, create, check, repair, in the graph)."""
+    if not all(step.recorded(ctx) for step in STEPS):
+        return False
+    recorded = dict(ctx.outputs)
+    differs: list[str] = []
+
+    def look(step: Step) -> None:
+        found = step.find(ctx)
+        if found is None or any(recorded.get(key) != value for key, value in found.items()):
+            differs.append(step.name)
+            raise _Differs(step.name)
+
+    def compare(step: Step) -> None:
+        if step.check(ctx):
+            differs.append(step.name)
+            raise _Differs(step.name)
+
+    walked = walk_steps(ctx, look, compare, read_only=True)
+    for error in walked.failed.values():
+        if not isinstance(error, Exception):  # Ctrl-C and the like end the run
+            raise error
+    if differs or walked.failed or walked.skipped:
+        ctx.seen.clear()  # the steps read again what they use, now in the graph's order
+        ctx.outputs.clear()
+        ctx.outputs.update(recorded)
+        return False
+    for step in STEPS:
+        reports[step.name] = StepReport(step.title, "unchanged", _ids(ctx, step))
+        progress(f"unchanged {step.title} " + " ".join(_flat(reports[step.name].ids)))
+    return True
+
+
+class _Differs(Exception):
+    """_converged's look met a step that `up` must make or repair: the look stops there."""
 
 
 def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[Step], None], *,
@@ -373,7 +420,7 @@ def _setting(value: Any) -> Any:
 
 @translated("planning")
 def plan(config: StackConfig, progress: Progress) -> StackReport:
-    ctx = open_context(config, progress, persist=False)
+    ctx = open_context(config, progress, persist=False, zones=True)
     zone_names(ctx)
     check_brought(ctx)
     refuse_setting_changes(ctx)
@@ -582,15 +629,20 @@ def _discover(ctx: Context, progress: Progress, *, scan_buckets: bool) -> None:
 
     # A recorded bucket proves its ownership in delete(), or `down` says why not. The finds read by recorded ids
     # (or by tag in the recorded VPC) and change nothing: they go at once, and what they found is merged in order.
+    # The look by the stack's tag (stack_resources) is read at once with them, and merged after them.
     steps = [step for step in STEPS if not (step.name == "bucket" and step.recorded(ctx))]
-    for step, found in zip(steps, at_once(ctx, *[lambda s=step: look(s) for step in steps]), strict=True):
+    buckets = None if scan_buckets else [bucket_name(ctx)]
+    *finds, tagged = at_once(ctx, *[lambda s=step: look(s) for step in steps],
+                             lambda: stack_resources(ctx, buckets=buckets))
+    for step, found in zip(steps, finds, strict=True):
         if isinstance(found, S3gwError):
             progress(f"not taking {step.title}: {found.message}")
             continue
         for key, value in found.items():
             _record_merged(ctx, key, value)
-    buckets = None if scan_buckets else [bucket_name(ctx)]
-    for kind, ids in stack_resources(ctx, buckets=buckets).items():
+    # What carries the stack's tag now: _disown_foreign checks the tag only of recorded ids not among these.
+    ctx.seen["stack_tagged"] = {_TAGGED_KINDS[kind]: set(ids) for kind, ids in tagged.items()}
+    for kind, ids in tagged.items():
         key = _TAGGED_KINDS[kind]
         if key in _LIST_KEYS:
             _record_merged(ctx, key, ids)
@@ -625,7 +677,7 @@ def _disown_foreign(ctx: Context, progress: Progress) -> None:
     """Never delete what lacks the stack's tag: such a recorded id is dropped from the state, not deleted."""
     from s3gw.inventory import foreign_ids
 
-    for key, foreign in foreign_ids(ctx).items():
+    for key, foreign in foreign_ids(ctx, tagged=ctx.seen.get("stack_tagged") or {}).items():
         if adopted(ctx, key):
             continue  # brought by the user: its step lets go of it (and never deletes it)
         progress(f"not deleting {', '.join(foreign)}: it lacks the tag s3gw:stack={ctx.config.stack}")

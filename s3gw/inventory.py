@@ -96,16 +96,20 @@ def _stack_tag_of(ctx: Context, key: str, value: str) -> str | None:
     return None if tags is None else tags.get(STACK_TAG, "")
 
 
-def foreign_ids(ctx: Context) -> dict[str, list[str]]:
+def foreign_ids(ctx: Context, tagged: dict[str, set[str]] | None = None) -> dict[str, list[str]]:
     """Recorded ids of resources that exist but do not carry this stack's tag (read calls only).
 
     Everything s3gw makes in EC2, IAM and Lambda is tagged at creation, so such an id was not made by this
     stack (a hand-edited or mixed-up state file): `down` must leave it alone. The bucket checks itself.
+    `tagged` (state key -> ids): what a look by the stack's tag (stack_resources) has just found, so carries the
+    tag; only the other recorded ids are read.
     """
+    tagged = tagged or {}
     foreign: dict[str, list[str]] = {}
     recorded = [(key, one) for key in (*_EC2_DESCRIBE, "role_name", "function_name")
                 for value in [ctx.outputs.get(key)]
-                for one in (value if isinstance(value, list) else [value] if value else [])]
+                for one in (value if isinstance(value, list) else [value] if value else [])
+                if one not in tagged.get(key, ())]
     tags = at_once(ctx, *[lambda k=key, o=one: _stack_tag_of(ctx, k, o) for key, one in recorded])  # independent
     for (key, one), tag in zip(recorded, tags, strict=True):
         if tag is not None and tag != ctx.config.stack:

@@ -34,6 +34,7 @@ from s3gw.steps.base import (
     at_once,
     call,
     is_code,
+    is_not_found,
     record_adoption,
     retry,
     tag_dict,
@@ -132,7 +133,7 @@ class BucketStep(Step):
     created = ""  # the bucket this process made (CreateBucket answered 200): proven ours
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        ctx.unsee("bucket_new")
+        ctx.unsee("bucket_new", "bucket_new_tags")
         bucket = bucket_name(ctx)
         if ctx.config.adopt:
             return find_adopted(ctx, bucket)
@@ -180,13 +181,21 @@ class BucketStep(Step):
             # puts, whatever the account's or an emulator's defaults.
             ctx.seen["bucket_new"] = bucket
         ctx.record("bucket", bucket)
+        if self.created == bucket:
+            # Its tags are read now, in the bucket's own lane, for check(): that waits for the endpoint.
+            try:
+                ctx.seen["bucket_new_tags"] = bucket_tags(ctx, bucket)
+            except Exception as exc:
+                if not is_not_found(exc):  # not visible yet: check() reads them again
+                    raise translate(exc, f"reading the tags of {bucket}") from exc
 
     def check(self, ctx: Context) -> list[Drift]:
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
         if ctx.seen.get("bucket_new") == bucket:
             # Its tags are read all the same: an S3-compatible endpoint may drop CreateBucketConfiguration.Tags.
-            untagged = bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack
+            tags = ctx.seen.pop("bucket_new_tags", None)
+            untagged = (bucket_tags(ctx, bucket) if tags is None else tags).get(STACK_TAG) != ctx.config.stack
             return [*([Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing")] if untagged else []),
                     Drift("public_access_block", "Block Public Access is set on a new bucket"),
                     Drift("encryption", "default encryption is set on a new bucket"),
@@ -224,6 +233,7 @@ class BucketStep(Step):
         if ctx.config.adopt:
             repair_adopted(ctx, bucket, drifts)
             return
+        keys = {drift.key for drift in drifts}
         for drift in drifts:
             if drift.key == "tags" and bucket == self.created:
                 # Made by this very run, so ours: an endpoint that drops CreateBucket's tags (not AWS) gets them here.
@@ -235,15 +245,17 @@ class BucketStep(Step):
                                f"{STACK_TAG}={ctx.config.stack}: s3gw will not seal or adopt it",
                                "if it is the stack's, tag it so and run 'up' again; else run 'down' (it drops "
                                "the bucket from the state without touching it)")
-            elif drift.key == "public_access_block":
-                call(f"blocking public access to {bucket}", s3.put_public_access_block, retry_not_found=ctx,
-                     Bucket=bucket,
-                     PublicAccessBlockConfiguration=_BLOCK_ALL)
-            elif drift.key == "encryption":
-                call(f"turning on default encryption of {bucket}", s3.put_bucket_encryption, retry_not_found=ctx,
-                     Bucket=bucket,
-                     ServerSideEncryptionConfiguration=_ENCRYPTION)
-            elif drift.key == "policy":
+        # Block Public Access and default encryption are independent of each other: set at once; the seal after.
+        puts = []
+        if "public_access_block" in keys:
+            puts.append(lambda: call(f"blocking public access to {bucket}", s3.put_public_access_block,
+                                     retry_not_found=ctx, Bucket=bucket, PublicAccessBlockConfiguration=_BLOCK_ALL))
+        if "encryption" in keys:
+            puts.append(lambda: call(f"turning on default encryption of {bucket}", s3.put_bucket_encryption,
+                                     retry_not_found=ctx, Bucket=bucket, ServerSideEncryptionConfiguration=_ENCRYPTION))
+        at_once(ctx, *puts)
+        for drift in drifts:
+            if drift.key == "policy":
                 document = seal(ctx, bucket)
                 call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, retry_not_found=ctx, Bucket=bucket,
                      Policy=json.dumps(document))

@@ -14,6 +14,7 @@ from s3gw.steps.base import (
     Drift,
     Step,
     adoption,
+    at_once,
     call,
     create_once,
     describe_by_id,
@@ -117,12 +118,21 @@ class EndpointStep(Step):
         return live[0] if live else None
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        endpoint = self._describe(ctx, fresh=True)  # find starts a run's look: check and repair reuse it
+        # find starts a run's look: check and repair reuse it. The region's S3 prefix list (recorded with the
+        # endpoint), and, when no endpoint is recorded (one is likely made), its S3 service, are read at once.
+        reads = [lambda: self._describe(ctx, fresh=True)]
+        if not ctx.releasing:
+            reads.append(lambda: s3_prefix_list_id(ctx))
+            if not ctx.outputs.get("endpoint_id"):
+                reads.append(lambda: s3_service_name(ctx))
+        endpoint = at_once(ctx, *reads)[0]
         if endpoint is None and ctx.config.vpc_id and not ctx.releasing:
             endpoint = self._adopt(ctx)
         if endpoint is None:
             return None
-        return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": s3_prefix_list_id(ctx)}
+        # `down` lets go of the recorded prefix list with the endpoint: it is not read again for that.
+        recorded = ctx.outputs.get("prefix_list_id") if ctx.releasing else None
+        return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": recorded or s3_prefix_list_id(ctx)}
 
     def create(self, ctx: Context) -> None:
         vpc_id = ctx.outputs["vpc_id"]

@@ -222,12 +222,16 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
     (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html, "Detaching a function").
     """
     lam = ctx.aws.lambda_
-    try:
-        configuration = lam.get_function_configuration(FunctionName=name)
-    except Exception as exc:
-        if is_code(exc, "ResourceNotFoundException"):
-            return
-        raise
+    seen = (ctx.seen.get("function") or {}).get("Configuration") or {}  # down's look (find) read it just now
+    if seen.get("FunctionName") == name:
+        configuration = seen
+    else:
+        try:
+            configuration = lam.get_function_configuration(FunctionName=name)
+        except Exception as exc:
+            if is_code(exc, "ResourceNotFoundException"):
+                return
+            raise
     if not (configuration.get("VpcConfig") or {}).get("SubnetIds"):
         return
     if configuration.get("State") == "Pending":
@@ -238,15 +242,19 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
         ctx.progress(f"{name} is still being created (Pending): deleting it as it is")
         return
     ctx.progress(f"taking {name} out of the VPC, so that Lambda starts releasing its network interfaces")
-    _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
-    retry(
+    # The configuration just read, and the update's reply, say whether an update is still under way: the state is
+    # read again only while one is (no LastUpdateStatus: none ever ran).
+    if (configuration.get("LastUpdateStatus") or "Successful") != "Successful":
+        _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
+    answer = retry(
         ctx, "taking the function out of the VPC",
         lambda: lam.update_function_configuration(FunctionName=name, VpcConfig={"SubnetIds": [],
                                                                                 "SecurityGroupIds": []}),
         retry_if=lambda exc: is_code(exc, "ResourceConflictException"),
         waiting_for="the function to accept an update", timeout=ctx.active_wait,
     )
-    _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
+    if (answer or {}).get("LastUpdateStatus") != "Successful":
+        _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
 
 
 def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "", fail_ok: bool = False) -> None:

@@ -118,22 +118,25 @@ class RoleStep(Step):
         name = ctx.outputs.get("role_name")
         if name:
             iam = ctx.aws.iam
-            try:
-                attached = [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
-                    RoleName=name) for p in page["AttachedPolicies"]]
-                inline = [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-                          for n in page["PolicyNames"]]
+            try:  # the two lists at once
+                attached, inline = at_once(
+                    ctx,
+                    lambda: [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
+                        RoleName=name) for p in page["AttachedPolicies"]],
+                    lambda: [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+                             for n in page["PolicyNames"]])
             except Exception as exc:
                 if not is_code(exc, "NoSuchEntity"):
                     raise
                 attached, inline = [], []  # the role is gone already
             # NoSuchEntity on each call below: done already (by us, when a reply was lost and botocore re-sent).
-            for arn in attached:
-                call(f"detaching {arn} from {name}", iam.detach_role_policy, already_done=("NoSuchEntity",),
-                     RoleName=name, PolicyArn=arn)
-            for policy_name in inline:
-                call(f"deleting {policy_name} of {name}", iam.delete_role_policy, already_done=("NoSuchEntity",),
-                     RoleName=name, PolicyName=policy_name)
+            # The policies come off at once; the role goes once all have.
+            at_once(ctx, *[lambda a=arn: call(f"detaching {a} from {name}", iam.detach_role_policy,
+                                              already_done=("NoSuchEntity",), RoleName=name, PolicyArn=a)
+                           for arn in attached],
+                    *[lambda p=policy_name: call(f"deleting {p} of {name}", iam.delete_role_policy,
+                                                 already_done=("NoSuchEntity",), RoleName=name, PolicyName=p)
+                      for policy_name in inline])
             call(f"deleting role {name}", iam.delete_role, already_done=("NoSuchEntity",), RoleName=name)
         ctx.forget("role_name")
         ctx.forget("role_arn")

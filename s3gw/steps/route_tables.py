@@ -6,6 +6,7 @@ A subnet with no explicit association silently uses the VPC's main table (the "m
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from s3gw.reach import effective_route_table
@@ -14,6 +15,7 @@ from s3gw.steps.base import (
     Context,
     Drift,
     Step,
+    at_once,
     call,
     create_once,
     delete_retrying,
@@ -57,7 +59,8 @@ class RouteTablesStep(Step):
                     else None
             ids = effective_tables(ctx)
             return {"route_table_ids": ids} if ids else None
-        ours = self._ours(ctx, fresh=True)  # find starts a run's look: check, repair and the endpoint reuse it
+        # find starts a run's look: check, repair and the endpoint reuse it (in a VPC this run made, nothing to read)
+        ours = self._ours(ctx, fresh=ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id"))
         subnet_ids = ctx.outputs.get("subnet_ids") or []
         ids = [ours[s]["RouteTableId"] for s in subnet_ids if s in ours]
         return {"route_table_ids": ids} if ids else None
@@ -85,31 +88,41 @@ class RouteTablesStep(Step):
         return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        """Each subnet's table made (recorded the moment it exists) and associated, the subnets at once (up to
+        --max-concurrency); then the tables of subnets that are gone are deleted."""
         if not drifts:
             return
-        ours = self._ours(ctx)
-        for drift in drifts:
-            action, subnet_id = drift.key.split(":", 1)
-            if action == "stale":
-                self._delete_table(ctx, subnet_id)
-                ctx.unsee("route_tables")
-                continue
+        lock = threading.Lock()  # the tables made at once write the run's view and the state in turn
+
+        def place(action: str, subnet_id: str) -> None:
             if action == "create":
                 table = create_once(
                     ctx, f"creating the route table for {subnet_id}",
-                    lambda s=subnet_id: ctx.aws.ec2_once.create_route_table(
+                    lambda: ctx.aws.ec2_once.create_route_table(
                         VpcId=ctx.outputs["vpc_id"],
-                        TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{s}", subnet=s),
+                        TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{subnet_id}",
+                                                       subnet=subnet_id),
                     )["RouteTable"],
-                    lambda s=subnet_id: self._ours(ctx, fresh=True).get(s),
+                    lambda: self._ours(ctx, fresh=True).get(subnet_id),
                 )
-                if table not in vpc_route_tables(ctx):  # made now: it has the tags it was made with, no association
-                    table = {**table, "Tags": ctx.tags(f"{ctx.config.stack}-private-{subnet_id}", subnet=subnet_id),
-                             "Associations": list(table.get("Associations") or [])}
-                    vpc_route_tables(ctx).append(table)
+                with lock:
+                    if table not in vpc_route_tables(ctx):  # made now: the tags it was made with, no association
+                        table = {**table, "Tags": ctx.tags(f"{ctx.config.stack}-private-{subnet_id}",
+                                                           subnet=subnet_id),
+                                 "Associations": list(table.get("Associations") or [])}
+                        vpc_route_tables(ctx).append(table)
+                    ours = self._ours(ctx)
+                    self._record(ctx, ours)
+            else:
                 ours = self._ours(ctx)
-                self._record(ctx, ours)
             self._associate(ctx, subnet_id, ours[subnet_id]["RouteTableId"])
+
+        placed = [drift.key.split(":", 1) for drift in drifts if not drift.key.startswith("stale:")]
+        at_once(ctx, *[lambda a=action, s=subnet_id: place(a, s) for action, subnet_id in placed])
+        for drift in drifts:
+            if drift.key.startswith("stale:"):
+                self._delete_table(ctx, drift.key.split(":", 1)[1])
+                ctx.unsee("route_tables")
 
     def _associate(self, ctx: Context, subnet_id: str, table_id: str) -> None:
         ec2 = ctx.aws.ec2
@@ -149,10 +162,15 @@ class RouteTablesStep(Step):
             ctx.forget("route_table_ids")  # the user's: the endpoint step took back the routes s3gw added
             return
         remaining = list(ctx.outputs.get("route_table_ids") or [])
-        for table_id in list(remaining):
+        lock = threading.Lock()  # the tables go at once (up to --max-concurrency); each is forgotten once gone
+
+        def delete(table_id: str) -> None:
             self._delete_table(ctx, table_id)
-            remaining.remove(table_id)
-            ctx.record("route_table_ids", remaining) if remaining else ctx.forget("route_table_ids")
+            with lock:
+                remaining.remove(table_id)
+                ctx.record("route_table_ids", remaining) if remaining else ctx.forget("route_table_ids")
+
+        at_once(ctx, *[lambda t=table_id: delete(t) for table_id in list(remaining)])
 
     def _delete_table(self, ctx: Context, table_id: str) -> None:
         ec2 = ctx.aws.ec2

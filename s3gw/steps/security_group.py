@@ -13,6 +13,7 @@ from s3gw.steps.base import (
     Context,
     Drift,
     Step,
+    at_once,
     call,
     create_once,
     delete_retrying,
@@ -121,8 +122,10 @@ class SecurityGroupStep(Step):
             lambda: self._describe(ctx, fresh=True),
         )
         ctx.record("security_group_id", group["GroupId"])
-        # Its rules are read, not assumed: the default egress rules depend on the VPC (IPv6 adds one).
-        ctx.unsee("security_group")
+        ctx.seen["security_group_new"] = group["GroupId"]
+        # Its rules are read, not assumed: the default egress rules depend on the VPC (IPv6 adds one). Read now,
+        # in the group's own lane, for check(), which waits for the endpoint (None, not visible yet: read again).
+        self._describe(ctx, fresh=True)
 
     def check(self, ctx: Context) -> list[Drift]:
         group = retry(
@@ -151,18 +154,26 @@ class SecurityGroupStep(Step):
         extra_egress = sorted(flatten(group.get("IpPermissionsEgress", [])) - {wanted})
         ingress = sorted(flatten(group.get("IpPermissions", [])))
         keys = {d.key.split(":")[0] for d in drifts}
-        # Allow the wanted rule before revoking the rest, so the function never loses its path to S3.
+        writes = []
         if "allow-egress" in keys:
-            call("allowing HTTPS egress to S3", ec2.authorize_security_group_egress, retry_not_found=ctx,
-                 already_done=("InvalidPermission.Duplicate",), GroupId=group_id, IpPermissions=[permission(wanted)])
+            writes.append(lambda: call(
+                "allowing HTTPS egress to S3", ec2.authorize_security_group_egress, retry_not_found=ctx,
+                already_done=("InvalidPermission.Duplicate",), GroupId=group_id, IpPermissions=[permission(wanted)]))
         if "revoke-egress" in keys and extra_egress:
-            call("revoking extra egress rules", ec2.revoke_security_group_egress, retry_not_found=ctx,
-                 already_done=("InvalidPermission.NotFound",), GroupId=group_id,
-                 IpPermissions=[permission(rule) for rule in extra_egress])
+            writes.append(lambda: call(
+                "revoking extra egress rules", ec2.revoke_security_group_egress, retry_not_found=ctx,
+                already_done=("InvalidPermission.NotFound",), GroupId=group_id,
+                IpPermissions=[permission(rule) for rule in extra_egress]))
         if "revoke-ingress" in keys and ingress:
-            call("revoking ingress rules", ec2.revoke_security_group_ingress, retry_not_found=ctx,
-                 already_done=("InvalidPermission.NotFound",), GroupId=group_id,
-                 IpPermissions=[permission(rule) for rule in ingress])
+            writes.append(lambda: call(
+                "revoking ingress rules", ec2.revoke_security_group_ingress, retry_not_found=ctx,
+                already_done=("InvalidPermission.NotFound",), GroupId=group_id,
+                IpPermissions=[permission(rule) for rule in ingress]))
+        if ctx.seen.get("security_group_new") == group_id:
+            at_once(ctx, *writes)  # made by this run: no function uses it yet, the rules can change at once
+        else:
+            for write in writes:  # the wanted rule is allowed before the rest is revoked: no loss of the path to S3
+                write()
         ctx.unsee("security_group")
 
     def delete(self, ctx: Context) -> None:

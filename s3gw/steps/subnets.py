@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
 from s3gw.config import subnet_cidrs
 from s3gw.errors import AwsError, UsageError, error_message
 from s3gw.reach import effective_route_table, internet_exit
-from s3gw.steps.base import Context, Drift, Step, call, create_once, delete_retrying, is_code, tag_dict
+from s3gw.steps.base import (
+    Context,
+    Drift,
+    Step,
+    at_once,
+    call,
+    create_once,
+    delete_retrying,
+    is_code,
+    tag_dict,
+)
 
 # An account may be refused subnets in some zones of a region (older accounts in us-east-1, for one). EC2 says
 # so (InvalidParameterValue; the text as users report it, e.g. widdix/aws-cf-templates#36):
@@ -80,7 +91,8 @@ class SubnetsStep(Step):
         return by_index
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        ctx.unsee("subnets")  # find starts a run's look at the resource: what it reads, check and repair reuse
+        if ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id"):  # a VPC this run made has none (steps.vpc)
+            ctx.unsee("subnets")  # find starts a run's look at the resource: what it reads, check and repair reuse
         if ctx.config.vpc_id:
             if ctx.releasing:
                 return {"subnet_ids": ctx.outputs["subnet_ids"]} if ctx.outputs.get("subnet_ids") else None
@@ -101,6 +113,8 @@ class SubnetsStep(Step):
         return [Drift(str(i), f"no subnet in {zone}") for i, zone in enumerate(zones) if i not in existing]
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        """Each missing subnet is made in its own zone, all at once (up to --max-concurrency), each recorded the
+        moment it exists; one whose zone EC2 refuses then tries the region's spare zones, one after another."""
         if not drifts:
             return
         zones = zone_names(ctx)
@@ -110,30 +124,41 @@ class SubnetsStep(Step):
         used = {subnet.get("AvailabilityZone") for subnet in ours.values()}
         # A zone that refuses subnets is skipped for the next one of the region, unless the user named the zones.
         spare = [] if ctx.config.zones else [z for z in region_zones(ctx) if z not in zones]
-        for drift in drifts:
-            index = int(drift.key)
-            for zone in [zones[index], *spare]:
-                if zone in used:
-                    continue
-                try:
-                    existing[index] = self._create(ctx, index, zone, cidrs[index])
-                    self._ours(ctx)[index] = {"SubnetId": existing[index], "AvailabilityZone": zone}
-                except Exception as failure:
-                    exc = failure.__cause__ or failure  # create_once hands back the translated error
-                    if not (is_code(exc, "InvalidParameterValue") and _ZONE_REFUSED in error_message(exc)):
-                        raise
+        lock = threading.Lock()  # the subnets made at once write `existing`, the run's view and the state in turn
+
+        def make(index: int, zone: str) -> bool:
+            """The subnet for `index` in `zone`, recorded; False when EC2 refuses subnets in that zone."""
+            try:
+                subnet_id = self._create(ctx, index, zone, cidrs[index])
+            except Exception as failure:
+                exc = failure.__cause__ or failure  # create_once hands back the translated error
+                if not (is_code(exc, "InvalidParameterValue") and _ZONE_REFUSED in error_message(exc)):
+                    raise
+                with lock:
                     used.add(zone)
-                    if ctx.config.zones:
-                        raise AwsError(f"EC2 refuses subnets in {zone} for this account: {error_message(exc)}",
-                                       "name other zones with --zones") from None
-                    ctx.progress(f"skipping {zone}: EC2 refuses subnets there for this account")
-                    continue
+                if ctx.config.zones:
+                    raise AwsError(f"EC2 refuses subnets in {zone} for this account: {error_message(exc)}",
+                                   "name other zones with --zones") from None
+                ctx.progress(f"skipping {zone}: EC2 refuses subnets there for this account")
+                return False
+            with lock:
+                existing[index] = subnet_id
                 used.add(zone)
-                break
-            else:
+                self._ours(ctx)[index] = {"SubnetId": subnet_id, "AvailabilityZone": zone}
+                ctx.record("subnet_ids", [existing[i] for i in sorted(existing)])
+            return True
+
+        own_zone = [int(d.key) for d in drifts if zones[int(d.key)] not in used]
+        tried = at_once(ctx, *[lambda i=index: make(i, zones[i]) for index in own_zone])
+        left = [int(d.key) for d in drifts if int(d.key) not in own_zone]
+        left += [index for index, ok in zip(own_zone, tried, strict=True) if not ok]
+        for index in sorted(left):  # the spare zones, one subnet at a time: two must not take the same zone
+            if not any(make(index, zone) for zone in spare if zone not in used):
                 raise AwsError(f"no zone of {ctx.config.region} left that accepts a subnet for index {index}",
                                "use a smaller --azs")
-            ctx.record("subnet_ids", [existing[i] for i in sorted(existing)])
+        view = self._ours(ctx)  # a create_once retry may have read the view again meanwhile: nothing made is lost
+        for index, subnet_id in existing.items():
+            view.setdefault(index, {"SubnetId": subnet_id})
 
     def _create(self, ctx: Context, index: int, zone: str, cidr: str) -> str:
         return create_once(
@@ -150,13 +175,18 @@ class SubnetsStep(Step):
             ctx.forget("subnet_ids")  # the user's: let go of, never deleted
             return
         remaining = list(ctx.outputs.get("subnet_ids") or [])
-        for subnet_id in list(remaining):
+        lock = threading.Lock()  # the subnets go at once (up to --max-concurrency); each is forgotten once gone
+
+        def delete(subnet_id: str) -> None:
             delete_retrying(
-                ctx, f"deleting subnet {subnet_id}", lambda s=subnet_id: ctx.aws.ec2.delete_subnet(SubnetId=s),
+                ctx, f"deleting subnet {subnet_id}", lambda: ctx.aws.ec2.delete_subnet(SubnetId=subnet_id),
                 gone=("InvalidSubnetID.NotFound",), waiting_for=f"network interfaces in {subnet_id} to go",
             )
-            remaining.remove(subnet_id)
-            ctx.record("subnet_ids", remaining) if remaining else ctx.forget("subnet_ids")
+            with lock:
+                remaining.remove(subnet_id)
+                ctx.record("subnet_ids", remaining) if remaining else ctx.forget("subnet_ids")
+
+        at_once(ctx, *[lambda s=subnet_id: delete(s) for subnet_id in list(remaining)])
 
 
 # --- subnets of a VPC the user brought (--vpc-id, --subnet-ids) -----------------------------------------------

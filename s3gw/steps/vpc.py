@@ -51,17 +51,24 @@ class VpcStep(Step):
         return {"vpc_id": vpcs[0]["VpcId"]} if vpcs else None
 
     def create(self, ctx: Context) -> None:
-        vpc_id = create_once(
-            ctx, "creating the VPC",
-            lambda: ctx.aws.ec2_once.create_vpc(
-                CidrBlock=ctx.config.vpc_cidr, TagSpecifications=ctx.tag_spec("vpc", ctx.config.stack))["Vpc"]["VpcId"],
-            lambda: (self.find(ctx) or {}).get("vpc_id"),
-        )
+        answered: list[str] = []  # what CreateVpc answered (not a VPC a retry found by tag)
+
+        def create_vpc() -> str:
+            answered.append(ctx.aws.ec2_once.create_vpc(
+                CidrBlock=ctx.config.vpc_cidr, TagSpecifications=ctx.tag_spec("vpc", ctx.config.stack))["Vpc"]["VpcId"])
+            return answered[-1]
+
+        vpc_id = create_once(ctx, "creating the VPC", create_vpc, lambda: (self.find(ctx) or {}).get("vpc_id"))
         ctx.record("vpc_id", vpc_id)
         # What CreateVpc makes, not read back: "If you create a VPC any other way [than the console wizard], DNS
         # hostnames is disabled and DNS resolution is enabled by default" (Amazon VPC User Guide, "DNS attributes
         # for your VPC"). A re-run reads both attributes and repairs any that differ.
         ctx.seen["vpc_dns"] = {"enableDnsSupport": True, "enableDnsHostnames": False}
+        if vpc_id in answered:
+            # Made by this very call: it holds no subnet and no table of the stack yet. The subnets and route tables
+            # steps start from nothing rather than read it (their main table no subnet of the stack keeps: each is
+            # associated with its own); whatever drops these views (unsee, a create's retry) reads the VPC again.
+            ctx.seen.update(vpc_new=vpc_id, subnets={}, route_tables=[])
 
     def _dns(self, ctx: Context) -> dict[str, bool]:
         ec2 = ctx.aws.ec2
