@@ -177,11 +177,20 @@ def at_once(ctx: Context, *reads: Callable[[], Any]) -> list[Any]:
     (in order) raises, once all have ended. With --max-concurrency 1, one after another in this thread."""
     if ctx.config.max_concurrency < 2 or len(reads) < 2:
         return [read() for read in reads]
-    from concurrent.futures import ThreadPoolExecutor
+    from s3gw.aws import overdue_call
+    from s3gw.graph import walk
 
-    with ThreadPoolExecutor(max_workers=min(len(reads), ctx.config.max_concurrency)) as pool:
-        futures = [pool.submit(read) for read in reads]
-        return [future.result() for future in futures]
+    # The graph's walker, not a bare thread pool: its threads are daemons and it watches the calls in flight
+    # (aws.overdue_call), so a read that never gets an answer ends the run within S3GW_CALL_TIMEOUT even when
+    # at_once runs in the main thread, where SIGALRM cannot reach the reading threads.
+    answers: dict[int, Any] = {}
+
+    def run(node: str) -> None:
+        answers[int(node)] = reads[int(node)]()
+
+    walk({str(index): () for index in range(len(reads))}, run, workers=min(len(reads), ctx.config.max_concurrency),
+         keep_going=True, watch=overdue_call).raise_first()
+    return [answers[index] for index in range(len(reads))]
 
 
 def describe_by_id(fn: Callable[..., dict[str, Any]], result_key: str, *, gone: tuple[str, ...],
@@ -211,17 +220,27 @@ def is_transient(exc: BaseException) -> bool:
     return error_code(exc) in _THROTTLING or status >= 500
 
 
-def create_once(ctx: Context, doing: str, create: Callable[[], T], existing: Callable[[], T | None]) -> T:
+def create_once(ctx: Context, doing: str, create: Callable[[], T], existing: Callable[[], T | None], *,
+                conflicts: tuple[str, ...] = ()) -> T:
     """A create with no ClientToken (CreateVpc, CreateSubnet, CreateSecurityGroup): re-sending it blindly, as
     botocore's retries would, can make a second resource when the first try acted but its reply was lost.
-    So `create` uses a client without retries, and before each new try `existing` looks whether it did."""
+    So `create` uses a client without retries, and before each new try `existing` looks whether it did.
+    An error in `conflicts` (InvalidSubnet.Conflict: the CIDR is taken) also looks: when what holds it is the
+    stack's own (another run of the stack made it meanwhile), it is taken rather than failed on."""
     tries = 0
 
     def attempt() -> T:
         nonlocal tries
         tries += 1
         found = existing() if tries > 1 else None
-        return found if found is not None else create()
+        if found is not None:
+            return found
+        try:
+            return create()
+        except Exception as exc:
+            if conflicts and is_code(exc, *conflicts) and (found := existing()) is not None:
+                return found
+            raise
 
     return retry(ctx, doing, attempt, retry_if=lambda exc: is_transient(exc) or is_not_found(exc),
                  waiting_for=f"what {doing} uses to be visible (it was just made), or an answer from AWS",

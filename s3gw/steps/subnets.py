@@ -168,6 +168,10 @@ class SubnetsStep(Step):
                 TagSpecifications=ctx.tag_spec("subnet", f"{ctx.config.stack}-private-{zone}", index=str(index)),
             )["Subnet"]["SubnetId"],
             lambda: {i: s["SubnetId"] for i, s in self._ours(ctx, fresh=True).items()}.get(index),
+            # EC2's error for a CIDR another subnet holds (EC2 API reference, "Error codes": InvalidSubnet.Conflict):
+            # when it is the stack's own subnet of that index (a run that took the lock after this one's was
+            # force-removed), it is taken, so that this run stops at its next state write, not here.
+            conflicts=("InvalidSubnet.Conflict",),
         )
 
     def delete(self, ctx: Context) -> None:
