@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Collection
 from functools import cached_property
 from typing import Any
 
@@ -140,12 +141,14 @@ def call_timeout_from_env() -> float:
 _IN_FLIGHT: dict[int, tuple[float, CallBound]] = {}
 
 
-def overdue_call() -> None:
-    """Raise NoAnswer for the first call in a worker thread still unanswered after its bound."""
+def overdue_call(threads: Collection[int]) -> None:
+    """Raise NoAnswer for the first call still unanswered after its bound among `threads` (the walker's own: a
+    thread an earlier run gave up on, still blocked, is not this run's business)."""
     now = time.monotonic()
-    for deadline, bound in list(_IN_FLIGHT.values()):
-        if now > deadline:
-            raise bound.no_answer()
+    for ident in list(threads):
+        entry = _IN_FLIGHT.get(ident)
+        if entry is not None and now > entry[0]:
+            raise entry[1].no_answer()
 
 
 class CallBound:

@@ -3,7 +3,8 @@
 No AWS here: the engine gives the table (node -> nodes it needs) and what running a node means. With N = 1
 every node runs in the calling thread, in the table's order: the order s3gw ran its steps before it ran any
 at once. Otherwise nodes run in daemon threads, and the calling thread only schedules, and between results
-calls `watch` (which may raise: a call in a worker that has gone unanswered too long, see aws.overdue_call).
+calls `watch` with the ids of its threads (which may raise: a call in a worker that has gone unanswered too
+long, see aws.overdue_call).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Walked:
 
 
 def walk(needs: Needs, run: Callable[[str], None], *, workers: int, keep_going: bool = False,
-         watch: Callable[[], None] = lambda: None) -> Walked:
+         watch: Callable[[set[int]], None] = lambda threads: None) -> Walked:
     """Run every node of `needs` whose needs succeeded. After a failure no new node starts (those running
     finish, so that what they made is recorded) unless `keep_going`; a node that needs a failed one is skipped."""
     unknown = {need for node_needs in needs.values() for need in node_needs} - set(needs)
@@ -39,8 +40,10 @@ def walk(needs: Needs, run: Callable[[str], None], *, workers: int, keep_going: 
     results: queue.Queue[tuple[str, BaseException | None]] = queue.Queue()
     waiting = list(needs)  # not started, in the table's order
     running: set[str] = set()
+    threads: set[int] = set()  # the ids of the threads this walk started, for `watch`
 
     def work(node: str) -> None:
+        threads.add(threading.get_ident())
         try:
             run(node)
         except Exception as exc:  # handed to the scheduling thread, which decides
@@ -75,7 +78,7 @@ def walk(needs: Needs, run: Callable[[str], None], *, workers: int, keep_going: 
         try:
             node, error = results.get(timeout=WATCH_EVERY)
         except queue.Empty:
-            watch()
+            watch(threads)
             continue
         running.discard(node)
         if error is None:
