@@ -8,7 +8,6 @@ from typing import Any
 
 from s3gw.errors import AwsError
 from s3gw.policy import canonical, endpoint_policy
-from s3gw.reach import effective_route_table
 from s3gw.steps.base import (
     Context,
     Drift,
@@ -24,7 +23,7 @@ from s3gw.steps.base import (
     retry,
 )
 from s3gw.steps.bucket import bucket_name  # the bucket step runs later, but its name is known already
-from s3gw.steps.route_tables import vpc_route_tables
+from s3gw.steps.route_tables import effective_tables
 
 _POLICY = "policy"  # the drift key of the endpoint policy (the others are route table ids)
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
@@ -67,18 +66,6 @@ def _s3_prefix_list_id(ctx: Context) -> str:
     if not lists:
         raise AwsError(f"the region {ctx.config.region} has no managed prefix list {name}")
     return str(lists[0]["PrefixListId"])
-
-
-def wanted_route_tables(ctx: Context) -> list[str]:
-    """The tables the subnets really use (explicit association, else the main table), from one describe."""
-    vpc_id = ctx.outputs["vpc_id"]
-    in_vpc = vpc_route_tables(ctx)
-    tables: list[str] = []
-    for subnet_id in ctx.outputs.get("subnet_ids") or []:
-        table = effective_route_table(subnet_id, vpc_id, in_vpc)
-        if table and table["RouteTableId"] not in tables:
-            tables.append(table["RouteTableId"])
-    return tables
 
 
 def wanted_policy(ctx: Context) -> dict[str, Any]:
@@ -140,7 +127,7 @@ class EndpointStep(Step):
             VpcEndpointType="Gateway",
             VpcId=vpc_id,
             ServiceName=s3_service_name(ctx),
-            RouteTableIds=wanted_route_tables(ctx),
+            RouteTableIds=effective_tables(ctx),
             PolicyDocument=json.dumps(wanted_policy(ctx)),
             TagSpecifications=ctx.tag_spec("vpc-endpoint", f"{ctx.config.stack}-s3"),
             # One token per create: AWS answers a re-sent request with the endpoint the first one made. Not
@@ -166,7 +153,7 @@ class EndpointStep(Step):
         )
         attached = set(endpoint.get("RouteTableIds", []))
         drifts = [Drift(table, f"route table {table} has no route to S3 through the endpoint")
-                  for table in wanted_route_tables(ctx) if table not in attached]
+                  for table in effective_tables(ctx) if table not in attached]
         if adoption(ctx).get("endpoint_id"):
             return drifts  # the user's endpoint: its policy is theirs (verify reads it); s3gw only adds tables
         if canonical(endpoint.get("PolicyDocument") or "{}") != canonical(wanted_policy(ctx)):

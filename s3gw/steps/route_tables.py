@@ -57,7 +57,7 @@ class RouteTablesStep(Step):
             if ctx.releasing:
                 return {"route_table_ids": ctx.outputs["route_table_ids"]} if ctx.outputs.get("route_table_ids") \
                     else None
-            ids = effective_tables(ctx)
+            ids = effective_tables(ctx, fresh=True)  # find starts a run's look, as below
             return {"route_table_ids": ids} if ids else None
         # find starts a run's look: check, repair and the endpoint reuse it (in a VPC this run made, nothing to read)
         ours = self._ours(ctx, fresh=ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id"))
@@ -195,14 +195,14 @@ class RouteTablesStep(Step):
         )
 
 
-def effective_tables(ctx: Context) -> list[str]:
-    """The tables the recorded subnets really use (explicit association, else the VPC's main table)."""
+def effective_tables(ctx: Context, *, fresh: bool = False) -> list[str]:
+    """The tables the recorded subnets really use (explicit association, else the VPC's main table), from the
+    run's one describe of the VPC's tables (vpc_route_tables)."""
     vpc_id = ctx.outputs["vpc_id"]
-    tables = call("finding the subnets' route tables", ctx.aws.ec2.describe_route_tables,
-                  Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    in_vpc = vpc_route_tables(ctx, fresh=fresh)
     ids: list[str] = []
     for subnet_id in ctx.outputs.get("subnet_ids") or []:
-        table = effective_route_table(subnet_id, vpc_id, tables)
+        table = effective_route_table(subnet_id, vpc_id, in_vpc)
         if table and table["RouteTableId"] not in ids:
             ids.append(table["RouteTableId"])
     return ids
