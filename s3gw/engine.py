@@ -324,11 +324,14 @@ def concurrent(ctx: Context) -> Context:
     return ctx
 
 
-def serialised(fn: Callable[[Any], None]) -> Callable[[Any], None]:
-    lock = threading.Lock()
+# One lock for every serialised callback: `up` and `down` serialise both their `progress` and ctx.progress (often
+# the same function); a lock each would let their lines interleave. Re-entrant: a callback may call another.
+_OUTPUT_LOCK = threading.RLock()
 
+
+def serialised(fn: Callable[[Any], None]) -> Callable[[Any], None]:
     def one_at_a_time(value: Any) -> None:
-        with lock:
+        with _OUTPUT_LOCK:
             fn(value)
 
     one_at_a_time.serialised = True  # type: ignore[attr-defined]
