@@ -18,7 +18,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -292,6 +292,14 @@ class State:
         with self._lock:
             if key in self.resources:
                 del self.resources[key]
+                self.save()
+
+    def change_settings(self, change: Callable[[dict[str, Any]], None], *, save: bool) -> None:
+        """Change the settings in place, one change at a time as set() (steps running at once read, change and
+        write them back), and write the state when `save`."""
+        with self._lock:
+            change(self.settings)
+            if save:
                 self.save()
 
     def to_json(self) -> dict[str, Any]:

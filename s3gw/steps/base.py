@@ -113,18 +113,20 @@ def adoption(ctx: Context) -> dict[str, Any]:
 
 def record_adoption(ctx: Context, **values: Any) -> None:
     """Write (or, with None, drop) an adoption detail; saved at once in `up` and `down`, kept in memory in plan."""
-    record = adoption(ctx)
-    for key, value in values.items():
-        if value is None:
-            record.pop(key, None)
+    def change(settings: dict[str, Any]) -> None:
+        record = adoption(ctx)
+        for key, value in values.items():
+            if value is None:
+                record.pop(key, None)
+            else:
+                record[key] = value
+        if record:
+            settings[ADOPTED] = record
         else:
-            record[key] = value
-    if record:
-        ctx.state.settings[ADOPTED] = record
-    else:
-        ctx.state.settings.pop(ADOPTED, None)
-    if ctx.persist:
-        ctx.state.save()
+            settings.pop(ADOPTED, None)
+
+    # Under the state's lock: the endpoint's and the bucket's adoption details may be recorded at once.
+    ctx.state.change_settings(change, save=ctx.persist)
 
 
 # What AWS answers for a resource it does not have: one that is gone, or (right after its create) one that
