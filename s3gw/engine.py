@@ -166,10 +166,13 @@ def require_state(config: StackConfig, state: state_file.State) -> None:
 
 
 def open_context(config: StackConfig, progress: Progress, *, persist: bool,
-                 store: state_file.Store | None = None, needs_state: bool = False, zones: bool = False) -> Context:
-    """The run's context, the account checked against the state's; with `zones` (up, plan), the region's
-    availability zones are read at once with the account (steps.subnets.region_zones)."""
+                 store: state_file.Store | None = None, needs_state: bool = False, region: bool = False) -> Context:
+    """The run's context, the account checked against the state's. With `region` (up, plan, status), what the
+    steps read of the region is read at once with the account, in the run's first round: its availability zones
+    (steps.subnets.region_zones), its S3 prefix list (the security group's egress rule, the endpoint's record)
+    and, when no endpoint is recorded, its S3 gateway service (the endpoint's create)."""
     from s3gw.steps.base import at_once
+    from s3gw.steps.endpoint import s3_prefix_list_id, s3_service_name
 
     state = load_state(config, store)
     if needs_state:
@@ -177,7 +180,12 @@ def open_context(config: StackConfig, progress: Progress, *, persist: bool,
     config = settle(config, state.settings)
     aws = Aws(config)
     ctx = Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
-    at_once(ctx, lambda: aws.account, *([lambda: region_zones(ctx)] if zones else []))
+    reads = [lambda: region_zones(ctx), lambda: s3_prefix_list_id(ctx)] if region else []
+    if region and not state.resources.get("endpoint_id"):
+        reads.append(lambda: s3_service_name(ctx))
+    if reads:
+        aws.ec2  # noqa: B018 - made here: the reads below share it from other threads
+    at_once(ctx, lambda: aws.account, *reads)
     state_file.check_account(state, aws.account)
     _tighten(state.store, progress, change=persist)
     return ctx
@@ -198,10 +206,11 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
     Aws(config)  # a profile that does not exist is refused before anything is written
     store = ctx.state.store if ctx else state_file.open_store(config)
     with state_file.locked(store, "up"):
-        ctx = concurrent(ctx or open_context(config, progress, persist=True, store=store, zones=True))
+        if ctx is not None:
+            ctx.seen.clear()  # a context handed in (tests) may hold an earlier run's reads
+        ctx = concurrent(ctx or open_context(config, progress, persist=True, store=store, region=True))
         if ctx.config.max_concurrency > 1:
             progress = serialised(progress)
-        ctx.seen.clear()  # a context handed in (tests) may hold an earlier run's reads
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         check_brought(ctx)  # --vpc-id, --subnet-ids, --bucket --adopt: they exist, before anything is written
         refuse_setting_changes(ctx)
@@ -241,8 +250,11 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
             report.ids = _ids(ctx, step)
             progress(f"{report.action} {step.title} " + " ".join(_flat(report.ids)))
 
-        if not _converged(ctx, reports, progress):
-            walk_steps(ctx, make, configure).raise_first()
+        try:
+            if not _converged(ctx, reports, progress):
+                walk_steps(ctx, make, configure).raise_first()
+        finally:
+            ctx.reread()  # a view of this run ("new", "none yet"): a later look with this context reads again
         in_order = [reports[step.name] for step in STEPS]
         return StackReport(config.stack, config.region, _with_adoption(_with_exemptions(in_order, ctx.config), ctx),
                            outputs_of(ctx.outputs))
@@ -274,7 +286,7 @@ def _converged(ctx: Context, reports: dict[str, StepReport], progress: Progress)
         if not isinstance(error, Exception):  # Ctrl-C and the like end the run
             raise error
     if differs or walked.failed or walked.skipped:
-        ctx.seen.clear()  # the steps read again what they use, now in the graph's order
+        ctx.reread()  # the steps read again what they use, now in the graph's order
         ctx.outputs.clear()
         ctx.outputs.update(recorded)
         return False
@@ -423,7 +435,7 @@ def _setting(value: Any) -> Any:
 
 @translated("planning")
 def plan(config: StackConfig, progress: Progress) -> StackReport:
-    ctx = open_context(config, progress, persist=False, zones=True)
+    ctx = open_context(config, progress, persist=False, region=True)
     zone_names(ctx)
     check_brought(ctx)
     refuse_setting_changes(ctx)
@@ -449,7 +461,7 @@ def traffic_reports(ctx: Context) -> list[StepReport]:
 
 @translated("checking the stack")
 def status(config: StackConfig, progress: Progress) -> StackReport:
-    ctx = open_context(config, progress, persist=False, needs_state=True)
+    ctx = open_context(config, progress, persist=False, needs_state=True, region=True)
     reports = _with_adoption(_inspect(ctx, missing="missing", drift="drift", ok="ok"), ctx)
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs))
 

@@ -30,6 +30,7 @@ from s3gw.sandbox import moto_glue  # noqa: E402  (after the environment above: 
 # moto drops the tags CreateBucket takes (CreateBucketConfiguration.Tags); S3 applies them. Every test's moto
 # behaves as S3 here (see moto_glue.honour_create_bucket_tags for the source).
 moto_glue.honour_create_bucket_tags()
+moto_glue.route_gateway_endpoint_tables()  # moto leaves out the route ModifyVpcEndpoint adds (the same source)
 
 
 @pytest.fixture(scope="module")

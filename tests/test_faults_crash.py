@@ -37,8 +37,8 @@ from s3gw.state import SCHEMA_VERSION
 UP_MUTATIONS = [
     "CreateVpc", "ModifyVpcAttribute",
     "CreateSubnet", "CreateSubnet", "CreateSubnet",
-    "CreateRouteTable", "AssociateRouteTable", "CreateRouteTable", "AssociateRouteTable",
-    "CreateRouteTable", "AssociateRouteTable",
+    "CreateRouteTable", "CreateRouteTable", "CreateRouteTable",
+    "AssociateRouteTable", "AssociateRouteTable", "AssociateRouteTable",
     "CreateVpcEndpoint",
     "CreateBucket", "PutPublicAccessBlock", "PutBucketEncryption", "PutBucketPolicy",
     "CreateSecurityGroup", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupEgress",

@@ -223,6 +223,29 @@ def test_changed_function_code_is_uploaded_again(stack: Context) -> None:
     converges(stack, "function", "code")
 
 
+def test_a_table_added_to_an_endpoint_gets_its_route_and_loses_it_when_taken_off(mocked: None) -> None:
+    """EC2 adds a gateway endpoint's route to a table given by ModifyVpcEndpoint as by CreateVpcEndpoint (moto_glue
+    .route_gateway_endpoint_tables): `up` adds a table made after the endpoint that way, and `down` must delete it."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    first, second = (ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in range(2))
+    endpoint = ec2.create_vpc_endpoint(VpcEndpointType="Gateway", VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3",
+                                       RouteTableIds=[first])["VpcEndpoint"]["VpcEndpointId"]
+
+    def targets(table: str) -> list[str]:
+        routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+        return [r.get("GatewayId", "") for r in routes if r.get("DestinationPrefixListId")]
+
+    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint, AddRouteTableIds=[second])
+    assert targets(second) == [endpoint]
+    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint, RemoveRouteTableIds=[first])
+    assert targets(first) == []
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])  # moto alone: InvalidRoute.NotFound on `second`
+    assert targets(second) == []
+
+
 def test_an_endpoint_deleted_outside_s3gw_is_made_again_and_the_bucket_resealed(mocked: None, state_dir: Path) -> None:
     """The recorded id is stale: find() must not trust it, up makes a new endpoint, and the policy follows it."""
     config = make_test_config(state_dir, stack="stale")  # not the module's stack "t": a fresh one of its own

@@ -131,6 +131,44 @@ def honour_create_bucket_tags() -> None:
     _tags_patched = True
 
 
+_routes_patched = False
+
+
+def route_gateway_endpoint_tables() -> None:
+    """ModifyVpcEndpoint's AddRouteTableIds / RemoveRouteTableIds add and remove the endpoint's route, as EC2 does;
+    moto 5.2 only edits the endpoint's list of tables (and its DeleteVpcEndpoints then fails on a table it added
+    so: InvalidRoute.NotFound).
+
+    A gateway endpoint's route (destination: the service's prefix list, target: the endpoint) "is automatically
+    added to each route table that you select" (AWS PrivateLink guide, "Gateway endpoints", Routing); the tables
+    are selected at CreateVpcEndpoint or later by ModifyVpcEndpoint ("(Gateway endpoint) The IDs of the route
+    tables to associate with the endpoint", EC2 API Reference, ModifyVpcEndpoint AddRouteTableIds). Patched once
+    per process (the tests' moto too).
+    """
+    global _routes_patched
+    if _routes_patched:
+        return
+    from moto.ec2.models.vpcs import VPCEndPoint
+
+    original = VPCEndPoint.modify
+
+    def modify(self: Any, policy_doc: Any, add_subnets: Any, remove_subnets: Any, add_route_tables: Any,
+               remove_route_tables: Any, *rest: Any) -> None:
+        before = set(self.route_table_ids or [])
+        original(self, policy_doc, add_subnets, remove_subnets, add_route_tables, remove_route_tables, *rest)
+        prefix_list = getattr(self, "destination_prefix_list_id", None)
+        if str(self.vpc_endpoint_type).lower() != "gateway" or not prefix_list:
+            return
+        for table_id in [t for t in add_route_tables or [] if t not in before]:
+            self.ec2_backend.create_route(table_id, None, gateway_id=self.id, destination_prefix_list_id=prefix_list)
+        for table_id in [t for t in remove_route_tables or [] if t in before]:
+            with contextlib.suppress(Exception):  # the route removed by hand meanwhile: nothing left to take off
+                self.ec2_backend.delete_route(table_id, None, destination_prefix_list_id=prefix_list)
+
+    VPCEndPoint.modify = modify  # type: ignore[method-assign]
+    _routes_patched = True
+
+
 def bucket_exists(account: str, bucket: str, partition: str = _PARTITION) -> bool:
     return bucket in backends.get_backend("s3")[account][partition].buckets
 

@@ -57,6 +57,7 @@ class Sandbox:
             glue.reset()
             glue.silence_moto_bucket_policy()
             glue.honour_create_bucket_tags()
+            glue.route_gateway_endpoint_tables()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
             root = Path(self._workdir.name)
             (root / "code").mkdir()

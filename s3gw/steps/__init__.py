@@ -25,18 +25,20 @@ STEPS: list[Step] = [
 # it is found or made, and before it is checked and configured. "x" is step x done; "x made" is x found or made,
 # its ids recorded, not yet configured. Lanes: the network (vpc -> subnets -> route tables -> endpoint, and the
 # security group), the bucket, the role; they join where one uses another's id. What needs nothing runs in the
-# first round (the role, so that its propagation to Lambda overlaps the network's work). With
+# first round (the role, so that its propagation to Lambda overlaps the network's work). The endpoint is made
+# with the route tables' ids while they are associated, and checked after; the function needs its group's id,
+# not its rules (they go at once with CreateFunction, and `up` ends only once both are done). With
 # --max-concurrency 1 the steps run one after another in STEPS order, which every row here respects.
 UP_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     #  step              before find / create                                before check / repair
     "vpc":            ((),                                                   ()),
     "subnets":        (("vpc made",),                                        ()),
     "route_tables":   (("vpc made", "subnets"),                              ()),
-    "endpoint":       (("route_tables",),                                    ()),  # attached to the tables in use
+    "endpoint":       (("route_tables made",),                               ("route_tables",)),  # their ids
     "bucket":         ((),                                                   ("endpoint made",)),  # the seal
-    "security_group": (("vpc made",),                                        ("endpoint made",)),  # prefix list
+    "security_group": (("vpc made",),                                        ()),  # the region's S3 prefix list
     "role":           ((),                                                   ("bucket made",)),  # bucket policy
-    "function":       (("subnets", "security_group", "role", "bucket made"), ()),
+    "function":       (("subnets", "security_group made", "role", "bucket made"), ()),
 }
 
 __all__ = ["STEPS", "UP_NEEDS", "Context", "Drift", "Step"]

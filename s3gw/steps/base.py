@@ -17,6 +17,8 @@ T = TypeVar("T")
 Progress = Callable[[str], None]
 
 STACK_TAG = "s3gw:stack"
+# What a run reads of the region, not of the stack (Context.seen keys): the same for the whole run.
+REGION = ("s3_prefix_list", "s3_service_name")
 # `down --wait` default: 45 min, as terraform-provider-aws waits for Lambda's ENIs (the Lambda team's P99 is
 # ~35 min; internal/service/ec2/vpc_network_interface.go, deleteLingeringLambdaENIs).
 DELETE_WAIT = 2700.0
@@ -65,6 +67,12 @@ class Context:
         if name not in self.seen:
             self.seen[name] = read()
         return self.seen[name]  # type: ignore[no-any-return]
+
+    def reread(self) -> None:
+        """Drop what this run read of the stack's resources, to read it again; the region's facts stay (REGION)."""
+        kept = {name: self.seen[name] for name in REGION if name in self.seen}
+        self.seen.clear()
+        self.seen.update(kept)
 
     def unsee(self, *names: str) -> None:
         for name in names:

@@ -34,7 +34,6 @@ from s3gw.steps.base import (
     at_once,
     call,
     is_code,
-    is_not_found,
     record_adoption,
     retry,
     tag_dict,
@@ -133,7 +132,7 @@ class BucketStep(Step):
     created = ""  # the bucket this process made (CreateBucket answered 200): proven ours
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        ctx.unsee("bucket_new", "bucket_new_tags")
+        ctx.unsee("bucket_new")
         bucket = bucket_name(ctx)
         if ctx.config.adopt:
             return find_adopted(ctx, bucket)
@@ -181,22 +180,14 @@ class BucketStep(Step):
             # puts, whatever the account's or an emulator's defaults.
             ctx.seen["bucket_new"] = bucket
         ctx.record("bucket", bucket)
-        if self.created == bucket:
-            # Its tags are read now, in the bucket's own lane, for check(): that waits for the endpoint.
-            try:
-                ctx.seen["bucket_new_tags"] = bucket_tags(ctx, bucket)
-            except Exception as exc:
-                if not is_not_found(exc):  # not visible yet: check() reads them again
-                    raise translate(exc, f"reading the tags of {bucket}") from exc
 
     def check(self, ctx: Context) -> list[Drift]:
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
         if ctx.seen.get("bucket_new") == bucket:
-            # Its tags are read all the same: an S3-compatible endpoint may drop CreateBucketConfiguration.Tags.
-            tags = ctx.seen.pop("bucket_new_tags", None)
-            untagged = (bucket_tags(ctx, bucket) if tags is None else tags).get(STACK_TAG) != ctx.config.stack
-            return [*([Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing")] if untagged else []),
+            # Its tags are read all the same (an S3-compatible endpoint may drop CreateBucketConfiguration.Tags),
+            # by repair, at once with the puts: the role and the function, which wait for the bucket, need not.
+            return [Drift("confirm_tags", f"the tag {STACK_TAG}={ctx.config.stack} is confirmed on a new bucket"),
                     Drift("public_access_block", "Block Public Access is set on a new bucket"),
                     Drift("encryption", "default encryption is set on a new bucket"),
                     Drift("policy", "the bucket policy is missing: the bucket is not sealed")]
@@ -245,7 +236,8 @@ class BucketStep(Step):
                                f"{STACK_TAG}={ctx.config.stack}: s3gw will not seal or adopt it",
                                "if it is the stack's, tag it so and run 'up' again; else run 'down' (it drops "
                                "the bucket from the state without touching it)")
-        # Block Public Access and default encryption are independent of each other: set at once; the seal after.
+        # Block Public Access, default encryption and the seal are independent of each other: set at once. (The
+        # seal is no public policy, so BlockPublicPolicy never refuses it: S3 User Guide, "The meaning of public".)
         puts = []
         if "public_access_block" in keys:
             puts.append(lambda: call(f"blocking public access to {bucket}", s3.put_public_access_block,
@@ -253,12 +245,19 @@ class BucketStep(Step):
         if "encryption" in keys:
             puts.append(lambda: call(f"turning on default encryption of {bucket}", s3.put_bucket_encryption,
                                      retry_not_found=ctx, Bucket=bucket, ServerSideEncryptionConfiguration=_ENCRYPTION))
+        if "confirm_tags" in keys and bucket == self.created:
+            puts.append(lambda: self._confirm_tags(ctx, bucket))
+        if "policy" in keys:
+            puts.append(lambda: call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, retry_not_found=ctx,
+                                     Bucket=bucket, Policy=json.dumps(seal(ctx, bucket))))
         at_once(ctx, *puts)
-        for drift in drifts:
-            if drift.key == "policy":
-                document = seal(ctx, bucket)
-                call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, retry_not_found=ctx, Bucket=bucket,
-                     Policy=json.dumps(document))
+
+    def _confirm_tags(self, ctx: Context, bucket: str) -> None:
+        """A bucket this run made (so ours) carries the stack's tag, put now if CreateBucket's was dropped."""
+        tags = call(f"reading the tags of {bucket}", bucket_tags, ctx, bucket, retry_not_found=ctx)
+        if (tags or {}).get(STACK_TAG) != ctx.config.stack:
+            call(f"tagging {bucket}", ctx.aws.s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
+                 Tagging={"TagSet": ctx.tags(bucket)})
 
     def delete(self, ctx: Context) -> None:
         bucket = ctx.outputs.get("bucket") or ctx.outputs.get("bucket_pending")

@@ -106,8 +106,10 @@ class EndpointStep(Step):
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         # find starts a run's look: check and repair reuse it. The region's S3 prefix list (recorded with the
-        # endpoint), and, when no endpoint is recorded (one is likely made), its S3 service, are read at once.
-        reads = [lambda: self._describe(ctx, fresh=True)]
+        # endpoint), and, when no endpoint is recorded (one is likely made), its S3 service, are read at once
+        # (engine.open_context read them already in the run's first round, but for a context handed in).
+        fresh = ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id")  # a VPC this run made has no endpoint yet
+        reads = [lambda: self._describe(ctx, fresh=fresh)]
         if not ctx.releasing:
             reads.append(lambda: s3_prefix_list_id(ctx))
             if not ctx.outputs.get("endpoint_id"):
@@ -127,7 +129,9 @@ class EndpointStep(Step):
             VpcEndpointType="Gateway",
             VpcId=vpc_id,
             ServiceName=s3_service_name(ctx),
-            RouteTableIds=effective_tables(ctx),
+            # The tables the subnets use once the route tables step has associated them (its check waits for that):
+            # the stack's own tables, or in a VPC the user brought the tables its subnets use already.
+            RouteTableIds=list(ctx.outputs.get("route_table_ids") or []),
             PolicyDocument=json.dumps(wanted_policy(ctx)),
             TagSpecifications=ctx.tag_spec("vpc-endpoint", f"{ctx.config.stack}-s3"),
             # One token per create: AWS answers a re-sent request with the endpoint the first one made. Not

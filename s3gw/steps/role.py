@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from s3gw.errors import AwsError
@@ -13,7 +14,19 @@ from s3gw.policy import (
     lambda_trust_policy,
     role_bucket_policy,
 )
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, at_once, call, is_code, tag_dict
+from s3gw.steps.base import (
+    STACK_TAG,
+    VISIBLE_WAIT,
+    Context,
+    Drift,
+    Step,
+    at_once,
+    call,
+    is_code,
+    is_not_found,
+    retry,
+    tag_dict,
+)
 
 
 def vpc_policy_arn(ctx: Context) -> str:
@@ -102,17 +115,24 @@ class RoleStep(Step):
         ctx.unsee("role", "role_attached", "role_inline")
         iam = ctx.aws.iam
         name = ctx.outputs["role_name"]
-        for drift in drifts:
-            if drift.key == "trust":
-                call("setting the role's trust policy", iam.update_assume_role_policy, retry_not_found=ctx,
-                     RoleName=name, PolicyDocument=json.dumps(lambda_trust_policy(ctx.aws.account)))
-            elif drift.key == "vpc_access":
-                call("attaching AWSLambdaVPCAccessExecutionRole", iam.attach_role_policy, retry_not_found=ctx,
-                     RoleName=name, PolicyArn=vpc_policy_arn(ctx))
-            elif drift.key == "bucket_access":
-                document = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
-                call("writing the role's bucket-access policy", iam.put_role_policy, retry_not_found=ctx, RoleName=name,
-                     PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
+        keys = {drift.key for drift in drifts}
+        writes: list[tuple[str, Callable[[], Any]]] = []
+        if "trust" in keys:
+            writes.append(("setting the role's trust policy", lambda: iam.update_assume_role_policy(
+                RoleName=name, PolicyDocument=json.dumps(lambda_trust_policy(ctx.aws.account)))))
+        if "vpc_access" in keys:
+            writes.append(("attaching AWSLambdaVPCAccessExecutionRole", lambda: iam.attach_role_policy(
+                RoleName=name, PolicyArn=vpc_policy_arn(ctx))))
+        if "bucket_access" in keys:
+            document = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
+            writes.append(("writing the role's bucket-access policy", lambda: iam.put_role_policy(
+                RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))))
+        # At once: IAM may refuse one of two changes to a role made together (ConcurrentModification), which is
+        # waited out as terraform-provider-aws does for AttachRolePolicy (iam/role_policy_attachment.go,
+        # attachPolicyToRole retries ConcurrentModificationException); a new role not yet visible, likewise.
+        at_once(ctx, *[lambda d=doing, w=write: retry(
+            ctx, d, w, retry_if=lambda exc: is_not_found(exc) or is_code(exc, "ConcurrentModification"),
+            waiting_for="the role to accept the change", timeout=VISIBLE_WAIT) for doing, write in writes])
 
     def delete(self, ctx: Context) -> None:
         name = ctx.outputs.get("role_name")

@@ -66,7 +66,9 @@ class RouteTablesStep(Step):
         return {"route_table_ids": ids} if ids else None
 
     def create(self, ctx: Context) -> None:
-        self.repair(ctx, self.check(ctx))
+        """The tables only, each recorded the moment it exists: the endpoint is made with their ids while the
+        associations (check finds them missing, repair makes them) go at once with it."""
+        self._place(ctx, [d for d in self.check(ctx) if d.key.startswith("create:")], associate=False)
 
     def check(self, ctx: Context) -> list[Drift]:
         if ctx.config.vpc_id:
@@ -92,6 +94,14 @@ class RouteTablesStep(Step):
         --max-concurrency); then the tables of subnets that are gone are deleted."""
         if not drifts:
             return
+        self._place(ctx, drifts, associate=True)
+        for drift in drifts:
+            if drift.key.startswith("stale:"):
+                self._delete_table(ctx, drift.key.split(":", 1)[1])
+                ctx.unsee("route_tables")
+
+    def _place(self, ctx: Context, drifts: list[Drift], *, associate: bool) -> None:
+        """Make the tables of the `create:` drifts; with `associate`, associate them and the `associate:` ones."""
         lock = threading.Lock()  # the tables made at once write the run's view and the state in turn
 
         def place(action: str, subnet_id: str) -> None:
@@ -115,14 +125,11 @@ class RouteTablesStep(Step):
                     self._record(ctx, ours)
             else:
                 ours = self._ours(ctx)
-            self._associate(ctx, subnet_id, ours[subnet_id]["RouteTableId"])
+            if associate:
+                self._associate(ctx, subnet_id, ours[subnet_id]["RouteTableId"])
 
         placed = [drift.key.split(":", 1) for drift in drifts if not drift.key.startswith("stale:")]
         at_once(ctx, *[lambda a=action, s=subnet_id: place(a, s) for action, subnet_id in placed])
-        for drift in drifts:
-            if drift.key.startswith("stale:"):
-                self._delete_table(ctx, drift.key.split(":", 1)[1])
-                ctx.unsee("route_tables")
 
     def _associate(self, ctx: Context, subnet_id: str, table_id: str) -> None:
         ec2 = ctx.aws.ec2

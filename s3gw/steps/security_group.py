@@ -23,6 +23,7 @@ from s3gw.steps.base import (
     retry,
     tag_dict,
 )
+from s3gw.steps.endpoint import s3_prefix_list_id
 
 # One rule in a comparable form: (protocol, from port, to port, target kind, target).
 Rule = tuple[str, int, int, str, str]
@@ -70,7 +71,9 @@ def describe_rule(rule: Rule) -> str:
 def wanted_egress(ctx: Context) -> Rule:
     if ctx.config.egress == "anywhere":
         return ("tcp", 443, 443, "cidr", "0.0.0.0/0")
-    return ("tcp", 443, 443, "prefix-list", ctx.outputs["prefix_list_id"])
+    # The region's S3 prefix list, as recorded with the endpoint, else read (once a run): the group's rules need
+    # not wait for the endpoint, whose prefix list is the region's (com.amazonaws.<region>.s3).
+    return ("tcp", 443, 443, "prefix-list", ctx.outputs.get("prefix_list_id") or s3_prefix_list_id(ctx))
 
 
 class SecurityGroupStep(Step):
@@ -107,7 +110,8 @@ class SecurityGroupStep(Step):
         return dict(groups[0]) if groups else None
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        group = self._describe(ctx, fresh=True)  # find starts a run's look: check and repair reuse it
+        # find starts a run's look: check and repair reuse it (a VPC this run made has no group of the stack yet)
+        group = self._describe(ctx, fresh=ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id"))
         return {"security_group_id": group["GroupId"]} if group else None
 
     def create(self, ctx: Context) -> None:
@@ -123,9 +127,9 @@ class SecurityGroupStep(Step):
         )
         ctx.record("security_group_id", group["GroupId"])
         ctx.seen["security_group_new"] = group["GroupId"]
-        # Its rules are read, not assumed: the default egress rules depend on the VPC (IPv6 adds one). Read now,
-        # in the group's own lane, for check(), which waits for the endpoint (None, not visible yet: read again).
-        self._describe(ctx, fresh=True)
+        # Its rules are read by check(), not assumed: the default egress rules depend on the VPC (IPv6 adds one).
+        # Not here: the function waits for the group's id only, not for this read.
+        ctx.unsee("security_group")
 
     def check(self, ctx: Context) -> list[Drift]:
         group = retry(

@@ -65,10 +65,10 @@ class VpcStep(Step):
         # for your VPC"). A re-run reads both attributes and repairs any that differ.
         ctx.seen["vpc_dns"] = {"enableDnsSupport": True, "enableDnsHostnames": False}
         if vpc_id in answered:
-            # Made by this very call: it holds no subnet and no table of the stack yet. The subnets and route tables
+            # Made by this very call: it holds no subnet, table, endpoint or security group of the stack yet. Those
             # steps start from nothing rather than read it (their main table no subnet of the stack keeps: each is
             # associated with its own); whatever drops these views (unsee, a create's retry) reads the VPC again.
-            ctx.seen.update(vpc_new=vpc_id, subnets={}, route_tables=[])
+            ctx.seen.update(vpc_new=vpc_id, subnets={}, route_tables=[], endpoint=None, security_group=None)
 
     def _dns(self, ctx: Context) -> dict[str, bool]:
         ec2 = ctx.aws.ec2
