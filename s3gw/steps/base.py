@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -201,6 +202,19 @@ def at_once(ctx: Context, *reads: Callable[[], Any]) -> list[Any]:
     walk({str(index): () for index in range(len(reads))}, run, workers=min(len(reads), ctx.config.max_concurrency),
          keep_going=True, watch=overdue_call).raise_first()
     return [answers[index] for index in range(len(reads))]
+
+
+def ahead(ctx: Context, name: str, read: Callable[[], Any]) -> None:
+    """Read now what check() will ask ctx.remember for under `name`, at once with a find that reads by recorded ids:
+    status, plan and a re-run of `up` then read the whole stack in one round. A read that fails is left to check(),
+    which reads again (retrying what is not visible yet) and reports what still fails."""
+    with contextlib.suppress(Exception):  # check() reads again and says why
+        ctx.seen[name] = read()
+
+
+def look_ahead(ctx: Context) -> bool:
+    """Whether a find reads ahead for check(): not in `down`, which deletes rather than checks."""
+    return not ctx.releasing and ctx.config.max_concurrency > 1
 
 
 def describe_by_id(fn: Callable[..., dict[str, Any]], result_key: str, *, gone: tuple[str, ...],

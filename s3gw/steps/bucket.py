@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -31,9 +32,11 @@ from s3gw.steps.base import (
     Drift,
     Step,
     adoption,
+    ahead,
     at_once,
     call,
     is_code,
+    look_ahead,
     record_adoption,
     retry,
     tag_dict,
@@ -105,6 +108,12 @@ def seal(ctx: Context, bucket: str) -> dict[str, Any]:
     return bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition, ctx.config.allow_principals)
 
 
+# What check() reads of a bucket s3gw made, by ctx.seen name (with ":<bucket>"): read ahead by find when recorded.
+_CHECKED: dict[str, Callable[[Context, str], Any]] = {
+    "bucket_tags": bucket_tags, "bucket_public_off": public_access_off, "bucket_encryption": encryption_rules,
+    "bucket_policy": policy_text}
+
+
 class NotOwned(AwsError):
     """A bucket whose ownership by the stack is not proven: never emptied, never deleted."""
 
@@ -136,9 +145,16 @@ class BucketStep(Step):
         bucket = bucket_name(ctx)
         if ctx.config.adopt:
             return find_adopted(ctx, bucket)
+        recorded = bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
         try:
             # Not HeadBucket: it needs s3:ListBucket, which the seal denies outside the endpoint.
-            ctx.seen[f"bucket_location:{bucket}"] = ctx.aws.s3.get_bucket_location(Bucket=bucket)
+            location = lambda: ctx.aws.s3.get_bucket_location(Bucket=bucket)  # noqa: E731
+            if recorded and look_ahead(ctx):  # what check() reads of it, at once with it
+                answer = at_once(ctx, location, *[lambda n=n, r=r: ahead(ctx, f"{n}:{bucket}", lambda: r(ctx, bucket))
+                                                  for n, r in _CHECKED.items()])[0]
+            else:
+                answer = location()
+            ctx.seen[f"bucket_location:{bucket}"] = answer
         except Exception as exc:
             if is_code(exc, *_MISSING):
                 return None
@@ -146,7 +162,6 @@ class BucketStep(Step):
                 raise AwsError(f"the bucket name {bucket} is taken by another account (or you may not read it)",
                                "choose another name with --bucket") from None
             raise translate(exc, f"checking bucket {bucket}") from exc
-        recorded = bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
         if not recorded and bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
             raise AwsError(f"bucket {bucket} exists but does not carry the tag {STACK_TAG}={ctx.config.stack}",
                            "choose another name with --bucket; s3gw never adopts a bucket it did not create "
@@ -203,8 +218,7 @@ class BucketStep(Step):
         if ctx.config.adopt:
             return check_adopted(ctx, bucket)
         tags, public_off, rules, current = at_once(
-            ctx, lambda: bucket_tags(ctx, bucket), lambda: public_access_off(ctx, bucket),
-            lambda: encryption_rules(ctx, bucket), lambda: policy_text(ctx, bucket))
+            ctx, *[lambda n=n, r=r: ctx.remember(f"{n}:{bucket}", lambda: r(ctx, bucket)) for n, r in _CHECKED.items()])
         if tags.get(STACK_TAG) != ctx.config.stack:
             drifts.append(Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing"))
         if public_off:
@@ -218,9 +232,9 @@ class BucketStep(Step):
         return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
-        ctx.unsee("bucket_new")
         s3 = ctx.aws.s3
         bucket = ctx.outputs["bucket"]
+        ctx.unsee("bucket_new", *[f"{name}:{bucket}" for name in _CHECKED])
         if ctx.config.adopt:
             repair_adopted(ctx, bucket, drifts)
             return

@@ -20,10 +20,12 @@ from s3gw.steps.base import (
     Context,
     Drift,
     Step,
+    ahead,
     at_once,
     call,
     is_code,
     is_not_found,
+    look_ahead,
     retry,
     tag_dict,
 )
@@ -53,6 +55,13 @@ class RoleStep(Step):
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         ctx.unsee("role", "role_attached", "role_inline")  # find starts a run's look: check reuses what it reads
+        name = ctx.outputs.get("role_name")
+        if name and look_ahead(ctx):  # recorded: its policies are read at once with it, for check()
+            iam = ctx.aws.iam
+            attached = lambda: iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]  # noqa: E731
+            at_once(ctx, lambda: self._get(ctx),
+                    lambda: ahead(ctx, "role_attached", lambda: [p["PolicyArn"] for p in attached()]),
+                    lambda: ahead(ctx, "role_inline", lambda: self._inline(ctx, name)))
         role = self._get(ctx)
         if role is None:
             return None

@@ -9,12 +9,14 @@ from s3gw.steps.base import (
     Context,
     Drift,
     Step,
+    ahead,
     at_once,
     call,
     create_once,
     delete_retrying,
     describe_by_id,
     is_code,
+    look_ahead,
     retry,
 )
 
@@ -40,9 +42,14 @@ class VpcStep(Step):
             return {"vpc_id": ctx.config.vpc_id}
         vpc_id = ctx.outputs.get("vpc_id")
         if vpc_id:
-            vpcs = describe_by_id(ec2.describe_vpcs, "Vpcs", gone=("InvalidVpcID.NotFound",), VpcIds=[vpc_id])
+            reads = [lambda: describe_by_id(ec2.describe_vpcs, "Vpcs", gone=("InvalidVpcID.NotFound",),
+                                            VpcIds=[vpc_id])]
+            if look_ahead(ctx):  # its DNS settings at once with it, for check()
+                reads.append(lambda: ahead(ctx, "vpc_dns", lambda: self._dns(ctx, retrying=False)))
+            vpcs = at_once(ctx, *reads)[0]
             if vpcs:
                 return {"vpc_id": vpcs[0]["VpcId"]}
+            ctx.unsee("vpc_dns")  # of a VPC that is gone
         vpcs = call("looking up the VPC by tag", ec2.describe_vpcs, Filters=[ctx.stack_filter()])["Vpcs"]
         if len(vpcs) > 1:
             ids = ", ".join(v["VpcId"] for v in vpcs)
@@ -70,11 +77,14 @@ class VpcStep(Step):
             # associated with its own); whatever drops these views (unsee, a create's retry) reads the VPC again.
             ctx.seen.update(vpc_new=vpc_id, subnets={}, route_tables=[], endpoint=None, security_group=None)
 
-    def _dns(self, ctx: Context) -> dict[str, bool]:
+    def _dns(self, ctx: Context, *, retrying: bool = True) -> dict[str, bool]:
         ec2 = ctx.aws.ec2
         vpc_id = ctx.outputs["vpc_id"]
 
         def read(attribute: str) -> bool:
+            if not retrying:
+                answer = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
+                return bool(answer[_DNS_ATTRIBUTES[attribute]]["Value"])
             answer = retry(
                 ctx,
                 "reading the VPC's DNS settings",
