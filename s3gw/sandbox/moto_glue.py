@@ -52,9 +52,40 @@ def reset() -> None:
 
 def account_of(access_key: str) -> str:
     """The account moto files a caller's resources under (the default account for unknown keys)."""
-    from moto.iam.models import get_account_id_from
+    from moto.iam import models
 
-    return get_account_id_from(access_key) if access_key else ACCOUNT_ID
+    return models.get_account_id_from(access_key) if access_key else ACCOUNT_ID
+
+
+_lookup_patched = False
+
+
+def look_up_keys_in_existing_partitions() -> None:
+    """Make moto's access-key → account lookup read only the IAM backends that exist; same answers.
+
+    moto 5.2's get_account_id_from (iam/models.py), called for every request (BaseResponse.get_current_account)
+    and by account_of, reads `account[partition].access_keys` for all six partitions, and reading a partition
+    builds its IAM backend, which loads the ~1,400 AWS managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES): five
+    backends nobody asked for, ~0.6 s and ~100k objects the garbage collector then scans. A backend not yet
+    built holds no access keys, so skipping it cannot change the answer. Patched once per process;
+    moto's callers import the function at call time, so they get this one.
+    """
+    global _lookup_patched
+    if _lookup_patched:
+        return
+    from moto.iam import models
+    from moto.utilities.utils import PARTITION_NAMES
+
+    def get_account_id_from(access_key: str) -> str:
+        for account_id, account in list(models.iam_backends.items()):  # list(): moto's guard for threads
+            for partition in PARTITION_NAMES:
+                backend = dict.get(account, partition)  # not account[...]: that would build it
+                if backend is not None and access_key in backend.access_keys:
+                    return str(account_id)
+        return DEFAULT_ACCOUNT_ID
+
+    models.get_account_id_from = get_account_id_from
+    _lookup_patched = True
 
 
 # --- S3 ----------------------------------------------------------------------------------------
