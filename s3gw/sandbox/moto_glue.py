@@ -30,6 +30,38 @@ ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 _PARTITION = "aws"
 
 
+def _import_ec2_on_the_shared_loader() -> None:
+    """Import moto's EC2 models with their boto3 sessions on s3gw's shared botocore loader.
+
+    moto 5.2's RegionsAndZonesBackend (ec2/models/availability_zones_and_regions.py) lists regions at import
+    with three new boto3.Session()s; each builds its own loader and parses the EC2 service model and
+    endpoints.json again (~0.1 s each, and ~70k objects of garbage). On the shared loader (s3gw.aws) the data
+    is parsed once, and the CLI's own EC2 clients find it parsed; the regions listed are the same.
+    """
+    import sys
+
+    if "moto.ec2.models" in sys.modules:
+        return
+    import boto3
+
+    from s3gw.aws import botocore_session
+
+    original = boto3.Session
+
+    def session(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("botocore_session", botocore_session())
+        return original(*args, **kwargs)
+
+    boto3.Session = session  # type: ignore[misc]  # moto's module does `from boto3 import Session`
+    try:
+        import moto.ec2.models  # noqa: F401
+    finally:
+        boto3.Session = original  # type: ignore[misc]
+
+
+_import_ec2_on_the_shared_loader()
+
+
 def moto_app() -> DomainDispatcherApplication:
     return DomainDispatcherApplication(create_backend_app)
 
