@@ -59,7 +59,29 @@ def _import_ec2_on_the_shared_loader() -> None:
         boto3.Session = original  # type: ignore[misc]
 
 
+def _list_regions_on_the_shared_loader() -> None:
+    """moto's per-service region lists on s3gw's shared botocore loader, too.
+
+    moto 5.2 lists a service's regions (core/base_backend.py, AccountSpecificBackend._generate_regions) for every
+    backend it builds, through one boto3 Session of its own (get_session), which parses each service's model
+    again, EC2's (~0.1 s) included, though the CLI's clients have parsed it already. Same data, same answers.
+    """
+    from functools import lru_cache
+
+    import boto3
+    from moto.core.base_backend import AccountSpecificBackend
+
+    from s3gw.aws import botocore_session
+
+    @lru_cache(maxsize=1)
+    def get_session(cls: type) -> Any:
+        return boto3.Session(botocore_session=botocore_session())
+
+    AccountSpecificBackend.get_session = classmethod(get_session)  # type: ignore[method-assign,assignment]
+
+
 _import_ec2_on_the_shared_loader()
+_list_regions_on_the_shared_loader()
 
 
 def moto_app() -> DomainDispatcherApplication:
