@@ -140,14 +140,14 @@ class Runner:
         """One invocation. `environment(access_key, secret)` is the function's environment for these
         credentials, the network position (endpoint URLs) of this invocation included."""
         shape = self._shape(spec, environment("", ""))
+        result_path = self._scratch / f"{request_id}.json"
+        output_path = self._scratch / f"{request_id}.log"
+        output_path.touch(mode=0o600)
         started = time.monotonic()
         warm = self._take(shape)
         if warm is not None:
             self.callers.update(warm.access_key, caller)
-        current = warm or self._start(spec, shape, caller, environment)
-        result_path = self._scratch / f"{request_id}.json"
-        output_path = self._scratch / f"{request_id}.log"
-        output_path.touch(mode=0o600)
+        current = warm or self._start(spec, shape, caller, environment, output_path)
         request = {"request_id": request_id, "event": event.decode(), "result": str(result_path),
                    "output": str(output_path)}
         alive = _send(current.process, json.dumps(request).encode() + b"\n")
@@ -196,7 +196,7 @@ class Runner:
         return None
 
     def _start(self, spec: FunctionSpec, shape: tuple[object, ...], caller: Caller,
-               environment: Callable[[str, str], dict[str, str]]) -> _Environment:
+               environment: Callable[[str, str], dict[str, str]], output_path: Path) -> _Environment:
         code_dir = self._cache.directory(spec)
         access_key, secret = self.callers.register(caller)
         env = {**environment(access_key, secret), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
@@ -205,10 +205,13 @@ class Runner:
         command = [sys.executable, str(RUNNER), str(code_dir), spec.handler,
                    str(address_space_limit(spec.memory_mb)), str(control_write)]
         try:
-            process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                env=env, cwd=code_dir, pass_fds=(control_write,), start_new_session=True,
-            )
+            # Until the runner takes its first invocation, what it prints (an interpreter that cannot start)
+            # goes to that invocation's log too.
+            with output_path.open("ab") as output:
+                process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
+                    env=env, cwd=code_dir, pass_fds=(control_write,), start_new_session=True,
+                )
         except BaseException:
             os.close(control_read)
             self.callers.release(access_key)
