@@ -254,3 +254,16 @@ def test_a_failed_init_is_not_reused(aws: Clients, stack: Stack) -> None:
         assert result.function_error == "Unhandled"
         assert result.payload["errorType"] == "Runtime.ImportModuleError", result.payload
         assert "init broke" in result.payload["errorMessage"] and "Init Duration" in result.log
+
+
+def test_a_runtime_that_exits_is_reported_and_replaced(aws: Clients, stack: Stack) -> None:
+    code = _COUNTING.replace("    time.sleep(event.get('sleep', 0))\n",
+                             "    time.sleep(event.get('sleep', 0))\n    if event.get('exit'):\n"
+                             "        print('leaving', flush=True)\n        os._exit(3)\n")
+    name = _extra_function(aws, stack, "inv-exits", code)
+    assert invoke(aws, name).payload["count"] == 1
+    crashed = invoke(aws, name, {"exit": True})
+    assert crashed.function_error == "Unhandled" and crashed.payload["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in crashed.payload["errorMessage"] and "leaving" in crashed.log
+    after = invoke(aws, name)
+    assert after.payload["count"] == 1 and "Init Duration" in after.log
