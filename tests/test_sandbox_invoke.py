@@ -267,3 +267,13 @@ def test_a_runtime_that_exits_is_reported_and_replaced(aws: Clients, stack: Stac
     assert "exit status 3" in crashed.payload["errorMessage"] and "leaving" in crashed.log
     after = invoke(aws, name)
     assert after.payload["count"] == 1 and "Init Duration" in after.log
+
+
+def test_a_handler_and_its_children_read_an_empty_stdin(aws: Clients, stack: Stack) -> None:
+    """The reused runner takes its invocations on its stdin; the handler must not see (or eat) them."""
+    code = ("import subprocess\nimport sys\n\ndef handler(event, context):\n"
+            "    child = subprocess.run(['cat'], capture_output=True, timeout=2).stdout\n"
+            "    return {'own': sys.stdin.read(), 'child': child.decode()}\n")
+    name = _extra_function(aws, stack, "inv-stdin", code)
+    for _ in range(2):
+        assert invoke(aws, name).payload == {"own": "", "child": ""}

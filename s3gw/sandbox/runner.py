@@ -45,12 +45,17 @@ class LambdaContext:
 def main(argv: list[str]) -> int:
     code_dir, handler_name, address_space, control_fd = argv[1:5]
     control = int(control_fd)
+    os.set_inheritable(control, False)  # the handler's own children get neither this nor the requests
+    requests = os.fdopen(os.dup(0), "rb")
+    empty = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(empty, 0)  # the handler's stdin (and its children's): empty, as the old one-shot runner left it
+    os.close(empty)
     _limit_address_space(int(address_space))
     sys.path[0] = code_dir  # in place of this file's directory
     os.chdir(code_dir)
     timeout = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
     handler = None
-    while line := sys.stdin.buffer.readline():  # the sandbox closes stdin (or kills us) to end the environment
+    while line := requests.readline():  # the sandbox closes our stdin (or kills us) to end the environment
         request = json.loads(line)
         _output_to(request["output"])
         request_id, result_path = request["request_id"], request["result"]
