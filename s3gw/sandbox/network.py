@@ -3,8 +3,7 @@
 Each execution environment gets its own credentials (an access key id made up for it; invoke.py reuses
 environments). Every request the handler signs carries that key, so the sandbox knows which environment,
 and therefore which role and, as judged for its current invocation, which network position, a request
-comes from, as AWS knows a role session. The handler's
-endpoint URLs carry the network position:
+comes from, as AWS knows a role session. The handler's endpoint URLs carry the network position:
 - path good (or no VpcConfig): the sandbox itself; S3 sees aws:SourceVpce = the endpoint (VPC)
   or no SourceVpce (no VPC: Lambda's own internet access);
 - path broken: the black hole, a listener whose accept queue is full, so the kernel drops the SYN
