@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import time
@@ -72,6 +73,7 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
         (renderer.note if config.output == "json" else renderer.result)(exports)
         renderer.note("--keep: the stack stays up; in another shell, run the export line above, then any "
                       "s3gw command (s3gw status, s3gw test-invoke). Ctrl-C here takes it down")
+        gc.enable()  # the CLI turned it off for a short run; the sandbox now serves others for as long as it takes
         _wait_for_interrupt()
     renderer.note("5/5 s3gw down --yes")
     results["down"] = engine.down(config, renderer.progress)

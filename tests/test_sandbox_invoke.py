@@ -202,3 +202,78 @@ def test_get_function_reports_the_real_vpc(aws: Clients, stack: Stack) -> None:
     config = aws.lambda_.get_function_configuration(FunctionName=stack.function_name)
     assert config["VpcConfig"]["VpcId"] == stack.vpc_id  # moto alone says "vpc-123abc"
     assert config["State"] == "Active"
+
+
+_COUNTING = (
+    "import os\nimport time\n\nCOUNT = 0\n\n"
+    "def handler(event, context):\n"
+    "    global COUNT\n"
+    "    COUNT += 1\n"
+    "    time.sleep(event.get('sleep', 0))\n"
+    "    return {'count': COUNT, 'pid': os.getpid(), 'greeting': os.environ.get('GREETING'),\n"
+    "            'request_id': context.aws_request_id, 'key': os.environ['AWS_ACCESS_KEY_ID']}\n"
+)
+
+
+def test_an_environment_is_reused_until_its_configuration_changes_or_it_times_out(
+        aws: Clients, stack: Stack) -> None:
+    """invoke.py: Lambda thaws an idle environment for the next invocation (init runs once), and resets one
+    that timed out; new configuration means new environments."""
+    name = _extra_function(aws, stack, "inv-warm", _COUNTING, timeout=1)
+    first, second = invoke(aws, name), invoke(aws, name)
+    assert (first.payload["count"], second.payload["count"]) == (1, 2)
+    assert first.payload["pid"] == second.payload["pid"] and first.payload["key"] == second.payload["key"]
+    assert first.payload["request_id"] != second.payload["request_id"]
+    assert "Init Duration" in first.log and "Init Duration" not in second.log
+    assert f"START RequestId: {second.payload['request_id']}" in second.log.splitlines()[0]
+
+    aws.lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": {"GREETING": "hi"}})
+    changed = invoke(aws, name)
+    assert (changed.payload["count"], changed.payload["greeting"]) == (1, "hi")
+    assert changed.payload["pid"] != second.payload["pid"]
+
+    timed_out = invoke(aws, name, {"sleep": 5})
+    assert "Task timed out after 1.00 seconds" in timed_out.log
+    after = invoke(aws, name)
+    assert after.payload["count"] == 1 and "Init Duration" in after.log
+
+
+def test_functions_do_not_share_environments(aws: Clients, stack: Stack) -> None:
+    one = _extra_function(aws, stack, "inv-one", _COUNTING)
+    other = _extra_function(aws, stack, "inv-other", _COUNTING)
+    assert invoke(aws, one).payload["count"] == 1
+    answer = invoke(aws, other).payload
+    assert answer["count"] == 1 and answer["key"] != invoke(aws, one).payload["key"]
+
+
+def test_a_failed_init_is_not_reused(aws: Clients, stack: Stack) -> None:
+    code = "COUNT = 0\nraise RuntimeError('init broke')\n\ndef handler(event, context):\n    return 1\n"
+    name = _extra_function(aws, stack, "inv-init-fails", code)
+    for _ in range(2):
+        result = invoke(aws, name)
+        assert result.function_error == "Unhandled"
+        assert result.payload["errorType"] == "Runtime.ImportModuleError", result.payload
+        assert "init broke" in result.payload["errorMessage"] and "Init Duration" in result.log
+
+
+def test_a_runtime_that_exits_is_reported_and_replaced(aws: Clients, stack: Stack) -> None:
+    code = _COUNTING.replace("    time.sleep(event.get('sleep', 0))\n",
+                             "    time.sleep(event.get('sleep', 0))\n    if event.get('exit'):\n"
+                             "        print('leaving', flush=True)\n        os._exit(3)\n")
+    name = _extra_function(aws, stack, "inv-exits", code)
+    assert invoke(aws, name).payload["count"] == 1
+    crashed = invoke(aws, name, {"exit": True})
+    assert crashed.function_error == "Unhandled" and crashed.payload["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in crashed.payload["errorMessage"] and "leaving" in crashed.log
+    after = invoke(aws, name)
+    assert after.payload["count"] == 1 and "Init Duration" in after.log
+
+
+def test_a_handler_and_its_children_read_an_empty_stdin(aws: Clients, stack: Stack) -> None:
+    """The reused runner takes its invocations on its stdin; the handler must not see (or eat) them."""
+    code = ("import subprocess\nimport sys\n\ndef handler(event, context):\n"
+            "    child = subprocess.run(['cat'], capture_output=True, timeout=2).stdout\n"
+            "    return {'own': sys.stdin.read(), 'child': child.decode()}\n")
+    name = _extra_function(aws, stack, "inv-stdin", code)
+    for _ in range(2):
+        assert invoke(aws, name).payload == {"own": "", "child": ""}

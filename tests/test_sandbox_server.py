@@ -122,3 +122,25 @@ def test_moto_keeps_its_own_bucket_policy_judge_outside_the_sandbox(mocked: None
     with pytest.raises(ClientError) as refused:
         s3.get_object(Bucket="plain", Key="k")
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_access_keys_are_found_without_building_other_partitions(mocked: None) -> None:
+    """moto_glue.look_up_keys_in_existing_partitions: the same accounts as moto's lookup, no idle IAM backends."""
+    from moto.iam.models import iam_backends
+
+    from s3gw.sandbox import moto_glue
+
+    moto_glue.look_up_keys_in_existing_partitions()
+    iam = boto3.client("iam", region_name="eu-west-1")
+    iam.create_user(UserName="u")
+    own_key = iam.create_access_key(UserName="u")["AccessKey"]["AccessKeyId"]
+    other = iam_backends["111122223333"]["aws-cn"]  # a key of another account, in another partition
+    other.create_user("cn-north-1", "v")
+    other_key = other.create_access_key("v").access_key_id
+    assert moto_glue.account_of(own_key) == moto_glue.ACCOUNT_ID
+    assert moto_glue.account_of(other_key) == "111122223333"
+    assert moto_glue.account_of("AKIANOBODYHASTHIS000") == moto_glue.ACCOUNT_ID
+    assert sorted(dict.keys(iam_backends[moto_glue.ACCOUNT_ID])) == ["aws"]
+    # The AWS managed policies are still there for the partition in use (the demo attaches this one).
+    arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["PolicyName"] == "AWSLambdaVPCAccessExecutionRole"

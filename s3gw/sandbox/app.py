@@ -29,7 +29,7 @@ from . import moto_glue as glue
 from .behaviours import IAM_MESSAGES, Behaviours
 from .invoke import FunctionSpec, Outcome, Runner, log_result_header, new_request_id
 from .lifecycle import Functions
-from .network import BlackHole, Caller, Callers, access_key_of, host_caller
+from .network import BlackHole, Caller, access_key_of, host_caller
 
 log = logging.getLogger("s3gw.sandbox")
 
@@ -56,7 +56,7 @@ class SandboxApp:
         self.behaviours = behaviours
         self.runner = runner
         self.black_hole = black_hole
-        self.callers = Callers()
+        self.callers = runner.callers  # the credentials of the runner's execution environments
         self.functions = Functions(behaviours)
         self._clients: dict[str, Any] = {}
         self.lingering_policies: dict[tuple[str, str, str], tuple[str, float]] = {}
@@ -399,12 +399,11 @@ class SandboxApp:
 
     def run(self, function: FunctionSpec, event: bytes, request_id: str) -> Outcome:
         caller, s3_url, other_url = self.network_position(function)
-        access_key, secret = self.callers.register(caller)
-        try:
-            environment = self.function_environment(function, access_key, secret, s3_url, other_url)
-            outcome = self.runner.run(function, event, environment, request_id)
-        finally:
-            self.callers.release(access_key)
+
+        def environment(access_key: str, secret: str) -> dict[str, str]:
+            return self.function_environment(function, access_key, secret, s3_url, other_url)
+
+        outcome = self.runner.run(function, event, request_id, caller, environment)
         glue.save_function_logs(function, outcome.log)
         return outcome
 

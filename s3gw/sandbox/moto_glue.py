@@ -30,6 +30,60 @@ ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 _PARTITION = "aws"
 
 
+def _import_ec2_on_the_shared_loader() -> None:
+    """Import moto's EC2 models with their boto3 sessions on s3gw's shared botocore loader.
+
+    moto 5.2's RegionsAndZonesBackend (ec2/models/availability_zones_and_regions.py) lists regions at import
+    with three new boto3.Session()s; each builds its own loader and parses the EC2 service model and
+    endpoints.json again (~0.1 s each, and ~70k objects of garbage). On the shared loader (s3gw.aws) the data
+    is parsed once, and the CLI's own EC2 clients find it parsed; the regions listed are the same.
+    """
+    import sys
+
+    if "moto.ec2.models" in sys.modules:
+        return
+    import boto3
+
+    from s3gw.aws import botocore_session
+
+    original = boto3.Session
+
+    def session(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("botocore_session", botocore_session())
+        return original(*args, **kwargs)
+
+    boto3.Session = session  # type: ignore[misc]  # moto's module does `from boto3 import Session`
+    try:
+        import moto.ec2.models  # noqa: F401
+    finally:
+        boto3.Session = original  # type: ignore[misc]
+
+
+def _list_regions_on_the_shared_loader() -> None:
+    """moto's per-service region lists on s3gw's shared botocore loader, too.
+
+    moto 5.2 lists a service's regions (core/base_backend.py, AccountSpecificBackend._generate_regions) for every
+    backend it builds, through one boto3 Session of its own (get_session), which parses each service's model
+    again, EC2's (~0.1 s) included, though the CLI's clients have parsed it already. Same data, same answers.
+    """
+    from functools import lru_cache
+
+    import boto3
+    from moto.core.base_backend import AccountSpecificBackend
+
+    from s3gw.aws import botocore_session
+
+    @lru_cache(maxsize=1)
+    def get_session(cls: type) -> Any:
+        return boto3.Session(botocore_session=botocore_session())
+
+    AccountSpecificBackend.get_session = classmethod(get_session)  # type: ignore[method-assign,assignment]
+
+
+_import_ec2_on_the_shared_loader()
+_list_regions_on_the_shared_loader()
+
+
 def moto_app() -> DomainDispatcherApplication:
     return DomainDispatcherApplication(create_backend_app)
 
@@ -52,9 +106,40 @@ def reset() -> None:
 
 def account_of(access_key: str) -> str:
     """The account moto files a caller's resources under (the default account for unknown keys)."""
-    from moto.iam.models import get_account_id_from
+    from moto.iam import models
 
-    return get_account_id_from(access_key) if access_key else ACCOUNT_ID
+    return models.get_account_id_from(access_key) if access_key else ACCOUNT_ID
+
+
+_lookup_patched = False
+
+
+def look_up_keys_in_existing_partitions() -> None:
+    """Make moto's access-key → account lookup read only the IAM backends that exist; same answers.
+
+    moto 5.2's get_account_id_from (iam/models.py), called for every request (BaseResponse.get_current_account)
+    and by account_of, reads `account[partition].access_keys` for all six partitions, and reading a partition
+    builds its IAM backend, which loads the ~1,400 AWS managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES): five
+    backends nobody asked for, ~0.6 s and ~100k objects the garbage collector then scans. A backend not yet
+    built holds no access keys, so skipping it cannot change the answer. Patched once per process;
+    moto's callers import the function at call time, so they get this one.
+    """
+    global _lookup_patched
+    if _lookup_patched:
+        return
+    from moto.iam import models
+    from moto.utilities.utils import PARTITION_NAMES
+
+    def get_account_id_from(access_key: str) -> str:
+        for account_id, account in list(models.iam_backends.items()):  # list(): moto's guard for threads
+            for partition in PARTITION_NAMES:
+                backend = dict.get(account, partition)  # not account[...]: that would build it
+                if backend is not None and access_key in backend.access_keys:
+                    return str(account_id)
+        return DEFAULT_ACCOUNT_ID
+
+    models.get_account_id_from = get_account_id_from
+    _lookup_patched = True
 
 
 # --- S3 ----------------------------------------------------------------------------------------

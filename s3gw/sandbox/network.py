@@ -1,9 +1,9 @@
 """Where a function's traffic goes: the emulated VPC path, and who S3 sees calling.
 
-Each invocation gets its own credentials (an access key id made up for it). Every request the
-handler signs carries that key, so the sandbox knows which invocation, and therefore which role
-and which network position, a request comes from, as AWS knows a role session. The handler's
-endpoint URLs carry the network position:
+Each execution environment gets its own credentials (an access key id made up for it; invoke.py reuses
+environments). Every request the handler signs carries that key, so the sandbox knows which environment,
+and therefore which role and, as judged for its current invocation, which network position, a request
+comes from, as AWS knows a role session. The handler's endpoint URLs carry the network position:
 - path good (or no VpcConfig): the sandbox itself; S3 sees aws:SourceVpce = the endpoint (VPC)
   or no SourceVpce (no VPC: Lambda's own internet access);
 - path broken: the black hole, a listener whose accept queue is full, so the kernel drops the SYN
@@ -77,6 +77,11 @@ class Callers:
         with self._lock:
             self._by_key[access_key] = caller
         return access_key, secrets.token_hex(20)
+
+    def update(self, access_key: str, caller: Caller) -> None:
+        """Who registered credentials now identify (a reused environment's next invocation)."""
+        with self._lock:
+            self._by_key[access_key] = caller
 
     def release(self, access_key: str) -> None:
         with self._lock:

@@ -1,10 +1,13 @@
-"""Runs one invocation of a Lambda handler in a fresh interpreter: the sandbox's stand-in for the runtime.
+"""Runs a Lambda handler in its own interpreter: the sandbox's stand-in for one execution environment.
 
-Run as a script (not imported): `python runner.py CODE_DIR HANDLER RESULT_FILE ADDRESS_SPACE READY_FD`,
-the event JSON on stdin, the function's environment in the process environment. Standard library only,
-because the function's code comes first on sys.path. It writes one byte to READY_FD once the handler
-is imported (Lambda's init phase is over, the invoke timeout starts), then the outcome as JSON to
-RESULT_FILE: {"payload": "<the result as JSON text>"} or {"error": {errorMessage, errorType, ...}}.
+Run as a script (not imported): `python runner.py CODE_DIR HANDLER ADDRESS_SPACE CONTROL_FD`, the function's
+environment in the process environment. Standard library only, because the function's code comes first on
+sys.path. Invocations come on stdin, one JSON line each: {"request_id", "event" (JSON text), "result" (a file
+path), "output" (a file path)}. For each, the handler's stdout and stderr go to "output"; the runner writes
+"." to CONTROL_FD once the handler is imported (the first invocation's init phase; at once for the later
+ones: Lambda's invoke timeout starts there), then the outcome as JSON to "result": {"payload": "<the result as
+JSON text>"} or {"error": {errorMessage, errorType, ...}}, then "!" to CONTROL_FD, and waits for the next.
+An init failure writes its outcome and ends the process (no "!"): Lambda does not reuse that environment.
 """
 
 from __future__ import annotations
@@ -40,38 +43,62 @@ class LambdaContext:
 
 
 def main(argv: list[str]) -> int:
-    code_dir, handler_name, result_path, address_space, ready_fd = argv[1:6]
+    code_dir, handler_name, address_space, control_fd = argv[1:5]
+    control = int(control_fd)
+    os.set_inheritable(control, False)  # the handler's own children get neither this nor the requests
+    requests = os.fdopen(os.dup(0), "rb")
+    empty = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(empty, 0)  # the handler's stdin (and its children's): empty, as the old one-shot runner left it
+    os.close(empty)
     _limit_address_space(int(address_space))
     sys.path[0] = code_dir  # in place of this file's directory
     os.chdir(code_dir)
-    event = json.loads(sys.stdin.read() or "{}")
-    request_id = os.environ.get("_S3GW_REQUEST_ID", "")
     timeout = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
+    handler = None
+    while line := requests.readline():  # the sandbox closes our stdin (or kills us) to end the environment
+        request = json.loads(line)
+        _output_to(request["output"])
+        request_id, result_path = request["request_id"], request["result"]
+        if handler is None:
+            try:
+                handler = _load(handler_name)
+            except _InitError as failure:
+                _print_error(failure.error_type, failure.message, [])
+                os.write(control, b".")
+                _finish(result_path, {"error": _payload(failure.error_type, failure.message, request_id, [])})
+                return 0  # no "!": the sandbox sees the environment end, and reads this outcome
+        os.write(control, b".")
+        event = json.loads(request["event"] or "{}")
+        _finish(result_path, _invoke(handler, event, LambdaContext(request_id, time.time() + timeout)))
+        os.write(control, b"!")
+    return 0
 
-    try:
-        handler = _load(handler_name)
-    except _InitError as failure:
-        _print_error(failure.error_type, failure.message, [])
-        return _finish(result_path, {"error": _payload(failure.error_type, failure.message, request_id, [])})
-    finally:
-        os.write(int(ready_fd), b".")
-        os.close(int(ready_fd))
 
-    context = LambdaContext(request_id, time.time() + timeout)
+def _invoke(handler: Any, event: Any, context: LambdaContext) -> dict[str, Any]:
+    request_id = context.aws_request_id
     try:
         result = handler(event, context)
     except Exception as exc:  # what the handler raises is the function's error, as Lambda reports it
         stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])  # minus this frame
         error_type = type(exc).__name__
         _print_error(error_type, str(exc), stack)
-        return _finish(result_path, {"error": _payload(error_type, str(exc), request_id, stack)})
+        return {"error": _payload(error_type, str(exc), request_id, stack)}
     try:
-        payload = json.dumps(result)
+        return {"payload": json.dumps(result)}
     except (TypeError, ValueError) as exc:
         message = f"Unable to marshal response: {exc}"
         _print_error("Runtime.MarshalError", message, [])
-        return _finish(result_path, {"error": _payload("Runtime.MarshalError", message, request_id, [])})
-    return _finish(result_path, {"payload": payload})
+        return {"error": _payload("Runtime.MarshalError", message, request_id, [])}
+
+
+def _output_to(path: str) -> None:
+    """This invocation's stdout and stderr (the handler's children inherit them): its log, read by the sandbox."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 class _InitError(Exception):
@@ -129,13 +156,12 @@ def _peak_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _finish(result_path: str, outcome: dict[str, Any]) -> int:
+def _finish(result_path: str, outcome: dict[str, Any]) -> None:
     outcome["max_rss_kb"] = _peak_kb()
     sys.stdout.flush()
     sys.stderr.flush()
     with open(result_path, "w", encoding="utf-8") as out:
         json.dump(outcome, out)
-    return 0
 
 
 if __name__ == "__main__":

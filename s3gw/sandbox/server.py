@@ -19,6 +19,8 @@ from .network import BlackHole
 
 HOST = "127.0.0.1"
 _one_at_a_time = threading.Lock()  # moto's backends are process-wide: two sandboxes would share them
+# serve_forever checks for shutdown() between polls: its default 0.5 s made every stop wait ~0.5 s.
+_POLL_INTERVAL = 0.05
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -58,6 +60,7 @@ class Sandbox:
             glue.silence_moto_bucket_policy()
             glue.honour_create_bucket_tags()
             glue.route_gateway_endpoint_tables()
+            glue.look_up_keys_in_existing_partitions()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
             root = Path(self._workdir.name)
             (root / "code").mkdir()
@@ -66,7 +69,8 @@ class Sandbox:
             self._runner = Runner(CodeCache(root / "code"), root / "scratch")
             app = SandboxApp(lambda: self.endpoint_url, lambda: self.behaviours, self._runner, self._black_hole)
             self._server = make_server(HOST, self.port, app, threaded=True, request_handler=_QuietHandler)
-            self._thread = threading.Thread(target=self._server.serve_forever, name="s3gw-sandbox", daemon=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(_POLL_INTERVAL,),
+                                            name="s3gw-sandbox", daemon=True)
             self._thread.start()
         except BaseException:
             self._release()
