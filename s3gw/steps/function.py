@@ -142,8 +142,11 @@ class FunctionStep(Step):
         return retry(
             ctx, "creating the Lambda function", create_once, retry_if=is_iam_propagation,
             waiting_for="the new IAM role to reach Lambda",
+            # Tries every 0.5-2 s (the jitter halves at most), not backing off further: the role is made in the run's
+            # first rounds, so by now most of its propagation has passed, and a doubling wait would overshoot the
+            # moment it arrives by seconds. Over the 150 s bound that is about a hundred refused creates at most.
             timeout=ctx.iam_propagation_wait,
-            first_delay=2.0, max_delay=10.0,
+            first_delay=1.0, max_delay=2.0,
         )
 
     def check(self, ctx: Context) -> list[Drift]:
