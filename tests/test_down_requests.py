@@ -61,10 +61,11 @@ def test_a_look_that_finds_a_second_tagged_vpc_takes_another_pass(mocked: None, 
     assert count_resources() == EMPTY and not config.state_path.exists()
 
 
-def test_a_policy_put_on_the_role_after_its_lists_were_read_is_taken_off_too(
-        mocked: None, state_dir: Path, monkeypatch: Any) -> None:
+def test_a_policy_put_on_the_role_after_its_lists_were_read_does_not_leave_it(
+        mocked: None, state_dir: Path, monkeypatch: Any, call_log: CallLog) -> None:
     """The role's policies are listed early, while Lambda's ENIs are waited out (on AWS, minutes): one put on it
-    meanwhile makes IAM refuse DeleteRole (DeleteConflict); `down` lists them again and takes it off."""
+    meanwhile makes IAM refuse DeleteRole (DeleteConflict); the role stays recorded, and the next pass lists its
+    policies again and takes it down."""
     config = make_test_config(state_dir, azs=1)
     engine.up(config, quiet)
     iam = boto3.client("iam")
@@ -80,7 +81,10 @@ def test_a_policy_put_on_the_role_after_its_lists_were_read_is_taken_off_too(
     on_every_client(monkeypatch, lambda client, service: client.meta.events.register(
         "after-call.iam.ListRolePolicies", put_one_more))
 
+    before = len(call_log.calls)
     report = engine.down(config, quiet, wait=60)
+    calls = call_log.calls[before:]
 
     assert put and report.complete, report
     assert count_resources() == EMPTY and not config.state_path.exists()  # the role too, the late policy off
+    assert Counter(calls)["DeleteRole"] == 2  # refused once, then taken down in the next pass

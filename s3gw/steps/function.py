@@ -238,7 +238,7 @@ def detach_from_vpc(ctx: Context, name: str) -> bool:
     False when it is still in the VPC: Lambda refuses updates while it is being created (Pending).
     """
     lam = ctx.aws.lambda_
-    seen = (ctx.seen.get("function") or {}).get("Configuration") or {}  # down's look (find) read it just now
+    seen = (ctx.seen.get("function") or {}).get("Configuration") or {}  # down's look read it just now
     if seen.get("FunctionName") == name:
         configuration = seen
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from s3gw.errors import AwsError, translate
+from s3gw.errors import AwsError
 from s3gw.policy import (
     INLINE_POLICY_NAME,
     LAMBDA_VPC_POLICY_ARN,
@@ -139,33 +139,19 @@ class RoleStep(Step):
     def delete(self, ctx: Context) -> None:
         name = ctx.outputs.get("role_name")
         if name:
+            iam = ctx.aws.iam
+            # Listed early (read_policies) or now. A policy put on the role since makes IAM refuse DeleteRole
+            # (DeleteConflict, IAM API Reference): the role stays recorded, and down's next pass lists it again.
             early = ctx.seen.pop("role_policies", None)
-            read_early = early is not None and early[0] == name
-            if not self._delete(ctx, name, early[1] if read_early else self._policies(ctx, name), again=read_early):
-                # A policy put on the role since its lists were read: IAM refuses DeleteRole (DeleteConflict,
-                # IAM API Reference, DeleteRole). Read them again, and take them off too.
-                self._delete(ctx, name, self._policies(ctx, name), again=False)
+            attached, inline = early[1] if early and early[0] == name else self._policies(ctx, name)
+            # NoSuchEntity on each call below: done already (by us, when a reply was lost and botocore re-sent).
+            # The policies come off at once; the role goes once all have.
+            at_once(ctx, *[lambda a=arn: call(f"detaching {a} from {name}", iam.detach_role_policy,
+                                              already_done=("NoSuchEntity",), RoleName=name, PolicyArn=a)
+                           for arn in attached],
+                    *[lambda p=policy_name: call(f"deleting {p} of {name}", iam.delete_role_policy,
+                                                 already_done=("NoSuchEntity",), RoleName=name, PolicyName=p)
+                      for policy_name in inline])
+            call(f"deleting role {name}", iam.delete_role, already_done=("NoSuchEntity",), RoleName=name)
         ctx.forget("role_name")
         ctx.forget("role_arn")
-
-    def _delete(self, ctx: Context, name: str, policies: tuple[list[str], list[str]], *, again: bool) -> bool:
-        """Take the policies off and delete the role; False when, with `again`, IAM answers DeleteConflict."""
-        iam = ctx.aws.iam
-        attached, inline = policies
-        # NoSuchEntity on each call below: done already (by us, when a reply was lost and botocore re-sent).
-        # The policies come off at once; the role goes once all have.
-        at_once(ctx, *[lambda a=arn: call(f"detaching {a} from {name}", iam.detach_role_policy,
-                                          already_done=("NoSuchEntity",), RoleName=name, PolicyArn=a)
-                       for arn in attached],
-                *[lambda p=policy_name: call(f"deleting {p} of {name}", iam.delete_role_policy,
-                                             already_done=("NoSuchEntity",), RoleName=name, PolicyName=p)
-                  for policy_name in inline])
-        try:
-            iam.delete_role(RoleName=name)
-        except Exception as exc:
-            if is_code(exc, "NoSuchEntity"):
-                return True
-            if again and is_code(exc, "DeleteConflict"):
-                return False
-            raise translate(exc, f"deleting role {name}") from exc
-        return True
