@@ -20,7 +20,9 @@ from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translat
 from s3gw.graph import Walked, walk
 from s3gw.steps import STEPS, UP_NEEDS, Context, Step
 from s3gw.steps.base import ADOPTED, adopted
-from s3gw.steps.function import wait_for_enis
+from s3gw.steps.bucket import bucket_name
+from s3gw.steps.function import FunctionStep, wait_for_enis
+from s3gw.steps.role import RoleStep
 from s3gw.steps.subnets import check_brought, region_zones, zone_names
 from s3gw.steps.summary import attributes
 
@@ -517,16 +519,20 @@ def _adopted_lines(config: StackConfig, state: state_file.State) -> list[str]:
 
 # The order of `down`, each with what must be gone first. Work that does not depend on Lambda's ENIs (bucket,
 # endpoint, route tables) runs while they linger; what they block (security group, subnets, the role they
-# use, the VPC) after. A step whose prerequisite failed is kept, not tried.
+# use, the VPC) after. A step whose prerequisite failed is kept, not tried. Lambda's ENIs are waited out from
+# the moment the function is out of the VPC (FunctionStep.detach: a function Lambda will not update yet is
+# deleted then), while DeleteFunction runs; the role goes once both are done.
 _DOWN_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("function", ()),
+    ("function_detached", ()),
+    ("function", ("function_detached",)),
     ("bucket", ()),
     ("endpoint", ()),
     ("route_tables", ("endpoint",)),
-    ("enis", ("function",)),
+    ("enis", ("function_detached",)),
     ("security_group", ("enis",)),
     ("subnets", ("enis",)),
-    ("role", ("enis",)),
+    ("role_policies", ()),  # read only: what must come off the role, read while the ENIs are waited out
+    ("role", ("enis", "function", "role_policies")),
     ("vpc", ("endpoint", "route_tables", "security_group", "subnets")),
 )
 # Keys of older s3gw versions: read by the steps, never written now.
@@ -571,7 +577,7 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
         refusals: list[str] = []  # buckets not proven the stack's: reported, whatever later passes do
         ctx.wait_deadline = time.monotonic() + ctx.delete_wait  # one bound for the whole run, whatever the passes
         for _ in range(_MAX_PASSES):
-            _discover(ctx, progress, scan_buckets=from_tags)
+            all_recorded, looked_at = _discover(ctx, scan_buckets=from_tags)
             _disown_foreign(ctx, progress)
             if not _left(ctx):
                 break
@@ -579,9 +585,16 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
             problems = _delete_pass(ctx, progress, deleted, refusals)
             if len(deleted) == done_before:
                 break  # nothing more can go now: what is left, and why, is in `problems`
+            if not problems and not _left(ctx) and all_recorded and (
+                    looked_at is None or bucket_name(ctx) in looked_at):
+                # No look to confirm: it would find nothing. This one read every kind by the stack's tag in the
+                # whole region (and the role, function and bucket by the names the next would read); all it found
+                # was recorded, and every delete answered done or already gone (DeleteVpc only once nothing is
+                # left in the VPC). The stack's lock keeps other runs from making more meanwhile.
+                break
             from_tags = False  # one scan of every bucket is enough
         else:
-            _discover(ctx, progress, scan_buckets=False)  # what is left after the last pass, found as ever
+            _discover(ctx, scan_buckets=False)  # what is left after the last pass, found as ever
             _disown_foreign(ctx, progress)
         left = _left(ctx)
         if not left:
@@ -601,6 +614,12 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals:
         if name == "enis":
             if ctx.outputs.get("security_group_id"):
                 wait_for_enis(ctx)
+            return
+        if name == "role_policies":
+            RoleStep().read_policies(ctx)
+            return
+        if name == "function_detached":
+            FunctionStep().detach(ctx)
             return
         step = by_name[name]
         if not step.recorded(ctx):
@@ -627,34 +646,25 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals:
     return problems
 
 
-def _discover(ctx: Context, progress: Progress, *, scan_buckets: bool) -> None:
-    """Record what exists of the stack: by recorded id and the lookups `up` makes (each step's find), and by
-    the stack's tag in the whole region (what a crashed run made before recording it, whatever its VPC)."""
+def _discover(ctx: Context, *, scan_buckets: bool) -> tuple[bool, list[str] | None]:
+    """Record what exists of the stack, one read per kind: by the stack's tag in the whole region (what a crashed
+    run made before recording it, whatever its VPC), the role and function by the names the stack gives them, the
+    buckets by name. Returns whether every tagged resource found is now recorded (one per pass of a kind that holds
+    one id: the next pass takes the next), and the bucket names looked at (None: all the account's).
+
+    Not each step's find, as `up` makes them: in `down` they read what this reads again. A find by recorded id
+    only confirms an id already recorded (whose tag _disown_foreign checks), and a find by VPC, name or tag finds
+    only what carries the stack's tag (the finds check it), which this look finds in the whole region."""
     from s3gw.inventory import stack_resources
-    from s3gw.steps.base import at_once
-    from s3gw.steps.bucket import bucket_name
 
     ctx.seen.clear()  # deletes since the last look changed what there is: read it all again
-
-    def look(step: Step) -> dict[str, Any] | S3gwError:
-        try:
-            return step.find(ctx) or {}
-        except S3gwError as exc:  # a look-alike with the stack's name but not its tag: not ours
-            return exc
-
-    # A recorded bucket proves its ownership in delete(), or `down` says why not. The finds read by recorded ids
-    # (or by tag in the recorded VPC) and change nothing: they go at once, and what they found is merged in order.
-    # The look by the stack's tag (stack_resources) is read at once with them, and merged after them.
-    steps = [step for step in STEPS if not (step.name == "bucket" and step.recorded(ctx))]
     buckets = None if scan_buckets else [bucket_name(ctx)]
-    *finds, tagged = at_once(ctx, *[lambda s=step: look(s) for step in steps],
-                             lambda: stack_resources(ctx, buckets=buckets))
-    for step, found in zip(steps, finds, strict=True):
-        if isinstance(found, S3gwError):
-            progress(f"not taking {step.title}: {found.message}")
-            continue
-        for key, value in found.items():
-            _record_merged(ctx, key, value)
+    described: dict[str, list[dict[str, Any]]] = {}
+    tagged = stack_resources(ctx, buckets=buckets, described=described)
+    # What the deletes use of it: the function's VPC configuration (its detach) and each table's associations.
+    ctx.seen["stack_route_tables"] = {t["RouteTableId"]: t for t in described.get("route_tables", [])}
+    if described.get("functions"):
+        ctx.seen["function"] = described["functions"][0]
     # What carries the stack's tag now: _disown_foreign checks the tag only of recorded ids not among these.
     ctx.seen["stack_tagged"] = {_TAGGED_KINDS[kind]: set(ids) for kind, ids in tagged.items()}
     for kind, ids in tagged.items():
@@ -663,6 +673,13 @@ def _discover(ctx: Context, progress: Progress, *, scan_buckets: bool) -> None:
             _record_merged(ctx, key, ids)
         elif not ctx.outputs.get(key) and not (key == "bucket" and ctx.outputs.get("bucket_pending")):
             ctx.record(key, ids[0])  # one per pass: the next pass finds the next
+    recorded = all(any(one == value or isinstance(value, list) and one in value
+                       for value in (ctx.outputs.get(k) for k in _RECORDED_AS.get(key, (key,))))
+                   for kind, ids in tagged.items() for key in [_TAGGED_KINDS[kind]] for one in ids)
+    return recorded, buckets
+
+
+_RECORDED_AS = {"bucket": ("bucket", "bucket_pending")}
 
 
 def _record_merged(ctx: Context, key: str, value: Any) -> None:

@@ -5,36 +5,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from s3gw.steps.base import STACK_TAG, Context, at_once, is_code, is_not_found, tag_dict
 
 
-def stack_resources(ctx: Context, buckets: list[str] | None = None) -> dict[str, list[str]]:
+def stack_resources(ctx: Context, buckets: list[str] | None = None,
+                    described: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, list[str]]:
     """Everything carrying the stack's tag, in any VPC (an endpoint or group whose VPC is gone included). The
     role and function are looked up by the names the stack gives them; the buckets among `buckets`, or, when
     None, among all the account's buckets (a ListBuckets and a GetBucketTagging per bucket). The reads are
-    independent: they go at once (up to --max-concurrency)."""
+    independent: they go at once (up to --max-concurrency). `described` (down): filled with each kind's
+    resources as AWS described them, so that what down does next need not read them again."""
     ec2, stack = ctx.aws.ec2, ctx.config.stack
     tag = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
 
-    def role() -> list[str]:
+    def role() -> list[dict[str, Any]]:
         try:
             found = ctx.aws.iam.get_role(RoleName=ctx.config.role_name)["Role"]
         except Exception as exc:
             if not is_code(exc, "NoSuchEntity"):
                 raise
             return []
-        return [found["RoleName"]] if tag_dict(found.get("Tags")).get(STACK_TAG) == stack else []
+        return [found] if tag_dict(found.get("Tags")).get(STACK_TAG) == stack else []
 
-    def function() -> list[str]:
+    def function() -> list[dict[str, Any]]:
         try:
             found: dict[str, Any] = ctx.aws.lambda_.get_function(FunctionName=ctx.config.function_name)
         except Exception as exc:
             if not is_code(exc, "ResourceNotFoundException"):
                 raise
             return []
-        return [found["Configuration"]["FunctionName"]] if (found.get("Tags") or {}).get(STACK_TAG) == stack else []
+        return [found] if (found.get("Tags") or {}).get(STACK_TAG) == stack else []
 
     def ours(name: str) -> bool:
         try:
@@ -45,25 +48,39 @@ def stack_resources(ctx: Context, buckets: list[str] | None = None) -> dict[str,
             raise
         return tag_dict(tags).get(STACK_TAG) == stack
 
-    def stack_buckets() -> list[str]:
+    def stack_buckets() -> list[dict[str, Any]]:
         names = [b["Name"] for b in ctx.aws.s3.list_buckets().get("Buckets", [])] if buckets is None else buckets
-        return [name for name, mine in zip(names, at_once(ctx, *[lambda n=n: ours(n) for n in names]), strict=True)
-                if mine]
+        return [{"Name": name} for name, mine in
+                zip(names, at_once(ctx, *[lambda n=n: ours(n) for n in names]), strict=True) if mine]
 
     reads = {
-        "vpcs": lambda: [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]],
-        "subnets": lambda: [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]],
-        "route_tables": lambda: [r["RouteTableId"] for r in ec2.describe_route_tables(Filters=tag)["RouteTables"]],
-        "endpoints": lambda: [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=tag)["VpcEndpoints"]
+        "vpcs": lambda: ec2.describe_vpcs(Filters=tag)["Vpcs"],
+        "subnets": lambda: ec2.describe_subnets(Filters=tag)["Subnets"],
+        "route_tables": lambda: ec2.describe_route_tables(Filters=tag)["RouteTables"],
+        "endpoints": lambda: [e for e in ec2.describe_vpc_endpoints(Filters=tag)["VpcEndpoints"]
                               if e.get("State", "").lower() not in ("deleted", "deleting")],
-        "security_groups": lambda: [g["GroupId"] for g in
-                                    ec2.describe_security_groups(Filters=tag)["SecurityGroups"]],
+        "security_groups": lambda: ec2.describe_security_groups(Filters=tag)["SecurityGroups"],
         "roles": role,
         "functions": function,
         "buckets": stack_buckets,
     }
     found = dict(zip(reads, at_once(ctx, *reads.values()), strict=True))
-    return {kind: ids for kind, ids in found.items() if ids}
+    if described is not None:
+        described.update(found)
+    return {kind: [_ID_OF[kind](item) for item in items] for kind, items in found.items() if items}
+
+
+# Each kind's id in what AWS describes (a bucket: {"Name": name}).
+_ID_OF: dict[str, Callable[[dict[str, Any]], str]] = {
+    "vpcs": lambda item: str(item["VpcId"]),
+    "subnets": lambda item: str(item["SubnetId"]),
+    "route_tables": lambda item: str(item["RouteTableId"]),
+    "endpoints": lambda item: str(item["VpcEndpointId"]),
+    "security_groups": lambda item: str(item["GroupId"]),
+    "roles": lambda item: str(item["RoleName"]),
+    "functions": lambda item: str(item["Configuration"]["FunctionName"]),
+    "buckets": lambda item: str(item["Name"]),
+}
 
 
 _EC2_DESCRIBE = {

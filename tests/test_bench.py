@@ -28,3 +28,12 @@ def test_the_down_linger_bench_runs_and_prints_a_figure_per_linger() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     rows = re.findall(r"^\s+(\d+\.\d)\s+\d+\.\d+\s+-?\d+\.\d+$", done.stdout, re.M)
     assert rows == ["0.0", "0.5"], done.stdout  # every down finished (an incomplete one says so on its row)
+
+
+def test_the_timeline_bench_runs_and_lists_downs_requests() -> None:
+    bench = BENCH.parent / "timeline.py"
+    done = subprocess.run([sys.executable, str(bench), "--latency-ms", "0", "up", "down"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    down = done.stdout.split("== down:")[1]
+    assert re.search(r"^\s+\d+\.\d+\s+\d+\.\d+\s+DeleteVpc\s", down, re.M), done.stdout

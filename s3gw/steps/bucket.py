@@ -122,8 +122,10 @@ def ownership(ctx: Context, bucket: str) -> str:
     """'ours' (it carries the stack's tag), 'gone', 'foreign' (readable, without the tag: another's or
     untagged), or 'unknown' (S3 will not tell us: another account's, or we may not read its tags)."""
     try:
-        ctx.aws.s3.get_bucket_location(Bucket=bucket)  # not HeadBucket: the seal denies it
-        tag = bucket_tags(ctx, bucket).get(STACK_TAG)
+        # Not HeadBucket: the seal denies it. The two reads at once: GetBucketTagging of a bucket that is gone or
+        # not ours to read fails as GetBucketLocation does, and the location's error is the one judged (at_once).
+        _, tags = at_once(ctx, lambda: ctx.aws.s3.get_bucket_location(Bucket=bucket), lambda: bucket_tags(ctx, bucket))
+        tag = tags.get(STACK_TAG)
     except Exception as exc:
         if is_code(exc, *_MISSING):
             return "gone"

@@ -201,20 +201,35 @@ class FunctionStep(Step):
         if keys:
             wait_updated(ctx)
 
+    def detach(self, ctx: Context) -> None:
+        """`down`, first: take the function out of the VPC, so that Lambda's ENIs are waited out while it is
+        deleted. One that Lambda will not update yet (Pending) is deleted at once instead: its ENIs go only with it."""
+        name = ctx.outputs.get("function_name")
+        if name:
+            deleted = not detach_from_vpc(ctx, name)
+            if deleted:
+                self._delete_function(ctx, name)
+            ctx.seen["function_detached"] = (name, deleted)
+
     def delete(self, ctx: Context) -> None:
         name = ctx.outputs.get("function_name")
         if name:
-            detach_from_vpc(ctx, name)
-            try:
-                ctx.aws.lambda_.delete_function(FunctionName=name)
-            except Exception as exc:
-                if not is_code(exc, "ResourceNotFoundException"):
-                    raise
+            if ctx.seen.get("function_detached", ("", False))[0] != name:
+                self.detach(ctx)
+            if not ctx.seen["function_detached"][1]:
+                self._delete_function(ctx, name)
         ctx.forget("function_name")
         ctx.forget("function_arn")
 
+    def _delete_function(self, ctx: Context, name: str) -> None:
+        try:
+            ctx.aws.lambda_.delete_function(FunctionName=name)
+        except Exception as exc:
+            if not is_code(exc, "ResourceNotFoundException"):
+                raise
 
-def detach_from_vpc(ctx: Context, name: str) -> None:
+
+def detach_from_vpc(ctx: Context, name: str) -> bool:
     """Take the function out of the VPC before deleting it, and wait for the update to finish.
 
     Lambda then stops using the stack's Hyperplane ENIs at once and starts releasing them, instead of after
@@ -223,9 +238,10 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
     VPC configuration, waits for the configuration update to complete, and then deletes the function");
     an empty SubnetIds/SecurityGroupIds detaches the function from the VPC
     (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html, "Detaching a function").
+    False when it is still in the VPC: Lambda refuses updates while it is being created (Pending).
     """
     lam = ctx.aws.lambda_
-    seen = (ctx.seen.get("function") or {}).get("Configuration") or {}  # down's look (find) read it just now
+    seen = (ctx.seen.get("function") or {}).get("Configuration") or {}  # down's look read it just now
     if seen.get("FunctionName") == name:
         configuration = seen
     else:
@@ -233,17 +249,17 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
             configuration = lam.get_function_configuration(FunctionName=name)
         except Exception as exc:
             if is_code(exc, "ResourceNotFoundException"):
-                return
+                return True
             raise
     if not (configuration.get("VpcConfig") or {}).get("SubnetIds"):
-        return
+        return True
     if configuration.get("State") == "Pending":
         # While a function is being created Lambda refuses UpdateFunctionConfiguration, but DeleteFunction is not
         # among the calls that fail then (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html:
         # Invoke, UpdateFunctionCode, UpdateFunctionConfiguration, PublishVersion): waiting out the creation
         # (minutes) to detach would delay `down` for nothing. Its ENIs are waited out after, as ever.
         ctx.progress(f"{name} is still being created (Pending): deleting it as it is")
-        return
+        return False
     ctx.progress(f"taking {name} out of the VPC, so that Lambda starts releasing its network interfaces")
     # The configuration just read, and the update's reply, say whether an update is still under way: the state is
     # read again only while one is (no LastUpdateStatus: none ever ran).
@@ -258,6 +274,7 @@ def detach_from_vpc(ctx: Context, name: str) -> None:
     )
     if (answer or {}).get("LastUpdateStatus") != "Successful":
         _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
+    return True
 
 
 def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "", fail_ok: bool = False) -> None:

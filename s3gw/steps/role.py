@@ -143,21 +143,36 @@ class RoleStep(Step):
             ctx, d, w, retry_if=lambda exc: is_not_found(exc) or is_code(exc, "ConcurrentModification"),
             waiting_for="the role to accept the change", timeout=VISIBLE_WAIT) for doing, write in writes])
 
+    def read_policies(self, ctx: Context) -> None:
+        """`down`: the role's policies, read while the deletes before it run (it waits for Lambda's ENIs)."""
+        name = ctx.outputs.get("role_name")
+        if name:
+            ctx.seen["role_policies"] = (name, self._policies(ctx, name))
+
+    def _policies(self, ctx: Context, name: str) -> tuple[list[str], list[str]]:
+        """The managed policies attached and the inline policies' names; none when the role is gone already."""
+        iam = ctx.aws.iam
+        try:  # the two lists at once
+            attached, inline = at_once(
+                ctx,
+                lambda: [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
+                    RoleName=name) for p in page["AttachedPolicies"]],
+                lambda: [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+                         for n in page["PolicyNames"]])
+        except Exception as exc:
+            if not is_code(exc, "NoSuchEntity"):
+                raise
+            return [], []
+        return attached, inline
+
     def delete(self, ctx: Context) -> None:
         name = ctx.outputs.get("role_name")
         if name:
             iam = ctx.aws.iam
-            try:  # the two lists at once
-                attached, inline = at_once(
-                    ctx,
-                    lambda: [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
-                        RoleName=name) for p in page["AttachedPolicies"]],
-                    lambda: [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-                             for n in page["PolicyNames"]])
-            except Exception as exc:
-                if not is_code(exc, "NoSuchEntity"):
-                    raise
-                attached, inline = [], []  # the role is gone already
+            # Listed early (read_policies) or now. A policy put on the role since makes IAM refuse DeleteRole
+            # (DeleteConflict, IAM API Reference): the role stays recorded, and down's next pass lists it again.
+            early = ctx.seen.pop("role_policies", None)
+            attached, inline = early[1] if early and early[0] == name else self._policies(ctx, name)
             # NoSuchEntity on each call below: done already (by us, when a reply was lost and botocore re-sent).
             # The policies come off at once; the role goes once all have.
             at_once(ctx, *[lambda a=arn: call(f"detaching {a} from {name}", iam.detach_role_policy,

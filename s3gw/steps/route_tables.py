@@ -181,8 +181,11 @@ class RouteTablesStep(Step):
 
     def _delete_table(self, ctx: Context, table_id: str) -> None:
         ec2 = ctx.aws.ec2
-        tables = describe_by_id(ec2.describe_route_tables, "RouteTables", gone=("InvalidRouteTableID.NotFound",),
-                                RouteTableIds=[table_id])
+        # `down`'s look (engine._discover) read the stack's tables a moment ago, under the stack's lock: their
+        # associations as they are now (one gone since answers InvalidAssociationID.NotFound, counted as done).
+        known = (ctx.seen.get("stack_route_tables") or {}).get(table_id)
+        tables = [known] if known else describe_by_id(
+            ec2.describe_route_tables, "RouteTables", gone=("InvalidRouteTableID.NotFound",), RouteTableIds=[table_id])
         endpoint_id = ctx.outputs.get("endpoint_id")
         if tables and endpoint_id and any(r.get("GatewayId") == endpoint_id for r in tables[0].get("Routes", [])):
             call(f"detaching {table_id} from the endpoint", ec2.modify_vpc_endpoint,
