@@ -46,6 +46,8 @@ class Aws:
         )
         self.call_timeout = call_timeout_from_env()
         self._lock = threading.Lock()  # a session is not thread-safe; the clients it makes are
+        self._account: str | None = None
+        self._account_lock = threading.Lock()  # this Aws's own (see account)
 
     def prepare(self) -> None:
         """Make every client now, in this thread, before steps run at once in others (the engine's walker)."""
@@ -91,12 +93,19 @@ class Aws:
     def sts(self) -> Any:
         return self.client("sts")
 
-    @cached_property
+    @property
     def account(self) -> str:
-        try:
-            return str(self.sts.get_caller_identity()["Account"])
-        except Exception as exc:
-            raise translate(exc, "finding the AWS account (sts:GetCallerIdentity)") from exc
+        """The caller's account, read once. Not a functools.cached_property: on Python 3.11 its lock is one for
+        every instance of the class, held while GetCallerIdentity is in flight, so a call that never answered in
+        one Aws (a command given up on, its thread still blocked) held up every later Aws's read of its account
+        (30-80 s in the tests that follow the never-answering-endpoint ones)."""
+        with self._account_lock:
+            if self._account is None:
+                try:
+                    self._account = str(self.sts.get_caller_identity()["Account"])
+                except Exception as exc:
+                    raise translate(exc, "finding the AWS account (sts:GetCallerIdentity)") from exc
+            return self._account
 
     @property
     def partition(self) -> str:

@@ -122,3 +122,34 @@ def test_an_endpoint_that_never_answers_gets_one_line_and_exit_1(bad_endpoint: s
     assert re.search(r"no answer to (GetCallerIdentity|DescribeAvailabilityZones|DescribeManagedPrefixLists|"
                      r"DescribeVpcEndpointServices) from", lines[0]), lines
     print(f"answered after {time.monotonic() - started:.1f}s")  # a figure, not asserted
+
+
+def test_an_account_read_that_never_answers_holds_up_no_other_aws(tmp_path: Path) -> None:
+    """Each Aws reads its own account: a GetCallerIdentity stuck in one (a command given up on, its thread still
+    blocked) must not stop another from reading its own (functools.cached_property's lock on Python 3.11 did)."""
+    from s3gw.aws import Aws
+    from s3gw.config import make_config
+
+    config = make_config(stack="t", region="eu-west-1", state_dir=tmp_path)
+    stuck, other = Aws(config), Aws(config)
+    entered, release = threading.Event(), threading.Event()
+
+    class Hanging:
+        def get_caller_identity(self) -> dict[str, str]:
+            entered.set()
+            release.wait(30)
+            return {"Account": "111111111111"}
+
+    class Answering:
+        def get_caller_identity(self) -> dict[str, str]:
+            return {"Account": "222222222222"}
+
+    stuck.__dict__["sts"], other.__dict__["sts"] = Hanging(), Answering()
+    threading.Thread(target=lambda: stuck.account, daemon=True).start()
+    assert entered.wait(5)
+    answered: list[str] = []
+    reader = threading.Thread(target=lambda: answered.append(other.account), daemon=True)
+    reader.start()
+    reader.join(5)
+    release.set()
+    assert answered == ["222222222222"]
