@@ -23,7 +23,7 @@ from s3gw.steps.base import ADOPTED, adopted
 from s3gw.steps.bucket import bucket_name
 from s3gw.steps.function import FunctionStep, wait_for_enis
 from s3gw.steps.role import RoleStep
-from s3gw.steps.subnets import check_brought, region_zones, zone_names
+from s3gw.steps.subnets import capture_warnings, check_brought, region_zones, zone_names
 from s3gw.steps.summary import attributes
 
 P = ParamSpec("P")
@@ -215,6 +215,8 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
             progress = serialised(progress)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         check_brought(ctx)  # --vpc-id, --subnet-ids, --bucket --adopt: they exist, before anything is written
+        for line in capture_warnings(ctx):  # as plan says them: the run that attaches the endpoint says them too
+            progress(line)
         refuse_setting_changes(ctx)
         settings = {key: _setting(value) for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
         if ADOPTED in ctx.state.settings:  # what the steps recorded of what they adopted (steps.base.ADOPTED)

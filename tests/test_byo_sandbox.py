@@ -213,5 +213,16 @@ def test_plan_names_who_else_a_new_endpoint_route_would_capture(byo: dict[str, A
         assert (f"warning: {first} holds 1 network interface(s) of other workloads "
                 f"({other['NetworkInterfaceId']})") in text
         assert f"any bucket but {byo['bucket']} are refused" in text
+
+        # `up`, which attaches the endpoint, says the same before it does; a re-run (the endpoint made) does not.
+        made = s3gw("up", "--vpc-id", byo["vpc"], "--subnet-ids", first, "--bucket", byo["bucket"], "--adopt",
+                    env=env)
+        assert made.returncode == 0, made.stdout + made.stderr
+        said = " ".join(made.stderr.split())
+        assert f"warning: {byo['private_table']} is also the route table of {second}" in said, made.stderr
+        assert f"warning: {first} holds 1 network interface(s) of other workloads" in said, made.stderr
+        again = s3gw("up", env=env)
+        assert again.returncode == 0 and "warning:" not in again.stderr, again.stderr
+        assert s3gw("down", "--yes", env=env).returncode == 0
     finally:
         ec2.delete_network_interface(NetworkInterfaceId=other["NetworkInterfaceId"])

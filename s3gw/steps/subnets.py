@@ -217,11 +217,33 @@ def check_brought(ctx: Context) -> None:
 
 
 def vpc_layout(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The VPC's subnets and route tables (two describe calls)."""
+    """The VPC's subnets and route tables (two describe calls, at once), read once per run: in a VPC the user
+    brought s3gw changes neither which subnets there are nor which table each uses."""
     vpc = [{"Name": "vpc-id", "Values": [ctx.outputs.get("vpc_id") or ctx.config.vpc_id]}]
-    subnets = call("listing the VPC's subnets", ctx.aws.ec2.describe_subnets, Filters=vpc)["Subnets"]
-    tables = call("listing the VPC's route tables", ctx.aws.ec2.describe_route_tables, Filters=vpc)["RouteTables"]
-    return subnets, tables
+
+    def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        subnets, tables = at_once(
+            ctx, lambda: call("listing the VPC's subnets", ctx.aws.ec2.describe_subnets, Filters=vpc)["Subnets"],
+            lambda: call("listing the VPC's route tables", ctx.aws.ec2.describe_route_tables,
+                         Filters=vpc)["RouteTables"])
+        return subnets, tables
+
+    return ctx.remember(f"vpc_layout:{vpc[0]['Values'][0]}", read)
+
+
+def capture_warnings(ctx: Context) -> list[str]:
+    """For `up` on a VPC the user brought, before it makes the stack's endpoint: who else the endpoint's route would
+    capture (what plan says, shared_route_warnings). None once the stack has its endpoint, nor when the VPC has an
+    S3 gateway endpoint already (s3gw adopts it; its policy stays the user's)."""
+    if not ctx.config.vpc_id or ctx.state.resources.get("endpoint_id"):
+        return []
+    service = f"com.amazonaws.{ctx.config.region}.s3"
+    endpoints = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
+                     Filters=[{"Name": "vpc-id", "Values": [ctx.config.vpc_id]}])["VpcEndpoints"]
+    if any(e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower() == "gateway" for e in endpoints):
+        return []
+    subnets, tables = vpc_layout(ctx)
+    return shared_route_warnings(ctx, chosen_subnets(ctx), subnets, tables)
 
 
 def chosen_subnets(ctx: Context) -> list[str]:
