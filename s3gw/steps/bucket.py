@@ -428,21 +428,21 @@ def check_adopted(ctx: Context, bucket: str) -> list[Drift]:
     return drifts
 
 
-def repair_adopted(ctx: Context, bucket: str, drifts: list[Drift]) -> None:
-    conflicts = [d.detail for d in drifts if d.key == "conflict"]
+def _refuse_conflicts(bucket: str, conflicts: list[str]) -> None:
     if conflicts:
         raise AwsError(f"not sealing adopted bucket {bucket}: " + "; ".join(conflicts),
                        "change those statements of the bucket policy (or shorten it), then run 'up' again")
+
+
+def repair_adopted(ctx: Context, bucket: str, drifts: list[Drift]) -> None:
+    _refuse_conflicts(bucket, [d.detail for d in drifts if d.key == "conflict"])
     if not any(d.key == "policy" for d in drifts):
         return
     # Read again right before the put: S3 has no conditional PutBucketPolicy, so the window in which another
     # writer's change would be lost is kept to these two calls (Terraform's overwrite: terraform-provider-aws#409).
     current = policy_text(ctx, bucket)
     merged = merge_seal(current, seal(ctx, bucket))
-    problems = adoption_conflicts(ctx, bucket, merged)
-    if problems:
-        raise AwsError(f"not sealing adopted bucket {bucket}: " + "; ".join(problems),
-                       "change those statements of the bucket policy (or shorten it), then run 'up' again")
+    _refuse_conflicts(bucket, adoption_conflicts(ctx, bucket, merged))  # as the policy is now, not as check read it
     if "policy_before" not in adoption(ctx):  # recorded before the put: `down` puts back this very text
         record_adoption(ctx, policy_before=current or "")
     call(f"adding s3gw's statements to the policy of {bucket}", ctx.aws.s3.put_bucket_policy, retry_not_found=ctx,
