@@ -17,6 +17,16 @@ from collections.abc import Callable
 from typing import Any
 
 
+def rounds(events: list[tuple[float, float, str, str]]) -> int:
+    """The longest chain of requests one after another (a request after one that ended before it started), as
+    tests/test_rounds.py counts them."""
+    depth: dict[int, int] = {}
+    ordered = sorted(events)
+    for index, (start, _, _, _) in enumerate(ordered):
+        depth[index] = 1 + max((depth[i] for i in depth if ordered[i][1] <= start), default=0)
+    return max(depth.values(), default=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency-ms", type=float, default=100.0)
@@ -57,7 +67,7 @@ def main() -> None:
         events.clear()
         began = time.perf_counter()
         action()
-        print(f"\n== {label}: {time.perf_counter() - began:.2f} s, {len(events)} requests")
+        print(f"\n== {label}: {time.perf_counter() - began:.2f} s, {len(events)} requests, {rounds(events)} rounds")
         for start, end, name, thread in sorted(events):
             print(f"  {start - began:6.2f} {end - began:6.2f}  {name:40} {thread}")
 

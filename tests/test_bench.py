@@ -35,5 +35,6 @@ def test_the_timeline_bench_runs_and_lists_downs_requests() -> None:
     done = subprocess.run([sys.executable, str(bench), "--latency-ms", "0", "up", "down"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"== up: [\d.]+ s, \d+ requests, \d+ rounds", done.stdout), done.stdout
     down = done.stdout.split("== down:")[1]
     assert re.search(r"^\s+\d+\.\d+\s+\d+\.\d+\s+DeleteVpc\s", down, re.M), done.stdout
