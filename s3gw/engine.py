@@ -570,7 +570,6 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
         concurrent(ctx)
         if ctx.config.max_concurrency > 1:
             progress = serialised(progress)
-        ctx.releasing = True  # adopted resources are let go of, never looked up again (steps.base.adopted)
         if not ctx.state.exists_on_disk and not from_tags:
             return DownReport(config.stack, [], {})  # no state file: only --from-tags looks for the stack
         _drop_unknown_keys(ctx, progress)

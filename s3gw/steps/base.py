@@ -52,7 +52,6 @@ class Context:
     # What this run has read (or just made) of each resource, by name: a later find/check/repair uses it rather
     # than ask AWS again. A step that changes a resource updates its entry or drops it (unsee); `down` drops all.
     seen: dict[str, Any] = field(default_factory=dict)
-    releasing: bool = False  # `down`: an adopted resource is let go of (what s3gw added to it undone), never sought
 
     def __post_init__(self) -> None:
         self.outputs.update(self.state.resources)
@@ -213,8 +212,8 @@ def ahead(ctx: Context, name: str, read: Callable[[], Any]) -> None:
 
 
 def look_ahead(ctx: Context) -> bool:
-    """Whether a find reads ahead for check(): not in `down`, which deletes rather than checks."""
-    return not ctx.releasing and ctx.config.max_concurrency > 1
+    """Whether a find reads ahead for check(): not one request at a time, where it would gain nothing."""
+    return ctx.config.max_concurrency > 1
 
 
 def describe_by_id(fn: Callable[..., dict[str, Any]], result_key: str, *, gone: tuple[str, ...],

@@ -368,8 +368,6 @@ def count_object_versions(ctx: Context, bucket: str) -> int | None:
 
 
 def find_adopted(ctx: Context, bucket: str) -> dict[str, Any] | None:
-    if ctx.releasing:  # `down`: what is recorded, never a lookup
-        return {"bucket": bucket} if bucket == ctx.outputs.get("bucket") else None
     try:
         ctx.aws.s3.get_bucket_location(Bucket=bucket)
     except Exception as exc:

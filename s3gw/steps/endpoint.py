@@ -109,19 +109,15 @@ class EndpointStep(Step):
         # endpoint), and, when no endpoint is recorded (one is likely made), its S3 service, are read at once
         # (engine.open_context read them already in the run's first round, but for a context handed in).
         fresh = ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id")  # a VPC this run made has no endpoint yet
-        reads = [lambda: self._describe(ctx, fresh=fresh)]
-        if not ctx.releasing:
-            reads.append(lambda: s3_prefix_list_id(ctx))
-            if not ctx.outputs.get("endpoint_id"):
-                reads.append(lambda: s3_service_name(ctx))
+        reads = [lambda: self._describe(ctx, fresh=fresh), lambda: s3_prefix_list_id(ctx)]
+        if not ctx.outputs.get("endpoint_id"):
+            reads.append(lambda: s3_service_name(ctx))
         endpoint = at_once(ctx, *reads)[0]
-        if endpoint is None and ctx.config.vpc_id and not ctx.releasing:
+        if endpoint is None and ctx.config.vpc_id:
             endpoint = self._adopt(ctx)
         if endpoint is None:
             return None
-        # `down` lets go of the recorded prefix list with the endpoint: it is not read again for that.
-        recorded = ctx.outputs.get("prefix_list_id") if ctx.releasing else None
-        return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": recorded or s3_prefix_list_id(ctx)}
+        return {"endpoint_id": endpoint["VpcEndpointId"], "prefix_list_id": s3_prefix_list_id(ctx)}
 
     def create(self, ctx: Context) -> None:
         vpc_id = ctx.outputs["vpc_id"]

@@ -54,9 +54,6 @@ class RouteTablesStep(Step):
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         if ctx.config.vpc_id:  # the user's VPC: the tables its subnets already use, never new ones
-            if ctx.releasing:
-                return {"route_table_ids": ctx.outputs["route_table_ids"]} if ctx.outputs.get("route_table_ids") \
-                    else None
             ids = effective_tables(ctx, fresh=True)  # find starts a run's look, as below
             return {"route_table_ids": ids} if ids else None
         # find starts a run's look: check, repair and the endpoint reuse it (in a VPC this run made, nothing to read)

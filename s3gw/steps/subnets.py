@@ -94,8 +94,6 @@ class SubnetsStep(Step):
         if ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id"):  # a VPC this run made has none (steps.vpc)
             ctx.unsee("subnets")  # find starts a run's look at the resource: what it reads, check and repair reuse
         if ctx.config.vpc_id:
-            if ctx.releasing:
-                return {"subnet_ids": ctx.outputs["subnet_ids"]} if ctx.outputs.get("subnet_ids") else None
             return {"subnet_ids": chosen_subnets(ctx)}
         existing = self._existing(ctx)
         if not existing:

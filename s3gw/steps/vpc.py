@@ -32,8 +32,6 @@ class VpcStep(Step):
         ctx.unsee("vpc_dns")  # find starts a run's look at the resource: what check reads after it is kept
         ec2 = ctx.aws.ec2
         if ctx.config.vpc_id:  # brought by the user (--vpc-id): never made, changed or deleted by s3gw
-            if ctx.releasing:
-                return {"vpc_id": ctx.outputs["vpc_id"]} if ctx.outputs.get("vpc_id") else None
             vpcs = describe_by_id(ec2.describe_vpcs, "Vpcs", gone=("InvalidVpcID.NotFound",),
                                   VpcIds=[ctx.config.vpc_id])
             if not vpcs:
