@@ -163,6 +163,26 @@ def test_an_existing_endpoint_is_adopted_and_down_takes_back_only_the_tables_s3g
     assert not config.state_path.exists()
 
 
+def test_a_deleted_endpoint_is_not_taken_for_one_to_adopt_by_the_warnings(mocked: None, state_dir: Path) -> None:
+    """EC2 lists a deleted endpoint for a while (State "deleted"): s3gw makes a new endpoint then, so plan and up
+    say who else its route would capture, as with no endpoint at all (steps.endpoint.adoptable)."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc, subnets, table = vpc_with_subnets(ec2, "10.6.0.0/16")
+    old = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway",
+                                  RouteTableIds=[table])["VpcEndpoint"]["VpcEndpointId"]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[old])
+    config = make_test_config(state_dir, vpc_id=vpc, subnet_ids=(subnets[0],))
+    warning = f"warning: {table} is also the route table of {subnets[1]}"
+
+    traffic = [s for s in engine.plan(config, quiet).steps if s.step == "S3 traffic today"]
+    assert traffic and any(line.startswith(warning) for line in traffic[0].details), traffic
+    said: list[str] = []
+    made = engine.up(config, said.append)
+    assert made.outputs["endpoint_id"] != old
+    assert any(line.startswith(warning) for line in said), said
+    assert engine.down(config, quiet).complete
+
+
 # --- an adopted bucket through the whole lifecycle, in-process ----------------------------------------------------
 
 

@@ -68,6 +68,14 @@ def _s3_prefix_list_id(ctx: Context) -> str:
     return str(lists[0]["PrefixListId"])
 
 
+def adoptable(endpoints: list[dict[str, Any]], region: str) -> list[dict[str, Any]]:
+    """The VPC's endpoints s3gw adopts rather than make its own: the region's S3 service, gateway type, not going
+    away. `up` and `plan` warn about a new endpoint's route only when there is none."""
+    service = f"com.amazonaws.{region}.s3"
+    return [e for e in endpoints if e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower()
+            == "gateway" and e.get("State", "").lower() not in _GONE_STATES]
+
+
 def wanted_policy(ctx: Context) -> dict[str, Any]:
     return endpoint_policy(bucket_name(ctx), ctx.aws.account, ctx.aws.partition)
 
@@ -200,9 +208,7 @@ class EndpointStep(Step):
         duplicated; recorded as adopted, so `down` takes back only the tables s3gw added."""
         found = call("looking for an S3 gateway endpoint in the VPC", ctx.aws.ec2.describe_vpc_endpoints,
                      Filters=[{"Name": "vpc-id", "Values": [ctx.outputs["vpc_id"]]}])["VpcEndpoints"]
-        service = f"com.amazonaws.{ctx.config.region}.s3"
-        usable = [e for e in found if e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower()
-                  == "gateway" and e.get("State", "").lower() not in _GONE_STATES]
+        usable = adoptable(found, ctx.config.region)
         if not usable:
             return None
         endpoint = usable[0]

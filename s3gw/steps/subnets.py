@@ -233,12 +233,13 @@ def capture_warnings(ctx: Context) -> list[str]:
     """For `up` on a VPC the user brought, before it makes the stack's endpoint: who else the endpoint's route would
     capture (what plan says, shared_route_warnings). None once the stack has its endpoint, nor when the VPC has an
     S3 gateway endpoint already (s3gw adopts it; its policy stays the user's)."""
+    from s3gw.steps.endpoint import adoptable
+
     if not ctx.config.vpc_id or ctx.state.resources.get("endpoint_id"):
         return []
-    service = f"com.amazonaws.{ctx.config.region}.s3"
     endpoints = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
                      Filters=[{"Name": "vpc-id", "Values": [ctx.config.vpc_id]}])["VpcEndpoints"]
-    if any(e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower() == "gateway" for e in endpoints):
+    if adoptable(endpoints, ctx.config.region):
         return []
     subnets, tables = vpc_layout(ctx)
     return shared_route_warnings(ctx, chosen_subnets(ctx), subnets, tables)
@@ -271,6 +272,7 @@ def s3_traffic(ctx: Context) -> list[str]:
     """For plan on a VPC the user brought: how each chosen subnet reaches S3 today, and what the endpoint moves."""
     from s3gw.pricing import nat_cost_line
     from s3gw.reach import s3_exits
+    from s3gw.steps.endpoint import adoptable
 
     if not ctx.config.vpc_id or not ctx.outputs.get("subnet_ids"):
         return []
@@ -297,8 +299,7 @@ def s3_traffic(ctx: Context) -> list[str]:
             table_row = effective_route_table(subnet_id, ctx.config.vpc_id, tables)
             table_id = table_row["RouteTableId"] if table_row else "no table"
             lines.append(f"{subnet_id} ({table_id}): no S3 traffic through a NAT or internet gateway today")
-    if not any(e.get("ServiceName") == service and str(e.get("VpcEndpointType")).lower() == "gateway"
-               for e in endpoints):
+    if not adoptable(endpoints, ctx.config.region):
         lines.append("note: the endpoint s3gw makes has a policy that allows only the stack's bucket: other S3 "
                      "traffic from subnets on the same route tables is refused once it takes the endpoint; choose "
                      "the function's own subnets with --subnet-ids")
