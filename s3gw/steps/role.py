@@ -57,10 +57,7 @@ class RoleStep(Step):
         ctx.unsee("role", "role_attached", "role_inline")  # find starts a run's look: check reuses what it reads
         name = ctx.outputs.get("role_name")
         if name and look_ahead(ctx):  # recorded: its policies are read at once with it, for check()
-            iam = ctx.aws.iam
-            attached = lambda: iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]  # noqa: E731
-            at_once(ctx, lambda: self._get(ctx),
-                    lambda: ahead(ctx, "role_attached", lambda: [p["PolicyArn"] for p in attached()]),
+            at_once(ctx, lambda: self._get(ctx), lambda: ahead(ctx, "role_attached", lambda: self._attached(ctx, name)),
                     lambda: ahead(ctx, "role_inline", lambda: self._inline(ctx, name)))
         role = self._get(ctx)
         if role is None:
@@ -93,7 +90,6 @@ class RoleStep(Step):
         ctx.record("role_arn", role["Arn"])
 
     def check(self, ctx: Context) -> list[Drift]:
-        iam = ctx.aws.iam
         name = ctx.outputs["role_name"]
         role = self._get(ctx) or {}
         drifts = []
@@ -101,9 +97,8 @@ class RoleStep(Step):
             drifts.append(Drift("trust", "the trust policy is not Lambda's, for this account's functions only"))
         attached, inline = at_once(
             ctx,
-            lambda: ctx.remember("role_attached", lambda: [p["PolicyArn"] for p in call(
-                "listing the role's policies", iam.list_attached_role_policies, RoleName=name,
-                retry_not_found=ctx)["AttachedPolicies"]]),
+            lambda: ctx.remember("role_attached", lambda: call(
+                "listing the role's policies", self._attached, ctx, name, retry_not_found=ctx)),
             lambda: ctx.remember("role_inline", lambda: self._inline(ctx, name)))
         if vpc_policy_arn(ctx) not in attached:
             drifts.append(Drift("vpc_access", "AWSLambdaVPCAccessExecutionRole is not attached (no ENIs)"))
@@ -111,6 +106,11 @@ class RoleStep(Step):
         if inline is None or canonical(inline) != canonical(wanted):
             drifts.append(Drift("bucket_access", "the inline bucket-access policy is missing or differs"))
         return drifts
+
+    def _attached(self, ctx: Context, name: str) -> list[str]:
+        """The ARNs of the managed policies attached to the role, every page."""
+        return [p["PolicyArn"] for page in ctx.aws.iam.get_paginator("list_attached_role_policies").paginate(
+            RoleName=name) for p in page["AttachedPolicies"]]
 
     def _inline(self, ctx: Context, name: str) -> Any:
         try:
@@ -155,8 +155,7 @@ class RoleStep(Step):
         try:  # the two lists at once
             attached, inline = at_once(
                 ctx,
-                lambda: [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
-                    RoleName=name) for p in page["AttachedPolicies"]],
+                lambda: self._attached(ctx, name),
                 lambda: [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
                          for n in page["PolicyNames"]])
         except Exception as exc:
