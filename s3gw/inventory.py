@@ -10,12 +10,29 @@ from typing import Any
 
 from s3gw.steps.base import STACK_TAG, Context, at_once, is_code, is_not_found, tag_dict
 
+# Buckets per ListBuckets page: MaxBuckets is 1 to 10,000 (botocore's S3 model).
+BUCKETS_PAGE = 1000
+
+
+def region_buckets(ctx: Context) -> list[str]:
+    """The names of the account's buckets in the stack's region, every page: the one way s3gw lists buckets.
+
+    Paged (MaxBuckets, ContinuationToken): "All unpaginated ListBuckets requests will be rejected for Amazon Web
+    Services accounts with a general purpose bucket quota greater than 10,000" (botocore's S3 model, ListBuckets).
+    BucketRegion = the stack's region: a gateway endpoint serves only its own region's buckets, and a bucket in an
+    opt-in region answers GetBucketTagging from another region's endpoint with IllegalLocationConstraintException
+    (cloud-custodian/cloud-custodian#8005), so the others are not even listed. The client is the stack region's,
+    as BucketRegion requires ("the request must be made to an endpoint in Region us-west-2", the same model)."""
+    pages = ctx.aws.s3.get_paginator("list_buckets").paginate(
+        BucketRegion=ctx.config.region, PaginationConfig={"PageSize": BUCKETS_PAGE})
+    return [str(bucket["Name"]) for page in pages for bucket in page.get("Buckets", [])]
+
 
 def stack_resources(ctx: Context, buckets: list[str] | None = None,
                     described: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, list[str]]:
     """Everything carrying the stack's tag, in any VPC (an endpoint or group whose VPC is gone included). The
     role and function are looked up by the names the stack gives them; the buckets among `buckets`, or, when
-    None, among all the account's buckets (a ListBuckets and a GetBucketTagging per bucket). The reads are
+    None, among all the account's buckets in the region (region_buckets, then a GetBucketTagging each). The reads are
     independent: they go at once (up to --max-concurrency). `described` (down): filled with each kind's
     resources as AWS described them, so that what down does next need not read them again."""
     ec2, stack = ctx.aws.ec2, ctx.config.stack
@@ -43,13 +60,16 @@ def stack_resources(ctx: Context, buckets: list[str] | None = None,
         try:
             tags = ctx.aws.s3.get_bucket_tagging(Bucket=name)["TagSet"]
         except Exception as exc:
-            if is_code(exc, "NoSuchTagSet", "NoSuchBucket", "AccessDenied", "404", "403"):
+            # IllegalLocationConstraintException: a bucket of another region (one listed before BucketRegion
+            # filtered it out, or an endpoint that ignores it) is no bucket of the stack's.
+            if is_code(exc, "NoSuchTagSet", "NoSuchBucket", "AccessDenied", "404", "403",
+                       "IllegalLocationConstraintException"):
                 return False
             raise
         return tag_dict(tags).get(STACK_TAG) == stack
 
     def stack_buckets() -> list[dict[str, Any]]:
-        names = [b["Name"] for b in ctx.aws.s3.list_buckets().get("Buckets", [])] if buckets is None else buckets
+        names = region_buckets(ctx) if buckets is None else buckets
         return [{"Name": name} for name, mine in
                 zip(names, at_once(ctx, *[lambda n=n: ours(n) for n in names]), strict=True) if mine]
 

@@ -86,9 +86,12 @@ def test_invoke(ctx: Context, put_key: str | None = None,
 
 
 def _another_bucket(ctx: Context, bucket: str) -> str | None:
-    """A bucket of the account other than the stack's, for the function to try (ListBuckets)."""
+    """A bucket of the account in the stack's region other than the stack's, for the function to try: a gateway
+    endpoint carries only its own region's traffic, so one elsewhere would prove nothing (inventory.region_buckets)."""
+    from s3gw.inventory import region_buckets
+
     try:
-        names = [b["Name"] for b in ctx.aws.s3.list_buckets().get("Buckets", [])]
+        names = region_buckets(ctx)
     except Exception:  # no s3:ListAllMyBuckets: then only --other-bucket proves that direction
         return None
     return next((name for name in sorted(names) if name != bucket), None)

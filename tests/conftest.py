@@ -31,6 +31,7 @@ from s3gw.sandbox import moto_glue  # noqa: E402  (after the environment above: 
 # behaves as S3 here (see moto_glue.honour_create_bucket_tags for the source).
 moto_glue.honour_create_bucket_tags()
 moto_glue.route_gateway_endpoint_tables()  # moto leaves out the route ModifyVpcEndpoint adds (the same source)
+moto_glue.page_list_buckets()  # moto cuts ListBuckets at MaxBuckets with no ContinuationToken (the same source)
 
 
 @pytest.fixture(scope="module")

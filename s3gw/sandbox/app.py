@@ -24,7 +24,7 @@ from s3gw.aws import partition_of
 from s3gw.policy import Decision, Request, decide, evaluate
 from s3gw.reach import fetch_snapshot, s3_exits, s3_reach
 
-from . import authorize, s3_access
+from . import authorize, s3_access, s3_buckets
 from . import moto_glue as glue
 from .behaviours import IAM_MESSAGES, Behaviours
 from .invoke import FunctionSpec, Outcome, Runner, log_result_header, new_request_id
@@ -147,6 +147,9 @@ class SandboxApp:
         partition = partition_of(_region_of(environ))
         call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query, partition)
         caller = self.caller_of(environ, query, partition)
+        refused = self.s3_bucket_answer(environ, method, query, caller.account, partition)
+        if refused is not None:
+            return refused
         copied = environ.get("HTTP_X_AMZ_COPY_SOURCE", "") if method == "PUT" else ""
         source = s3_access.copy_source(copied, partition)
         if call is not None and call.action == "s3:DeleteBucketPolicy":
@@ -166,6 +169,19 @@ class SandboxApp:
                                                             explicit=decision.statement is not None)
             return s3_access.access_denied(head=method == "HEAD", message=message)
         return None
+
+    def s3_bucket_answer(self, environ: dict[str, Any], method: str, query: dict[str, str], account: str,
+                         partition: str) -> Answer | None:
+        """What S3 answers about buckets where moto answers otherwise (sandbox/s3_buckets.py)."""
+        bucket, key = s3_access.bucket_and_key(environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""))
+        if not bucket:
+            return None
+        if method == "PUT" and key is None and not query and self.behaviours().no_create_bucket_tags:  # CreateBucket
+            refused = s3_buckets.create_bucket_tags_refused(_read_body(environ))
+            if refused is not None:
+                return refused
+        return s3_buckets.illegal_location(glue.bucket_region(account, bucket, partition), _region_of(environ),
+                                           partition)
 
     def caller_of(self, environ: dict[str, Any], query: dict[str, str], partition: str = "aws") -> Caller:
         """An invocation's credentials; else a host caller: an STS AssumeRole session, or the operator."""

@@ -16,6 +16,7 @@ ENV_NO_LAMBDA_ZONES = "S3GW_SANDBOX_NO_LAMBDA_ZONES"
 ENV_FAIL_PENDING = "S3GW_SANDBOX_FAIL_PENDING"
 ENV_POLICY_LINGER = "S3GW_SANDBOX_POLICY_LINGER"
 ENV_LATENCY_MS = "S3GW_SANDBOX_LATENCY_MS"
+ENV_NO_CREATE_BUCKET_TAGS = "S3GW_SANDBOX_NO_CREATE_BUCKET_TAGS"
 
 # What Lambda answers while a new role is not usable yet, one per shape Terraform's retryFunctionOp retries
 # (terraform-provider-aws internal/service/lambda/function.go); the texts are Lambda's own, as users report
@@ -39,6 +40,9 @@ class Behaviours:
     no_lambda_zones: tuple[str, ...] = ()  # zones Lambda does not support (CreateFunction refuses their subnets)
     fail_pending: bool = False  # a new function stays Pending for `pending` seconds, then turns Failed
     policy_linger: float = 0.0  # seconds a deleted bucket policy still applies (S3 is eventually consistent)
+    # CreateBucket refuses CreateBucketConfiguration.Tags (UnsupportedArgument), as in some regions and partitions
+    # (sandbox/s3_buckets.py cites the sources).
+    no_create_bucket_tags: bool = False
     # Seconds added to every AWS request before it is answered. Not a behaviour of AWS that is modelled: a fixed
     # stand-in for one request's round trip to a regional endpoint (issue 13 measures with 100 ms), so that a
     # bench shows what requests made one after another cost, which a local emulator hides.
@@ -64,6 +68,7 @@ class Behaviours:
             no_lambda_zones=_names(environ, ENV_NO_LAMBDA_ZONES),
             fail_pending=_flag(environ, ENV_FAIL_PENDING),
             policy_linger=_seconds(environ, ENV_POLICY_LINGER),
+            no_create_bucket_tags=_flag(environ, ENV_NO_CREATE_BUCKET_TAGS),
             latency=_seconds(environ, ENV_LATENCY_MS) / 1000,
         )
 

@@ -216,6 +216,59 @@ def honour_create_bucket_tags() -> None:
     _tags_patched = True
 
 
+_pages_patched = False
+
+
+def page_list_buckets() -> None:
+    """ListBuckets pages as S3 pages it; moto 5.2 cuts the list at max-buckets and sends no ContinuationToken, so a
+    client that pages (as s3gw does) never sees the rest.
+
+    S3: "If you specify the bucket-region, prefix, or continuation-token query parameters without using max-buckets
+    ..., Amazon S3 applies a default page size of 10,000 and provides a continuation token if there are more
+    buckets"; the answer's ContinuationToken "is included in the response when there are more buckets", and each
+    bucket names its BucketRegion (botocore's s3 model, ListBuckets; the S3 API Reference, ListBuckets). Buckets are
+    listed by name, so a token is the last name of a page (S3's tokens are opaque; a client only hands them back).
+    BucketRegion filtering is moto's own. Patched once per process (the tests' moto too)."""
+    global _pages_patched
+    if _pages_patched:
+        return
+    import base64
+
+    from moto.core.responses import ActionResult
+    from moto.s3.responses import S3Response
+
+    def all_buckets(self: Any) -> Any:
+        self.data["Action"] = "ListAllMyBuckets"
+        self._authenticate_and_authorize_s3_action()
+        prefix, region = self._get_param("prefix"), self._get_param("bucket-region")
+        size, token = self._get_param("max-buckets"), self._get_param("continuation-token")
+        listed = sorted(self.backend.list_buckets(prefix=prefix, bucket_region=region, max_buckets=None),
+                        key=lambda bucket: bucket.name)
+        if token:
+            after = base64.urlsafe_b64decode(token.encode()).decode()
+            listed = [bucket for bucket in listed if bucket.name > after]
+        paged = bool(size or region or prefix or token is not None)
+        page = listed[:int(size or 10000)] if paged else listed
+        result: dict[str, Any] = {
+            "Owner": {"ID": "bcaf1ffd86f41161ca5fb16fd081034f", "DisplayName": "webfile"},  # moto's own owner
+            "Buckets": [{"Name": bucket.name, "CreationDate": bucket.creation_date_ISO8601,
+                         "BucketRegion": bucket.region_name} for bucket in page]}
+        if len(page) < len(listed):
+            result["ContinuationToken"] = base64.urlsafe_b64encode(page[-1].name.encode()).decode()
+        if prefix:
+            result["Prefix"] = prefix
+        self.data["Action"] = "ListBuckets"
+        return self.serialized(ActionResult(result))
+
+    S3Response.all_buckets = all_buckets  # type: ignore[method-assign]
+    _pages_patched = True
+
+
+def bucket_region(account: str, bucket: str, partition: str = _PARTITION) -> str | None:
+    found = backends.get_backend("s3")[account][partition].buckets.get(bucket)
+    return None if found is None else str(found.region_name)
+
+
 _routes_patched = False
 
 

@@ -59,6 +59,7 @@ class Sandbox:
             glue.reset()
             glue.silence_moto_bucket_policy()
             glue.honour_create_bucket_tags()
+            glue.page_list_buckets()
             glue.route_gateway_endpoint_tables()
             glue.look_up_keys_in_existing_partitions()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
