@@ -192,13 +192,14 @@ def test_on_a_terminal_the_wait_is_one_live_line() -> None:
     assert live is not None
     said: list[str] = []
     ctx = type("Ctx", (), {"delete_wait": 2700.0, "wait_deadline": None, "live": staticmethod(live),
-                           "progress": staticmethod(said.append)})()
+                           "progress_every": 30.0, "progress": staticmethod(said.append)})()
     waiting = Waiting(ctx)  # type: ignore[arg-type]
     waiting.show("2 Lambda ENI(s) in use (eni-1, eni-2)")
     waiting.show("1 Lambda ENI(s) in use (eni-2)")
     waiting.done()
     assert said == []  # nothing printed as lines: the status line carries it
-    assert "waiting 0s (up to 45m00s): 1 Lambda ENI(s) in use (eni-2)" in screen.getvalue()
+    assert ("still waiting for Lambda's network interfaces to go… [0s elapsed, up to 45m00s]: 1 Lambda ENI(s) in use "
+            "(eni-2)") in screen.getvalue()
     plain = Renderer("text")
     plain.err = Console(file=io.StringIO(), force_terminal=False)
     assert plain.live_line() is None  # not a terminal: plain lines every 30 s instead

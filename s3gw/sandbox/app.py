@@ -62,6 +62,7 @@ class SandboxApp:
         self.lingering_policies: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._clients_lock = threading.Lock()
         self._s3_writes = threading.Lock()
+        self.pending_endpoints: dict[tuple[str, str, str], float] = {}  # Behaviours.endpoint_pending: until when
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         service = glue.service_of(self.moto, environ)
@@ -514,6 +515,9 @@ class SandboxApp:
         action = params.get("Action", "")
         region = _region_of(environ)
         account = glue.account_of(access_key_of(environ.get("HTTP_AUTHORIZATION", "")))
+        self.settle_endpoints()
+        if action == "CreateVpcEndpoint" and self.behaviours().endpoint_pending:
+            return self.create_endpoint_pending(environ, account, region)
         zone = params.get("AvailabilityZone", "")
         if action == "CreateSubnet" and zone in self.behaviours().no_subnet_zones:
             # An account may not create subnets in some zones; EC2's answer, as users report it (moto's own
@@ -540,6 +544,23 @@ class SandboxApp:
             if glue.eni_status(account, region, eni_id) == "in-use":
                 return _ec2_error("InvalidParameterValue", f"Network interface '{eni_id}' is currently in use.")
         return None
+
+    def create_endpoint_pending(self, environ: dict[str, Any], account: str, region: str) -> Answer:
+        """moto's CreateVpcEndpoint, the new endpoint `pending` for Behaviours.endpoint_pending seconds."""
+        status, headers, body = self.forward(environ)
+        found = re.search(rb"<vpcEndpointId>(vpce-[0-9a-f]+)</vpcEndpointId>", body)
+        if status == 200 and found:
+            endpoint_id = found.group(1).decode()
+            glue.set_endpoint_state(account, region, endpoint_id, "pending")
+            self.pending_endpoints[(account, region, endpoint_id)] = time.time() + self.behaviours().endpoint_pending
+            body = body.replace(b"<state>available</state>", b"<state>pending</state>", 1)
+        return status, headers, body
+
+    def settle_endpoints(self) -> None:
+        for key, until in list(self.pending_endpoints.items()):
+            if time.time() >= until:
+                glue.set_endpoint_state(*key, "available")
+                self.pending_endpoints.pop(key, None)
 
     # --- plumbing ---------------------------------------------------------------------------------
 

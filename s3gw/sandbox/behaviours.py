@@ -17,6 +17,7 @@ ENV_FAIL_PENDING = "S3GW_SANDBOX_FAIL_PENDING"
 ENV_POLICY_LINGER = "S3GW_SANDBOX_POLICY_LINGER"
 ENV_LATENCY_MS = "S3GW_SANDBOX_LATENCY_MS"
 ENV_NO_CREATE_BUCKET_TAGS = "S3GW_SANDBOX_NO_CREATE_BUCKET_TAGS"
+ENV_ENDPOINT_PENDING = "S3GW_SANDBOX_ENDPOINT_PENDING"
 
 # What Lambda answers while a new role is not usable yet, one per shape Terraform's retryFunctionOp retries
 # (terraform-provider-aws internal/service/lambda/function.go); the texts are Lambda's own, as users report
@@ -47,11 +48,15 @@ class Behaviours:
     # stand-in for one request's round trip to a regional endpoint (issue 13 measures with 100 ms), so that a
     # bench shows what requests made one after another cost, which a local emulator hides.
     latency: float = 0.0
+    # Seconds a new VPC endpoint stays `pending` (moto: `available` at once). VpcEndpoint.State has `Pending` (EC2 API
+    # Reference, VpcEndpoint), and terraform-provider-aws waits for pending → available after every CreateVpcEndpoint
+    # (internal/service/ec2/vpc_endpoint.go, waitVPCEndpointAvailable).
+    endpoint_pending: float = 0.0
 
     def __post_init__(self) -> None:
         if self.iam_message not in IAM_MESSAGES:
             raise ValueError(f"iam_message must be one of {', '.join(IAM_MESSAGES)}, not {self.iam_message!r}")
-        for name in ("iam_propagation", "pending", "eni_linger", "policy_linger", "latency"):
+        for name in ("iam_propagation", "pending", "eni_linger", "policy_linger", "latency", "endpoint_pending"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be zero or more seconds, not {getattr(self, name)}")
 
@@ -70,6 +75,7 @@ class Behaviours:
             policy_linger=_seconds(environ, ENV_POLICY_LINGER),
             no_create_bucket_tags=_flag(environ, ENV_NO_CREATE_BUCKET_TAGS),
             latency=_seconds(environ, ENV_LATENCY_MS) / 1000,
+            endpoint_pending=_seconds(environ, ENV_ENDPOINT_PENDING),
         )
 
 

@@ -431,6 +431,13 @@ def _ec2(account: str, region: str) -> Any:
     return backends.get_backend("ec2")[account][region]
 
 
+def set_endpoint_state(account: str, region: str, endpoint_id: str, state: str) -> None:
+    """What DescribeVpcEndpoints answers for the endpoint's State (Behaviours.endpoint_pending)."""
+    endpoint = getattr(_ec2(account, region), "vpc_end_points", {}).get(endpoint_id)
+    if endpoint is not None and endpoint.state in ("pending", "available"):
+        endpoint.state = state
+
+
 def subnet_exists(account: str, region: str, subnet_id: str) -> bool:
     try:
         _ec2(account, region).get_subnet(subnet_id)

@@ -13,6 +13,7 @@ from s3gw.aws import Aws
 from s3gw.config import StackConfig
 from s3gw.errors import WaitTimeout, error_code, error_message, translate
 from s3gw.state import State
+from s3gw.waits import Wait, elapsed_text, every
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -23,7 +24,6 @@ REGION = ("s3_prefix_list", "s3_service_name")
 # `down --wait` default: 45 min, as terraform-provider-aws waits for Lambda's ENIs (the Lambda team's P99 is
 # ~35 min; internal/service/ec2/vpc_network_interface.go, deleteLingeringLambdaENIs).
 DELETE_WAIT = 2700.0
-SAY_EVERY = 30.0  # without a terminal, a bounded wait says where it is this often
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Context:
     wait_deadline: float | None = None  # time.monotonic() when `down`'s whole bound (delete_wait) runs out
     live: Callable[[str | None], None] | None = None  # a live status line (a terminal); None ends it
     sleep: Callable[[float], None] = time.sleep
+    progress_every: float = field(default_factory=every)  # seconds between a wait's lines (s3gw.waits)
     zones: list[str] | None = None  # the region's availability zones, read once per run (steps.subnets)
     # What this run has read (or just made) of each resource, by name: a later find/check/repair uses it rather
     # than ask AWS again. A step that changes a resource updates its entry or drops it (unsee); `down` drops all.
@@ -294,32 +295,38 @@ def retry(
 ) -> T:
     """Retry what AWS answers with 'not yet' (IAM propagation, DependencyViolation, NotFound after create).
 
-    Bounded by `timeout` seconds; says what it waits for on the first retry and then every ~30 s.
+    Bounded by `timeout` seconds; says what it waits for on the first retry, then shows the wait as Terraform does
+    (`still <doing>… [Ns elapsed]`, s3gw.waits).
     """
     deadline = time.monotonic() + timeout
     delay = first_delay
-    last_said = 0.0
+    wait: Wait | None = None
     attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return fn()
-        except Exception as exc:
-            if not retry_if(exc):
-                raise translate(exc, doing) from exc
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeout(
-                    f"{doing}: still {waiting_for} after {timeout:.0f}s ({error_code(exc)}: {error_message(exc)})",
-                    "run the command again later; everything created so far is recorded",
-                ) from exc
-            now = time.monotonic()
-            if attempt == 1 or now - last_said >= 30:
-                ctx.progress(f"waiting: {waiting_for} ({error_code(exc) or type(exc).__name__}), "
-                             f"up to {remaining:.0f}s more")
-                last_said = now
-            ctx.sleep(min(delay * (0.5 + random.random() / 2), remaining))
-            delay = min(delay * 2, max_delay)
+    try:
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except Exception as exc:
+                if not retry_if(exc):
+                    raise translate(exc, doing) from exc
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(
+                        f"{doing}: still {waiting_for} after {timeout:.0f}s ({error_code(exc)}: {error_message(exc)})",
+                        "run the command again later; everything created so far is recorded",
+                    ) from exc
+                code = error_code(exc) or type(exc).__name__
+                if wait is None:
+                    ctx.progress(f"waiting: {waiting_for} ({code}), up to {remaining:.0f}s more")
+                    wait = start_wait(ctx, doing)
+                else:
+                    wait.tick(f"waiting for {waiting_for} ({code})")
+                ctx.sleep(min(delay * (0.5 + random.random() / 2), remaining))
+                delay = min(delay * 2, max_delay)
+    finally:
+        if wait is not None:
+            wait.end()
 
 
 def delete_retrying(ctx: Context, doing: str, fn: Callable[[], Any], *, gone: tuple[str, ...],
@@ -338,21 +345,24 @@ def delete_retrying(ctx: Context, doing: str, fn: Callable[[], Any], *, gone: tu
           waiting_for=waiting_for, timeout=max(timeout, VISIBLE_WAIT))
 
 
-def duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+duration = elapsed_text  # `1m05s`
+
+
+def start_wait(ctx: Context, doing: str, bound: float | None = None) -> Wait:
+    """A wait of this run, shown as every wait is (s3gw.waits): on ctx's live line, else ctx.progress lines."""
+    return Wait(ctx.progress, doing, interval=ctx.progress_every, live=ctx.live, bound=bound)
 
 
 class Waiting:
-    """What a long bounded wait shows: a live line on a terminal (ctx.live), else a line every SAY_EVERY s,
-    each with the elapsed time and what still blocks."""
+    """What a long bounded wait shows: its first line, then (s3gw.waits.Wait) a live line on a terminal (ctx.live),
+    else a line every ctx.progress_every s, each with the elapsed time, the bound and what still blocks."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, doing: str = "waiting for Lambda's network interfaces to go") -> None:
         self.ctx = ctx
         self.bound = ctx.delete_wait
         self.started = time.monotonic()
         self.deadline = ctx.wait_deadline if ctx.wait_deadline is not None else self.started + self.bound
-        self.said_at: float | None = None
+        self.wait = start_wait(ctx, doing, bound=self.bound)
         self.shown = False
 
     @property
@@ -369,18 +379,14 @@ class Waiting:
         return time.monotonic() >= self.deadline
 
     def show(self, blocking: str) -> None:
-        line = f"waiting {duration(self.elapsed())} (up to {self.bound_text}): {blocking}"
-        now = time.monotonic()
-        if self.ctx.live is not None:
-            self.ctx.live(line)
-        elif self.said_at is None or now - self.said_at >= SAY_EVERY:
-            self.ctx.progress(line)
-            self.said_at = now
+        if self.shown:
+            self.wait.tick(blocking)
+        else:
+            self.wait.show(f"waiting {duration(self.elapsed())} (up to {self.bound_text}): {blocking}")
         self.shown = True
 
     def done(self) -> None:
-        if self.shown and self.ctx.live is not None:
-            self.ctx.live(None)
+        self.wait.end()
 
 
 class Step:

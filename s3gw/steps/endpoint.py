@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
-from s3gw.errors import AwsError
+from s3gw.errors import AwsError, WaitTimeout
 from s3gw.policy import canonical, endpoint_policy
 from s3gw.steps.base import (
     Context,
@@ -21,12 +22,18 @@ from s3gw.steps.base import (
     not_visible,
     record_adoption,
     retry,
+    start_wait,
 )
 from s3gw.steps.bucket import bucket_name  # the bucket step runs later, but its name is known already
 from s3gw.steps.route_tables import effective_tables
 
 _POLICY = "policy"  # the drift key of the endpoint policy (the others are route table ids)
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
+# A new endpoint may be `pending` before it is `available`: terraform-provider-aws waits for that after every create
+# (internal/service/ec2/vpc_endpoint.go, resourceVPCEndpointCreate → waitVPCEndpointAvailable: Pending "pending",
+# Target "available"/"pendingAcceptance", polled every 5 s, bounded by vpcEndpointCreationTimeout, 10 min).
+AVAILABLE_WAIT = 600.0
+_POLL = 2.0
 
 
 def s3_service_name(ctx: Context) -> str:
@@ -151,6 +158,37 @@ class EndpointStep(Step):
         ctx.record("endpoint_id", endpoint["VpcEndpointId"])
         ctx.seen["endpoint"] = endpoint  # CreateVpcEndpoint's reply holds its route tables and policy
         ctx.record("prefix_list_id", s3_prefix_list_id(ctx))
+        self._wait_available(ctx, endpoint)
+
+    def _wait_available(self, ctx: Context, endpoint: dict[str, Any]) -> None:
+        """Wait while the endpoint is `pending` (AVAILABLE_WAIT); a `failed` one is an error with EC2's reason."""
+        endpoint_id = endpoint["VpcEndpointId"]
+        deadline = time.monotonic() + AVAILABLE_WAIT
+        wait = None
+        try:
+            while str(endpoint.get("State", "")).lower() == "pending":
+                if time.monotonic() > deadline:
+                    raise WaitTimeout(f"endpoint {endpoint_id} still pending after {AVAILABLE_WAIT:.0f}s",
+                                      "run 'up' again later; the endpoint is recorded")
+                if wait is None:
+                    ctx.progress(f"waiting: endpoint {endpoint_id} is pending")
+                    wait = start_wait(ctx, f"creating S3 gateway endpoint {endpoint_id}")
+                else:
+                    wait.tick("State pending")
+                ctx.sleep(_POLL)
+                found = call("reading the new endpoint", ctx.aws.ec2.describe_vpc_endpoints, retry_not_found=ctx,
+                             VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
+                endpoint = found[0] if found else {"State": "deleted"}
+        finally:
+            if wait is not None:
+                wait.end()
+        state = str(endpoint.get("State", "")).lower()
+        if state in _GONE_STATES:
+            error = endpoint.get("LastError") or {}
+            raise AwsError(f"endpoint {endpoint_id} is {state}" + (f": {error.get('Code')}: {error.get('Message')}"
+                                                                   if error else ""),
+                           "run 'up' again (it makes a new one)")
+        ctx.seen["endpoint"] = endpoint
 
     def check(self, ctx: Context) -> list[Drift]:
         endpoint = retry(
@@ -159,6 +197,9 @@ class EndpointStep(Step):
             retry_if=lambda exc: is_code(exc, "InvalidVpcEndpointId.NotFound"),
             waiting_for="the new endpoint to be visible", timeout=60,
         )
+        if ctx.persist and str(endpoint.get("State", "")).lower() == "pending":  # `up` again after a timeout
+            self._wait_available(ctx, endpoint)
+            endpoint = ctx.seen["endpoint"]
         attached = set(endpoint.get("RouteTableIds", []))
         drifts = [Drift(table, f"route table {table} has no route to S3 through the endpoint")
                   for table in effective_tables(ctx) if table not in attached]

@@ -7,7 +7,18 @@ from typing import Any
 
 from s3gw.errors import AwsError, WaitTimeout, error_message
 from s3gw.package import HANDLER, build_zip, code_sha256
-from s3gw.steps.base import STACK_TAG, Context, Drift, Step, Waiting, call, is_code, not_visible, retry
+from s3gw.steps.base import (
+    STACK_TAG,
+    Context,
+    Drift,
+    Step,
+    Waiting,
+    call,
+    is_code,
+    not_visible,
+    retry,
+    start_wait,
+)
 
 RUNTIME = "python3.12"
 TIMEOUT_SECONDS = 5
@@ -277,30 +288,43 @@ def detach_from_vpc(ctx: Context, name: str) -> bool:
     return True
 
 
+# botocore's Lambda waiters FunctionActiveV2 and FunctionUpdatedV2 poll every second (botocore/data/lambda/2015-03-31/
+# waiters-2.json: "delay": 1, 300 attempts).
+STATE_POLL = 1.0
+
+
 def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "", fail_ok: bool = False) -> None:
     """Poll until the function's `field` is `ready`; a Failed state is an error with Lambda's reason (or, with
     `fail_ok`, the end of the wait: the caller deals with it)."""
     name = name or ctx.outputs["function_name"]
     deadline = time.monotonic() + ctx.active_wait
-    said = False
-    while True:
-        configuration = call(doing, ctx.aws.lambda_.get_function_configuration, FunctionName=name,
-                             retry_not_found=ctx)
-        status = configuration.get(field) or ready
-        if status == ready:
-            return
-        if status == "Failed":
-            if fail_ok:
+    wait = None
+    try:
+        while True:
+            configuration = call(doing, ctx.aws.lambda_.get_function_configuration, FunctionName=name,
+                                 retry_not_found=ctx)
+            status = configuration.get(field) or ready
+            if status == ready:
                 return
-            raise AwsError(f"function {name} failed: {configuration.get(field + 'Reason', '')}",
-                           "check the subnets, security group and role, then run 'up' again")
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"function {name} still {status} after {ctx.active_wait:.0f}s",
-                              "run 'up' again later")
-        if not said:
-            ctx.progress(f"waiting: function {name} is {status} (Lambda is creating its network interfaces)")
-            said = True
-        ctx.sleep(2.0)
+            if status == "Failed":
+                if fail_ok:
+                    return
+                raise AwsError(f"function {name} failed: {configuration.get(field + 'Reason', '')}",
+                               "check the subnets, security group and role, then run 'up' again")
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"function {name} still {status} after {ctx.active_wait:.0f}s",
+                                  "run 'up' again later")
+            if wait is None:
+                ctx.progress(f"waiting: function {name} is {status} (Lambda is creating its network interfaces)"
+                             if field == "State" else f"waiting: the update of function {name} is {status}")
+                wait = start_wait(ctx, f"waiting for function {name} to be {ready}" if field == "State"
+                                  else f"waiting for the update of function {name} to finish")
+            else:
+                wait.tick(f"{field} {status}")
+            ctx.sleep(STATE_POLL)
+    finally:
+        if wait is not None:
+            wait.end()
 
 
 def wait_active(ctx: Context, fail_ok: bool = False) -> None:
