@@ -117,7 +117,8 @@ class SandboxApp:
             needs = authorize.lambda_needs(method, path, _json_body(environ), at)
         elif service == "s3":
             body = _read_body(environ) if method in ("PUT", "POST") and "/" not in path.strip("/") else b""
-            needs = authorize.s3_needs(method, path, environ.get("HTTP_HOST", ""), query, body, at)
+            needs = authorize.s3_needs(method, path, environ.get("HTTP_HOST", ""), query, body, at,
+                                          _headers(environ))
         else:
             params = {**query, **(_form(_read_body(environ)) if method == "POST" else {})}
             needs = {"ec2": authorize.ec2_needs, "iam": authorize.iam_needs, "sts": authorize.sts_needs}[service](
@@ -146,7 +147,11 @@ class SandboxApp:
         method = environ.get("REQUEST_METHOD", "GET")
         query = _query(environ)
         partition = partition_of(_region_of(environ))
-        call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query, partition)
+        call = s3_access.classify(method, environ.get("PATH_INFO", ""), environ.get("HTTP_HOST", ""), query, partition,
+                                  _headers(environ))
+        if call is not None and not call.action:  # fail closed: what the sandbox cannot map, it does not let through
+            log.info("S3 refused %s: the sandbox maps it to no IAM action", call.operation)
+            return s3_access.access_denied(head=method == "HEAD", message=s3_access.unmapped_message(call))
         caller = self.caller_of(environ, query, partition)
         refused = self.s3_bucket_answer(environ, method, query, caller.account, partition)
         if refused is not None:
@@ -635,6 +640,15 @@ def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
 
 def _query(environ: dict[str, Any]) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers by their lower-case names (WSGI keeps them as HTTP_X_AMZ_…)."""
+    found = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if name in environ:
+            found[name.replace("_", "-").lower()] = str(environ[name])
+    return found
 
 
 def _form(body: bytes) -> dict[str, str]:

@@ -173,7 +173,8 @@ def lambda_needs(method: str, path: str, body: dict[str, Any], at: Where) -> lis
 # --- S3 (REST-XML) --------------------------------------------------------------------------------
 
 
-def s3_needs(method: str, path: str, host: str, query: dict[str, str], body: bytes, at: Where) -> list[Need]:
+def s3_needs(method: str, path: str, host: str, query: dict[str, str], body: bytes, at: Where,
+             headers: dict[str, str] | None = None) -> list[Need]:
     bucket, key = s3_access.bucket_and_key(path, host)
     arn = f"arn:{at.partition}:s3:::"
     if not bucket:
@@ -183,8 +184,8 @@ def s3_needs(method: str, path: str, host: str, query: dict[str, str], body: byt
         if b"<Tags>" in body or b"<Tags " in body:
             needs.append(Need("s3:TagResource", f"{arn}{bucket}"))
         return needs
-    call = s3_access.classify(method, path, host, query)
-    if call is None:
+    call = s3_access.classify(method, path, host, query, headers=headers)
+    if call is None or not call.action:  # not mapped: app.s3 refuses it whoever calls (fails closed)
         return []
     if call.key == "*":  # DeleteObjects: each key on its own; a version needs DeleteObjectVersion
         return [Need("s3:DeleteObjectVersion" if version else "s3:DeleteObject", f"{arn}{bucket}/{k}")

@@ -307,6 +307,31 @@ def route_gateway_endpoint_tables() -> None:
     _routes_patched = True
 
 
+def s3_bucket_from_host(host: str) -> str | None:
+    """The bucket moto 5.2 reads from the Host (virtual-hosted style), or None when it reads the path.
+
+    moto decides by the Host (s3/responses.py S3Response.subdomain_based_buckets: "localhost…", bare IPs and
+    s3[.-]<region>.amazonaws.com are path style, any other dotted name virtual-hosted; s3/utils.py
+    bucket_name_from_url then takes its first label, or the part before .s3… on amazonaws.com). The sandbox asks
+    moto's own functions, so that the bucket it judges is always the bucket moto acts on.
+    """
+    from types import SimpleNamespace
+
+    from moto.s3.responses import S3Response
+    from moto.s3.utils import bucket_name_from_url
+
+    request = SimpleNamespace(headers={"host": host}, url=f"http://{host}/")
+    if not host or not S3Response.subdomain_based_buckets(request):
+        return None
+    return bucket_name_from_url(f"http://{host}/") or None
+
+
+def s3_access_point_host(host: str) -> bool:
+    """moto resolves "<name>-<account>.s3-accesspoint.<region>…" hosts to the access point's bucket
+    (S3Response.is_access_point)."""
+    return ".s3-accesspoint." in host or ".s3-object-lambda." in host
+
+
 def bucket_exists(account: str, bucket: str, partition: str = _PARTITION) -> bool:
     return bucket in backends.get_backend("s3")[account][partition].buckets
 
