@@ -61,7 +61,8 @@ TABLE: tuple[Permission, ...] = (
     Permission("ec2:DescribeVpcEndpoints", ANY, READERS, "find and check the endpoint"),
     Permission("ec2:DescribeVpcEndpointServices", ANY, (UP,), "the region's S3 gateway service name"),
     Permission("ec2:DescribeManagedPrefixLists", ANY, (UP, PLAN, STATUS, VERIFY), "the S3 prefix list"),
-    Permission("ec2:GetManagedPrefixListEntries", ANY, (VERIFY,), "does a CIDR egress rule cover S3"),
+    Permission("ec2:GetManagedPrefixListEntries", ANY, (PLAN, VERIFY),
+               "S3's ranges: does a CIDR egress rule cover them; which route wins them (route priority)"),
     Permission("ec2:DescribeSecurityGroups", ANY, READERS, "find and check the security group"),
     Permission("ec2:DescribeNetworkInterfaces", ANY, (DOWN, FROM_TAGS), "wait for Lambda's ENIs to go"),
     # --- EC2: creates (tagged at creation) ---

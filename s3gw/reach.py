@@ -9,19 +9,32 @@ table) routes the region's S3 prefix list to a usable gateway endpoint, and the 
 let TCP 443 out to that prefix list. Lambda may place an ENI in any of the function's subnets,
 so the path is good only when every subnet reaches S3.
 
-NAT and internet gateways (issue 15): a subnet whose table has no S3 prefix-list route through an
-endpoint but a default route (0.0.0.0/0) to a NAT gateway sends its S3 traffic to S3's public addresses
-through the NAT. Once the table is on the endpoint, the endpoint's prefix-list route is the more specific
-match for S3's addresses and wins over 0.0.0.0/0 (VPC User Guide, "Route priority": the most specific route
-that matches the traffic decides, docs.aws.amazon.com/vpc/latest/userguide/route-tables.html). Through the
-NAT a request carries no aws:SourceVpce (IAM User Guide, global condition keys: the key is in the request
-context only when the request is made through a VPC endpoint), so a seal refuses it: AccessDenied, not a
-timeout. A Lambda ENI has no public IP, so a route to an internet gateway alone gives a function no way
-out (Lambda Developer Guide, "Enable internet access for VPC-connected Lambda functions": connecting a
-function to a public subnet gives it neither internet access nor a public IP). `internet_exit` tells the
-two apart.
+Route priority (VPC User Guide, "Route tables", Route priority: docs.aws.amazon.com/vpc/latest/userguide/
+VPC_Route_Tables.html#route-tables-priority): "we direct traffic using the most specific route that matches the
+traffic. This is known as the longest prefix match"; "for routes that overlap, more specific routes always take
+priority irrespective of whether they are propagated routes, static routes, or routes that reference prefix lists";
+at the same specificity, "If your route table contains a static route with a destination CIDR block that overlaps a
+static route with a prefix list, the static route with the CIDR block takes priority", while "If your route table
+contains a propagated route that matches a route that references a prefix list, the route that references the prefix
+list takes priority"; and a static route wins over a propagated one with the same destination. `s3_hops` applies
+these to each range of the S3 prefix list (its entries), so a route to a NAT gateway, transit gateway, peering
+connection, firewall (Gateway Load Balancer) endpoint or anything else that is as specific as an entry, or more,
+takes that range away from the endpoint, and a default route split in two (0.0.0.0/1 + 128.0.0.0/1) is a way out
+like 0.0.0.0/0.
 
-Not modelled: network ACLs and endpoint policies.
+Ways out other than the endpoint (issue 15, issue 20): through a NAT gateway a request reaches S3's public addresses
+without aws:SourceVpce (IAM User Guide, global condition keys: the key is in the request context only when the
+request is made through a VPC endpoint), so a seal refuses it: AccessDenied, not a timeout. A Lambda ENI has no
+public IP, so a route to an internet gateway alone gives a function no way out (Lambda Developer Guide, "Enable
+internet access for VPC-connected Lambda functions"). Through a transit gateway, peering connection, virtual private
+gateway or firewall, what lies beyond decides whether S3 answers, but never through this VPC's gateway endpoint:
+"Endpoint connections cannot be extended out of a VPC. Resources on the other side of a VPN connection, VPC peering
+connection, transit gateway, or AWS Direct Connect connection in your VPC cannot use a gateway endpoint to
+communicate with Amazon S3" (PrivateLink guide, "Gateway endpoints for Amazon S3").
+
+Not modelled: network ACLs, endpoint policies, and the entries of customer-managed prefix lists (a route to one is
+not judged against S3's ranges). Without the S3 prefix list's entries (an answer without "Entries"), its route is
+taken as more specific than any route shorter than /8 and nothing else is compared.
 """
 
 from __future__ import annotations
@@ -76,16 +89,105 @@ def effective_route_table(
     return None
 
 
+# --- route priority ---------------------------------------------------------------------------------
+
+# Route fields that name a target (botocore's EC2 model, shape Route), in the order they are read.
+_TARGET_FIELDS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId",
+                  "InstanceId", "CarrierGatewayId", "LocalGatewayId", "EgressOnlyInternetGatewayId", "CoreNetworkArn")
+_KINDS = (("nat-", "NAT gateway"), ("igw-", "internet gateway"), ("tgw-", "transit gateway"),
+          ("pcx-", "VPC peering connection"), ("vgw-", "virtual private gateway"), ("eni-", "network interface"),
+          ("i-", "instance"), ("vpce-", "endpoint"), ("cagw-", "carrier gateway"), ("lgw-", "local gateway"),
+          ("arn:", "core network"))
+_UNKNOWN_ENTRY_PREFIX = 8  # the S3 list's route, when its entries are unknown, counts as this specific
+_HALVES = (ipaddress.ip_network("0.0.0.0/1"), ipaddress.ip_network("128.0.0.0/1"))
+
+
+@dataclass(frozen=True)
+class Hop:
+    """The route a table sends one range of S3's addresses to, by route priority; `route` None: none matches."""
+
+    cidr: str  # an entry of the S3 prefix list, or the part of one that a more specific route takes
+    route: Snapshot | None
+
+    @property
+    def target(self) -> str:
+        return route_target(self.route) if self.route is not None else ""
+
+    @property
+    def destination(self) -> str:
+        route = self.route or {}
+        return str(route.get("DestinationPrefixListId") or route.get("DestinationCidrBlock") or "")
+
+    @property
+    def leaves(self) -> bool:
+        """Out of the VPC by another way than a gateway endpoint's prefix-list route."""
+        return bool(self.target) and self.target != "local" and not _blackhole(self.route or {}) and \
+            not self.route.get("DestinationPrefixListId")  # type: ignore[union-attr]
+
+
+def route_target(route: Snapshot) -> str:
+    return next((str(route[name]) for name in _TARGET_FIELDS if route.get(name)), "")
+
+
+def target_kind(target: str, endpoints: Iterable[Snapshot] = ()) -> str:
+    """"NAT gateway nat-…", "Gateway Load Balancer endpoint vpce-… (a firewall)", …"""
+    if target.startswith("vpce-"):
+        kind = next((str(e.get("VpcEndpointType", "")) for e in endpoints if e.get("VpcEndpointId") == target), "")
+        if kind.lower() == "gatewayloadbalancer":  # AWS Network Firewall's endpoints are of this type too
+            return f"Gateway Load Balancer endpoint {target} (a firewall)"
+    name = next((kind for prefix, kind in _KINDS if target.startswith(prefix)), "target")
+    return f"{name} {target}"
+
+
+def s3_hops(table: Snapshot, prefix_list: Snapshot | None, endpoint_id: str | None = None) -> list[Hop]:
+    """Where the table sends each range of the S3 prefix list, by the VPC User Guide's route priority (above).
+
+    `endpoint_id`: judge the table as if that endpoint's prefix-list route were in it (moto leaves it out on
+    modify_vpc_endpoint; plan asks what a new endpoint would change)."""
+    routes = [dict(r) for r in table.get("Routes", [])]
+    prefix_list_id = (prefix_list or {}).get("PrefixListId")
+    if endpoint_id and prefix_list_id and not any(r.get("DestinationPrefixListId") == prefix_list_id for r in routes):
+        routes.append({"DestinationPrefixListId": prefix_list_id, "GatewayId": endpoint_id, "State": "active",
+                       "Origin": "CreateRoute"})
+    entries = [ipaddress.ip_network(str(e["Cidr"]), strict=False) for e in (prefix_list or {}).get("Entries") or []
+               if e.get("Cidr")]
+    known = bool(entries)
+    hops: list[Hop] = []
+    for entry in entries or list(_HALVES):
+        if not isinstance(entry, ipaddress.IPv4Network):
+            continue
+        ranked: list[tuple[tuple[int, int], Snapshot]] = []
+        for route in routes:
+            if route.get("DestinationPrefixListId"):
+                if route["DestinationPrefixListId"] == prefix_list_id:
+                    ranked.append(((entry.prefixlen if known else _UNKNOWN_ENTRY_PREFIX, 1), route))
+                continue
+            network = _ipv4(route.get("DestinationCidrBlock"))
+            if network is not None and entry.subnet_of(network):
+                ranked.append(((network.prefixlen, 0 if _propagated(route) else 2), route))
+        best = max(ranked, key=lambda pair: pair[0])[1] if ranked else None
+        hops.append(Hop(str(entry), best))
+        if known:  # a route inside the entry is more specific than anything covering all of it: it takes its part
+            for route in routes:
+                network = _ipv4(route.get("DestinationCidrBlock"))
+                if network is not None and network != entry and network.subnet_of(entry):
+                    hops.append(Hop(str(network), route))
+    return hops
+
+
 def internet_exit(table: Snapshot) -> str | None:
-    """The NAT (nat-…) or internet gateway (igw-…) a table's default route 0.0.0.0/0 goes to, else None."""
-    for route in table.get("Routes", []):
-        if route.get("DestinationCidrBlock") != "0.0.0.0/0":
+    """The target of the table's way to the internet: what 0.0.0.0/0, or the two halves 0.0.0.0/1 and
+    128.0.0.0/1, go to, when that is not the VPC itself or a blackhole; else None."""
+    for half in _HALVES:
+        covering = [(network.prefixlen, 0 if _propagated(route) else 2, index, route)
+                    for index, route in enumerate(table.get("Routes", []))
+                    if (network := _ipv4(route.get("DestinationCidrBlock"))) is not None and half.subnet_of(network)]
+        if not covering:
             continue
-        if str(route.get("State", "active")).lower() == "blackhole":
-            continue
-        target = route.get("NatGatewayId") or route.get("GatewayId") or ""
-        if target.startswith(("nat-", "igw-")):
-            return str(target)
+        route = max(covering, key=lambda item: item[:3])[3]
+        target = route_target(route)
+        if target and target != "local" and not _blackhole(route):
+            return target
     return None
 
 
@@ -99,9 +201,9 @@ def s3_exits(
     region: str,
     **_: Any,
 ) -> dict[str, tuple[str, str]]:
-    """Subnets whose S3 traffic leaves through a NAT or internet gateway: subnet → (route table, nat-/igw-).
-
-    A subnet on a usable gateway endpoint for S3 is not among them (the prefix-list route wins)."""
+    """Subnets whose S3 traffic, all or some of it, leaves by another way than a usable gateway endpoint:
+    subnet → (route table, the target it leaves through: nat-…, igw-…, tgw-…, pcx-…, vpce-… of a firewall, …).
+    A NAT gateway is named first when there are several (it is the one that answers AccessDenied)."""
     service = s3_service_name(region)
     prefix_list = next((p for p in prefix_lists if p.get("PrefixListName") == service), None)
     tables = list(route_tables)
@@ -114,14 +216,29 @@ def s3_exits(
         table = effective_route_table(subnet_id, subnet.get("VpcId", ""), tables)
         if table is None:
             continue
-        on_endpoint = any(
-            _endpoint_problem(e_id, route, endpoint_by_id.get(e_id), table["RouteTableId"], subnet.get("VpcId", ""),
-                              service) is None
-            for e_id, route in _candidate_endpoints(table, endpoint_by_id, prefix_list))
-        gateway = internet_exit(table)
-        if not on_endpoint and gateway:
-            exits[subnet_id] = (str(table["RouteTableId"]), gateway)
+        usable = next((e_id for e_id, route in _candidate_endpoints(table, endpoint_by_id, prefix_list)
+                       if _endpoint_problem(e_id, route, endpoint_by_id.get(e_id), table["RouteTableId"],
+                                            subnet.get("VpcId", ""), service) is None), None)
+        leaving = sorted({hop.target for hop in s3_hops(table, prefix_list, usable) if hop.leaves},
+                         key=lambda target: (not target.startswith("nat-"), target))
+        if leaving:
+            exits[subnet_id] = (str(table["RouteTableId"]), leaving[0])
     return exits
+
+
+def taken_from_endpoint(table: Snapshot, prefix_list: Snapshot | None, endpoint_id: str) -> list[Hop]:
+    """The S3 ranges that another route wins over the endpoint's prefix-list route (route priority, above)."""
+    return [hop for hop in s3_hops(table, prefix_list, endpoint_id) if hop.route is None or
+            hop.route.get("DestinationPrefixListId") is None or route_target(hop.route) != endpoint_id]
+
+
+def describe_hop(hop: Hop, endpoints: Iterable[Snapshot] = ()) -> str:
+    """'52.216.0.0/15 → NAT gateway nat-1 (route 52.216.0.0/15, static)'."""
+    if hop.route is None:
+        return f"{hop.cidr} → no route (dropped)"
+    how = "propagated" if _propagated(hop.route) else "static"
+    state = ", blackhole" if _blackhole(hop.route) else ""
+    return f"{hop.cidr} → {target_kind(hop.target, endpoints)} (route {hop.destination}, {how}{state})"
 
 
 def s3_reach(
@@ -240,6 +357,16 @@ def _subnet_links(
     for endpoint_id, route in _candidate_endpoints(table, endpoint_by_id, prefix_list):
         problem = _endpoint_problem(endpoint_id, route, endpoint_by_id.get(endpoint_id), table_id, vpc_id, service)
         if problem is None:
+            taken = taken_from_endpoint(table, prefix_list, endpoint_id)
+            if taken:  # a route as specific as the list's entry, or more, wins over the endpoint's (route priority)
+                where = "; ".join(describe_hop(hop, endpoint_by_id.values()) for hop in taken)
+                links.append(Link(route_link, False, (
+                    f"{table_id} routes S3 to {endpoint_id}, but by route priority (VPC User Guide: the longest prefix "
+                    f"wins, and a static CIDR route wins over a prefix-list route as specific) part of S3 goes "
+                    f"elsewhere: {where}"),
+                    f"delete or narrow those routes in {table_id} (aws ec2 delete-route --route-table-id {table_id} "
+                    f"--destination-cidr-block {taken[0].destination or taken[0].cidr})"))
+                return links, None
             target = route.get("DestinationPrefixListId") if route else (prefix_list or {}).get("PrefixListId")
             detail = f"{table_id}: {target or service} → {endpoint_id} (Gateway, {service})"
             links.append(Link(route_link, True, detail))
@@ -249,7 +376,8 @@ def _subnet_links(
         fix = f"route {table_id} through a gateway endpoint for {service} (modify-vpc-endpoint --add-route-table-ids)"
         links.append(Link(route_link, False, "; ".join(problems), fix))
     else:
-        links.append(_no_route_link(route_link, table, explicit, subnet_id, vpc_id, endpoint_by_id, service))
+        links.append(_no_route_link(route_link, table, explicit, subnet_id, vpc_id, endpoint_by_id, service,
+                                    prefix_list))
     return links, None
 
 
@@ -309,6 +437,22 @@ def _endpoint_problem(
     return None
 
 
+def leaving_detail(hop: Hop, endpoints: Iterable[Snapshot], region: str, sealed: bool = True) -> str:
+    """What becomes of S3 traffic that leaves by `hop` (the sources are in the module's docstring); `sealed`: the
+    bucket's seal is in place (plan speaks of a seal still to come)."""
+    from s3gw.pricing import nat_cost_line
+
+    what, route = target_kind(hop.target, endpoints), f"route {hop.destination}"
+    refused = "so the seal refuses it" if sealed else "which the seal will refuse"
+    if hop.target.startswith("nat-"):
+        return f"{what} ({route}), without aws:SourceVpce, {refused}; NAT charges: {nat_cost_line(region)}"
+    if hop.target.startswith("igw-"):
+        return (f"{what} ({route}), which gives a Lambda ENI (no public IP) no way out, and other hosts' S3 "
+                "traffic no aws:SourceVpce")
+    return (f"{what} ({route}): out of the VPC, where this VPC's gateway endpoint cannot carry it; whatever answers "
+            f"beyond it, the request carries no aws:SourceVpce of this endpoint, {refused}")
+
+
 def _no_route_link(
     name: str,
     table: Snapshot,
@@ -317,19 +461,15 @@ def _no_route_link(
     vpc_id: str,
     endpoint_by_id: Mapping[str, Snapshot],
     service: str,
+    prefix_list: Snapshot | None = None,
 ) -> Link:
     table_id = table["RouteTableId"]
     detail = f"{table_id} has no route to the S3 prefix list through a gateway endpoint"
     fix = f"add {table_id} to the S3 gateway endpoint (modify-vpc-endpoint --add-route-table-ids {table_id})"
-    gateway = internet_exit(table)
-    if gateway and gateway.startswith("nat-"):
-        from s3gw.pricing import nat_cost_line
-
-        detail += (f"; S3 traffic from {subnet_id} leaves through NAT gateway {gateway} (0.0.0.0/0), without "
-                   f"aws:SourceVpce, so the seal refuses it; it costs {nat_cost_line(service.split('.')[2])}")
-    elif gateway:
-        detail += (f"; its default route goes to internet gateway {gateway}, which gives a Lambda ENI (no public "
-                   "IP) no way out, and other hosts' S3 traffic no aws:SourceVpce")
+    hops = [hop for hop in s3_hops(table, prefix_list) if hop.leaves]
+    if hops:
+        detail += f"; S3 traffic from {subnet_id} leaves through " + leaving_detail(
+            hops[0], endpoint_by_id.values(), service.split(".")[2])
     in_vpc = [e for e in endpoint_by_id.values() if e.get("VpcId") in (None, vpc_id)]
     for_s3 = [e for e in in_vpc if e.get("ServiceName") == service]
     gateways = [e for e in for_s3 if e.get("VpcEndpointType", "").lower() == "gateway"]
@@ -417,6 +557,24 @@ def _describe_rule(rule: Snapshot) -> str:
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _ipv4(cidr: Any) -> ipaddress.IPv4Network | None:
+    if not cidr:
+        return None
+    try:
+        network = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return None
+    return network if isinstance(network, ipaddress.IPv4Network) else None
+
+
+def _propagated(route: Snapshot) -> bool:
+    return route.get("Origin") == "EnableVgwRoutePropagation"
+
+
+def _blackhole(route: Snapshot) -> bool:
+    return str(route.get("State", "active")).lower() == "blackhole"
 
 
 def _associated(association: Snapshot) -> bool:

@@ -26,7 +26,7 @@ from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
 from s3gw.steps.bucket import location_region, public_access_off
 from s3gw.steps.bucket import policy_text as bucket_policy_text
-from s3gw.steps.security_group import describe_rule, flatten
+from s3gw.steps.security_group import Rule, describe_rule, flatten, wanted_egress
 
 _ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
 _POLICY_ACTIONS = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
@@ -79,7 +79,7 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
         endpoint = _describe_endpoint(ctx, endpoint_id)
     checks.extend(_endpoint_checks(endpoint, endpoint_id, ctx.config.region, repair))
     checks.extend(replace(link, fix="" if link.ok else (repair or link.fix)) for link in path.links)
-    checks.append(_egress_only_check(snapshot, group_ids, repair))
+    checks.append(_egress_only_check(snapshot, group_ids, repair, wanted_egress(ctx) if own_stack else None))
 
     location = _bucket_region(ctx, bucket)
     checks.append(Check(
@@ -189,9 +189,15 @@ def _endpoint_checks(endpoint: dict[str, Any] | None, endpoint_id: str | None, r
 # --- the security groups --------------------------------------------------------------------------
 
 
-def _egress_only_check(snapshot: dict[str, Any], group_ids: list[str], repair: str) -> Check:
-    """Reach says whether 443 gets out; this says whether anything else does (the default allow-all rule)."""
+def _egress_only_check(snapshot: dict[str, Any], group_ids: list[str], repair: str,
+                       asked: Rule | None = None) -> Check:
+    """Reach says whether 443 gets out; this says whether anything else does (the default allow-all rule).
+
+    `asked` is the rule the stack was made with (`up --egress anywhere`: TCP 443 to 0.0.0.0/0), which is
+    what is verified for a stack s3gw made: the setting up supports is not a broken link."""
     to_s3 = {("tcp", 443, 443, "prefix-list", p.get("PrefixListId")) for p in snapshot["prefix_lists"]}
+    if asked is not None:
+        to_s3.add(asked)
     extra = [f"{group['GroupId']}: {describe_rule(rule)}"
              for group in snapshot["security_groups"] if group.get("GroupId") in group_ids
              for rule in sorted(flatten(group.get("IpPermissionsEgress", [])) - to_s3)]
@@ -200,6 +206,8 @@ def _egress_only_check(snapshot: dict[str, Any], group_ids: list[str], repair: s
         return Check("egress is HTTPS only", False, "more egress than HTTPS to S3 is open: " + "; ".join(extra),
                      repair or f"aws ec2 revoke-security-group-egress --group-id {first} --ip-permissions "
                                "IpProtocol=-1,IpRanges=[{CidrIp=0.0.0.0/0}]")
+    if asked is not None and asked[3] == "cidr":
+        return Check("egress is HTTPS only", True, f"no egress but TCP 443 to {asked[4]} (up --egress anywhere)")
     return Check("egress is HTTPS only", True, "no egress but TCP 443 to S3")
 
 

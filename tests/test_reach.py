@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from s3gw.reach import Reach, effective_route_table, s3_reach
+from s3gw.reach import Reach, effective_route_table, internet_exit, s3_exits, s3_hops, s3_reach
 
 REGION = "eu-west-1"
 VPC = "vpc-1"
@@ -262,3 +262,67 @@ def test_route_to_another_services_prefix_list_is_not_a_route_to_s3() -> None:
     reach = _reach(snapshot)
     assert not reach.ok
     assert reach.reason is not None and reach.reason.name == "subnet-a: route to S3"
+
+
+# --- route priority (issue 20 item 10): VPC User Guide, "Route tables", Route priority ---------------------------
+
+
+def _cidr_route(cidr: str, propagated: bool = False, **target: str) -> dict[str, Any]:
+    origin = "EnableVgwRoutePropagation" if propagated else "CreateRoute"
+    return {"DestinationCidrBlock": cidr, "State": "active", "Origin": origin, **target}
+
+
+def _no_endpoint(*routes: dict[str, Any]) -> dict[str, Any]:
+    """subnet-a's table has no route to the S3 list, only `routes`; no endpoint in the VPC."""
+    snapshot = _good()
+    snapshot["route_tables"][1]["Routes"] = snapshot["route_tables"][1]["Routes"][:1] + list(routes)
+    snapshot["endpoints"] = [_endpoint("vpce-1", "rtb-b")]
+    return snapshot
+
+
+@pytest.mark.parametrize(("routes", "target", "named"), [
+    ([_cidr_route("0.0.0.0/0", TransitGatewayId="tgw-1")], "tgw-1", "transit gateway tgw-1"),
+    ([_cidr_route("0.0.0.0/0", VpcPeeringConnectionId="pcx-1")], "pcx-1", "VPC peering connection pcx-1"),
+    ([_cidr_route("0.0.0.0/0", GatewayId="vpce-fw")], "vpce-fw", "Gateway Load Balancer endpoint vpce-fw (a firewall)"),
+    ([_cidr_route("0.0.0.0/1", NatGatewayId="nat-1"), _cidr_route("128.0.0.0/1", NatGatewayId="nat-1")], "nat-1",
+     "NAT gateway nat-1"),
+])
+def test_every_way_out_of_the_vpc_is_seen(routes: list[dict[str, Any]], target: str, named: str) -> None:
+    """Not only an exact 0.0.0.0/0 to a NAT or internet gateway: a default route to a transit gateway, a peering
+    connection or a firewall endpoint, or the default route split in two halves, also takes S3's traffic."""
+    snapshot = _no_endpoint(*routes)
+    snapshot["endpoints"].append(_endpoint("vpce-fw", kind="GatewayLoadBalancer", service="com.amazonaws.vpce.x"))
+    assert s3_exits(["subnet-a", "subnet-b"], region=REGION, **snapshot) == {"subnet-a": ("rtb-a", target)}
+    reach = _reach(snapshot)
+    assert reach.reason is not None and reach.reason.name == "subnet-a: route to S3"
+    assert f"leaves through {named}" in reach.reason.detail
+    assert internet_exit(snapshot["route_tables"][1]) == target
+
+
+def test_a_static_route_as_specific_as_an_s3_range_wins_over_the_endpoint() -> None:
+    """On the endpoint, but a static route to a NAT gateway for one of S3's ranges, exactly: the CIDR route takes
+    priority over the prefix-list route ("the static route with the CIDR block takes priority")."""
+    snapshot = _good()
+    snapshot["route_tables"][1]["Routes"].append(_cidr_route(S3_CIDRS[0], NatGatewayId="nat-1"))
+    reach = _reach(snapshot)
+    assert not reach.ok and reach.endpoint_id is None
+    assert reach.reason is not None and reach.reason.name == "subnet-a: route to S3"
+    assert f"{S3_CIDRS[0]} → NAT gateway nat-1 (route {S3_CIDRS[0]}, static)" in reach.reason.detail
+    assert s3_exits(["subnet-a"], region=REGION, **snapshot) == {"subnet-a": ("rtb-a", "nat-1")}
+    hops = s3_hops(snapshot["route_tables"][1], snapshot["prefix_lists"][0])
+    assert [(hop.cidr, hop.target) for hop in hops] == [(S3_CIDRS[0], "nat-1"), (S3_CIDRS[1], "vpce-1")]
+
+
+@pytest.mark.parametrize(("route", "on_endpoint"), [
+    (_cidr_route(S3_CIDRS[0], propagated=True, GatewayId="vgw-1"), True),  # the prefix-list route wins a tie
+    (_cidr_route("52.0.0.0/8", TransitGatewayId="tgw-1"), True),  # less specific than the list's entry
+    (_cidr_route("0.0.0.0/0", NatGatewayId="nat-1"), True),
+    (_cidr_route("52.218.7.0/24", propagated=True, GatewayId="vgw-1"), False),  # more specific: always wins
+    (_cidr_route("3.5.64.0/21", TransitGatewayId="tgw-1"), False),  # as specific and static
+])
+def test_route_priority_as_the_vpc_user_guide_states_it(route: dict[str, Any], on_endpoint: bool) -> None:
+    snapshot = _good()
+    snapshot["route_tables"][1]["Routes"].append(route)
+    reach = _reach(snapshot)
+    assert reach.ok is on_endpoint, reach.reason
+    assert ("subnet-a" in s3_exits(["subnet-a"], region=REGION, **snapshot)) is not on_endpoint

@@ -269,9 +269,12 @@ def chosen_subnets(ctx: Context) -> list[str]:
 
 
 def s3_traffic(ctx: Context) -> list[str]:
-    """For plan on a VPC the user brought: how each chosen subnet reaches S3 today, and what the endpoint moves."""
-    from s3gw.pricing import nat_cost_line
-    from s3gw.reach import s3_exits
+    """For plan on a VPC the user brought: how each chosen subnet reaches S3 today, and what the endpoint moves.
+
+    By the VPC User Guide's route priority (s3gw.reach): the endpoint's prefix-list route takes S3's ranges from a
+    less specific route (0.0.0.0/0, or its halves), but not from a static route as specific as an entry or more."""
+    from s3gw.pricing import endpoint_saving_line
+    from s3gw.reach import describe_hop, leaving_detail, route_target, s3_exits, s3_hops, taken_from_endpoint
     from s3gw.steps.endpoint import adoptable
 
     if not ctx.config.vpc_id or not ctx.outputs.get("subnet_ids"):
@@ -282,23 +285,43 @@ def s3_traffic(ctx: Context) -> list[str]:
     service = f"com.amazonaws.{ctx.config.region}.s3"
     prefix_lists = call("looking up the S3 prefix list", ctx.aws.ec2.describe_managed_prefix_lists,
                         Filters=[{"Name": "prefix-list-name", "Values": [service]}])["PrefixLists"]
+    for prefix_list in prefix_lists:  # its ranges, to weigh other routes against the endpoint's (route priority)
+        prefix_list["Entries"] = call("reading the S3 prefix list's ranges",
+                                      ctx.aws.ec2.get_managed_prefix_list_entries,
+                                      PrefixListId=prefix_list["PrefixListId"])["Entries"]
+    prefix_list = prefix_lists[0] if prefix_lists else None
     wanted = list(ctx.outputs["subnet_ids"])
     exits = s3_exits(wanted, subnets=subnets, route_tables=tables, endpoints=endpoints, prefix_lists=prefix_lists,
                      region=ctx.config.region)
     lines = []
     for subnet_id in wanted:
+        table_row = effective_route_table(subnet_id, ctx.config.vpc_id, tables)
+        table_id = table_row["RouteTableId"] if table_row else "no table"
+        if table_row is None:
+            lines.append(f"{subnet_id}: no route table")
+            continue
+        on_list = [r for r in table_row.get("Routes", []) if prefix_list and
+                   r.get("DestinationPrefixListId") == prefix_list["PrefixListId"]]
+        kept = taken_from_endpoint(table_row, prefix_list, route_target(on_list[0]) if on_list else "vpce-(new)")
         if subnet_id in exits:
-            table, gateway = exits[subnet_id]
-            kind = "NAT gateway" if gateway.startswith("nat-") else "internet gateway"
-            cost = f"; NAT data processing {nat_cost_line(ctx.config.region)}" if gateway.startswith("nat-") else ""
-            lines.append(f"moves {subnet_id}: S3 traffic leaves today through {kind} {gateway} ({table}: "
-                         f"0.0.0.0/0 -> {gateway}, no S3 prefix-list route){cost}; the endpoint's prefix-list route "
-                         f"on {table} is more specific than 0.0.0.0/0, so S3 traffic takes the endpoint instead "
-                         f"(no charge) and arrives with aws:SourceVpce")
+            today = next((hop for hop in s3_hops(table_row, prefix_list) if hop.leaves
+                          and hop.target == exits[subnet_id][1]), None)
+            how = leaving_detail(today, endpoints, ctx.config.region, sealed=False) if today else exits[subnet_id][1]
+            line = f"moves {subnet_id}: S3 traffic leaves today through {how} ({table_id})"
+            if kept:
+                line += ("; after the endpoint's prefix-list route is added, these S3 ranges still go elsewhere by "
+                         "route priority (a static route as specific as the list's entry, or more, wins): "
+                         + "; ".join(describe_hop(hop, endpoints) for hop in kept))
+            else:
+                line += (f"; the endpoint's prefix-list route on {table_id} is more specific than that route for every "
+                         f"S3 range, so S3 traffic takes the endpoint instead and arrives with aws:SourceVpce; "
+                         f"{endpoint_saving_line()}")
+            lines.append(line)
+        elif kept:
+            lines.append(f"{subnet_id} ({table_id}): the endpoint's route would not carry all of S3: "
+                         + "; ".join(describe_hop(hop, endpoints) for hop in kept))
         else:
-            table_row = effective_route_table(subnet_id, ctx.config.vpc_id, tables)
-            table_id = table_row["RouteTableId"] if table_row else "no table"
-            lines.append(f"{subnet_id} ({table_id}): no S3 traffic through a NAT or internet gateway today")
+            lines.append(f"{subnet_id} ({table_id}): no S3 traffic leaves by another way than a gateway endpoint today")
     if not adoptable(endpoints, ctx.config.region):
         lines.append("note: the endpoint s3gw makes has a policy that allows only the stack's bucket: other S3 "
                      "traffic from subnets on the same route tables is refused once it takes the endpoint; choose "
