@@ -382,13 +382,29 @@ def validate_subnet_ids(subnet_ids: object) -> tuple[str, ...]:
 
 
 def check_state_dir(state_dir: Path, *, writing: bool) -> None:
-    """The state directory must be a directory (or not exist yet); `up` and `down` must be able to write there."""
-    if state_dir.is_symlink() and not state_dir.exists():
-        raise UsageError(f"--state-dir {state_dir} is a dangling symbolic link", "point it at a directory")
-    if state_dir.exists() and not state_dir.is_dir():
+    """The state directory must be a directory (or not exist yet), not a symbolic link (whoever can write beside it
+    could point it anywhere); `up` and `down` must be able to write there."""
+    import stat
+
+    too_long = next((part for part in state_dir.parts if len(os.fsencode(part)) > 255), None)  # NAME_MAX
+    if too_long is not None:
+        raise UsageError(f"--state-dir {state_dir}: the name {too_long[:20]}… is longer than 255 bytes",
+                         "use shorter directory names")
+    try:
+        mode = os.lstat(state_dir).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:  # a component over the name limit (ENAMETOOLONG), a file used as a directory (ENOTDIR)
+        raise UsageError(f"--state-dir {state_dir}: {exc.strerror}", "pass a directory s3gw can use") from None
+    if mode is not None and stat.S_ISLNK(mode):
+        if not state_dir.exists():
+            raise UsageError(f"--state-dir {state_dir} is a dangling symbolic link", "point it at a directory")
+        raise UsageError(f"--state-dir {state_dir} is a symbolic link; s3gw never keeps its state through one",
+                         f"pass the directory itself: --state-dir {state_dir.resolve()}")
+    if mode is not None and not stat.S_ISDIR(mode):
         raise UsageError(f"--state-dir {state_dir} is not a directory", "pass a directory (it is created if missing)")
     if writing:
-        existing = next((p for p in (state_dir, *state_dir.absolute().parents) if p.exists()), None)
+        existing = next((p for p in (state_dir, *state_dir.absolute().parents) if os.path.lexists(p)), None)
         if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
             raise UsageError(f"--state-dir {state_dir}: cannot write in {existing}", "check its permissions")
 

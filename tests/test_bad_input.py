@@ -104,14 +104,14 @@ def test_an_unreadable_state_file_is_refused(mocked: None, tmp_path: Path, monke
     else:
         # What a mode-000 file gives a user who is not root (the tests may run as root, who reads it anyway).
         path.write_text(json.dumps(STATE))
-        real_read_text = Path.read_text
+        real_open = os.open
 
-        def refuse(self: Path, *args: object, **kwargs: object) -> str:
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+        def refuse(name: object, *args: object, **kwargs: object) -> int:
+            if Path(str(name)) == path:
+                raise PermissionError(13, "Permission denied", str(name))
+            return real_open(name, *args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(Path, "read_text", refuse)
+        monkeypatch.setattr(os, "open", refuse)
     result = CliRunner().invoke(cli, [*command.split(), "--stack", "t", "--region", REGION,
                                       "--state-dir", str(tmp_path)])
     assert result.exit_code == 2 and "cannot read state file" in result.stderr, result.output

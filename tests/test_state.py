@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from s3gw import state as state_file
-from s3gw.errors import LockedError, StateConflict, StateError
+from s3gw.errors import LockedError, S3gwError, StateConflict, StateError
 
 
 def test_every_set_is_on_disk_at_once_with_mode_0600(tmp_path: Path) -> None:
@@ -33,11 +34,13 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: p
     before = (tmp_path / "s.json").read_text()
 
     def crash(*_: object) -> None:
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(S3gwError) as refused:  # one line through the CLI, exit 1, not a traceback
         state.set("subnet_ids", ["subnet-1"])
+    assert "No space left on device; it still holds what the previous write recorded" in refused.value.line()
+    assert "resumes" in refused.value.line() and refused.value.exit_code == 1
     assert (tmp_path / "s.json").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
 
