@@ -121,6 +121,8 @@ _HINTS: dict[str, str] = {
 }
 
 
+# "Credential should be scoped to a valid region, not 'us-est-1'." (SignatureDoesNotMatch / InvalidSignatureException)
+_SCOPED_TO = re.compile(r"scoped to a valid region, not '([^']*)'", re.IGNORECASE)
 _NOT_AUTHORIZED = re.compile(r"not authorized to perform:? ([a-z0-9-]+:[A-Za-z0-9]+)")
 _ON_RESOURCE = re.compile(r"User: (\S+) is not authorized to perform:? \S+(?: on resource:? \"?([^\s\"]+))?")
 
@@ -170,6 +172,10 @@ def translate(exc: BaseException, doing: str) -> S3gwError:
     if isinstance(exc, ClientError):
         code = error_code(exc)
         message = error_message(exc)
+        scoped = _SCOPED_TO.search(message)
+        if scoped:  # the endpoint knows no such region (SigV4's answer to a credential scope naming it)
+            return UsageError(f"unknown region {scoped.group(1)!r}: the endpoint has no such region ({doing})",
+                              "check the spelling of --region / AWS_REGION (aws ec2 describe-regions)")
         missing = missing_permission(message)
         if missing:  # AWS names the action: say which permission to add, not the whole 400-character message
             return AwsError(f"{doing}: {code}: the operator may not {missing} ({_who(message)})",

@@ -6,6 +6,7 @@ A handler returns None to let moto answer as it would, or a (status, headers, bo
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -71,7 +72,8 @@ class SandboxApp:
         if latency and access_key_of(environ.get("HTTP_AUTHORIZATION", "")) != _HOST_KEY:
             time.sleep(latency)  # a round trip's worth (Behaviours.latency); the sandbox's own reads are local
         try:
-            answer = self.authorize(environ, service)
+            answer = _region_refused(environ, service)
+            answer = answer or self.authorize(environ, service)
             if answer is not None:
                 pass
             elif service == "s3":
@@ -653,6 +655,45 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 
 def _form(body: bytes) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode(errors="replace"), keep_blank_values=True).items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _regions() -> frozenset[str]:
+    from s3gw.config import known_regions
+
+    return frozenset(known_regions())
+
+
+def _region_refused(environ: dict[str, Any], service: str) -> Answer | None:
+    """A request signed for a region AWS does not have. At AWS's own hosts such a region's endpoint does not
+    resolve; at a fixed endpoint (as the sandbox is) the service refuses the signature: 403 SignatureDoesNotMatch
+    "Credential should be scoped to a valid region, not '<region>'." (aws/aws-sdk-ruby#508, aws/aws-sdk-php#493,
+    JuliaCloud/AWS.jl#565 for IAM/SQS; versity/versitygw#192 models S3 alike), InvalidSignatureException in the
+    REST-JSON services (aws/aws-sdk-js-v3#5576). The regions: botocore's, every partition (what moto serves;
+    moto answered a 500 page with KeyError: 'us-est-1')."""
+    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")) or \
+        _CREDENTIAL_SCOPE.search("Credential=" + _query(environ).get("X-Amz-Credential", ""))
+    region = match.group(1) if match else ""
+    if not region or region in _regions() or region == "aws-global":
+        return None
+    message = f"Credential should be scoped to a valid region, not '{region}'. "
+    if service in ("awslambda",):
+        return _json_error(403, "InvalidSignatureException", message)
+    if service == "ec2":
+        answer = _ec2_error("SignatureDoesNotMatch", _xml_text(message))
+        return 403, answer[1], answer[2]
+    if service == "s3":
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'
+                f"<Message>{_xml_text(message)}</Message><RequestId>{new_request_id()}</RequestId></Error>")
+        return 403, [("Content-Type", "application/xml")], b"" if environ.get("REQUEST_METHOD") == "HEAD" else \
+            body.encode()
+    body = ("<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>"
+            f"<Message>{_xml_text(message)}</Message></Error><RequestId>{new_request_id()}</RequestId></ErrorResponse>")
+    return 403, [("Content-Type", "text/xml")], body.encode()
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _region_of(environ: dict[str, Any]) -> str:
