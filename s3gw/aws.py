@@ -66,6 +66,7 @@ class Aws:
             client.meta.events.register_last("before-call", bound.arm)
             client.meta.events.register_first("after-call", bound.disarm)
             client.meta.events.register_first("after-call-error", bound.disarm)
+            client.meta.events.register("needs-retry", bound.note)  # each try's answer, before botocore retries
         return client
 
     @cached_property
@@ -160,6 +161,28 @@ def overdue_call(threads: Collection[int]) -> None:
             raise entry[1].no_answer()
 
 
+# What AWS answers a request over the account's rate: botocore's own list (botocore/retries/standard.py,
+# ThrottledRetryableChecker._THROTTLED_ERROR_CODES), and HTTP 429 (ThrottlingStatusCodeChecker).
+THROTTLED_CODES = frozenset((
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+    "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException"))
+
+
+def throttled_code(response: Any) -> str:
+    """The throttling error code of one try's answer (botocore's (http, parsed) pair), or ""."""
+    if not response:
+        return ""
+    http, parsed = response
+    code = str(((parsed or {}).get("Error") or {}).get("Code", ""))
+    if code in THROTTLED_CODES:
+        return code
+    if getattr(http, "status_code", 0) == 429:
+        return code or "HTTP 429"
+    return ""
+
+
 class CallBound:
     """A wall-clock bound on one API call (all its tries): by SIGALRM in the main thread; in other threads by
     the main thread watching _IN_FLIGHT (overdue_call), which abandons the worker, still blocked, when it
@@ -172,6 +195,7 @@ class CallBound:
         self._previous: Any = None
         self._other_until = 0.0
         self._armed = False
+        self.throttled = ""  # the last try's throttling code: the call was being throttled, not left unanswered
 
     def arm(self, model: Any = None, **_: Any) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -179,6 +203,7 @@ class CallBound:
             _IN_FLIGHT[threading.get_ident()] = (time.monotonic() + self.seconds, self._for(operation))
             return
         self.operation = getattr(model, "name", "") or "a call"
+        self.throttled = ""
         self._previous = signal.signal(signal.SIGALRM, self._expired)
         # Someone else's timer (a test runner's, say) is put back, less the time spent, on disarm.
         pending, _ = signal.setitimer(signal.ITIMER_REAL, self.seconds)
@@ -190,6 +215,13 @@ class CallBound:
         bound = CallBound(self.seconds, self.where)
         bound.operation = operation
         return bound
+
+    def note(self, response: Any = None, **_: Any) -> None:
+        """botocore's needs-retry: what each try answered, so that a call whose tries were throttled until its bound
+        ran out says so (the bound of a call in another thread is its own copy, in _IN_FLIGHT)."""
+        entry = _IN_FLIGHT.get(threading.get_ident())
+        bound = entry[1] if entry is not None and threading.current_thread() is not threading.main_thread() else self
+        bound.throttled = throttled_code(response)
 
     def disarm(self, **_: Any) -> None:
         _IN_FLIGHT.pop(threading.get_ident(), None)
@@ -206,6 +238,11 @@ class CallBound:
         raise self.no_answer()
 
     def no_answer(self) -> NoAnswer:
+        if self.throttled:
+            return NoAnswer(AwsError(
+                f"{self.operation} was throttled by {self.where} ({self.throttled}) until its bound of "
+                f"{self.seconds:.0f}s ran out", "the account's request rate is used up (other tools share it): run "
+                f"the command again in a minute (what was made is recorded); {ENV_CALL_TIMEOUT} sets the bound"))
         return NoAnswer(AwsError(
             f"no answer to {self.operation} from {self.where} within {self.seconds:.0f}s",
             "the endpoint accepts connections but does not reply: check --endpoint-url, your network or proxy; "

@@ -359,11 +359,12 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bo
     from s3gw import engine
 
     bound = validate_wait(wait)
-    if not from_tags and not engine.state_exists(config):  # done already: exit 0 (documented)
-        renderer.note(f"stack {config.stack}: no state at {config.state_where}; nothing to delete "
-                      "(--from-tags finds a stack whose state was lost by its tag)")
+    if not from_tags and not engine.state_exists(config):  # done already, if nothing carries its tag: exit 0
+        engine.down_without_state(config)  # exit 1 naming what carries the stack's tag, and the ways on
+        renderer.note(f"stack {config.stack}: no state at {config.state_where}, and nothing tagged "
+                      f"s3gw:stack={config.stack} in {config.region}; nothing to delete")
         if config.output == "json":
-            renderer.json({"stack": config.stack, "deleted": [], "left": {}})
+            renderer.json({"stack": config.stack, "deleted": [], "left": {}, "problems": [], "already_gone": []})
         return
     if not yes:
         if not _interactive():
@@ -374,7 +375,9 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bo
     if config.output == "json":
         renderer.json(report)
     else:
-        renderer.result(f"down: deleted {len(report.deleted)} ({', '.join(report.deleted) or 'nothing'}) "
+        gone = f", already gone {len(report.already_gone)} ({', '.join(report.already_gone)})" \
+            if report.already_gone else ""
+        renderer.result(f"down: deleted {len(report.deleted)} ({', '.join(report.deleted) or 'nothing'}){gone} "
                         f"in {time.monotonic() - started:.1f}s")
     for problem in report.problems:
         renderer.error(problem)

@@ -92,6 +92,7 @@ class DownReport:
     deleted: list[str]
     left: dict[str, Any]  # still in AWS and kept in the state file
     problems: list[str] = field(default_factory=list)  # why: one line each
+    already_gone: list[str] = field(default_factory=list)  # recorded, but AWS said it no longer exists
 
     @property
     def complete(self) -> bool:
@@ -571,45 +572,85 @@ def down(config: StackConfig, progress: Progress, *, wait: float | None = None, 
         if ctx.config.max_concurrency > 1:
             progress = serialised(progress)
         if not ctx.state.exists_on_disk and not from_tags:
-            return DownReport(config.stack, [], {})  # no state file: only --from-tags looks for the stack
+            nothing_tagged(ctx)  # no state file: only --from-tags deletes what a look by tag finds
+            return DownReport(config.stack, [], {})
         _drop_unknown_keys(ctx, progress)
-        deleted: list[str] = []
-        problems: dict[str, str] = {}
-        refusals: list[str] = []  # buckets not proven the stack's: reported, whatever later passes do
         ctx.wait_deadline = time.monotonic() + ctx.delete_wait  # one bound for the whole run, whatever the passes
-        for _ in range(_MAX_PASSES):
-            all_recorded, looked_at = _discover(ctx, scan_buckets=from_tags)
-            _disown_foreign(ctx, progress)
-            if not _left(ctx):
-                break
-            done_before = len(deleted)
-            problems = _delete_pass(ctx, progress, deleted, refusals)
-            if len(deleted) == done_before:
-                break  # nothing more can go now: what is left, and why, is in `problems`
-            if not problems and not _left(ctx) and all_recorded and (
-                    looked_at is None or bucket_name(ctx) in looked_at):
-                # No look to confirm: it would find nothing. This one read every kind by the stack's tag in the
-                # whole region (and the role, function and bucket by the names the next would read); all it found
-                # was recorded, and every delete answered done or already gone (DeleteVpc only once nothing is
-                # left in the VPC). The stack's lock keeps other runs from making more meanwhile.
-                break
-            from_tags = False  # one scan of every bucket is enough
-        else:
-            _discover(ctx, scan_buckets=False)  # what is left after the last pass, found as ever
-            _disown_foreign(ctx, progress)
-        left = _left(ctx)
-        if not left:
-            ctx.state.remove()
-            problems = {}
-        return DownReport(config.stack, deleted, left, refusals + sorted(set(problems.values()) - set(refusals)))
+        try:
+            return _down_passes(ctx, progress, from_tags=from_tags)
+        finally:
+            ctx.wait_deadline = None  # the bound is this run's: a context used again (tests) waits as ever
 
 
-def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals: list[str]) -> dict[str, str]:
+class StackWithoutState(S3gwError):
+    """`down` found no state, but AWS has resources carrying the stack's tag (exit 1: the stack is not gone)."""
+
+
+@translated("looking for the stack by its tag")
+def down_without_state(config: StackConfig) -> None:
+    """`down` with no state: look by the stack's tag, read-only, taking no lock and writing nothing. Returns when
+    nothing carries the tag (the stack is gone); raises StackWithoutState naming what does."""
+    nothing_tagged(open_context(config, lambda message: None, persist=False))
+
+
+def nothing_tagged(ctx: Context) -> None:
+    """What a look by the stack's tag finds (EC2 in the whole region, the role and function by the stack's names,
+    the bucket by the name `plan` would use) must be nothing, or a runbook would record as gone a stack that is up."""
+    from s3gw.inventory import stack_resources
+
+    found = stack_resources(ctx, buckets=[bucket_name(ctx)])
+    if found:
+        what = describe_resources({_TAGGED_KINDS[kind]: ids for kind, ids in found.items()})
+        config = ctx.config
+        raise StackWithoutState(
+            f"stack {config.stack} has no state at {config.state_where}, but AWS has resources tagged "
+            f"s3gw:stack={config.stack} in {config.region}: " + "; ".join(what),
+            "pass the --state-dir (or --state) it was made with, or run 'down --from-tags' to delete them by their tag")
+
+
+def _down_passes(ctx: Context, progress: Progress, *, from_tags: bool) -> DownReport:
+    deleted: list[str] = []
+    gone: list[str] = []  # recorded, and found already gone
+    problems: dict[str, str] = {}
+    refusals: list[str] = []  # buckets not proven the stack's: reported, whatever later passes do
+    for _ in range(_MAX_PASSES):
+        all_recorded, looked_at = _discover(ctx, scan_buckets=from_tags)
+        _disown_foreign(ctx, progress)
+        if not _left(ctx):
+            break
+        done_before = len(deleted) + len(gone)
+        problems = _delete_pass(ctx, progress, deleted, gone, refusals)
+        if len(deleted) + len(gone) == done_before:
+            break  # nothing more can go now: what is left, and why, is in `problems`
+        if not problems and not _left(ctx) and all_recorded and (
+                looked_at is None or bucket_name(ctx) in looked_at):
+            # No look to confirm: it would find nothing. This one read every kind by the stack's tag in the
+            # whole region (and the role, function and bucket by the names the next would read); all it found
+            # was recorded, and every delete answered done or already gone (DeleteVpc only once nothing is
+            # left in the VPC). The stack's lock keeps other runs from making more meanwhile.
+            break
+        from_tags = False  # one scan of every bucket is enough
+    else:
+        _discover(ctx, scan_buckets=False)  # what is left after the last pass, found as ever
+        _disown_foreign(ctx, progress)
+    left = _left(ctx)
+    if not left:
+        ctx.state.remove()
+        problems = {}
+    return DownReport(ctx.config.stack, deleted, left, refusals + sorted(set(problems.values()) - set(refusals)),
+                      [title for title in gone if title not in deleted])
+
+
+def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], already_gone: list[str],
+                 refusals: list[str]) -> dict[str, str]:
+    """One walk of _DOWN_ORDER. Each step's delete says whether it deleted something or found it all gone. An
+    error on one resource is reported and keeps only what depends on it (graph.walk keep_going): the rest goes."""
     from s3gw.steps.bucket import NotOwned
 
     by_name = {step.name: step for step in STEPS}
     problems: dict[str, str] = {}
     gone: list[str] = []
+    were_gone: list[str] = []
 
     def run(name: str) -> None:
         if name == "enis":
@@ -628,15 +669,18 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals:
         kept = any(adopted(ctx, key) for key in step.keys)  # brought by the user: let go of, never deleted
         progress(("keeping (adopted; undoing s3gw's changes to it) " if kept else "deleting ")
                  + f"{step.title} " + " ".join(_flat(_ids(ctx, step))))
-        step.delete(ctx)
-        if not kept:
+        if step.delete(ctx) and not kept:
             gone.append(name)
+        elif not kept:
+            progress(f"already gone: {step.title}")
+            were_gone.append(name)
 
     walked = walk(dict(_DOWN_ORDER), run, workers=ctx.config.max_concurrency, keep_going=True, watch=overdue_call)
     for name, error in walked.failed.items():
-        if not isinstance(error, S3gwError):
+        if not isinstance(error, Exception):  # Ctrl-C, a call past its bound: the run ends here
             raise error
-        problems[name] = error.line()
+        title = by_name[name].title if name in by_name else name.replace("_", " ")
+        problems[name] = translate(error, f"deleting the {title}").line()  # an S3gwError as it is
         if isinstance(error, NotOwned):
             refusals.append(error.line())  # the bucket: left alone, and `down` says so (exit 1)
     for name, blocker in walked.skipped.items():  # a step whose prerequisite failed is kept, not tried
@@ -644,6 +688,7 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], refusals:
             blocker = walked.skipped[blocker]
         problems[name] = problems[blocker]
     deleted.extend(by_name[name].title for name, _ in _DOWN_ORDER if name in gone)
+    already_gone.extend(by_name[name].title for name, _ in _DOWN_ORDER if name in were_gone)
     return problems
 
 

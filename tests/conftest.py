@@ -32,6 +32,7 @@ from s3gw.sandbox import moto_glue  # noqa: E402  (after the environment above: 
 moto_glue.honour_create_bucket_tags()
 moto_glue.route_gateway_endpoint_tables()  # moto leaves out the route ModifyVpcEndpoint adds (the same source)
 moto_glue.page_list_buckets()  # moto cuts ListBuckets at MaxBuckets with no ContinuationToken (the same source)
+moto_glue.answer_gone_endpoints_as_ec2()  # EC2's Unsuccessful InvalidVpcEndpoint.NotFound for an endpoint gone
 
 
 @pytest.fixture(scope="module")

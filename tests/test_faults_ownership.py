@@ -24,7 +24,8 @@ def run(state_dir: Path, *args: str, stack: str = "t") -> Result:
 def test_down_from_tags_after_the_state_file_is_lost(mocked: None, tmp_path: Path) -> None:
     assert run(tmp_path, "up").exit_code == 0
     (tmp_path / "t.json").unlink()
-    assert "nothing to delete" in run(tmp_path, "down", "--yes").stderr  # without the option: nothing known
+    lost = run(tmp_path, "down", "--yes")  # without the option: the look by tag finds the stack, deletes nothing
+    assert lost.exit_code == 1 and "--from-tags" in lost.stderr, lost.output
     assert count_resources() == ONE_STACK
 
     down = run(tmp_path, "down", "--from-tags", "--yes")

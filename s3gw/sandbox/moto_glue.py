@@ -332,6 +332,48 @@ def s3_access_point_host(host: str) -> bool:
     return ".s3-accesspoint." in host or ".s3-object-lambda." in host
 
 
+_gone_endpoints_patched = False
+
+
+def answer_gone_endpoints_as_ec2() -> None:
+    """DeleteVpcEndpoints of an endpoint that no longer exists (never did, or already deleted) answers 200 with an
+    Unsuccessful item coded InvalidVpcEndpoint.NotFound, as EC2 does; moto 5.2 answers an empty Unsuccessful list.
+
+    Source: terraform-provider-aws, internal/service/ec2/vpc_endpoint.go (resourceVPCEndpointDelete turns the
+    Unsuccessful items into an error and takes errCodeInvalidVPCEndpointNotFound, "InvalidVpcEndpoint.NotFound" in
+    internal/service/ec2/errors.go, as the endpoint being gone) and its PR #16656 (DeleteVpcEndpoints reports what
+    it could not delete in Unsuccessful, not as an error); the EC2 API Reference, DeleteVpcEndpoints ("Unsuccessful:
+    Information about the VPC endpoints that were not successfully deleted"). Patched once per process (the tests'
+    moto too).
+    """
+    global _gone_endpoints_patched
+    if _gone_endpoints_patched:
+        return
+    from moto.ec2.responses.vpcs import VPCs
+
+    original = VPCs.delete_vpc_endpoints
+
+    def delete_vpc_endpoints(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        known = self.ec2_backend.vpc_end_points
+        asked = list(self._get_param("VpcEndpointIds", []))
+        gone = [endpoint_id for endpoint_id in asked
+                if endpoint_id not in known or str(known[endpoint_id].state).lower() == "deleted"]
+        if not gone:
+            return original(self)
+        # moto would take a deleted endpoint's routes out again (InvalidRoute.NotFound): only the others go to it
+        self.ec2_backend.delete_vpc_endpoints(vpce_ids=[e for e in asked if e not in gone])
+        return ActionResult({"Unsuccessful": [
+            {"ResourceId": endpoint_id,
+             "Error": {"Code": "InvalidVpcEndpoint.NotFound",
+                       "Message": f"The Vpc Endpoint Id '{endpoint_id}' does not exist"}}
+            for endpoint_id in gone]})
+
+    VPCs.delete_vpc_endpoints = delete_vpc_endpoints  # type: ignore[method-assign]
+    _gone_endpoints_patched = True
+
+
 def bucket_exists(account: str, bucket: str, partition: str = _PARTITION) -> bool:
     return bucket in backends.get_backend("s3")[account][partition].buckets
 

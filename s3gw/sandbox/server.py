@@ -61,6 +61,7 @@ class Sandbox:
             glue.honour_create_bucket_tags()
             glue.page_list_buckets()
             glue.route_gateway_endpoint_tables()
+            glue.answer_gone_endpoints_as_ec2()
             glue.look_up_keys_in_existing_partitions()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
             root = Path(self._workdir.name)

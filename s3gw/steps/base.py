@@ -298,7 +298,10 @@ def retry(
     Bounded by `timeout` seconds; says what it waits for on the first retry, then shows the wait as Terraform does
     (`still <doing>… [Ns elapsed]`, s3gw.waits).
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
+    if ctx.wait_deadline is not None:  # `down --wait`: one bound for every wait of the run, these retries included
+        deadline = min(deadline, ctx.wait_deadline)
     delay = first_delay
     wait: Wait | None = None
     attempt = 0
@@ -313,7 +316,8 @@ def retry(
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise WaitTimeout(
-                        f"{doing}: still {waiting_for} after {timeout:.0f}s ({error_code(exc)}: {error_message(exc)})",
+                        f"{doing}: still {waiting_for} after {max(deadline - started, 0):.0f}s "
+                        f"({error_code(exc)}: {error_message(exc)})",
                         "run the command again later; everything created so far is recorded",
                     ) from exc
                 code = error_code(exc) or type(exc).__name__
@@ -329,20 +333,26 @@ def retry(
             wait.end()
 
 
-def delete_retrying(ctx: Context, doing: str, fn: Callable[[], Any], *, gone: tuple[str, ...],
-                    waiting_for: str) -> None:
-    """Delete, counting 'already gone' as done and retrying DependencyViolation up to ctx.delete_wait."""
+def delete_retrying(ctx: Context, doing: str, fn: Callable[[], Any], *, gone: tuple[str, ...] = (),
+                    waiting_for: str) -> bool:
+    """Delete one resource, retrying DependencyViolation while `down`'s bound (--wait) lasts. True when this call
+    deleted it; False when it was already gone: any `*.NotFound` (each delete call names that one resource, so a
+    NotFound is about it: InvalidVpcID.NotFound, InvalidGroup.NotFound, …) or a code in `gone`."""
+    deleted = True
 
     def attempt() -> None:
+        nonlocal deleted
         try:
             fn()
         except Exception as exc:
-            if not is_code(exc, *gone):
+            if not (is_not_found(exc) or is_code(exc, *gone)):
                 raise
+            deleted = False
 
     timeout = ctx.delete_wait if ctx.wait_deadline is None else ctx.wait_deadline - time.monotonic()
     retry(ctx, doing, attempt, retry_if=lambda exc: is_code(exc, "DependencyViolation"),
-          waiting_for=waiting_for, timeout=max(timeout, VISIBLE_WAIT))
+          waiting_for=waiting_for, timeout=max(timeout, 0.0))
+    return deleted
 
 
 duration = elapsed_text  # `1m05s`
@@ -411,8 +421,9 @@ class Step:
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         """Make the changes that check() found; makes no call when `drifts` is empty."""
 
-    def delete(self, ctx: Context) -> None:
-        """Delete what the state records; already gone counts as success. Forget each id once gone."""
+    def delete(self, ctx: Context) -> bool:
+        """Delete what the state records; already gone counts as success. Forget each id once gone. True when
+        this call deleted something, False when all of it was already gone (`down` reports it so)."""
         raise NotImplementedError
 
     def recorded(self, ctx: Context) -> bool:

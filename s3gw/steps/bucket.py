@@ -275,15 +275,15 @@ class BucketStep(Step):
             call(f"tagging {bucket}", ctx.aws.s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
                  Tagging={"TagSet": ctx.tags(bucket)})
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         bucket = ctx.outputs.get("bucket") or ctx.outputs.get("bucket_pending")
         if not bucket:
-            return
+            return False
         if ctx.config.adopt:
             release_adopted(ctx, bucket)
             ctx.forget("bucket")
             ctx.forget("bucket_pending")
-            return
+            return False
         owner = ownership(ctx, bucket)
         if owner == "foreign":
             ctx.forget("bucket")
@@ -294,6 +294,7 @@ class BucketStep(Step):
         if owner == "unknown":
             raise NotOwned(f"not emptying or deleting bucket {bucket}: S3 refuses to show its tags, so it is not "
                            "proven the stack's", "check s3:GetBucketTagging, then run 'down' again")
+        deleted = owner == "ours"  # else "gone"
         if owner == "ours":
             s3 = ctx.aws.s3
             try:
@@ -307,10 +308,12 @@ class BucketStep(Step):
                       first_delay=0.5)
                 s3.delete_bucket(Bucket=bucket)
             except Exception as exc:
-                if not is_code(exc, "NoSuchBucket"):
+                if not is_code(exc, *_MISSING):
                     raise translate(exc, f"deleting bucket {bucket}") from exc
+                deleted = False  # deleted by someone else meanwhile
         ctx.forget("bucket")
         ctx.forget("bucket_pending")
+        return deleted
 
 
 def unseal(ctx: Context, bucket: str) -> None:

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from s3gw.errors import AwsError, WaitTimeout
+from s3gw.errors import AwsError, WaitTimeout, translate
 from s3gw.policy import canonical, endpoint_policy
 from s3gw.steps.base import (
     Context,
@@ -19,6 +19,7 @@ from s3gw.steps.base import (
     create_once,
     describe_by_id,
     is_code,
+    is_not_found,
     not_visible,
     record_adoption,
     retry,
@@ -223,26 +224,39 @@ class EndpointStep(Step):
                  PolicyDocument=json.dumps(wanted_policy(ctx)))
         ctx.unsee("endpoint")
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         endpoint_id = ctx.outputs.get("endpoint_id")
+        deleted = False
         if endpoint_id and adoption(ctx).get("endpoint_id") == endpoint_id:
             self._release(ctx, endpoint_id)
         elif endpoint_id:
-            try:
-                answer = ctx.aws.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
-            except Exception:
-                # A re-sent delete (its first reply lost) may fail although the first one acted: judge by
-                # whether the endpoint is still there, not by the error.
-                if self._describe(ctx, fresh=True) is not None:
-                    raise
-                answer = {}
-            failed = [u for u in answer.get("Unsuccessful", [])
-                      if u.get("Error", {}).get("Code") != "InvalidVpcEndpointId.NotFound"]
-            if failed:
-                error = failed[0].get("Error", {})
-                raise AwsError(f"deleting endpoint {endpoint_id}: {error.get('Code')}: {error.get('Message')}")
+            deleted = self._delete_endpoint(ctx, endpoint_id)
         ctx.forget("endpoint_id")
         ctx.forget("prefix_list_id")
+        return deleted
+
+    def _delete_endpoint(self, ctx: Context, endpoint_id: str) -> bool:
+        """True when deleted now, False when it was already gone. DeleteVpcEndpoints answers 200 for an endpoint
+        that no longer exists, with an Unsuccessful item coded InvalidVpcEndpoint.NotFound (not …Id.NotFound),
+        which terraform-provider-aws's resourceVPCEndpointDelete takes as gone (internal/service/ec2/vpc_endpoint.go,
+        errCodeInvalidVPCEndpointNotFound in errors.go); every *.NotFound, as an error or an item, is taken so."""
+        try:
+            answer = ctx.aws.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
+        except Exception as exc:
+            if is_not_found(exc):
+                return False
+            # A re-sent delete (its first reply lost) may fail although the first one acted: judge by whether the
+            # endpoint is still there, not by the error.
+            if self._describe(ctx, fresh=True) is not None:
+                raise translate(exc, f"deleting endpoint {endpoint_id}") from exc
+            return True
+        failed = [u.get("Error") or {} for u in answer.get("Unsuccessful") or []]
+        if not failed:
+            return True
+        if all(str(error.get("Code", "")).endswith(".NotFound") for error in failed):
+            return False
+        error = next(e for e in failed if not str(e.get("Code", "")).endswith(".NotFound"))
+        raise AwsError(f"deleting endpoint {endpoint_id}: {error.get('Code')}: {error.get('Message')}")
 
     def _adopt(self, ctx: Context) -> dict[str, Any] | None:
         """An available S3 gateway endpoint already in the user's VPC: used (its route tables added to), not
@@ -264,6 +278,7 @@ class EndpointStep(Step):
         still = [t for t in added if endpoint and t in endpoint.get("RouteTableIds", [])]
         if still:
             call("taking s3gw's route tables off the adopted endpoint", ctx.aws.ec2.modify_vpc_endpoint,
+                 already_done=("InvalidVpcEndpointId.NotFound",),  # the user deleted it meanwhile: nothing to take
                  VpcEndpointId=endpoint_id, RemoveRouteTableIds=still)
         record_adoption(ctx, endpoint_id=None, route_tables_added=None)
         ctx.forget("endpoint_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from s3gw.errors import AwsError, WaitTimeout, error_message
+from s3gw.errors import AwsError, WaitTimeout, error_message, translate
 from s3gw.package import HANDLER, build_zip, code_sha256
 from s3gw.steps.base import (
     STACK_TAG,
@@ -217,27 +217,30 @@ class FunctionStep(Step):
         deleted. One that Lambda will not update yet (Pending) is deleted at once instead: its ENIs go only with it."""
         name = ctx.outputs.get("function_name")
         if name:
-            deleted = not detach_from_vpc(ctx, name)
-            if deleted:
-                self._delete_function(ctx, name)
+            deleted = not detach_from_vpc(ctx, name) and self._delete_function(ctx, name)
             ctx.seen["function_detached"] = (name, deleted)
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         name = ctx.outputs.get("function_name")
+        deleted = False
         if name:
             if ctx.seen.get("function_detached", ("", False))[0] != name:
                 self.detach(ctx)
-            if not ctx.seen["function_detached"][1]:
-                self._delete_function(ctx, name)
+            # detach deleted it already (a Pending function), or it is deleted now
+            deleted = ctx.seen["function_detached"][1] or self._delete_function(ctx, name)
         ctx.forget("function_name")
         ctx.forget("function_arn")
+        return deleted
 
-    def _delete_function(self, ctx: Context, name: str) -> None:
+    def _delete_function(self, ctx: Context, name: str) -> bool:
+        """True when deleted now; False when Lambda says it is gone (ResourceNotFoundException)."""
         try:
             ctx.aws.lambda_.delete_function(FunctionName=name)
         except Exception as exc:
             if not is_code(exc, "ResourceNotFoundException"):
-                raise
+                raise translate(exc, f"deleting function {name}") from exc
+            return False
+        return True
 
 
 def detach_from_vpc(ctx: Context, name: str) -> bool:
@@ -275,16 +278,24 @@ def detach_from_vpc(ctx: Context, name: str) -> bool:
     # The configuration just read, and the update's reply, say whether an update is still under way: the state is
     # read again only while one is (no LastUpdateStatus: none ever ran).
     if (configuration.get("LastUpdateStatus") or "Successful") != "Successful":
-        _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
-    answer = retry(
-        ctx, "taking the function out of the VPC",
-        lambda: lam.update_function_configuration(FunctionName=name, VpcConfig={"SubnetIds": [],
-                                                                                "SecurityGroupIds": []}),
-        retry_if=lambda exc: is_code(exc, "ResourceConflictException"),
-        waiting_for="the function to accept an update", timeout=ctx.active_wait,
-    )
-    if (answer or {}).get("LastUpdateStatus") != "Successful":
-        _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
+        _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name,
+                    gone_ok=True)
+
+    def update() -> dict[str, Any] | None:
+        try:
+            return lam.update_function_configuration(  # type: ignore[no-any-return]
+                FunctionName=name, VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
+        except Exception as exc:
+            if is_code(exc, "ResourceNotFoundException"):  # deleted meanwhile: nothing to detach
+                return None
+            raise
+
+    answer = retry(ctx, "taking the function out of the VPC", update,
+                   retry_if=lambda exc: is_code(exc, "ResourceConflictException"),
+                   waiting_for="the function to accept an update", timeout=ctx.active_wait)
+    if answer is not None and answer.get("LastUpdateStatus") != "Successful":
+        _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name,
+                    gone_ok=True)
     return True
 
 
@@ -293,16 +304,24 @@ def detach_from_vpc(ctx: Context, name: str) -> bool:
 STATE_POLL = 1.0
 
 
-def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "", fail_ok: bool = False) -> None:
+def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = "", fail_ok: bool = False,
+                gone_ok: bool = False) -> None:
     """Poll until the function's `field` is `ready`; a Failed state is an error with Lambda's reason (or, with
-    `fail_ok`, the end of the wait: the caller deals with it)."""
+    `fail_ok`, the end of the wait: the caller deals with it). With `gone_ok` (`down`), a function that is gone
+    ends the wait; otherwise its NotFound is waited out as one not visible yet."""
     name = name or ctx.outputs["function_name"]
-    deadline = time.monotonic() + ctx.active_wait
+    started = time.monotonic()
+    deadline = started + ctx.active_wait
+    if ctx.wait_deadline is not None:  # `down --wait` bounds every wait of the run
+        deadline = min(deadline, ctx.wait_deadline)
     wait = None
     try:
         while True:
             configuration = call(doing, ctx.aws.lambda_.get_function_configuration, FunctionName=name,
-                                 retry_not_found=ctx)
+                                 retry_not_found=None if gone_ok else ctx,
+                                 already_done=("ResourceNotFoundException",) if gone_ok else ())
+            if configuration is None:  # gone (gone_ok): nothing left to wait for
+                return
             status = configuration.get(field) or ready
             if status == ready:
                 return
@@ -312,7 +331,7 @@ def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = ""
                 raise AwsError(f"function {name} failed: {configuration.get(field + 'Reason', '')}",
                                "check the subnets, security group and role, then run 'up' again")
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"function {name} still {status} after {ctx.active_wait:.0f}s",
+                raise WaitTimeout(f"function {name} still {status} after {time.monotonic() - started:.0f}s",
                                   "run 'up' again later")
             if wait is None:
                 ctx.progress(f"waiting: function {name} is {status} (Lambda is creating its network interfaces)"

@@ -164,8 +164,9 @@ class RoleStep(Step):
             return [], []
         return attached, inline
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         name = ctx.outputs.get("role_name")
+        deleted = False
         if name:
             iam = ctx.aws.iam
             # Listed early (read_policies) or now. A policy put on the role since makes IAM refuse DeleteRole
@@ -180,6 +181,8 @@ class RoleStep(Step):
                     *[lambda p=policy_name: call(f"deleting {p} of {name}", iam.delete_role_policy,
                                                  already_done=("NoSuchEntity",), RoleName=name, PolicyName=p)
                       for policy_name in inline])
-            call(f"deleting role {name}", iam.delete_role, already_done=("NoSuchEntity",), RoleName=name)
+            deleted = call(f"deleting role {name}", iam.delete_role, already_done=("NoSuchEntity",),
+                           RoleName=name) is not None  # None: NoSuchEntity, gone
         ctx.forget("role_name")
         ctx.forget("role_arn")
+        return deleted

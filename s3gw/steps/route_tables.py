@@ -7,6 +7,7 @@ A subnet with no explicit association silently uses the VPC's main table (the "m
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 from s3gw.reach import effective_route_table
@@ -103,10 +104,14 @@ class RouteTablesStep(Step):
 
         def place(action: str, subnet_id: str) -> None:
             if action == "create":
+                # One ClientToken per table, the same on every try (CreateRouteTable takes one: botocore's ec2
+                # model, idempotencyToken): EC2 answers a re-sent request with the table the first one made, which
+                # a look by tag may not show yet. As the endpoint's create, and create_once covers moto (no tokens).
+                token = uuid.uuid4().hex
                 table = create_once(
                     ctx, f"creating the route table for {subnet_id}",
                     lambda: ctx.aws.ec2_once.create_route_table(
-                        VpcId=ctx.outputs["vpc_id"],
+                        VpcId=ctx.outputs["vpc_id"], ClientToken=token,
                         TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{subnet_id}",
                                                        subnet=subnet_id),
                     )["RouteTable"],
@@ -161,22 +166,23 @@ class RouteTablesStep(Step):
         subnet_ids = ctx.outputs.get("subnet_ids") or []
         ctx.record("route_table_ids", [ours[s]["RouteTableId"] for s in subnet_ids if s in ours])
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         if ctx.config.vpc_id:
             ctx.forget("route_table_ids")  # the user's: the endpoint step took back the routes s3gw added
-            return
+            return False
         remaining = list(ctx.outputs.get("route_table_ids") or [])
         lock = threading.Lock()  # the tables go at once (up to --max-concurrency); each is forgotten once gone
 
-        def delete(table_id: str) -> None:
-            self._delete_table(ctx, table_id)
+        def delete(table_id: str) -> bool:
+            deleted = self._delete_table(ctx, table_id)
             with lock:
                 remaining.remove(table_id)
                 ctx.record("route_table_ids", remaining) if remaining else ctx.forget("route_table_ids")
+            return deleted
 
-        at_once(ctx, *[lambda t=table_id: delete(t) for table_id in list(remaining)])
+        return any(at_once(ctx, *[lambda t=table_id: delete(t) for table_id in list(remaining)]))
 
-    def _delete_table(self, ctx: Context, table_id: str) -> None:
+    def _delete_table(self, ctx: Context, table_id: str) -> bool:
         ec2 = ctx.aws.ec2
         # `down`'s look (engine._discover) read the stack's tables a moment ago, under the stack's lock: their
         # associations as they are now (one gone since answers InvalidAssociationID.NotFound, counted as done).
@@ -185,7 +191,9 @@ class RouteTablesStep(Step):
             ec2.describe_route_tables, "RouteTables", gone=("InvalidRouteTableID.NotFound",), RouteTableIds=[table_id])
         endpoint_id = ctx.outputs.get("endpoint_id")
         if tables and endpoint_id and any(r.get("GatewayId") == endpoint_id for r in tables[0].get("Routes", [])):
-            call(f"detaching {table_id} from the endpoint", ec2.modify_vpc_endpoint,
+            call(f"detaching {table_id} from the endpoint", ec2.modify_vpc_endpoint,  # either gone: nothing to detach
+                 already_done=("InvalidVpcEndpointId.NotFound", "InvalidRouteTableID.NotFound",
+                               "InvalidRouteTableId.NotFound"),
                  VpcEndpointId=endpoint_id, RemoveRouteTableIds=[table_id])
         # moto (and a crash mid-way) can leave associations behind: drop them before the table.
         for table in tables:
@@ -194,11 +202,11 @@ class RouteTablesStep(Step):
                     delete_retrying(
                         ctx, f"disassociating {table_id}",
                         lambda a=association["RouteTableAssociationId"]: ec2.disassociate_route_table(AssociationId=a),
-                        gone=("InvalidAssociationID.NotFound",), waiting_for="the association to go",
+                        waiting_for="the association to go",
                     )
-        delete_retrying(
+        return delete_retrying(  # gone: InvalidRouteTableID.NotFound (any *.NotFound, see delete_retrying)
             ctx, f"deleting route table {table_id}", lambda: ec2.delete_route_table(RouteTableId=table_id),
-            gone=("InvalidRouteTableID.NotFound",), waiting_for=f"{table_id} to be free",
+            waiting_for=f"{table_id} to be free",
         )
 
 

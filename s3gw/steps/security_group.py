@@ -180,14 +180,15 @@ class SecurityGroupStep(Step):
                 write()
         ctx.unsee("security_group")
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         group_id = ctx.outputs.get("security_group_id")
-        if group_id:
-            delete_retrying(
+        deleted = False
+        if group_id:  # gone: InvalidGroup.NotFound (and any other *.NotFound, see delete_retrying)
+            deleted = delete_retrying(
                 ctx, f"deleting security group {group_id}",
                 lambda: ctx.aws.ec2.delete_security_group(GroupId=group_id),
-                gone=("InvalidGroup.NotFound", "InvalidGroupId.NotFound"),
                 waiting_for=f"Lambda's network interfaces to release {group_id}",
             )
         ctx.forget("security_group_id")
+        return deleted
 

@@ -172,23 +172,24 @@ class SubnetsStep(Step):
             conflicts=("InvalidSubnet.Conflict",),
         )
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         if ctx.config.vpc_id:
             ctx.forget("subnet_ids")  # the user's: let go of, never deleted
-            return
+            return False
         remaining = list(ctx.outputs.get("subnet_ids") or [])
         lock = threading.Lock()  # the subnets go at once (up to --max-concurrency); each is forgotten once gone
 
-        def delete(subnet_id: str) -> None:
-            delete_retrying(
+        def delete(subnet_id: str) -> bool:
+            deleted = delete_retrying(
                 ctx, f"deleting subnet {subnet_id}", lambda: ctx.aws.ec2.delete_subnet(SubnetId=subnet_id),
-                gone=("InvalidSubnetID.NotFound",), waiting_for=f"network interfaces in {subnet_id} to go",
+                waiting_for=f"network interfaces in {subnet_id} to go",
             )
             with lock:
                 remaining.remove(subnet_id)
                 ctx.record("subnet_ids", remaining) if remaining else ctx.forget("subnet_ids")
+            return deleted
 
-        at_once(ctx, *[lambda s=subnet_id: delete(s) for subnet_id in list(remaining)])
+        return any(at_once(ctx, *[lambda s=subnet_id: delete(s) for subnet_id in list(remaining)]))
 
 
 # --- subnets of a VPC the user brought (--vpc-id, --subnet-ids) -----------------------------------------------

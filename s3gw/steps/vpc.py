@@ -108,9 +108,11 @@ class VpcStep(Step):
                  VpcId=ctx.outputs["vpc_id"], **{_DNS_ATTRIBUTES[drift.key]: {"Value": True}})
         ctx.unsee("vpc_dns")
 
-    def delete(self, ctx: Context) -> None:
+    def delete(self, ctx: Context) -> bool:
         vpc_id = ctx.outputs.get("vpc_id")
+        deleted = False
         if vpc_id and not ctx.config.vpc_id:
-            delete_retrying(ctx, f"deleting VPC {vpc_id}", lambda: ctx.aws.ec2.delete_vpc(VpcId=vpc_id),
-                            gone=("InvalidVpcID.NotFound",), waiting_for=f"the last dependencies of {vpc_id} to go")
+            deleted = delete_retrying(ctx, f"deleting VPC {vpc_id}", lambda: ctx.aws.ec2.delete_vpc(VpcId=vpc_id),
+                                      waiting_for=f"the last dependencies of {vpc_id} to go")
         ctx.forget("vpc_id")
+        return deleted
