@@ -255,10 +255,20 @@ def unseal(config: StackConfig, renderer: Any) -> None:
                   "'s3gw up' seals it again")
 
 
+def graph_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--graph` and `--format`, for status and verify."""
+    fn = click.option("--format", "graph_format", type=click.Choice(("tree", "mermaid")), default="tree",
+                      show_default=True, help="With --graph: a tree, or a Mermaid flowchart (implies --graph).")(fn)
+    return click.option("--graph", is_flag=True,
+                        help="Draw the path: function → subnets → route tables → endpoint → bucket, each hop "
+                             "ok, drifted or broken, with the fix.")(fn)
+
+
 @cli.command(context_settings=CONTEXT)
+@graph_options
 @shared_options
 @command
-def status(config: StackConfig, renderer: Any) -> None:
+def status(config: StackConfig, renderer: Any, graph: bool, graph_format: str) -> None:
     """Each recorded resource: whether it exists and matches. Exit 3 on drift.
 
     \b
@@ -268,7 +278,14 @@ def status(config: StackConfig, renderer: Any) -> None:
     from s3gw import engine
 
     report = engine.status(config, renderer.progress)
-    renderer.steps(f"stack {config.stack} in {config.region}", report, "status")
+    if graph or graph_format == "mermaid":
+        from s3gw.pathgraph import from_status
+        from s3gw.render import summary_line
+
+        renderer.path_graph(report, from_status(report), graph_format, summary_line("status", report),
+                            f"stack {config.stack} in {config.region}")
+    else:
+        renderer.steps(f"stack {config.stack} in {config.region}", report, "status")
     if not report.clean:
         sys.exit(EXIT_CHECK)
 
@@ -321,9 +338,11 @@ def test_invoke(config: StackConfig, renderer: Any, put_key: str | None, other_b
 @cli.command(context_settings=CONTEXT)
 @click.option("--function", "function_name", help="Verify this existing function instead of the stack's.")
 @click.option("--bucket", "target_bucket", help="Verify this existing bucket instead of the stack's.")
+@graph_options
 @shared_options
 @command
-def verify(config: StackConfig, renderer: Any, function_name: str | None, target_bucket: str | None) -> None:
+def verify(config: StackConfig, renderer: Any, function_name: str | None, target_bucket: str | None, graph: bool,
+           graph_format: str) -> None:
     """Check every link of the path; name the broken one and how to fix it. Exit 3 if any is broken.
 
     \b
@@ -335,7 +354,13 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
     if bool(function_name) != bool(target_bucket):
         raise UsageError("--function and --bucket go together", "name both, or neither for the stack")
     report = engine.verify(config, renderer.progress, function_name=function_name, bucket=target_bucket)
-    renderer.checks(report)
+    if graph or graph_format == "mermaid":
+        from s3gw.pathgraph import from_verify
+        from s3gw.render import verdict_line, verify_document
+
+        renderer.path_graph(verify_document(report), from_verify(report), graph_format, verdict_line(report))
+    else:
+        renderer.checks(report)
     if not report.ok:
         sys.exit(EXIT_CHECK)
 

@@ -97,17 +97,36 @@ class Renderer:
 
     def checks(self, report: Any) -> None:
         if self.output == "json":
-            self.json({"ok": report.ok, "function": report.function, "bucket": report.bucket,
-                       "endpoint_id": report.endpoint_id, "checks": [asdict(c) for c in report.checks]})
+            self.json(verify_document(report))
             return
         for check in report.checks:
             mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
             self.out.print(f"{mark} {_escape(check.name)}: {_escape(check.detail)}")
             if not check.ok and check.fix:
                 self.out.print(f"    [bold]fix:[/] {_escape(check.fix)}")
-        broken = [c for c in report.checks if not c.ok]
-        verdict = f"; first broken: {_escape(broken[0].name)}" if broken else ": the path is private and sealed"
-        self.out.print(f"{len(report.checks) - len(broken)} of {len(report.checks)} links hold{verdict}")
+        self.out.print(_escape(verdict_line(report)))
+
+    def path_graph(self, document: Any, graph: Any, fmt: str, closing: str, title: str = "") -> None:
+        """`status --graph`, `verify --graph`: the path as a tree (rich on a terminal, plain lines in a pipe or with
+        NO_COLOR) then the command's closing line; a Mermaid flowchart with --format mermaid; with --output json,
+        the command's document with a "graph" object (pathgraph.Node as a dict)."""
+        from s3gw import pathgraph
+
+        if self.output == "json":
+            self.json({**_plain(document), "graph": graph.as_dict()})
+            return
+        if fmt == "mermaid":
+            sys.stdout.write(pathgraph.mermaid(graph) + "\n")
+            sys.stdout.flush()
+            return
+        if title:
+            self.out.print(_escape(title))
+        if self.out.is_terminal and self.out.color_system is not None:
+            self.out.print(_rich_tree(graph))
+        else:
+            sys.stdout.write("".join(line + "\n" for line in pathgraph.text_lines(graph)))
+            sys.stdout.flush()
+        self.out.print(_escape(closing))
 
     def invocation(self, report: Any) -> None:
         if self.output == "json":
@@ -166,6 +185,47 @@ def summary_line(kind: str, report: Any, elapsed: float | None = None) -> str:
     if settings:
         counts.append(f"{len(settings)} setting(s) changed")
     return f"{kind}: " + ", ".join(counts) + (f" in {elapsed:.1f}s" if elapsed is not None else "")
+
+
+def verify_document(report: Any) -> dict[str, Any]:
+    return {"ok": report.ok, "function": report.function, "bucket": report.bucket,
+            "endpoint_id": report.endpoint_id, "checks": [asdict(c) for c in report.checks]}
+
+
+def verdict_line(report: Any) -> str:
+    """verify's last line: `23 of 23 links hold: the path is private and sealed`."""
+    broken = [c for c in report.checks if not c.ok]
+    verdict = f"; first broken: {broken[0].name}" if broken else ": the path is private and sealed"
+    return f"{len(report.checks) - len(broken)} of {len(report.checks)} links hold{verdict}"
+
+
+_GRAPH_STYLES = {"ok": "green", "drifted": "yellow", "broken": "red"}
+
+
+def _rich_tree(root: Any) -> Any:
+    """A pathgraph.Node as a rich Tree: each node's mark and state in colour, its notes dim, its fix in bold."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    from s3gw.pathgraph import MARKS
+
+    def label(node: Any) -> Text:
+        style = _GRAPH_STYLES[node.state]
+        text = Text.assemble((f"{MARKS[node.state]} ", style), (node.title, "bold"),
+                             " " + " ".join(node.ids) if node.ids else "", (f": {node.state}", style))
+        for note in node.notes:
+            text.append(f"\n{note}", "dim")
+        if node.fix:
+            text.append("\nfix: ", "bold")
+            text.append(node.fix)
+        return text
+
+    def grow(tree: Tree, node: Any) -> Tree:
+        for child in node.children:
+            grow(tree.add(label(child)), child)
+        return tree
+
+    return grow(Tree(label(root), guide_style="dim"), root)
 
 
 def _flat(value: Any) -> str:
