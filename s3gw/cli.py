@@ -107,6 +107,9 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--allow-principal", "allow_principal", multiple=True, metavar="ARN",
                      help="Exempt this IAM role or user from the seal (repeatable; recorded for later runs)."),
         click.option("--no-allow-principals", is_flag=True, help="Drop every recorded --allow-principal."),
+        click.option("--allow-aws-services/--no-allow-aws-services", default=None,
+                     help="Let AWS services past the seal: log delivery, Inventory, AWS Config, Macie (service "
+                          "principals, forward access sessions, service-linked roles; recorded for later runs)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -174,8 +177,8 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
-                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "state_url", "adopt", "vpc_id",
-                "subnet_ids", "max_concurrency"}
+                "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "allow_aws_services", "zones", "state_url",
+                "adopt", "vpc_id", "subnet_ids", "max_concurrency"}
 
 
 @click.group(context_settings=CONTEXT)

@@ -66,6 +66,9 @@ class StackConfig:
     egress: str = "prefix-list"
     # Principals exempt from the seal's endpoint condition (aws:PrincipalArn), e.g. a CI role.
     allow_principals: tuple[str, ...] = ()
+    # --allow-aws-services: the seal also spares AWS services (service principals, forward access sessions,
+    # service-linked roles: policy.bucket_policy). None when never given, so nothing is recorded for it.
+    allow_aws_services: bool | None = None
     zones: str | None = None  # --zones, comma-separated full zone names; None: the first --azs that work
     # The settings the user gave on this command line; the others come from the state file, else defaults.
     given: frozenset[str] = frozenset()
@@ -290,6 +293,7 @@ def make_config(
     bucket: str | None = None,
     egress: str | None = None,
     allow_principals: tuple[str, ...] | list[str] | None = None,
+    allow_aws_services: bool | None = None,
     zones: str | None = None,
     state_url: str | None = None,
     max_concurrency: int | None = None,
@@ -301,6 +305,7 @@ def make_config(
     An empty string is refused, never taken to mean the default."""
     given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress,
                                      "allow_principals": allow_principals, "zones": zones,
+                                     "allow_aws_services": allow_aws_services,
                                      "adopt": adopt or None, "vpc_id": vpc_id, "subnet_ids": subnet_ids}.items()
                       if v is not None)
     for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
@@ -331,6 +336,7 @@ def make_config(
         bucket=None if bucket is None else validate_bucket(bucket),
         egress=validate_egress("prefix-list" if egress is None else egress),
         allow_principals=tuple(sorted({validate_principal(a) for a in allow_principals or ()})),
+        allow_aws_services=allow_aws_services,
         zones=zones,
         given=given,
         state_url=validate_state_url(state_url),
@@ -427,7 +433,7 @@ def validate_settings(settings: dict[str, object], where: str) -> dict[str, obje
     """A state file's recorded settings, checked as the options are: a hand-edited file is input too."""
     checks = {"vpc_cidr": validate_cidr, "azs": validate_azs, "bucket": validate_bucket, "egress": validate_egress,
               "allow_principals": validate_principals, "vpc_id": validate_vpc_id, "subnet_ids": validate_subnet_ids,
-              "adopt": validate_adopt}
+              "adopt": validate_adopt, "allow_aws_services": validate_flag}
     for key, value in settings.items():
         if key not in checks or value is None:
             continue  # a setting another s3gw feature records is that feature's to check
@@ -444,13 +450,20 @@ def validate_principals(principals: object) -> list[str]:
     return [validate_principal(a) for a in principals]
 
 
+def validate_flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"invalid value {value!r}", "true or false")
+    return value
+
+
 def validate_adopt(adopt: object) -> bool:
     if adopt is not True:
         raise UsageError(f"invalid adopt {adopt!r}", "true, or left out")
     return True
 
 
-SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "adopt", "vpc_id", "subnet_ids")
+SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "adopt", "vpc_id", "subnet_ids",
+            "allow_aws_services")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:

@@ -218,6 +218,8 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
         check_brought(ctx)  # --vpc-id, --subnet-ids, --bucket --adopt: they exist, before anything is written
         for line in capture_warnings(ctx):  # as plan says them: the run that attaches the endpoint says them too
             progress(line)
+        for line in adopted_bucket_warnings(ctx):  # before the seal is written, as plan says them
+            progress(line)
         refuse_setting_changes(ctx)
         settings = {key: _setting(value) for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
         if ADOPTED in ctx.state.settings:  # what the steps recorded of what they adopted (steps.base.ADOPTED)
@@ -420,6 +422,9 @@ def _with_exemptions(reports: list[StepReport], config: StackConfig) -> list[Ste
     for report in reports:
         if report.step == "bucket" and config.allow_principals:
             report.details.append("seal exempts (aws:PrincipalArn): " + ", ".join(config.allow_principals))
+        if report.step == "bucket" and config.allow_aws_services:
+            report.details.append("seal exempts AWS services (--allow-aws-services): service principals, forward "
+                                  "access sessions, service-linked roles")
     return reports
 
 
@@ -452,7 +457,19 @@ def plan(config: StackConfig, progress: Progress) -> StackReport:
     reports = _with_exemptions(_inspect(ctx, missing="create", drift="change", ok="ok", describe_missing=True),
                                ctx.config)
     reports = _with_adoption(reports, ctx) + traffic_reports(ctx)
+    for report in reports:
+        if report.step == "bucket":
+            report.details += adopted_bucket_warnings(ctx)
     return StackReport(config.stack, config.region, reports, outputs_of(ctx.outputs), changes)
+
+
+def adopted_bucket_warnings(ctx: Context) -> list[str]:
+    """--adopt: the AWS services the seal would cut off the bucket (steps.bucket.services_cut)."""
+    from s3gw.steps.bucket import bucket_name, services_cut
+
+    if not ctx.config.adopt:
+        return []
+    return [f"warning: {line}" for line in services_cut(ctx, bucket_name(ctx))]
 
 
 def traffic_reports(ctx: Context) -> list[StepReport]:

@@ -101,6 +101,11 @@ TABLE: tuple[Permission, ...] = (
     Permission("s3:PutEncryptionConfiguration", BUCKET, (UP,), "turn on default encryption"),
     Permission("s3:GetBucketPolicy", BUCKET, (UP, PLAN, STATUS, VERIFY), "check the seal"),
     Permission("s3:PutBucketPolicy", BUCKET, (UP,), "seal the bucket to the endpoint"),
+    # --adopt: the deliveries the seal would cut, named before it is written (steps.bucket.services_cut).
+    # ListBucketInventoryConfigurations is authorised as s3:GetInventoryConfiguration (S3 API reference).
+    Permission("s3:GetBucketLogging", BUCKET, (UP, PLAN), "--adopt: does the bucket log into itself"),
+    Permission("s3:GetInventoryConfiguration", BUCKET, (UP, PLAN), "--adopt: Inventory reports into itself"),
+    Permission("s3:GetReplicationConfiguration", BUCKET, (UP, PLAN), "--adopt: replication's role"),
     Permission("s3:DeleteBucketPolicy", BUCKET, (DOWN, FROM_TAGS), "unseal before emptying (the seal refuses us)"),
     Permission("s3:ListBucket", BUCKET, (INVOKE,), "the outside list that the seal must refuse"),
     Permission("s3:ListBucketVersions", BUCKET, (DOWN, FROM_TAGS), "every version to delete"),

@@ -59,8 +59,25 @@ def action_resource(action: str, bucket: str, partition: str = "aws") -> str:
     return bucket_arn if action in BUCKET_LEVEL else f"{bucket_arn}/s3gw-probe"
 
 
+# --allow-aws-services: the network-perimeter exceptions of aws-samples/data-perimeter-policy-examples
+# (resource_control_policies/network_perimeter_sourcevpc_rcp.json and README.md; for a resource-based policy,
+# resource_control_policies/service_specific_controls/sns_topic_policy.json). aws:PrincipalIsAWSService is true when a
+# service principal calls with its own identity (logging.s3.amazonaws.com delivering server access logs,
+# s3.amazonaws.com delivering Inventory reports, config.amazonaws.com); aws:ViaAWSService is true on a forward
+# access session (a service calling on with the caller's own credentials). BoolIfExists: a request without the
+# key (an anonymous one) is still denied. Service-linked roles (Macie, AWS Config's, ...) are roles of the
+# account under the path aws-service-role/, which the samples exempt by aws:PrincipalArn. A service *role* the
+# user made (S3 replication's, AWS Backup's) is neither: it needs --allow-principal.
+AWS_SERVICE_KEYS = ("aws:PrincipalIsAWSService", "aws:ViaAWSService")
+
+
+def service_linked_roles(account: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account}:role/aws-service-role/*"
+
+
 def bucket_policy(bucket: str, endpoint_id: str, partition: str = "aws",
-                  allow_principals: Sequence[str] = ()) -> PolicyDoc:
+                  allow_principals: Sequence[str] = (), allow_aws_services: bool = False,
+                  account: str = "*") -> PolicyDoc:
     """The seal: deny every S3 call but bucket management unless it comes through the endpoint.
 
     AWS's own example for "Restricting access to a specific VPC endpoint" denies s3:* with
@@ -75,6 +92,9 @@ def bucket_policy(bucket: str, endpoint_id: str, partition: str = "aws",
     condition: dict[str, Any] = {"StringNotEquals": {"aws:SourceVpce": endpoint_id}}
     if allow_principals:
         condition["ArnNotLike"] = {"aws:PrincipalArn": sorted(allow_principals)}
+    if allow_aws_services:
+        condition["BoolIfExists"] = {key: "false" for key in AWS_SERVICE_KEYS}
+        condition["ArnNotLikeIfExists"] = {"aws:PrincipalArn": service_linked_roles(account, partition)}
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -233,7 +253,7 @@ def evaluate(policy: PolicyDoc | str | None, request: Request) -> Decision:
     target = f"{request.action} on {request.resource}"
     if not statements:
         return Decision("ImplicitDeny", None, f"no policy allows {target}")
-    context = {key.lower(): value for key, value in request.context.items()}
+    context = _signed_context(request)
     links = _caller_links(request)
     deny: Decision | None = None
     allow: Decision | None = None
@@ -263,6 +283,23 @@ def evaluate(policy: PolicyDoc | str | None, request: Request) -> Decision:
     if allow:
         return allow
     return Decision("ImplicitDeny", None, f"no statement allows {target}{near_miss}")
+
+
+def is_service_principal(principal: str) -> bool:
+    """A service principal such as logging.s3.amazonaws.com (amazonaws.com.cn in China), not an ARN."""
+    return not principal.startswith("arn:") and principal.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def _signed_context(request: Request) -> dict[str, Any]:
+    """The request's context keys (lower case), with those AWS puts in every signed request when the caller left
+    them out: aws:PrincipalIsAWSService (true only for a service principal calling as itself) and aws:ViaAWSService
+    (true only on a forward access session, which a caller says explicitly). IAM User Guide, "AWS global condition
+    context keys": both are present in every signed request; an anonymous request has neither."""
+    context = {key.lower(): value for key, value in request.context.items()}
+    if request.principal != "*":
+        context.setdefault("aws:principalisawsservice", is_service_principal(request.principal))
+        context.setdefault("aws:viaawsservice", False)
+    return context
 
 
 def decide(

@@ -94,7 +94,7 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     wanted = ctx.config.allow_principals if own_stack else None
     partition = ctx.aws.partition
     checks.extend(_policy_checks(policy_text, bucket, role_arn, traffic_endpoint, snapshot, function_name, repair,
-                                 wanted, partition))
+                                 wanted, partition, bool(ctx.config.allow_aws_services) if own_stack else None))
     checks.extend(_endpoint_policy_checks(endpoint, bucket, role_arn, function_name, repair, partition))
     checks.append(_public_access_check(ctx, bucket, repair))
     checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair, partition))
@@ -235,7 +235,8 @@ _OTHER_ACCOUNT = "000000000000"  # a stand-in for any account but the stack's
 
 def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: str | None,
                    snapshot: dict[str, Any], function_name: str, repair: str,
-                   allow_principals: tuple[str, ...] | None, partition: str) -> list[Check]:
+                   allow_principals: tuple[str, ...] | None, partition: str,
+                   allow_aws_services: bool | None = None) -> list[Check]:
     if policy is None:
         return [Check("seal (bucket policy)", False, f"{bucket} has no bucket policy: it is unsealed and answers "
                       "from anywhere, not only through the endpoint",
@@ -273,7 +274,7 @@ def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: 
                                 f"denied{leak}", fix))
             continue
         checks.append(Check(f"seal: {kind}", True, "denied outside the endpoint"))
-    checks.append(_exemptions_check(policy, bucket, account, allow_principals, repair))
+    checks.append(_exemptions_check(policy, bucket, account, allow_principals, repair, partition, allow_aws_services))
     operator = f"arn:{partition}:iam::{account}:user/operator"
     locked = [a for a in _POLICY_ACTIONS if decide(Request(a, f"arn:{partition}:s3:::{bucket}", operator, account,
                                                            {**outside, "aws:PrincipalArn": operator}),
@@ -289,20 +290,52 @@ def _policy_checks(policy: str | None, bucket: str, role_arn: str, endpoint_id: 
 
 
 def _exemptions_check(policy: str, bucket: str, account: str, wanted: tuple[str, ...] | None,
-                      repair: str) -> Check:
-    """Who the seal lets in from outside the endpoint: the aws:PrincipalArn values its Deny spares."""
+                      repair: str, partition: str = "aws", wanted_services: bool | None = None) -> Check:
+    """Who the seal lets in from outside the endpoint: the aws:PrincipalArn values its Deny spares, and which
+    kinds of AWS service caller (policy.bucket_policy, --allow-aws-services) it does not deny."""
     statements = statements_of(policy)
     if any(is_own(stmt) for stmt in statements):  # an adopted bucket: the seal is s3gw's statements, not the user's
         statements = [stmt for stmt in statements if is_own(stmt)]
     exempt = sorted({str(v) for stmt in statements if stmt.get("Effect") == "Deny"
                      for block in (stmt.get("Condition") or {}).values()
                      for key, values in block.items() if key.lower() == "aws:principalarn"
-                     for v in (values if isinstance(values, list) else [values])})
+                     for v in (values if isinstance(values, list) else [values])
+                     if ":role/aws-service-role/" not in str(v)})  # the service-linked roles: reported as a service
+    services = aws_services_exempt({"Version": "2012-10-17", "Statement": statements}, bucket, account, partition)
     shown = ", ".join(exempt) if exempt else "none: only the endpoint reaches the data"
+    shown_services = ", ".join(services) if services else "none (log delivery, Inventory, AWS Config, Macie refused)"
+    detail = f"exempt from the endpoint condition (aws:PrincipalArn): {shown}; AWS services: {shown_services}"
     if wanted is not None and sorted(wanted) != exempt:
         return Check("seal exemptions", False, f"the seal exempts {shown}; the stack asks for "
                      f"{', '.join(sorted(wanted)) or 'none'}", repair)
-    return Check("seal exemptions", True, f"exempt from the endpoint condition (aws:PrincipalArn): {shown}")
+    if wanted_services is not None and wanted_services != (len(services) == len(_SERVICE_CALLERS)):
+        asked = "every AWS service caller (--allow-aws-services)" if wanted_services else "none"
+        return Check("seal exemptions", False, f"the seal exempts AWS services: {shown_services}; the stack asks "
+                     f"for {asked}", repair)
+    return Check("seal exemptions", True, detail)
+
+
+# The AWS callers --allow-aws-services lets past the seal, each as AWS presents it (policy.bucket_policy).
+_SERVICE_CALLERS = ("service principals", "forward access sessions", "service-linked roles")
+
+
+def aws_services_exempt(policy: Any, bucket: str, account: str, partition: str) -> list[str]:
+    """Which kinds of AWS service caller the policy does not deny a PutObject from outside the endpoint: a service
+    principal (server access log delivery, as logging.s3.amazonaws.com), a forward access session (a caller's
+    request passed on by a service: aws:ViaAWSService), a service-linked role (Macie's)."""
+    resource = f"arn:{partition}:s3:::{bucket}/s3gw-probe"
+    slr = f"arn:{partition}:iam::{account}:role/aws-service-role/macie.amazonaws.com/AWSServiceRoleForAmazonMacie"
+    outsider = f"arn:{partition}:iam::{account}:user/s3gw-verify-outsider"
+    callers = {
+        "service principals": Request("s3:PutObject", resource, "logging.s3.amazonaws.com", "",
+                                      {"aws:SecureTransport": True}),
+        "forward access sessions": Request("s3:PutObject", resource, outsider, account, {
+            "aws:SecureTransport": True, "aws:PrincipalArn": outsider, "aws:ViaAWSService": True}),
+        "service-linked roles": Request(
+            "s3:PutObject", resource, f"arn:{partition}:sts::{account}:assumed-role/AWSServiceRoleForAmazonMacie/m",
+            account, {"aws:SecureTransport": True, "aws:PrincipalArn": slr}),
+    }
+    return [kind for kind, request in callers.items() if evaluate(policy, request).effect != "Deny"]
 
 
 def _endpoint_policy_checks(endpoint: dict[str, Any] | None, bucket: str, role_arn: str, function_name: str,

@@ -17,6 +17,7 @@ from s3gw.policy import (
     POLICY_SIZE_LIMIT,
     Request,
     action_resource,
+    bucket_arns,
     bucket_policy,
     canonical,
     decide,
@@ -104,8 +105,11 @@ def encryption_rules(ctx: Context, bucket: str) -> list[Any]:
         return []
 
 
-def seal(ctx: Context, bucket: str) -> dict[str, Any]:
-    return bucket_policy(bucket, ctx.outputs["endpoint_id"], ctx.aws.partition, ctx.config.allow_principals)
+def seal(ctx: Context, bucket: str, endpoint_id: str | None = None) -> dict[str, Any]:
+    """The seal this stack asks for (its --allow-principal and --allow-aws-services); endpoint_id for plan's
+    look before the endpoint exists."""
+    return bucket_policy(bucket, endpoint_id or ctx.outputs["endpoint_id"], ctx.aws.partition,
+                         ctx.config.allow_principals, bool(ctx.config.allow_aws_services), ctx.aws.account)
 
 
 # What check() reads of a bucket s3gw made, by ctx.seen name (with ":<bucket>"): read ahead by find when recorded.
@@ -417,8 +421,7 @@ def adoption_conflicts(ctx: Context, bucket: str, merged: dict[str, Any]) -> lis
 def check_adopted(ctx: Context, bucket: str) -> list[Drift]:
     current = policy_text(ctx, bucket)
     # plan before the endpoint exists: its id is not known, but what the user's statements would refuse is.
-    sealed = bucket_policy(bucket, ctx.outputs.get("endpoint_id") or "vpce-to-be-made", ctx.aws.partition,
-                           ctx.config.allow_principals)
+    sealed = seal(ctx, bucket, ctx.outputs.get("endpoint_id") or "vpce-to-be-made")
     wanted = own_statements(sealed)
     drifts = []
     if canonical({"Statement": own_part(current)}) != canonical({"Statement": wanted}):
@@ -472,3 +475,108 @@ def release_adopted(ctx: Context, bucket: str) -> None:
             raise translate(exc, f"taking s3gw's statements out of the policy of {bucket}") from exc
     if before is not None:
         record_adoption(ctx, policy_before=None)
+
+
+# --- what the seal would cut on an adopted bucket (--adopt), said before the seal is written -------------------
+# Server access logs are delivered by the logging.s3.amazonaws.com service principal and Inventory reports by
+# s3.amazonaws.com (S3 User Guide, "Enabling Amazon S3 server access logging", "Configuring Amazon S3 Inventory":
+# the target bucket's policy grants that principal s3:PutObject); neither comes through the endpoint, so the seal
+# refuses them unless --allow-aws-services (policy.bucket_policy). Replication reads the source as the IAM role
+# named in its configuration (S3 User Guide, "Setting up permissions for live replication"): a service role, which
+# the data-perimeter samples exempt by its ARN, not by aws:PrincipalIsAWSService; so --allow-principal ROLE.
+# Only the deliveries into this bucket are cut: logs or reports it sends to another bucket are written by S3 there.
+
+
+def services_cut(ctx: Context, bucket: str) -> list[str]:
+    """For `plan` and `up --adopt`, before the seal is written: the bucket's logging, Inventory and replication,
+    and the AWS services its policy grants, that the seal (as asked: --allow-principal, --allow-aws-services)
+    would refuse. Reads only; a read the bucket refuses is named, not fatal."""
+    current = policy_text_or_none(ctx, bucket)
+    sealed = seal(ctx, bucket, ctx.outputs.get("endpoint_id") or "vpce-to-be-made")
+    lines: list[str] = []
+    refused: list[str] = []
+    hint = "; --allow-aws-services lets it through"
+
+    def read(what: str, fn: Callable[[], Any], missing: str = "") -> Any:
+        try:
+            return fn()
+        except Exception as exc:
+            if missing and is_code(exc, missing):
+                return None
+            if is_code(exc, "AccessDenied", "403", "Forbidden", *_MISSING):
+                refused.append(what)  # the seal already on it refuses the read from here; or no permission
+                return None
+            raise translate(exc, f"reading the {what} of {bucket}") from exc
+
+    s3 = ctx.aws.s3
+    logging, replication, inventories = at_once(
+        ctx,
+        lambda: read("logging", lambda: s3.get_bucket_logging(Bucket=bucket)),
+        lambda: read("replication", lambda: s3.get_bucket_replication(Bucket=bucket),
+                     "ReplicationConfigurationNotFoundError"),
+        lambda: read("Inventory configurations", lambda: _inventories(ctx, bucket)))
+    denied = lambda request: decide(request, resource_policy=sealed).effect == "Deny"  # noqa: E731
+    bucket_arn, _ = bucket_arns(bucket, ctx.aws.partition)
+    target = ((logging or {}).get("LoggingEnabled") or {}).get("TargetBucket")
+    delivery = Request("s3:PutObject", f"{bucket_arn}/log", "logging.s3.amazonaws.com")
+    if target == bucket and denied(delivery):
+        lines.append(f"server access logging of {bucket} delivers into {bucket} itself (logging.s3.amazonaws.com): "
+                     f"the seal refuses it{hint}")
+    for inventory in inventories or []:
+        destination = ((inventory.get("Destination") or {}).get("S3BucketDestination") or {}).get("Bucket")
+        report = Request("s3:PutObject", f"{bucket_arn}/inventory", "s3.amazonaws.com")
+        if destination == bucket_arn and denied(report):
+            lines.append(f"Inventory configuration {inventory.get('Id')} writes its reports into {bucket} "
+                         f"(s3.amazonaws.com): the seal refuses them{hint}")
+    config = (replication or {}).get("ReplicationConfiguration") or {}
+    role, rules = str(config.get("Role") or ""), [r for r in config.get("Rules") or [] if r.get("Status") == "Enabled"]
+    session = f"{role.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/').split('/')[0]}/" \
+              f"{role.rsplit('/', 1)[-1]}/s3-replication"
+    read_as_role = Request("s3:GetObjectVersionForReplication", f"{bucket_arn}/x", session,
+                           role.split(":")[4] if role.count(":") >= 5 else "", {"aws:PrincipalArn": role})
+    if rules and denied(read_as_role):
+        to = sorted({str((r.get("Destination") or {}).get("Bucket", "")).removeprefix("arn:aws:s3:::") for r in rules})
+        lines.append(f"replication of {bucket} ({len(rules)} rule(s), to {', '.join(to)}) reads it as the role "
+                     f"{role}, from outside the endpoint: the seal refuses it; exempt that role with "
+                     f"--allow-principal {role}")
+    for stmt in statements_of(current):
+        services = (stmt.get("Principal") or {}).get("Service") if isinstance(stmt.get("Principal"), dict) else None
+        if stmt.get("Effect") != "Allow" or not services:
+            continue
+        actions = [a for a in _strings(stmt.get("Action")) if "*" not in a] or ["s3:PutObject"]
+        resource = next((r for r in _strings(stmt.get("Resource")) if "*" not in r), f"{bucket_arn}/x")
+        for service in _strings(services):
+            cut = [a for a in actions if denied(Request(a, resource, service))]
+            if cut:
+                lines.append(f"the bucket policy lets {service} {', '.join(cut)} (statement "
+                             f"{stmt.get('Sid') or 'without a Sid'}): the seal refuses that service{hint}")
+    if refused and not own_part(current):  # once sealed, s3gw's own seal refuses these reads: checked before it
+        lines.append(f"could not read the bucket's {', '.join(refused)}: check yourself what AWS services deliver "
+                     f"to or read {bucket} (the seal refuses those that do not come through the endpoint)")
+    return lines
+
+
+def policy_text_or_none(ctx: Context, bucket: str) -> str | None:
+    try:
+        return policy_text(ctx, bucket)
+    except Exception as exc:
+        if is_code(exc, "AccessDenied", "403", "Forbidden", *_MISSING):
+            return None
+        raise translate(exc, f"reading the policy of {bucket}") from exc
+
+
+def _inventories(ctx: Context, bucket: str) -> list[dict[str, Any]]:
+    """Every Inventory configuration (ListBucketInventoryConfigurations pages by ContinuationToken, 100 a page)."""
+    found: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = ctx.aws.s3.list_bucket_inventory_configurations(Bucket=bucket, **(
+            {"ContinuationToken": token} if token else {}))
+        found += page.get("InventoryConfigurationList") or []
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return found
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from s3gw.config import subnet_cidrs
-from s3gw.policy import LAMBDA_VPC_POLICY_ARN, bucket_policy, lambda_trust_policy, role_bucket_policy, statements_of
+from s3gw.policy import LAMBDA_VPC_POLICY_ARN, lambda_trust_policy, role_bucket_policy, statements_of
 from s3gw.steps.base import STACK_TAG, Context
 
 NEW = "(known after create)"
@@ -82,14 +82,13 @@ def _endpoint(ctx: Context) -> list[str]:
 
 
 def _bucket(ctx: Context) -> list[str]:
-    from s3gw.steps.bucket import bucket_name
+    from s3gw.steps.bucket import bucket_name, seal
 
     bucket = bucket_name(ctx)
     endpoint = ctx.outputs.get("endpoint_id") or "(the new endpoint)"
     return [f"bucket = {bucket} in {ctx.config.region}",
             "block_public_access = all four on", "default_encryption = SSE-S3 (AES256)",
-            *(f"policy: {line}" for line in policy_lines(bucket_policy(bucket, endpoint, ctx.aws.partition,
-                                                                        ctx.config.allow_principals)))]
+            *(f"policy: {line}" for line in policy_lines(seal(ctx, bucket, endpoint)))]
 
 
 def _security_group(ctx: Context) -> list[str]:
