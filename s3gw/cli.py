@@ -438,6 +438,8 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
 @cli.command(context_settings=CONTEXT)
 @click.option("--account", metavar="ID", help="Account id for the ARNs (default: the state file's, else *).")
 @click.option("--bucket", help="Bucket name (default: the recorded one, else <stack>-<account>-<region>).")
+@click.option("--adopt", is_flag=True, default=None, help="The bucket is yours: up --bucket NAME --adopt.")
+@click.option("--vpc-id", help="The VPC you bring to up --vpc-id (its route tables and endpoint carry no stack tag).")
 @shared_options
 @command
 def permissions(config: StackConfig, renderer: Any, account: str | None) -> None:

@@ -829,7 +829,7 @@ def permissions_target(config: StackConfig, account: str | None = None) -> Any:
     bucket = config.bucket or recorded.get("bucket") or recorded.get("bucket_pending") or config.default_bucket(account)
     return Target(partition=partition_of(config.region), region=config.region, account=account,
                   stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name,
-                  state_url=config.state_url)
+                  state_url=config.state_url, vpc_id=config.vpc_id)
 
 
 @translated("verifying the path")

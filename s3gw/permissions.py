@@ -37,6 +37,13 @@ FUNCTION = "function"
 STATE_BUCKET = "state-bucket"  # --state s3://BUCKET/PREFIX only
 STATE_OBJECTS = "state-objects"
 WITH_S3_STATE = "every command, with --state s3://"
+# --vpc-id: the VPC, its subnets and route tables, and an S3 gateway endpoint already in it (adopted) are the user's
+# and carry no s3gw:stack tag; ModifyVpcEndpoint authorises the endpoint AND each route table it adds or removes
+# (Service Authorization Reference, EC2: ModifyVpcEndpoint's resource types vpc-endpoint*, route-table,
+# security-group, subnet; the PrivateLink guide's CreateVpcEndpoint example grants vpc, subnet, route-table,
+# security-group and vpc-endpoint ARNs alike), so the tag condition would refuse them.
+USERS_VPC = "users-vpc"
+WITH_VPC_ID = "up/down --vpc-id"
 
 # The creates that tag at creation (TagSpecifications): ec2:CreateTags is needed for each, with
 # ec2:CreateAction naming it (EC2 User Guide, "Grant permission to tag Amazon EC2 resources during creation").
@@ -148,6 +155,9 @@ TABLE: tuple[Permission, ...] = (
     Permission("s3:GetObject", STATE_OBJECTS, (WITH_S3_STATE,), "read the state and the lock"),
     Permission("s3:PutObject", STATE_OBJECTS, (WITH_S3_STATE,), "write the state, take the lock (conditional)"),
     Permission("s3:DeleteObject", STATE_OBJECTS, (WITH_S3_STATE,), "free the lock; remove the state after down"),
+    # --- a VPC the user brought (--vpc-id): only in the policy when one is named ---
+    Permission("ec2:ModifyVpcEndpoint", USERS_VPC, (WITH_VPC_ID,),
+               "add/remove the route tables of the VPC you brought, on its adopted endpoint too (untagged)"),
 )
 
 # sts:GetCallerIdentity (the account, for the bucket name and the state file) needs no permission
@@ -159,7 +169,7 @@ _SIDS = {
     EC2_STACK: "Ec2ChangeStackResources", BUCKET: "TheBucket", OBJECTS: "TheBucketObjects", ROLE: "TheRole",
     PASS_ROLE: "PassTheRoleToLambda", ATTACH_VPC_ACCESS: "AttachVpcAccessPolicyOnly",
     VPC_ACCESS_POLICY: "ReadVpcAccessPolicy", FUNCTION: "TheFunction", STATE_BUCKET: "TheStateBucket",
-    STATE_OBJECTS: "TheStateObjects",
+    STATE_OBJECTS: "TheStateObjects", USERS_VPC: "Ec2TheVpcYouBrought",
 }
 
 
@@ -175,6 +185,7 @@ class Target:
     role_name: str
     function_name: str
     state_url: str | None = None  # s3://BUCKET/PREFIX when the state is kept in S3
+    vpc_id: str | None = None  # --vpc-id: the user's VPC
 
 
 def vpc_access_policy_arn(partition: str) -> str:
@@ -212,6 +223,9 @@ def _statement_for(scope: str, actions: list[str], t: Target) -> dict[str, Any]:
         resource = vpc_access_policy_arn(p)
     elif scope == FUNCTION:
         resource = f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.function_name}"
+    elif scope == USERS_VPC:  # the region's route tables and endpoints of the account: the user's carry no tag
+        resource = [f"arn:{p}:ec2:{t.region}:{t.account}:route-table/*",
+                    f"arn:{p}:ec2:{t.region}:{t.account}:vpc-endpoint/*"]
     elif scope in (STATE_BUCKET, STATE_OBJECTS):
         bucket, _, prefix = (t.state_url or "").removeprefix("s3://").partition("/")
         resource = f"arn:{p}:s3:::{bucket}" if scope == STATE_BUCKET else \
@@ -227,6 +241,8 @@ def policy_document(target: Target, table: tuple[Permission, ...] = TABLE) -> di
     by_scope: dict[str, list[str]] = {}
     for row in table:
         if row.scope in (STATE_BUCKET, STATE_OBJECTS) and not target.state_url:
+            continue
+        if row.scope == USERS_VPC and not target.vpc_id:
             continue
         by_scope.setdefault(row.scope, []).append(row.action)
     return {"Version": "2012-10-17",
@@ -248,6 +264,7 @@ _SCOPE_TEXT = {
     ATTACH_VPC_ACCESS: "the stack's role, AWSLambdaVPCAccessExecutionRole only",
     VPC_ACCESS_POLICY: "AWSLambdaVPCAccessExecutionRole", FUNCTION: "the stack's function",
     STATE_BUCKET: "the state bucket", STATE_OBJECTS: "PREFIX/<stack>.json and .lock",
+    USERS_VPC: "the region's route tables and endpoints (--vpc-id only)",
 }
 
 

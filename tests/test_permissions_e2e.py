@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from s3gw.cli import cli
 from s3gw.permissions import Target, policy_document, without
+from s3gw.policy import endpoint_policy
 from s3gw.sandbox import Behaviours, Sandbox
 
 REGION = "eu-west-1"
@@ -174,3 +175,68 @@ def test_with_the_state_in_s3_the_printed_policy_is_enough(sandbox: Sandbox, tmp
         result = run(sandbox, env, tmp_path, "ps", *command, "--state", state)
         assert result.exit_code == 0, (command, result.stderr)
     assert tagged(sandbox, "ps") == []
+
+
+def _users_network(sandbox: Sandbox, name: str) -> dict[str, Any]:
+    """What a user already has, none of it tagged by s3gw: a VPC with two private subnets on one route table, an S3
+    gateway endpoint serving another table only (so that s3gw adopts it and adds the subnets' table: ModifyVpcEndpoint
+    on an endpoint and a table of the user's), and a bucket with data and a policy of its own."""
+    ec2, s3 = admin(sandbox, "ec2"), admin(sandbox, "s3")
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    for attribute in ("EnableDnsSupport", "EnableDnsHostnames"):
+        ec2.modify_vpc_attribute(VpcId=vpc, **{attribute: {"Value": True}})
+    private, other = (ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in range(2))
+    subnets = []
+    for index, zone in ((1, "a"), (2, "b")):
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.7.{index}.0/24", AvailabilityZone=f"{REGION}{zone}")
+        subnets.append(subnet["Subnet"]["SubnetId"])
+        ec2.associate_route_table(RouteTableId=private, SubnetId=subnets[-1])
+    bucket = f"{name}-data-{ACCOUNT}"
+    # their endpoint is already limited to the bucket (else verify rightly calls it an exfiltration path)
+    endpoint = ec2.create_vpc_endpoint(
+        VpcEndpointType="Gateway", VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", RouteTableIds=[other],
+        PolicyDocument=json.dumps(endpoint_policy(bucket, ACCOUNT)))["VpcEndpoint"]["VpcEndpointId"]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=bucket, Key="keep.txt", Body=b"the user's data")
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={  # S3's default since April 2023
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "TheirOwn", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket",
+         "Resource": f"arn:aws:s3:::{bucket}"}]})
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    return {"vpc": vpc, "table": private, "endpoint": endpoint, "bucket": bucket, "policy": policy}
+
+
+def test_a_vpc_and_bucket_the_user_brought_need_nothing_beyond_the_printed_policy(sandbox: Sandbox,
+                                                                                   tmp_path: Path) -> None:
+    """`s3gw permissions --vpc-id … --adopt` is enough for up, verify and down on them: the sandbox checks every
+    resource each EC2 action authorises (ModifyVpcEndpoint: the endpoint and each route table), so a policy that
+    grants it only on resources tagged s3gw:stack is refused here, as on AWS."""
+    mine = _users_network(sandbox, "byo")
+    printed = CliRunner().invoke(cli, ["permissions", "--output", "json", "--account", ACCOUNT, "--stack", "by",
+                                       "--region", REGION, "--vpc-id", mine["vpc"], "--bucket", mine["bucket"],
+                                       "--adopt", "--state-dir", str(tmp_path)])
+    assert printed.exit_code == 0, printed.stderr
+    env = operator(sandbox, "byo-op", json.loads(printed.stdout))
+    for command in (["up", "--vpc-id", mine["vpc"], "--bucket", mine["bucket"], "--adopt"], ["verify"],
+                    ["down", "--yes"]):
+        result = run(sandbox, env, tmp_path, "by", *command)
+        assert result.exit_code == 0, (command, result.stdout, result.stderr)
+    ec2, s3 = admin(sandbox, "ec2"), admin(sandbox, "s3")
+    endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[mine["endpoint"]])["VpcEndpoints"][0]
+    assert mine["table"] not in endpoint["RouteTableIds"]  # down took back what up added, and only that
+    assert s3.get_bucket_policy(Bucket=mine["bucket"])["Policy"] == mine["policy"]
+    assert s3.get_object(Bucket=mine["bucket"], Key="keep.txt")["Body"].read() == b"the user's data"
+
+
+def test_the_tag_scoped_policy_is_refused_on_the_users_route_table(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Without the --vpc-id statement (the policy as printed before), up stops at ModifyVpcEndpoint on the user's
+    untagged endpoint and route table: the sandbox judges every resource the action authorises."""
+    mine = _users_network(sandbox, "tag")
+    target = Target("aws", REGION, ACCOUNT, "tg", mine["bucket"], "tg-lambda-role", "tg-lister")  # no vpc_id
+    env = operator(sandbox, "tag-op", policy_document(target))
+    result = run(sandbox, env, tmp_path, "tg", "up", "--vpc-id", mine["vpc"], "--bucket", mine["bucket"], "--adopt")
+    assert result.exit_code == 1
+    assert "the operator may not ec2:ModifyVpcEndpoint" in result.stderr, result.stderr
+    admin_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    assert run(sandbox, admin_env, tmp_path, "tg", "down", "--yes").exit_code == 0

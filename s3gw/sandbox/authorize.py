@@ -68,10 +68,16 @@ def denial_message(user_arn: str, need: Need) -> str:
 # --- EC2 (query protocol) -------------------------------------------------------------------------
 
 # Request parameters that name an existing resource, by resource type (lists arrive as Name.N).
+# Every resource an action authorises is judged (Service Authorization Reference, EC2: e.g. ModifyVpcEndpoint's
+# vpc-endpoint*, route-table, security-group, subnet; CreateVpcEndpoint's vpc*, vpc-endpoint*, route-table,
+# security-group, subnet, as the PrivateLink guide's CreateVpcEndpoint example grants them; AssociateRouteTable's
+# route-table* and subnet; CreateRoute's route-table* and the gateway it names).
 _EC2_ID_PARAMS = {
     "VpcId": "vpc", "SubnetId": "subnet", "RouteTableId": "route-table", "GroupId": "security-group",
-    "VpcEndpointId": "vpc-endpoint", "NetworkInterfaceId": "network-interface",
-    "AddRouteTableId": "route-table", "RemoveRouteTableId": "route-table",
+    "SecurityGroupId": "security-group", "VpcEndpointId": "vpc-endpoint", "NetworkInterfaceId": "network-interface",
+    "AddRouteTableId": "route-table", "RemoveRouteTableId": "route-table", "AddSubnetId": "subnet",
+    "RemoveSubnetId": "subnet", "AddSecurityGroupId": "security-group", "RemoveSecurityGroupId": "security-group",
+    "GatewayId": "internet-gateway", "NatGatewayId": "natgateway",
 }
 _EC2_CREATES = {"CreateVpc": "vpc", "CreateSubnet": "subnet", "CreateRouteTable": "route-table",
                 "CreateSecurityGroup": "security-group", "CreateVpcEndpoint": "vpc-endpoint"}
@@ -89,14 +95,29 @@ def ec2_needs(params: dict[str, str], at: Where) -> list[Need]:
         needs.append(Need(f"ec2:{action}", f"{arn}:{created}/*", request_tags))
         if any(k.startswith("TagSpecification.") for k in params):  # tag on create needs ec2:CreateTags too
             needs.append(Need("ec2:CreateTags", f"{arn}:{created}/*", {**request_tags, "ec2:CreateAction": action}))
-    for name, value in params.items():
-        kind = _EC2_ID_PARAMS.get(re.sub(r"\.\d+$", "", name))
-        if kind:
-            tags = glue.ec2_tags(at.account, at.region, value)
-            context = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
-            context.update({f"ec2:ResourceTag/{k}": v for k, v in tags.items()})
-            needs.append(Need(f"ec2:{action}", f"{arn}:{kind}/{value}", context))
+    named = [(_EC2_ID_PARAMS.get(re.sub(r"\.\d+$", "", name)), value) for name, value in params.items()]
+    if params.get("AssociationId") and action in ("DisassociateRouteTable", "ReplaceRouteTableAssociation"):
+        # Named by the association only: AWS authorises the table it belongs to and the subnet (or gateway) on it.
+        found = glue.route_table_association(at.account, at.region, params["AssociationId"])
+        if found:
+            named += [("route-table", found[0]), ("subnet" if found[1].startswith("subnet-") else None, found[1])]
+    for kind, value in named:
+        if kind and value:
+            if kind == "internet-gateway" and value.startswith("vpce-"):
+                kind = "vpc-endpoint"
+            needs.append(Need(f"ec2:{action}", f"{arn}:{kind}/{value}", _ec2_context(at, value)))
     return needs or [Need(f"ec2:{action}", f"{arn}:*")]
+
+
+def _ec2_context(at: Where, resource_id: str) -> dict[str, str]:
+    """The resource's tags (aws:ResourceTag, ec2:ResourceTag) and its VPC (ec2:Vpc), as EC2 gives them."""
+    tags = glue.ec2_tags(at.account, at.region, resource_id)
+    context = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+    context.update({f"ec2:ResourceTag/{k}": v for k, v in tags.items()})
+    vpc = glue.ec2_vpc_of(at.account, at.region, resource_id)
+    if vpc:
+        context["ec2:Vpc"] = f"arn:{at.partition}:ec2:{at.region}:{at.account}:vpc/{vpc}"
+    return context
 
 
 def _ec2_request_tags(params: dict[str, str]) -> dict[str, str]:
@@ -154,15 +175,21 @@ def function_arn(name: str, at: Where) -> str:
 def lambda_needs(method: str, path: str, body: dict[str, Any], at: Where) -> list[Need]:
     pass_role = [Need("iam:PassRole", str(body["Role"]), {"iam:PassedToService": "lambda.amazonaws.com"})] \
         if body.get("Role") else []
+    # A function with VpcConfig: Lambda reads the subnets, groups and VPC with the caller's rights (Lambda Developer
+    # Guide, "Giving Lambda functions access to resources in an Amazon VPC", IAM permissions for users:
+    # ec2:DescribeSecurityGroups, ec2:DescribeSubnets, ec2:DescribeVpcs).
+    vpc_reads = [Need(f"ec2:{read}", "*") for read in ("DescribeSecurityGroups", "DescribeSubnets", "DescribeVpcs")] \
+        if (body.get("VpcConfig") or {}).get("SubnetIds") else []
     if _LAMBDA_FUNCTIONS.match(path) and method == "POST":
         resource = function_arn(str(body.get("FunctionName", "")), at)
         tags = [Need("lambda:TagResource", resource)] if body.get("Tags") else []
-        return [Need("lambda:CreateFunction", resource), *pass_role, *tags]
+        return [Need("lambda:CreateFunction", resource), *pass_role, *tags, *vpc_reads]
     match = _LAMBDA_FUNCTION.match(path)
     if match:
         resource = function_arn(unquote(match["name"]), at)
         action = _LAMBDA_ACTIONS.get((method, match["rest"] or ""), f"Unknown:{method}{match['rest'] or ''}")
-        return [Need(f"lambda:{action}", resource), *(pass_role if action == "UpdateFunctionConfiguration" else [])]
+        extra = [*pass_role, *vpc_reads] if action == "UpdateFunctionConfiguration" else []
+        return [Need(f"lambda:{action}", resource), *extra]
     match = _LAMBDA_TAGS.match(path)
     if match:
         action = {"GET": "ListTags", "POST": "TagResource", "DELETE": "UntagResource"}.get(method, "Unknown")

@@ -604,6 +604,30 @@ def ec2_tags(account: str, region: str, resource_id: str) -> dict[str, str]:
     return dict(_ec2(account, region).tags.get(resource_id, {}))
 
 
+def route_table_association(account: str, region: str, association_id: str) -> tuple[str, str] | None:
+    """(route table id, subnet or gateway id) of an association (moto 5.2: RouteTable._associations)."""
+    for table in _ec2(account, region).route_tables.values():
+        target = table._associations.get(association_id)
+        if target is not None:
+            return str(table.id), str(target)
+    return None
+
+
+def ec2_vpc_of(account: str, region: str, resource_id: str) -> str | None:
+    """The VPC of a route table, subnet or security group (for the ec2:Vpc condition key)."""
+    ec2 = _ec2(account, region)
+    try:
+        if resource_id.startswith("rtb-"):
+            return str(ec2.get_route_table(resource_id).vpc_id)
+        if resource_id.startswith("subnet-"):
+            return str(ec2.get_subnet(resource_id).vpc_id)
+        if resource_id.startswith("sg-"):
+            return str(ec2.get_security_group_from_id(resource_id).vpc_id)
+    except Exception:
+        return None
+    return None
+
+
 def vpc_dependencies(account: str, region: str, vpc_id: str) -> list[str]:
     """What keeps a VPC from being deleted on AWS that moto 5.2 lets go with it: its security groups other than
     the default one, and its VPC endpoints (moto already refuses subnets and extra route tables). AWS: "You must
