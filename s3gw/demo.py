@@ -15,6 +15,10 @@ from s3gw.errors import CheckFailed
 DEMO_STACK = "demo"
 DEMO_REGION = "us-east-1"
 DEMO_KEYS = ("reports/2026-11.csv", "images/logo.png", "hello.txt")
+# Another bucket of the sandbox, in the stack's region (a gateway endpoint carries only its own region's traffic),
+# whose own policy lets the function's role write: so when the write is refused, the endpoint policy refused it,
+# and S3's message says so ("because no VPC endpoint policy allows the s3:PutObject action").
+DECOY = "s3gw-demo-decoy"
 # The sandbox accepts any credentials; these keep the host's real ones (and profile) out of the demo.
 _DEMO_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
                      "AWS_SESSION_TOKEN": "sandbox", "AWS_REGION": DEMO_REGION}
@@ -57,8 +61,13 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
         if not written.ok:
             renderer.invocation(written)
             raise CheckFailed(f"the function could not write {key}: {written.error or written.diagnosis}")
-    renderer.note("3/5 s3gw test-invoke: it lists the bucket; the same call from here is refused")
-    results["test_invoke"] = listed = engine.test_invoke(config, renderer.progress)
+    renderer.note(f"3/5 s3gw test-invoke --other-bucket {DECOY}: it lists the bucket; the same call from here is "
+                  f"refused, and so is its write to {DECOY} (a bucket whose own policy would take it)")
+    _make_decoy(config, engine.recorded_outputs(config)["role_arn"])
+    try:
+        results["test_invoke"] = listed = engine.test_invoke(config, renderer.progress, other_bucket=DECOY)
+    finally:
+        _remove_decoy(config)
     renderer.note("4/5 s3gw status / outputs")
     results["status"] = engine.status(config, renderer.progress)
     results["outputs"] = engine.recorded_outputs(config)
@@ -80,6 +89,7 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     results["left_in_aws"] = engine.leftovers(config)
     listed_keys = sorted(o["key"] for o in listed.objects)
     ok = (listed.ok and listed_keys == sorted(DEMO_KEYS) and listed.outside_refused is True
+          and listed.other_refused is True and listed.other_by == "VPC endpoint policy"
           and results["status"].clean and not results["down"].left and not results["left_in_aws"])
     if config.output == "json":
         renderer.json({"ok": ok, **results})
@@ -87,8 +97,34 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     left = results["left_in_aws"]
     renderer.note("down: nothing of the stack is left" if not left and not results["down"].left
                   else f"down left: {left or results['down'].left}")
-    renderer.result("demo: the private path works and the seal holds" if ok else "demo: FAILED (see above)")
+    renderer.result("demo: the private path works, the seal holds, and the endpoint keeps the function off other "
+                    "buckets" if ok else "demo: FAILED (see above)")
     return ok
+
+
+def _s3(config: Any) -> Any:
+    import boto3
+
+    return boto3.client("s3", region_name=config.region, endpoint_url=config.endpoint_url)
+
+
+def _make_decoy(config: Any, role_arn: str) -> None:
+    import json
+
+    s3 = _s3(config)
+    s3.create_bucket(Bucket=DECOY)  # us-east-1 takes no LocationConstraint
+    s3.put_bucket_policy(Bucket=DECOY, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "TheDemoFunctionMayWrite", "Effect": "Allow", "Principal": {"AWS": role_arn},
+        "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{DECOY}/*"}]}))
+
+
+def _remove_decoy(config: Any) -> None:
+    """The decoy goes before down, so nothing is left behind (its one object, if the write got through, too)."""
+    s3 = _s3(config)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=DECOY):
+        for item in page.get("Contents", []):
+            s3.delete_object(Bucket=DECOY, Key=item["Key"])
+    s3.delete_bucket(Bucket=DECOY)
 
 
 def _wait_for_interrupt() -> None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from s3gw.errors import AwsError, UsageError, error_code, error_message
 from s3gw.steps.base import Context
+from s3gw.steps.bucket import location_region
 
 _TIMEOUT_TYPES = ("ConnectTimeoutError", "ReadTimeoutError", "ConnectTimeout", "EndpointConnectionError",
                   "ConnectionClosedError")
@@ -29,11 +31,16 @@ class InvokeReport:
     diagnosis: str = ""
     fix: str = ""
     log_tail: str = ""
-    outside_refused: bool | None = None  # the operator's own reads (list, versions, versioned get): refused = sealed
+    # The operator's own reads from outside the endpoint (list, versions, versioned get): True only when S3 said the
+    # bucket policy refused every one; None when something else refused one (the operator's own permissions) or the
+    # operator is exempt (--allow-principal); False when one got through to a caller the seal does not exempt.
+    outside_refused: bool | None = None
     outside_detail: str = ""
-    other_bucket: str | None = None  # the bucket the function tried besides its own
-    other_refused: bool | None = None  # refused means the endpoint policy keeps the function to its bucket
+    outside_by: dict[str, str] = field(default_factory=dict)  # read -> the policy S3 named in refusing it
+    other_bucket: str | None = None  # the bucket of the stack's region the function tried besides its own
+    other_refused: bool | None = None  # True: the function could not reach it (other_by says which policy refused)
     other_detail: str = ""
+    other_by: str = ""  # the policy S3 named: "VPC endpoint policy" proves the endpoint keeps the function off it
 
 
 def test_invoke(ctx: Context, put_key: str | None = None,
@@ -44,6 +51,7 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         raise UsageError(f"stack {ctx.config.stack} has no function recorded", "run 's3gw up' first")
     event: dict[str, Any] = {"put": {"key": put_key, "body": put_body}} if put_key else {}
     if other_bucket:  # named by the operator: a bucket that would take the write, so only the endpoint refuses it
+        _same_region(ctx, other_bucket)
         event.update(other_bucket=other_bucket, other_write=True)
     elif (other_bucket := _another_bucket(ctx, bucket)):
         event["other_bucket"] = other_bucket
@@ -61,18 +69,19 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         report.error = str(payload.get("errorMessage", ""))
         report.diagnosis, report.fix = diagnose(report.error_type, report.error)
         if "AccessDenied" in report.error or "AccessDenied" in report.error_type:
-            report.diagnosis, report.fix = _through_nat(ctx, function) or (report.diagnosis, report.fix)
+            report.diagnosis, report.fix = _not_through_endpoint(ctx, function) or (report.diagnosis, report.fix)
     elif isinstance(payload, dict) and isinstance(payload.get("objects"), list):
         report.ok = True
         report.objects = payload["objects"]
         report.written = payload.get("written")
-        report.other_bucket, report.other_refused, report.other_detail = _other_outcome(payload.get("other"))
+        report.other_bucket, report.other_refused, report.other_detail, report.other_by = _other_outcome(
+            payload.get("other"))
     else:
         report.error = f"unexpected answer: {payload_text[:300]}"
         report.diagnosis = "the function returned something that is not s3gw's handler's answer"
         report.fix = "run 's3gw up' to deploy the handler again"
     probe_key = put_key or next((str(o["key"]) for o in report.objects), "s3gw-probe.txt")
-    report.outside_refused, report.outside_detail = _outside_reads(ctx, bucket, probe_key)
+    report.outside_refused, report.outside_detail, report.outside_by = _outside_reads(ctx, bucket, probe_key)
     if report.outside_refused is False:
         report.ok = False
         report.diagnosis = report.diagnosis or "the seal does not hold: the bucket answers outside the endpoint"
@@ -87,7 +96,9 @@ def test_invoke(ctx: Context, put_key: str | None = None,
 
 def _another_bucket(ctx: Context, bucket: str) -> str | None:
     """A bucket of the account in the stack's region other than the stack's, for the function to try: a gateway
-    endpoint carries only its own region's traffic, so one elsewhere would prove nothing (inventory.region_buckets)."""
+    endpoint carries only its own region's traffic ("A gateway endpoint is available only in the Region where you
+    created it", PrivateLink guide, "Gateway endpoints for Amazon S3"), so one elsewhere would time out on the way
+    and prove nothing (inventory.region_buckets)."""
     from s3gw.inventory import region_buckets
 
     try:
@@ -97,19 +108,71 @@ def _another_bucket(ctx: Context, bucket: str) -> str | None:
     return next((name for name in sorted(names) if name != bucket), None)
 
 
-def _other_outcome(other: Any) -> tuple[str | None, bool | None, str]:
+def _same_region(ctx: Context, bucket: str) -> None:
+    """--other-bucket must be in the stack's region: through a gateway endpoint a call to another region's bucket
+    times out (see _another_bucket), which proves nothing about the endpoint policy."""
+    try:
+        region = location_region(ctx.aws.s3.get_bucket_location(Bucket=bucket))
+    except Exception as exc:
+        if error_code(exc) == "NoSuchBucket":
+            raise UsageError(f"--other-bucket {bucket} does not exist", "name an existing bucket") from None
+        return  # not ours to read: the function's call still says what it can
+    if region != ctx.config.region:
+        raise UsageError(f"--other-bucket {bucket} is in {region}, not {ctx.config.region}: a gateway endpoint carries "
+                         "traffic to buckets of its own region only, so the call would time out and prove nothing",
+                         f"name a bucket in {ctx.config.region}")
+
+
+# AccessDenied messages for a same-account request name the kind of policy that refused it: "with an explicit deny
+# in a <type> policy" or "because no <type> policy allows the <action> action" (IAM User Guide, "Troubleshooting
+# access denied error messages"; S3 User Guide, "Troubleshoot access denied (403 Forbidden) errors in Amazon S3",
+# Access denied message examples). "If multiple policy types deny an authorization request, AWS includes only one
+# of those policy types in the error message", so a message proves what it names, and nothing about the others.
+_REFUSED_BY = re.compile(r"(?:with an explicit deny in an?|because no) ((?:[\w-]+ )*?(?:policy|permissions boundary))",
+                         re.IGNORECASE)
+
+
+def refused_by(message: str) -> tuple[str, bool] | None:
+    """("VPC endpoint policy", explicit?) from an AccessDenied message; None when it names no policy."""
+    match = _REFUSED_BY.search(message or "")
+    if match is None:
+        return None
+    return match.group(1), match.group(0).lower().startswith("with an explicit deny")
+
+
+def _other_outcome(other: Any) -> tuple[str | None, bool | None, str, str]:
+    """(bucket, refused, what it proves, the policy S3 named) for the function's call on another bucket."""
     if not isinstance(other, dict):
-        return None, None, ("no other bucket to try (none in the account, or ListBuckets refused): "
-                            "name one with --other-bucket")
+        return None, None, ("no other bucket in the stack's region to try (none, or ListBuckets refused): name one "
+                            "whose own policy lets the function's role write with --other-bucket"), ""
     name, call, code = other.get("bucket"), other.get("call"), other.get("code") or ""
-    if other.get("refused"):
-        # S3 names the policy that refused a same-account call (IAM User Guide, access denied messages).
-        by = "by the endpoint policy" if "VPC endpoint policy" in str(other.get("message")) else \
-            "(S3 did not say by which policy; 's3gw verify' reads the endpoint policy)"
-        return name, True, f"{call} on {name} through the endpoint refused {by}: the function reaches no other"
-    if code:
-        return name, None, f"could not tell: {call} on {name} answered {code}"
-    return name, False, f"{call} on {name} through the endpoint succeeded: the endpoint reaches other buckets"
+    if other.get("error"):
+        return name, None, f"could not tell: {call} on {name} failed on the way: {other['error']}", ""
+    if not other.get("refused"):
+        if code:
+            return name, None, f"could not tell: {call} on {name} answered {code}", ""
+        return name, False, f"{call} on {name} through the endpoint succeeded: the endpoint reaches other buckets", ""
+    named = refused_by(str(other.get("message", "")))
+    if named is None:
+        return name, True, (f"{call} on {name} refused, but S3 did not say by which policy: the function did not "
+                            "reach it; whether the endpoint policy would refuse it is not shown ('s3gw verify' reads "
+                            "it)"), ""
+    policy, explicit = named
+    how = f"the {policy} ({'an explicit deny' if explicit else 'no statement allows it'})"
+    if policy.lower() == "vpc endpoint policy":
+        proves = "the endpoint keeps the function off other buckets"
+    elif policy.lower() == "identity-based policy":
+        proves = ("the function's role keeps it off that bucket; the endpoint policy's verdict is not shown (S3 names "
+                  "one policy when several refuse): name a bucket whose own policy lets the role write with "
+                  "--other-bucket, or run 's3gw verify'")
+    elif policy.lower() == "resource-based policy":
+        proves = (f"{name}'s own bucket policy keeps the function out; neither the endpoint policy nor the role was "
+                  "tested by this call")
+    else:
+        proves = f"the {policy} keeps the function off it; the endpoint policy's verdict is not shown"
+    return name, True, f"{call} on {name} through the endpoint refused by {how}: {proves}", policy
+
+
 def _invoke(ctx: Context, function: str, payload: bytes) -> dict[str, Any]:
     """Invoke; a function that is not ready is waited for once: an Inactive one (idle for weeks) answers
     ResourceNotReadyException and wakes up (Lambda developer guide, "Lambda function states"), a Pending one
@@ -142,6 +205,18 @@ def diagnose(error_type: str, message: str) -> tuple[str, str]:
         return ("the connection to S3 timed out: no route to the S3 prefix list through the gateway endpoint, "
                 "or no egress on 443 in the security group", "run 's3gw verify' to see which link is broken")
     if "AccessDenied" in message or "AccessDenied" in error_type:
+        named = refused_by(message)
+        policy = named[0].lower() if named else ""
+        if policy == "resource-based policy":
+            return ("S3 refused the call by the bucket policy: the seal's aws:SourceVpce is not the endpoint the "
+                    "function's traffic takes (stale or wrong), or the traffic did not come through an endpoint",
+                    "run 's3gw verify' to see which")
+        if policy == "vpc endpoint policy":
+            return ("S3 refused the call by the VPC endpoint policy: it does not allow the function's call on its "
+                    "bucket", "run 's3gw verify' (endpoint policy checks), then 's3gw up' to put the policy back")
+        if policy == "identity-based policy":
+            return ("S3 refused the call by the function's role (identity-based policy): it lacks the permission",
+                    "run 's3gw verify' (role checks), then 's3gw up' to repair the role's policy")
         return ("S3 refused the call: the bucket policy and the endpoint disagree (a stale or wrong "
                 "aws:SourceVpce), or the role lacks the permission", "run 's3gw verify' to see which")
     if "role" in message.lower() or "AssumeRole" in message or "ExpiredToken" in message:
@@ -151,32 +226,41 @@ def diagnose(error_type: str, message: str) -> tuple[str, str]:
     return f"the function failed with {error_type or 'an error'}", "read the log tail (-v) and run 's3gw verify'"
 
 
-def _through_nat(ctx: Context, function: str) -> tuple[str, str] | None:
-    """AccessDenied from a function whose subnet sends S3 traffic through a NAT gateway: the request arrived
-    without aws:SourceVpce (s3gw/reach.py cites why), so the seal refused it."""
+def _not_through_endpoint(ctx: Context, function: str) -> tuple[str, str] | None:
+    """AccessDenied from a function whose subnet sends S3 traffic (some or all) by another way than the endpoint:
+    a NAT gateway, a transit gateway, a firewall... (route priority, s3gw/reach.py); the request arrived without
+    aws:SourceVpce, so the seal refused it."""
     from s3gw.pricing import nat_cost_line
-    from s3gw.reach import fetch_snapshot, s3_exits
+    from s3gw.reach import fetch_snapshot, s3_exits, target_kind
 
     try:
         vpc = ctx.aws.lambda_.get_function_configuration(FunctionName=function).get("VpcConfig") or {}
         subnet_ids = list(vpc.get("SubnetIds") or [])
-        exits = s3_exits(subnet_ids, region=ctx.config.region, **fetch_snapshot(ctx.aws.ec2, subnet_ids, []))
+        snapshot = fetch_snapshot(ctx.aws.ec2, subnet_ids, [])
+        exits = s3_exits(subnet_ids, region=ctx.config.region, **snapshot)
     except Exception:  # the diagnosis is a best effort: the error stays as S3 gave it
         return None
-    nat = {subnet: (table, gateway) for subnet, (table, gateway) in exits.items() if gateway.startswith("nat-")}
-    if not nat:
+    out = {subnet: (table, target) for subnet, (table, target) in exits.items() if not target.startswith("igw-")}
+    if not out:
         return None
-    where = ", ".join(f"{subnet} ({table} → {gateway})" for subnet, (table, gateway) in sorted(nat.items()))
-    tables = " ".join(sorted({table for table, _ in nat.values()}))
-    return (f"the function reached S3 through a NAT gateway, not the endpoint: {where} route 0.0.0.0/0 to the NAT "
-            f"and have no route to the S3 prefix list, so the request carried no aws:SourceVpce and the seal refused "
-            f"it (AccessDenied); that traffic also costs {nat_cost_line(ctx.config.region)}",
+    where = ", ".join(f"{subnet} ({table} → {target})" for subnet, (table, target) in sorted(out.items()))
+    kinds = sorted({target_kind(target, snapshot["endpoints"]) for _, target in out.values()})
+    tables = " ".join(sorted({table for table, _ in out.values()}))
+    cost = f"; that traffic also costs {nat_cost_line(ctx.config.region)}" if any(
+        target.startswith("nat-") for _, target in out.values()) else ""
+    first = "a NAT gateway" if kinds[0].startswith("NAT gateway") else kinds[0]
+    return (f"the function reached S3 through {first}, not the endpoint: {where} send S3's addresses there (by route "
+            f"priority, not to the S3 prefix list's endpoint route), so the request carried no aws:SourceVpce and "
+            f"the seal refused it (AccessDenied){cost}",
             f"add {tables} to the S3 gateway endpoint (modify-vpc-endpoint --add-route-table-ids {tables}; "
-            "'s3gw up' does it for the stack's subnets), then test-invoke again")
+            "'s3gw up' does it for the stack's subnets) and remove routes as specific as S3's ranges, then "
+            "test-invoke again")
 
 
-def _outside_reads(ctx: Context, bucket: str, key: str) -> tuple[bool | None, str]:
-    """The reads that leak data, from this machine, outside the endpoint: the seal must refuse each.
+def _outside_reads(ctx: Context, bucket: str, key: str) -> tuple[bool | None, str, dict[str, str]]:
+    """The reads that leak data, from this machine, outside the endpoint: the seal must refuse each, and S3 must say
+    the bucket policy did ("with an explicit deny in a resource-based policy"; see refused_by). A refusal that
+    names another policy (the operator's own permissions) proves nothing about the seal.
 
     A versioned get with versionId=null: S3 authorises it as s3:GetObjectVersion, and "null" names the
     only version of an object in an unversioned bucket (S3 API reference, GetObject).
@@ -187,22 +271,69 @@ def _outside_reads(ctx: Context, bucket: str, key: str) -> tuple[bool | None, st
         "ListObjectVersions": lambda: s3.list_object_versions(Bucket=bucket, MaxKeys=1),
         "GetObject?versionId=null": lambda: s3.get_object(Bucket=bucket, Key=key, VersionId="null"),
     }
-    answered, unknown = [], []
+    answered, sealed, own, unknown = [], [], [], []
+    by: dict[str, str] = {}
     for name, read in reads.items():
         try:
             read()
         except Exception as exc:
             code = error_code(exc)
-            if code in ("AccessDenied", "403"):
-                continue
             if code in ("NoSuchKey", "NoSuchVersion", "404"):  # authorised, then not found: not sealed
                 answered.append(f"{name} ({code})")
                 continue
-            unknown.append(f"{name}: {code or type(exc).__name__}: {error_message(exc)}")
+            if code not in ("AccessDenied", "403"):
+                unknown.append(f"{name}: {code or type(exc).__name__}: {error_message(exc)}")
+                continue
+            named = refused_by(error_message(exc))
+            by[name] = named[0] if named else ""
+            if named and named[1] and named[0].lower() == "resource-based policy":
+                sealed.append(name)
+            else:
+                own.append(f"{name} (by the {named[0]}: {'an explicit deny' if named[1] else 'no statement allows it'})"
+                           if named else f"{name} (S3 named no policy)")
             continue
         answered.append(name)
     if answered:
-        return False, f"{', '.join(answered)} from this machine got through: the bucket is not sealed to the endpoint"
+        exempt = _exempt_caller(ctx, bucket)
+        if exempt:
+            return None, (f"{', '.join(answered)} from this machine answered: the seal exempts you ({exempt}), as "
+                          "--allow-principal asks; that it refuses everyone else cannot be shown from here: "
+                          "'s3gw verify' judges the policy for any other caller"), by
+        leak = f"{', '.join(answered)} from this machine got through: the bucket is not sealed to the endpoint"
+        return False, leak, by
+    parts = []
+    if sealed:
+        parts.append(f"{', '.join(sealed)} from this machine refused by the bucket policy (an explicit deny in the "
+                     "resource-based policy): the seal holds for them")
+    if own:
+        parts.append(f"{', '.join(own)} refused by something other than the bucket policy, which proves nothing "
+                     "about the seal ('s3gw permissions' prints what test-invoke needs)")
     if unknown:
-        return None, "could not tell: " + "; ".join(unknown)
-    return True, f"{', '.join(reads)} from this machine refused (AccessDenied): the seal holds"
+        parts.append("could not tell: " + "; ".join(unknown))
+    return (True if sealed and not own and not unknown else None), "; ".join(parts), by
+
+
+def _exempt_caller(ctx: Context, bucket: str) -> str | None:
+    """The caller's principal ARN when the bucket policy lets it in from outside the endpoint (an allowed
+    principal), judged by s3gw.policy on the policy S3 holds; None otherwise. An assumed-role session is judged
+    as its role (aws:PrincipalArn is the role's ARN: IAM User Guide, global condition keys); the role's path is
+    not in the session's ARN, so a role with a path is judged without it."""
+    from s3gw.policy import Request, decide
+
+    try:
+        arn = str(ctx.aws.sts.get_caller_identity()["Arn"])
+        policy = ctx.aws.s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    except Exception:
+        return None
+    parts = arn.split(":")
+    if len(parts) < 6:
+        return None
+    principal = arn
+    if parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        principal = f"arn:{parts[1]}:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
+    context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": parts[4], "aws:SecureTransport": True}
+    request = Request("s3:ListBucket", f"arn:{parts[1]}:s3:::{bucket}", arn, parts[4], context)
+    try:
+        return principal if decide(request, resource_policy=policy).effect != "Deny" else None
+    except ValueError:
+        return None

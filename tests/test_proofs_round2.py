@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from conftest import REGION, make_test_config
 
 from s3gw import engine
+from s3gw.errors import UsageError
+from s3gw.invoke import diagnose, refused_by
 from s3gw.pricing import NAT_RATES, nat_cost_line
+from s3gw.sandbox import Behaviours, Sandbox
 
 
 def test_verify_passes_a_stack_made_with_egress_anywhere(mocked: None, state_dir: Path) -> None:
@@ -66,3 +78,183 @@ def test_every_nat_price_names_its_source_and_when_it_was_read() -> None:
         assert re.search(r"\b20\d\d-\d\d-\d\d\b", rate.source), (region, rate.source)
         assert rate.source in nat_cost_line(region)
     assert "$" not in nat_cost_line("eu-west-1") and "https://aws.amazon.com/vpc/pricing/" in nat_cost_line("eu-west-1")
+
+
+# --- item 8: each proof says which policy refused, and claims no more (on the sandbox) -------------------------
+
+ACCOUNT = "123456789012"
+EXEMPT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ci-deploy"  # --allow-principal: let in from outside the endpoint
+READER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ci-reader"  # may list, not read versions
+HERE = {"LocationConstraint": REGION}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(port=0, behaviours=Behaviours()) as running:
+        yield running
+
+
+def _client(sandbox: Sandbox, service: str, region: str = REGION, **keys: str) -> Any:
+    keys = keys or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client(service, region_name=region, endpoint_url=sandbox.endpoint_url,
+                        config=Config(retries={"total_max_attempts": 1}), **keys)
+
+
+@pytest.fixture(scope="module")
+def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    iam = _client(sandbox, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}
+    for arn, actions in ((EXEMPT_ROLE, ["s3:*"]), (READER_ROLE, ["s3:ListBucket", "s3:ListBucketVersions"])):
+        name = arn.rsplit("/", 1)[1]
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName=name, PolicyName="s3", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    config = make_test_config(tmp_path_factory.mktemp("state"), endpoint_url=sandbox.endpoint_url,
+                              allow_principals=[EXEMPT_ROLE])
+    with _sandbox_credentials():
+        engine.up(config, lambda message: None)
+        yield {"config": config, **engine.recorded_outputs(config)}
+
+
+@contextmanager
+def _sandbox_credentials(**keys: str) -> Iterator[None]:
+    """The operator's credentials for engine calls: the sandbox's test keys, or an AssumeRole session's."""
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    os.environ.update({"AWS_ACCESS_KEY_ID": keys.get("key", "testing"),
+                       "AWS_SECRET_ACCESS_KEY": keys.get("secret", "testing")})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    if keys.get("token"):
+        os.environ["AWS_SESSION_TOKEN"] = keys["token"]
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _as_role(sandbox: Sandbox, role_arn: str) -> dict[str, str]:
+    answer = _client(sandbox, "sts").assume_role(RoleArn=role_arn, RoleSessionName="proof")["Credentials"]
+    return {"key": answer["AccessKeyId"], "secret": answer["SecretAccessKey"], "token": answer["SessionToken"]}
+
+
+def _message(call: Any) -> str:
+    with pytest.raises(ClientError) as refused:
+        call()
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    return str(refused.value.response["Error"]["Message"])
+
+
+def test_the_sandbox_names_the_policy_that_refused(sandbox: Sandbox, stack: dict[str, Any]) -> None:
+    """S3's same-account AccessDenied messages name the kind of policy that refused (S3 User Guide, "Troubleshoot
+    access denied (403 Forbidden) errors"; IAM User Guide, "Troubleshooting access denied error messages")."""
+    bucket = stack["bucket"]
+    sealed = _message(lambda: _client(sandbox, "s3").list_objects_v2(Bucket=bucket))
+    assert sealed == (f"User: arn:aws:iam::{ACCOUNT}:user/operator is not authorized to perform: s3:ListBucket on "
+                      f'resource: "arn:aws:s3:::{bucket}" with an explicit deny in a resource-based policy')
+    keys = _as_role(sandbox, READER_ROLE)
+    reader = _client(sandbox, "s3", aws_access_key_id=keys["key"], aws_secret_access_key=keys["secret"],
+                     aws_session_token=keys["token"])
+    _client(sandbox, "s3").create_bucket(Bucket="proof-plain", CreateBucketConfiguration=HERE)
+    try:
+        own = _message(lambda: reader.get_object(Bucket="proof-plain", Key="k", VersionId="null"))
+    finally:
+        _client(sandbox, "s3").delete_bucket(Bucket="proof-plain")
+    assert own.endswith("because no identity-based policy allows the s3:GetObjectVersion action"), own
+
+
+def test_the_other_bucket_proof_says_which_policy_refused(sandbox: Sandbox, stack: dict[str, Any]) -> None:
+    """The default other bucket is one of the stack's region; its list is refused by the role's own policy, which
+    says nothing about the endpoint; a bucket whose own policy takes the function's write is refused by the
+    endpoint policy, which proves it; a named bucket of another region is refused before the function runs."""
+    config, s3 = stack["config"], _client(sandbox, "s3")
+    s3.create_bucket(Bucket="proof-plain", CreateBucketConfiguration=HERE)
+    _client(sandbox, "s3", "us-east-1").create_bucket(Bucket="proof-elsewhere")  # us-east-1: no LocationConstraint
+    s3.create_bucket(Bucket="proof-takes-writes", CreateBucketConfiguration=HERE)
+    s3.put_bucket_policy(Bucket="proof-takes-writes", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": stack["role_arn"]}, "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::proof-takes-writes/*"}]}))
+    try:
+        with _sandbox_credentials():
+            listed = engine.test_invoke(config, lambda message: None)
+            assert listed.ok, listed
+            assert listed.other_bucket == "proof-plain" and listed.other_refused is True
+            assert listed.other_by == "identity-based policy"
+            assert "the endpoint policy's verdict is not shown" in listed.other_detail
+
+            written = engine.test_invoke(config, lambda message: None, other_bucket="proof-takes-writes")
+            assert written.ok and written.other_refused is True and written.other_by == "VPC endpoint policy"
+            assert "the endpoint keeps the function off other buckets" in written.other_detail
+
+            with pytest.raises(UsageError) as elsewhere:
+                engine.test_invoke(config, lambda message: None, other_bucket="proof-elsewhere")
+            assert f"is in us-east-1, not {REGION}" in str(elsewhere.value)
+    finally:
+        s3.delete_bucket_policy(Bucket="proof-takes-writes")
+        for name in ("proof-plain", "proof-takes-writes"):
+            s3.delete_bucket(Bucket=name)
+        _client(sandbox, "s3", "us-east-1").delete_bucket(Bucket="proof-elsewhere")
+
+
+def test_the_outside_proof_counts_only_refusals_by_the_bucket_policy(sandbox: Sandbox, stack: dict[str, Any]) -> None:
+    """An operator exempted by --allow-principal is told so, not that the seal does not hold; a read refused by
+    the operator's own permissions under a seal that does not deny it proves nothing, and is not counted."""
+    config, s3, bucket = stack["config"], _client(sandbox, "s3"), stack["bucket"]
+    with _sandbox_credentials(**_as_role(sandbox, EXEMPT_ROLE)):
+        exempt = engine.test_invoke(config, lambda message: None)
+    assert exempt.ok and exempt.outside_refused is None, exempt
+    assert f"the seal exempts you ({EXEMPT_ROLE})" in exempt.outside_detail
+
+    sealed = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    weak = json.loads(sealed)
+    weak["Statement"][0]["NotAction"] = [*weak["Statement"][0]["NotAction"], "s3:GetObjectVersion"]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(weak))  # the seal no longer denies a versioned get
+    try:
+        with _sandbox_credentials(**_as_role(sandbox, READER_ROLE)):
+            reader = engine.test_invoke(config, lambda message: None)
+    finally:
+        s3.put_bucket_policy(Bucket=bucket, Policy=sealed)
+    assert reader.outside_refused is None, reader
+    bucket_policy = "resource-based policy"
+    assert reader.outside_by == {"ListObjectsV2": bucket_policy, "ListObjectVersions": bucket_policy,
+                                 "GetObject?versionId=null": "identity-based policy"}
+    assert ("GetObject?versionId=null (by the identity-based policy: no statement allows it) refused by something "
+            "other than the bucket policy, which proves nothing about the seal") in reader.outside_detail
+
+
+# --- issue 26 item 9: the demo proves both directions ------------------------------------------------------------
+
+
+def test_the_demo_proves_the_endpoint_keeps_the_function_off_a_decoy(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run([sys.executable, "-m", "s3gw.cli", "demo", "--output", "json"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    invoked = document["test_invoke"]
+    assert document["ok"] is True and document["left_in_aws"] == {}
+    assert invoked["other_bucket"] == "s3gw-demo-decoy" and invoked["other_refused"] is True
+    assert invoked["other_by"] == "VPC endpoint policy" and invoked["outside_refused"] is True
+
+
+@pytest.mark.parametrize(("message", "named", "says"), [
+    ('User: arn:aws:sts::1:assumed-role/r/f is not authorized to perform: s3:ListBucket on resource: "arn:aws:s3:::b" '
+     "with an explicit deny in a resource-based policy", ("resource-based policy", True), "by the bucket policy"),
+    ('User: arn:aws:sts::1:assumed-role/r/f is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::b/k" '
+     "because no VPC endpoint policy allows the s3:GetObject action", ("VPC endpoint policy", False),
+     "by the VPC endpoint policy"),
+    ("User: arn:aws:sts::1:assumed-role/r/f is not authorized to perform: s3:PutObject on resource: "
+     '"arn:aws:s3:::b/k" because no identity-based policy allows the s3:PutObject action',
+     ("identity-based policy", False), "by the function's role"),
+    ("User: arn:aws:sts::1:assumed-role/r/f is not authorized to perform: SNS:Publish on resource: arn:aws:sns:x "
+     "with an explicit deny in a VPC endpoint policy transitively through a service control policy",
+     ("VPC endpoint policy", True), "by the VPC endpoint policy"),
+    ("Access Denied", None, "the bucket policy and the endpoint disagree"),
+])
+def test_a_failed_call_is_diagnosed_by_the_policy_s3_names(message: str, named: Any, says: str) -> None:
+    """The function's own AccessDenied is diagnosed by the policy S3's message names (IAM User Guide's shapes)."""
+    assert refused_by(message) == named
+    assert says in diagnose("ClientError", f"An error occurred (AccessDenied) when calling X: {message}")[0]

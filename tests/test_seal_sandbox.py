@@ -133,7 +133,7 @@ def test_through_the_endpoint_the_function_works_and_reaches_no_other_bucket(
     finally:
         ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, PolicyDocument=stored)
     named = engine.test_invoke(stack["config"], lambda message: None, other_bucket=other)  # the write, sealed again
-    assert named.ok and named.other_refused is True and "by the endpoint policy" in named.other_detail
+    assert named.ok and named.other_refused is True and "by the VPC endpoint policy" in named.other_detail
 
 
 def test_an_allowed_principal_lists_and_uploads_from_the_host_another_role_cannot(

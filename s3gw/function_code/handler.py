@@ -4,9 +4,11 @@ Runs in the Lambda python3.12 runtime: standard library and boto3 only.
 Event (all optional):
   {"put": {"key": "probe.txt", "body": "text"}}   writes that object first;
   {"other_bucket": "name", "other_write": false}  then tries another bucket (a list, or with other_write a
-                                                  one-byte put) and reports whether S3 refused it: the
+                                                  one-byte put) and reports whether S3 refused it, with
+                                                  S3's message (it names the policy that refused): the
                                                   endpoint policy should let the function reach its own
-                                                  bucket only.
+                                                  bucket only. A timeout on that call is reported, not
+                                                  raised.
 """
 
 import os
@@ -14,7 +16,7 @@ import time
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 # Short timeouts and one attempt: when the path is broken the connection hangs, and we want
 # the error named (ConnectTimeoutError) well inside the function's own timeout.
@@ -60,4 +62,7 @@ def _try_other(s3, bucket, write):
         code = error.get("Code", "")
         return {"bucket": bucket, "call": call, "refused": code in ("AccessDenied", "403"), "code": code,
                 "message": error.get("Message", "")}
+    except BotoCoreError as exc:  # a timeout on this call only: said as such, not taken for a broken path
+        return {"bucket": bucket, "call": call, "refused": False, "code": "", "message": "",
+                "error": f"{type(exc).__name__}: {exc}"}
     return {"bucket": bucket, "call": call, "refused": False, "code": "", "message": ""}

@@ -171,11 +171,7 @@ class SandboxApp:
             log.info("S3 denied %s on %s to %s: %s", judged.action, judged.resource, caller.principal, decision.reason)
             if judged.key == "*":
                 return s3_access.delete_objects_denied(_read_body(environ))
-            message = "Access Denied"
-            if decision.reason.startswith("endpoint policy"):
-                message = s3_access.endpoint_denied_message(caller.principal, judged.action, judged.resource,
-                                                            explicit=decision.statement is not None)
-            return s3_access.access_denied(head=method == "HEAD", message=message)
+            return s3_access.access_denied(head=method == "HEAD", message=_denied_message(caller, judged, decision))
         return None
 
     def s3_bucket_answer(self, environ: dict[str, Any], method: str, query: dict[str, str], account: str,
@@ -234,20 +230,20 @@ class SandboxApp:
                 resource_policy=self.bucket_policy(caller.account, call.bucket, call.partition),
                 resource_account=caller.account,
             )
-            if decision.effect != "Allow" or not caller.source_vpce:
-                return decision
             # Through the endpoint, its policy must allow the call too: "An endpoint policy does not
             # override or replace identity-based policies or resource-based policies" (PrivateLink guide,
             # "Control access to VPC endpoints using endpoint policies"); no document means full access.
-            document = glue.endpoint_policy(caller.account, caller.source_vpce)
-            if not document:
+            document = glue.endpoint_policy(caller.account, caller.source_vpce) if caller.source_vpce else None
+            if decision.effect == "Deny" or not document:
                 return decision
             # The bucket's owner: the sandbox files every bucket under the caller's account.
             context = {**request.context, "aws:ResourceAccount": caller.account}
             gate = evaluate(document, Request(call.action, call.resource, caller.principal, caller.account, context))
-            if gate.effect == "Allow":
+            # When several policies refuse, AWS names one of them (IAM User Guide, "Troubleshooting access denied
+            # error messages"); the sandbox names an explicit deny first, then the identity and bucket policies.
+            if gate.effect == "Allow" or (decision.effect != "Allow" and gate.effect != "Deny"):
                 return decision
-            return Decision("Deny", gate.statement, f"endpoint policy of {caller.source_vpce}: {gate.reason}")
+            return Decision(gate.effect, gate.statement, f"endpoint policy of {caller.source_vpce}: {gate.reason}")
         except ValueError as problem:  # a policy the evaluator cannot read: fail closed
             return Decision("Deny", None, f"unreadable policy: {problem}")
 
@@ -699,3 +695,19 @@ def _xml_text(text: str) -> str:
 def _region_of(environ: dict[str, Any]) -> str:
     match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     return match.group(1) if match else "us-east-1"
+
+
+def _denied_message(caller: Caller, call: s3_access.S3Call, decision: Decision) -> str:
+    """The AccessDenied message names the kind of policy that refused the call, as S3 does for a caller of the
+    bucket's own account (the sandbox files every bucket under the caller's account); s3_access.denied_message
+    cites the shape. A policy the evaluator could not read is not named."""
+    reason = decision.reason
+    if reason.startswith("endpoint policy"):
+        policy = "VPC endpoint policy"
+    elif reason.startswith("resource policy"):
+        policy = "resource-based policy"
+    elif reason.startswith(("identity policy", "no identity or resource policy")):
+        policy = "identity-based policy"  # same account: with no Allow on either side, S3 names the identity side
+    else:
+        return "Access Denied"
+    return s3_access.denied_message(caller.principal, call.action, call.resource, policy, decision.effect == "Deny")

@@ -323,10 +323,16 @@ def delete_objects_denied(body: bytes) -> tuple[int, list[tuple[str, str]], byte
     return 200, [("Content-Type", "application/xml"), ("x-amz-request-id", uuid.uuid4().hex[:16].upper())], xml
 
 
-def endpoint_denied_message(principal: str, action: str, resource: str, explicit: bool) -> str:
-    """S3 names the policy type in a same-account AccessDenied (IAM User Guide, "Troubleshoot access denied
-    error messages": "...because no VPC endpoint policy allows the <action> action" / "...with an explicit
-    deny in a VPC endpoint policy")."""
-    why = "with an explicit deny in a VPC endpoint policy" if explicit else \
-        f"because no VPC endpoint policy allows the {action} action"
+def denied_message(principal: str, action: str, resource: str, policy: str, explicit: bool) -> str:
+    """S3's AccessDenied message for a same-account request, naming the kind of policy that refused it.
+
+    S3 User Guide, "Troubleshoot access denied (403 Forbidden) errors in Amazon S3" (Access denied message
+    examples): messages "appear in the format User user-arn is not authorized to perform action on "resource-arn"
+    because context", the context naming "the type of policy that denied access"; IAM User Guide, "Troubleshooting
+    access denied error messages": "with an explicit deny in a <type> policy" or "because no <type> policy allows
+    the <action> action". `policy` is "identity-based policy", "resource-based policy" or "VPC endpoint policy".
+    """
+    article = "an" if policy[0].lower() in "aeiou" else "a"
+    why = f"with an explicit deny in {article} {policy}" if explicit else \
+        f"because no {policy} allows the {action} action"
     return f'User: {principal} is not authorized to perform: {action} on resource: "{resource}" {why}'
