@@ -37,6 +37,7 @@ FUNCTION = "function"
 STATE_BUCKET = "state-bucket"  # --state s3://BUCKET/PREFIX only
 STATE_OBJECTS = "state-objects"
 WITH_S3_STATE = "every command, with --state s3://"
+STATE_INIT = "state init"
 # --vpc-id: the VPC, its subnets and route tables, and an S3 gateway endpoint already in it (adopted) are the user's
 # and carry no s3gw:stack tag; ModifyVpcEndpoint authorises the endpoint AND each route table it adds or removes
 # (Service Authorization Reference, EC2: ModifyVpcEndpoint's resource types vpc-endpoint*, route-table,
@@ -151,6 +152,13 @@ TABLE: tuple[Permission, ...] = (
     # --- the state in S3 (--state s3://BUCKET/PREFIX): only in the policy when the state is there ---
     Permission("s3:ListBucket", STATE_BUCKET, (WITH_S3_STATE,), "HeadBucket: the state bucket exists"),
     Permission("s3:GetBucketVersioning", STATE_BUCKET, (WITH_S3_STATE,), "the state bucket keeps versions"),
+    # `s3gw state init s3://BUCKET/PREFIX` (state_s3.init_bucket) makes or finishes the state bucket:
+    Permission("s3:CreateBucket", STATE_BUCKET, (STATE_INIT,), "create the state bucket"),
+    Permission("s3:PutBucketPublicAccessBlock", STATE_BUCKET, (STATE_INIT,), "Block Public Access on it"),
+    Permission("s3:PutBucketVersioning", STATE_BUCKET, (STATE_INIT,), "turn versioning on"),
+    Permission("s3:PutEncryptionConfiguration", STATE_BUCKET, (STATE_INIT,), "default encryption (SSE-S3)"),
+    Permission("s3:GetBucketPolicy", STATE_BUCKET, (STATE_INIT,), "keep the bucket policy's other statements"),
+    Permission("s3:PutBucketPolicy", STATE_BUCKET, (STATE_INIT,), "its TLS-only statement"),
     Permission("s3:GetEncryptionConfiguration", STATE_BUCKET, (WITH_S3_STATE,), "the state bucket is encrypted"),
     Permission("s3:GetObject", STATE_OBJECTS, (WITH_S3_STATE,), "read the state and the lock"),
     Permission("s3:PutObject", STATE_OBJECTS, (WITH_S3_STATE,), "write the state, take the lock (conditional)"),

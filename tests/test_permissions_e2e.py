@@ -163,14 +163,13 @@ def test_without_list_tags_get_function_has_no_tags_so_the_function_is_not_recog
 
 def test_with_the_state_in_s3_the_printed_policy_is_enough(sandbox: Sandbox, tmp_path: Path) -> None:
     state = "s3://pe-state/team"
-    admin_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    made = CliRunner().invoke(cli, ["state", "init", state, "--region", REGION, "--endpoint-url",
-                                    sandbox.endpoint_url], env=admin_env)
-    assert made.exit_code == 0, made.stderr
     printed = CliRunner().invoke(cli, ["permissions", "--output", "json", "--account", ACCOUNT, "--stack", "ps",
                                        "--region", REGION, "--state", state])
     assert printed.exit_code == 0, printed.stderr
     env = operator(sandbox, "stateop", json.loads(printed.stdout))
+    made = CliRunner().invoke(cli, ["state", "init", state, "--region", REGION, "--endpoint-url",
+                                    sandbox.endpoint_url], env=env)  # the bucket is made with the printed policy too
+    assert made.exit_code == 0, made.stderr
     for command in (["up", "--azs", "1"], ["status"], ["down", "--yes"]):
         result = run(sandbox, env, tmp_path, "ps", *command, "--state", state)
         assert result.exit_code == 0, (command, result.stderr)
