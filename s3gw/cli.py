@@ -587,7 +587,11 @@ def sandbox(port: int) -> None:
         click.echo("sandbox ready; Ctrl-C stops it", err=True)
 
     try:
-        serve(port, Behaviours.from_env(), ready)
+        behaviours = Behaviours.from_env()
+    except ValueError as exc:  # a bad S3GW_SANDBOX_* value: the message names the variable
+        fail(renderer, UsageError(str(exc), "correct or unset it"))
+    try:
+        serve(port, behaviours, ready)
     except OSError as exc:
         fail(renderer, UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}", "choose another --port"))
 

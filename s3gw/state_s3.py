@@ -4,9 +4,11 @@ The design is Terraform's S3 back end lock file (`use_lockfile`, hashicorp/terra
 S3 itself arbitrates. What S3 guarantees, from the PutObject API reference and the user guide's "How to prevent
 object overwrites with conditional writes" (docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html):
 
-- PutObject with `If-None-Match: *` writes only if the key does not exist, else 412 Precondition Failed; of two
-  such writes at once, one wins and the other gets 409 ConditionalRequestConflict. That is the lock:
-  `PREFIX/<stack>.lock`, whose body names the holder.
+- PutObject with `If-None-Match: *` writes only if the key does not exist, else 412 Precondition Failed. That is
+  the lock: `PREFIX/<stack>.lock`, whose body names the holder.
+- 409 ConditionalRequestConflict is not a lost race: S3 answers it while a conflicting write or delete of the same
+  key is in flight, and botocore's S3 model (PutObject, IfMatch and IfNoneMatch) says "On a 409 failure you should
+  retry". Every conditional request here is re-sent on 409 (bounded); only 412 means another run won.
 - PutObject with `If-Match: <etag>` writes only if the object's ETag is still that one, else 412 (404 when the
   object is gone). That is every state write: `PREFIX/<stack>.json` with the ETag this run last read or wrote,
   so a run whose lock was force-removed can never overwrite the state of the run that took the lock next.
@@ -18,11 +20,12 @@ object overwrites with conditional writes" (docs.aws.amazon.com/AmazonS3/latest/
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from s3gw.errors import LockedError, StateConflict, StateError, UsageError, error_code, translate
+from s3gw.errors import AwsError, LockedError, StateConflict, StateError, UsageError, error_code, translate
 from s3gw.state import holder, holder_line, parse_holder, pid_alive_here
 
 if TYPE_CHECKING:
@@ -32,7 +35,9 @@ if TYPE_CHECKING:
 # Longer than any run s3gw makes with its default bounds: `down` waits at most 45 minutes for Lambda's ENIs.
 STALE_AFTER = 2 * 3600
 
-_REFUSED = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+_REFUSED = ("PreconditionFailed", "412")
+_IN_FLIGHT = ("ConditionalRequestConflict", "409")
+CONFLICT_ATTEMPTS = 8  # 409 answers in a row before giving up: ~6 s of backoff at most
 _MISSING = ("NoSuchKey", "404", "NotFound")
 
 
@@ -82,6 +87,20 @@ class S3Store:
                 raise translate(exc, doing) from exc
             raise
 
+    def _conditional(self, doing: str, method: str, **kwargs: Any) -> Any:
+        """A conditional PutObject/DeleteObject, re-sent while S3 answers 409 ConditionalRequestConflict (another
+        write or delete of the key in flight); any other error is the caller's to judge."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+            except Exception as exc:
+                if error_code(exc) not in _IN_FLIGHT:
+                    raise
+            if attempt < CONFLICT_ATTEMPTS - 1:
+                time.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
+        raise AwsError(f"{doing}: S3 answered 409 ConditionalRequestConflict {CONFLICT_ATTEMPTS} times in a row "
+                       "(another write or delete of the same key kept arriving)", "run the command again")
+
     def check_bucket(self) -> None:
         """The state bucket exists, keeps versions (an overwritten state can be restored) and is encrypted."""
         init = f"'s3gw state init s3://{self.bucket}' sets it up"
@@ -126,8 +145,8 @@ class S3Store:
     def save(self, text: str) -> None:
         condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
         try:
-            answer = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=text.encode(),
-                                            ContentType="application/json", **condition)
+            answer = self._conditional(f"writing the state {self.where}", "put_object", Key=self.key,
+                                       Body=text.encode(), ContentType="application/json", **condition)
         except Exception as exc:
             if error_code(exc) not in _REFUSED + _MISSING:
                 raise translate(exc, f"writing the state {self.where}") from exc
@@ -151,7 +170,7 @@ class S3Store:
         if self._etag is None:
             return
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
+            self._conditional(f"deleting the state {self.where}", "delete_object", Key=self.key, IfMatch=self._etag)
         except Exception as exc:
             if error_code(exc) in _REFUSED:
                 raise self._conflict() from None
@@ -171,8 +190,8 @@ class S3Store:
     def lock(self, command: str) -> None:
         me = {**holder(command), "id": uuid.uuid4().hex, "state": self.where}
         try:
-            answer = self.client.put_object(Bucket=self.bucket, Key=self.lock_key, Body=json.dumps(me).encode(),
-                                            ContentType="application/json", IfNoneMatch="*")
+            answer = self._conditional(f"taking the lock {self.lock_where}", "put_object", Key=self.lock_key,
+                                       Body=json.dumps(me).encode(), ContentType="application/json", IfNoneMatch="*")
         except Exception as exc:
             if error_code(exc) not in _REFUSED:
                 raise translate(exc, f"taking the lock {self.lock_where}") from exc
@@ -213,12 +232,15 @@ class S3Store:
         etag, self._lock_etag = self._lock_etag, None
         if etag is None:
             return
+        doing = f"releasing the lock {self.lock_where} (remove it with 's3gw unlock --force')"
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
+            self._conditional(doing, "delete_object", Key=self.lock_key, IfMatch=etag)
         except Exception as exc:
+            if isinstance(exc, AwsError):
+                raise AwsError(exc.message, "if no run uses the stack now, remove the lock: 's3gw unlock --force'") \
+                    from None
             if error_code(exc) in _REFUSED + _MISSING:
                 return  # our lock was force-removed (and maybe taken since): never delete another run's lock
-            doing = f"releasing the lock {self.lock_where} (remove it with 's3gw unlock --force')"
             raise translate(exc, doing) from exc
 
     def force_unlock(self) -> dict[str, Any] | None:
@@ -227,8 +249,10 @@ class S3Store:
         if info is None or etag is None:
             return None
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
+            self._conditional(f"removing the lock {self.lock_where}", "delete_object", Key=self.lock_key, IfMatch=etag)
         except Exception as exc:
+            if isinstance(exc, AwsError):
+                raise
             if error_code(exc) in _REFUSED + _MISSING:
                 raise LockedError(f"the lock {self.lock_where} changed while it was being removed",
                                   "run 's3gw unlock --force' again if it is still stale") from None

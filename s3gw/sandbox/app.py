@@ -64,6 +64,9 @@ class SandboxApp:
         self._clients_lock = threading.Lock()
         self._s3_writes = threading.Lock()
         self.pending_endpoints: dict[tuple[str, str, str], float] = {}  # Behaviours.endpoint_pending: until when
+        self._conflicts_for: Behaviours | None = None  # the Behaviours whose s3_conflicts is being counted down
+        self._conflicts_left = 0
+        self._conflicts_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         service = glue.service_of(self.moto, environ)
@@ -77,7 +80,7 @@ class SandboxApp:
             if answer is not None:
                 pass
             elif service == "s3":
-                answer = self.s3(environ)
+                answer = self.conditional_conflict(environ) or self.s3(environ)
                 if answer is None:
                     if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
                         # The whole request first: a client stopped mid-body (SIGSTOP, with s3gw's steps running
@@ -142,6 +145,22 @@ class SandboxApp:
         if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
             return self._s3_writes
         return contextlib.nullcontext()
+
+    def conditional_conflict(self, environ: dict[str, Any]) -> Answer | None:
+        """Behaviours.s3_conflicts: 409 ConditionalRequestConflict to the next N conditional object writes/deletes."""
+        behaviours = self.behaviours()
+        conditional = environ.get("HTTP_IF_MATCH") or environ.get("HTTP_IF_NONE_MATCH")
+        if not conditional or environ.get("REQUEST_METHOD") not in ("PUT", "DELETE"):
+            return None
+        with self._conflicts_lock:
+            if behaviours is not self._conflicts_for:
+                self._conflicts_for, self._conflicts_left = behaviours, behaviours.s3_conflicts
+            if self._conflicts_left <= 0:
+                return None
+            self._conflicts_left -= 1
+        _read_body(environ)
+        return s3_access.s3_error(409, "ConditionalRequestConflict",
+                                  "a conflicting operation on this object is in progress; retry the request")
 
     # --- S3: bucket policies --------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ ENV_POLICY_LINGER = "S3GW_SANDBOX_POLICY_LINGER"
 ENV_LATENCY_MS = "S3GW_SANDBOX_LATENCY_MS"
 ENV_NO_CREATE_BUCKET_TAGS = "S3GW_SANDBOX_NO_CREATE_BUCKET_TAGS"
 ENV_ENDPOINT_PENDING = "S3GW_SANDBOX_ENDPOINT_PENDING"
+ENV_S3_CONFLICTS = "S3GW_SANDBOX_S3_CONFLICTS"
 
 # What Lambda answers while a new role is not usable yet, one per shape Terraform's retryFunctionOp retries
 # (terraform-provider-aws internal/service/lambda/function.go); the texts are Lambda's own, as users report
@@ -52,6 +54,12 @@ class Behaviours:
     # Reference, VpcEndpoint), and terraform-provider-aws waits for pending → available after every CreateVpcEndpoint
     # (internal/service/ec2/vpc_endpoint.go, waitVPCEndpointAvailable).
     endpoint_pending: float = 0.0
+    # The next N conditional writes and deletes of an object (If-Match / If-None-Match) answer 409
+    # ConditionalRequestConflict, as S3 does while a conflicting write or delete of the same key is in flight:
+    # "If a conflicting operation occurs during the upload S3 returns a 409 ConditionalRequestConflict response.
+    # On a 409 failure you should retry the upload" (botocore's S3 model, PutObject IfMatch / IfNoneMatch; S3 User
+    # Guide, "How to prevent object overwrites with conditional writes"). Counted from when this value is set.
+    s3_conflicts: int = 0
 
     def __post_init__(self) -> None:
         if self.iam_message not in IAM_MESSAGES:
@@ -59,16 +67,21 @@ class Behaviours:
         for name in ("iam_propagation", "pending", "eni_linger", "policy_linger", "latency", "endpoint_pending"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be zero or more seconds, not {getattr(self, name)}")
+        if self.s3_conflicts < 0:
+            raise ValueError(f"s3_conflicts must be zero or more, not {self.s3_conflicts}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Behaviours:
         environ = os.environ if environ is None else environ
+        iam_message = environ.get(ENV_IAM_MESSAGE, "").strip() or "assume"
+        if iam_message not in IAM_MESSAGES:
+            raise ValueError(f"{ENV_IAM_MESSAGE} must be one of {', '.join(IAM_MESSAGES)}, not {iam_message!r}")
         return cls(
             iam_propagation=_seconds(environ, ENV_IAM_DELAY),
             pending=_seconds(environ, ENV_PENDING),
             eni_linger=_seconds(environ, ENV_ENI_LINGER),
             enforce_iam=_flag(environ, ENV_ENFORCE_IAM),
-            iam_message=environ.get(ENV_IAM_MESSAGE, "").strip() or "assume",
+            iam_message=iam_message,
             no_subnet_zones=_names(environ, ENV_NO_SUBNET_ZONES),
             no_lambda_zones=_names(environ, ENV_NO_LAMBDA_ZONES),
             fail_pending=_flag(environ, ENV_FAIL_PENDING),
@@ -76,6 +89,7 @@ class Behaviours:
             no_create_bucket_tags=_flag(environ, ENV_NO_CREATE_BUCKET_TAGS),
             latency=_seconds(environ, ENV_LATENCY_MS) / 1000,
             endpoint_pending=_seconds(environ, ENV_ENDPOINT_PENDING),
+            s3_conflicts=_count(environ, ENV_S3_CONFLICTS),
         )
 
 
@@ -95,6 +109,15 @@ def _seconds(environ: Mapping[str, str], name: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be zero or more seconds, not {text!r}")
+    if not math.isfinite(value) or value < 0:  # nan would make every request's sleep fail (a 500), inf never end
+        raise ValueError(f"{name} must be a finite number, zero or more, not {text!r}")
     return value
+
+
+def _count(environ: Mapping[str, str], name: str) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return 0
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f"{name} must be a whole number, zero or more, not {text!r}")
+    return int(text)

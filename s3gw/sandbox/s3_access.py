@@ -296,14 +296,20 @@ def copy_source(header: str, partition: str = "aws") -> S3Call | None:
 
 def access_denied(head: bool, message: str = "Access Denied") -> tuple[int, list[tuple[str, str]], bytes]:
     """S3's 403 AccessDenied (no body for HEAD, as S3 sends none)."""
+    status, headers, body = s3_error(403, "AccessDenied", message)
+    return status, headers, b"" if head else body
+
+
+def s3_error(status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An S3 error document (S3 API Reference, "Error responses")."""
     request_id = uuid.uuid4().hex[:16].upper()
     headers = [("x-amz-request-id", request_id), ("x-amz-id-2", uuid.uuid4().hex), ("Content-Type", "application/xml")]
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>AccessDenied</Code><Message>{escape(message)}</Message><RequestId>{request_id}</RequestId>"
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message><RequestId>{request_id}</RequestId>"
         f"<HostId>{uuid.uuid4().hex}</HostId></Error>"
     ).encode()
-    return 403, headers, b"" if head else body
+    return status, headers, body
 
 
 def delete_objects_denied(body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
