@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import tempfile
 import time
 from typing import Any
 
 from s3gw import engine
+from s3gw.aws import Aws
 from s3gw.config import make_config
 from s3gw.errors import CheckFailed
 
@@ -63,11 +65,12 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
             raise CheckFailed(f"the function could not write {key}: {written.error or written.diagnosis}")
     renderer.note(f"3/5 s3gw test-invoke --other-bucket {DECOY}: it lists the bucket; the same call from here is "
                   f"refused, and so is its write to {DECOY} (a bucket whose own policy would take it)")
-    _make_decoy(config, engine.recorded_outputs(config)["role_arn"])
+    s3 = Aws(config).s3
+    _make_decoy(s3, engine.recorded_outputs(config)["role_arn"])
     try:
         results["test_invoke"] = listed = engine.test_invoke(config, renderer.progress, other_bucket=DECOY)
     finally:
-        _remove_decoy(config)
+        _remove_decoy(s3)
     renderer.note("4/5 s3gw status / outputs")
     results["status"] = engine.status(config, renderer.progress)
     results["outputs"] = engine.recorded_outputs(config)
@@ -102,25 +105,15 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     return ok
 
 
-def _s3(config: Any) -> Any:
-    import boto3
-
-    return boto3.client("s3", region_name=config.region, endpoint_url=config.endpoint_url)
-
-
-def _make_decoy(config: Any, role_arn: str) -> None:
-    import json
-
-    s3 = _s3(config)
+def _make_decoy(s3: Any, role_arn: str) -> None:
     s3.create_bucket(Bucket=DECOY)  # us-east-1 takes no LocationConstraint
     s3.put_bucket_policy(Bucket=DECOY, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "TheDemoFunctionMayWrite", "Effect": "Allow", "Principal": {"AWS": role_arn},
         "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{DECOY}/*"}]}))
 
 
-def _remove_decoy(config: Any) -> None:
+def _remove_decoy(s3: Any) -> None:
     """The decoy goes before down, so nothing is left behind (its one object, if the write got through, too)."""
-    s3 = _s3(config)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=DECOY):
         for item in page.get("Contents", []):
             s3.delete_object(Bucket=DECOY, Key=item["Key"])
