@@ -6,6 +6,7 @@ boto3 is imported only inside commands, so `s3gw --help` stays fast.
 from __future__ import annotations
 
 import functools
+import re
 import signal
 import sys
 import time
@@ -440,9 +441,11 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
 @click.option("--bucket", help="Bucket name (default: the recorded one, else <stack>-<account>-<region>).")
 @click.option("--adopt", is_flag=True, default=None, help="The bucket is yours: up --bucket NAME --adopt.")
 @click.option("--vpc-id", help="The VPC you bring to up --vpc-id (its route tables and endpoint carry no stack tag).")
+@click.option("--function", "function_name", metavar="NAME",
+              help="Also what verify --function NAME --bucket NAME needs on a setup s3gw did not make.")
 @shared_options
 @command
-def permissions(config: StackConfig, renderer: Any, account: str | None) -> None:
+def permissions(config: StackConfig, renderer: Any, account: str | None, function_name: str | None) -> None:
     """The operator's least-privilege IAM policy for everything s3gw does (no AWS call).
 
     \b
@@ -454,7 +457,12 @@ def permissions(config: StackConfig, renderer: Any, account: str | None) -> None
 
     if account is not None and not (account.isdigit() and len(account) == 12):
         raise UsageError(f"invalid account id {account!r}", "use the 12-digit account number")
-    target = engine.permissions_target(config, account)
+    if function_name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function_name):
+        # Lambda's function names (CreateFunction API reference: letters, digits, hyphens, underscores; 64 at most)
+        raise UsageError(f"invalid function name {function_name!r}", "use the function's name, e.g. my-fn")
+    if function_name is not None and not config.bucket:
+        raise UsageError("--function needs --bucket", "name the bucket verify --function … --bucket … checks")
+    target = engine.permissions_target(config, account, function_name)
     if config.output == "json":
         renderer.json(policy_document(target))
     else:

@@ -816,7 +816,7 @@ def unseal(config: StackConfig, progress: Progress) -> str:
             raise UsageError(f"stack {config.stack} has no bucket recorded", "run 's3gw up' first")
         remove_seal(ctx, bucket)
         return str(bucket)
-def permissions_target(config: StackConfig, account: str | None = None) -> Any:
+def permissions_target(config: StackConfig, account: str | None = None, function_name: str | None = None) -> Any:
     """What `s3gw permissions` narrows the policy to, from the options and the state file (no AWS call)."""
     from s3gw.aws import partition_of
     from s3gw.permissions import Target
@@ -829,7 +829,7 @@ def permissions_target(config: StackConfig, account: str | None = None) -> Any:
     bucket = config.bucket or recorded.get("bucket") or recorded.get("bucket_pending") or config.default_bucket(account)
     return Target(partition=partition_of(config.region), region=config.region, account=account,
                   stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name,
-                  state_url=config.state_url, vpc_id=config.vpc_id)
+                  state_url=config.state_url, vpc_id=config.vpc_id, verify_function=function_name)
 
 
 @translated("verifying the path")

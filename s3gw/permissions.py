@@ -45,6 +45,12 @@ STATE_INIT = "state init"
 # security-group and vpc-endpoint ARNs alike), so the tag condition would refuse them.
 USERS_VPC = "users-vpc"
 WITH_VPC_ID = "up/down --vpc-id"
+# `verify --function NAME --bucket NAME` on a setup s3gw did not make: that function, and whatever role it has (not
+# known offline: the account's roles, read only) with its managed policies. Only with `permissions --function`.
+OTHER_FUNCTION = "other-function"
+ANY_ROLE = "any-role"
+ANY_POLICY = "any-policy"
+WITH_FUNCTION = "verify --function"
 
 # The creates that tag at creation (TagSpecifications): ec2:CreateTags is needed for each, with
 # ec2:CreateAction naming it (EC2 User Guide, "Grant permission to tag Amazon EC2 resources during creation").
@@ -166,6 +172,13 @@ TABLE: tuple[Permission, ...] = (
     # --- a VPC the user brought (--vpc-id): only in the policy when one is named ---
     Permission("ec2:ModifyVpcEndpoint", USERS_VPC, (WITH_VPC_ID,),
                "add/remove the route tables of the VPC you brought, on its adopted endpoint too (untagged)"),
+    # --- verify --function NAME --bucket NAME (a setup s3gw did not make): only with `permissions --function` ---
+    Permission("lambda:GetFunctionConfiguration", OTHER_FUNCTION, (WITH_FUNCTION,), "the function's VPC and role"),
+    Permission("iam:ListAttachedRolePolicies", ANY_ROLE, (WITH_FUNCTION,), "read the function's role"),
+    Permission("iam:ListRolePolicies", ANY_ROLE, (WITH_FUNCTION,), "read the function's role"),
+    Permission("iam:GetRolePolicy", ANY_ROLE, (WITH_FUNCTION,), "read the function's role"),
+    Permission("iam:GetPolicy", ANY_POLICY, (WITH_FUNCTION,), "read the role's managed policies"),
+    Permission("iam:GetPolicyVersion", ANY_POLICY, (WITH_FUNCTION,), "read the role's managed policies"),
 )
 
 # sts:GetCallerIdentity (the account, for the bucket name and the state file) needs no permission
@@ -177,7 +190,8 @@ _SIDS = {
     EC2_STACK: "Ec2ChangeStackResources", BUCKET: "TheBucket", OBJECTS: "TheBucketObjects", ROLE: "TheRole",
     PASS_ROLE: "PassTheRoleToLambda", ATTACH_VPC_ACCESS: "AttachVpcAccessPolicyOnly",
     VPC_ACCESS_POLICY: "ReadVpcAccessPolicy", FUNCTION: "TheFunction", STATE_BUCKET: "TheStateBucket",
-    STATE_OBJECTS: "TheStateObjects", USERS_VPC: "Ec2TheVpcYouBrought",
+    STATE_OBJECTS: "TheStateObjects", USERS_VPC: "Ec2TheVpcYouBrought", OTHER_FUNCTION: "VerifyTheFunction",
+    ANY_ROLE: "VerifyItsRole", ANY_POLICY: "VerifyItsManagedPolicies",
 }
 
 
@@ -194,6 +208,7 @@ class Target:
     function_name: str
     state_url: str | None = None  # s3://BUCKET/PREFIX when the state is kept in S3
     vpc_id: str | None = None  # --vpc-id: the user's VPC
+    verify_function: str | None = None  # permissions --function: `verify --function NAME` on a setup of the user's
 
 
 def vpc_access_policy_arn(partition: str) -> str:
@@ -234,6 +249,12 @@ def _statement_for(scope: str, actions: list[str], t: Target) -> dict[str, Any]:
     elif scope == USERS_VPC:  # the region's route tables and endpoints of the account: the user's carry no tag
         resource = [f"arn:{p}:ec2:{t.region}:{t.account}:route-table/*",
                     f"arn:{p}:ec2:{t.region}:{t.account}:vpc-endpoint/*"]
+    elif scope == OTHER_FUNCTION:
+        resource = f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.verify_function}"
+    elif scope == ANY_ROLE:
+        resource = f"arn:{p}:iam::{t.account}:role/*"
+    elif scope == ANY_POLICY:  # AWS managed (account "aws") or the account's own
+        resource = f"arn:{p}:iam::*:policy/*"
     elif scope in (STATE_BUCKET, STATE_OBJECTS):
         bucket, _, prefix = (t.state_url or "").removeprefix("s3://").partition("/")
         resource = f"arn:{p}:s3:::{bucket}" if scope == STATE_BUCKET else \
@@ -251,6 +272,8 @@ def policy_document(target: Target, table: tuple[Permission, ...] = TABLE) -> di
         if row.scope in (STATE_BUCKET, STATE_OBJECTS) and not target.state_url:
             continue
         if row.scope == USERS_VPC and not target.vpc_id:
+            continue
+        if row.scope in (OTHER_FUNCTION, ANY_ROLE, ANY_POLICY) and not target.verify_function:
             continue
         by_scope.setdefault(row.scope, []).append(row.action)
     return {"Version": "2012-10-17",
@@ -273,6 +296,8 @@ _SCOPE_TEXT = {
     VPC_ACCESS_POLICY: "AWSLambdaVPCAccessExecutionRole", FUNCTION: "the stack's function",
     STATE_BUCKET: "the state bucket", STATE_OBJECTS: "PREFIX/<stack>.json and .lock",
     USERS_VPC: "the region's route tables and endpoints (--vpc-id only)",
+    OTHER_FUNCTION: "the --function named (--function only)", ANY_ROLE: "the account's roles (--function only)",
+    ANY_POLICY: "managed policies (--function only)",
 }
 
 

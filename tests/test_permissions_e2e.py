@@ -239,3 +239,21 @@ def test_the_tag_scoped_policy_is_refused_on_the_users_route_table(sandbox: Sand
     assert "the operator may not ec2:ModifyVpcEndpoint" in result.stderr, result.stderr
     admin_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     assert run(sandbox, admin_env, tmp_path, "tg", "down", "--yes").exit_code == 0
+
+
+def test_verify_of_a_setup_s3gw_did_not_make_needs_nothing_beyond_permissions_function(sandbox: Sandbox,
+                                                                                        tmp_path: Path) -> None:
+    """`verify --function F --bucket B` reads F, its role and managed policies, and B: `s3gw permissions --function F
+    --bucket B` grants those (the role is not known offline: the account's roles, read only)."""
+    admin_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    made = tmp_path / "made"
+    assert run(sandbox, admin_env, made, "vf", "up", "--azs", "1").exit_code == 0
+    recorded = json.loads((made / "vf.json").read_text())["resources"]
+    setup = ["--function", recorded["function_name"], "--bucket", recorded["bucket"]]
+    printed = CliRunner().invoke(cli, ["permissions", "--output", "json", "--account", ACCOUNT, "--stack", "auditor",
+                                       "--region", REGION, "--state-dir", str(tmp_path), *setup])
+    assert printed.exit_code == 0, printed.stderr
+    env = operator(sandbox, "auditor", json.loads(printed.stdout))
+    result = run(sandbox, env, tmp_path / "audit", "auditor", "verify", *setup)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert run(sandbox, admin_env, made, "vf", "down", "--yes").exit_code == 0
