@@ -70,6 +70,9 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         report.diagnosis, report.fix = diagnose(report.error_type, report.error)
         if "AccessDenied" in report.error or "AccessDenied" in report.error_type:
             report.diagnosis, report.fix = _not_through_endpoint(ctx, function) or (report.diagnosis, report.fix)
+        elif report.diagnosis.startswith("the connection to S3 timed out"):
+            report.diagnosis, report.fix = _not_through_endpoint(ctx, function, timed_out=True) or (
+                report.diagnosis, report.fix)
     elif isinstance(payload, dict) and isinstance(payload.get("objects"), list):
         report.ok = True
         report.objects = payload["objects"]
@@ -226,10 +229,10 @@ def diagnose(error_type: str, message: str) -> tuple[str, str]:
     return f"the function failed with {error_type or 'an error'}", "read the log tail (-v) and run 's3gw verify'"
 
 
-def _not_through_endpoint(ctx: Context, function: str) -> tuple[str, str] | None:
-    """AccessDenied from a function whose subnet sends S3 traffic (some or all) by another way than the endpoint:
-    a NAT gateway, a transit gateway, a firewall... (route priority, s3gw/reach.py); the request arrived without
-    aws:SourceVpce, so the seal refused it."""
+def _not_through_endpoint(ctx: Context, function: str, timed_out: bool = False) -> tuple[str, str] | None:
+    """A function whose subnets send S3 traffic (some or all) by another way than the endpoint: a NAT gateway, a
+    transit gateway, a firewall... (route priority, s3gw/reach.py). Refused (AccessDenied): the request arrived
+    without aws:SourceVpce. Timed out: nothing beyond that way answered."""
     from s3gw.pricing import nat_cost_line
     from s3gw.reach import fetch_snapshot, s3_exits, target_kind
 
@@ -240,21 +243,24 @@ def _not_through_endpoint(ctx: Context, function: str) -> tuple[str, str] | None
         exits = s3_exits(subnet_ids, region=ctx.config.region, **snapshot)
     except Exception:  # the diagnosis is a best effort: the error stays as S3 gave it
         return None
-    out = {subnet: (table, target) for subnet, (table, target) in exits.items() if not target.startswith("igw-")}
+    out = {subnet: (table, target) for subnet, (table, target) in exits.items()
+           if timed_out or not target.startswith("igw-")}  # an internet gateway alone gives a Lambda ENI no way out
     if not out:
         return None
     where = ", ".join(f"{subnet} ({table} → {target})" for subnet, (table, target) in sorted(out.items()))
-    kinds = sorted({target_kind(target, snapshot["endpoints"]) for _, target in out.values()})
+    targets = sorted({target for _, target in out.values()}, key=lambda t: (not t.startswith("nat-"), t))
+    first = target_kind(targets[0], snapshot["endpoints"])
     tables = " ".join(sorted({table for table, _ in out.values()}))
-    cost = f"; that traffic also costs {nat_cost_line(ctx.config.region)}" if any(
-        target.startswith("nat-") for _, target in out.values()) else ""
-    first = "a NAT gateway" if kinds[0].startswith("NAT gateway") else kinds[0]
+    fix = (f"add {tables} to the S3 gateway endpoint (modify-vpc-endpoint --add-route-table-ids {tables}; "
+           "'s3gw up' does it for the stack's subnets) and remove routes as specific as S3's ranges, then "
+           "test-invoke again")
+    if timed_out:
+        return (f"the function's S3 traffic leaves by another way than the endpoint and nothing answered: {where} "
+                f"send S3's addresses to {first} by route priority, not to the endpoint's prefix-list route", fix)
+    cost = f"; that traffic also costs {nat_cost_line(ctx.config.region)}" if targets[0].startswith("nat-") else ""
     return (f"the function reached S3 through {first}, not the endpoint: {where} send S3's addresses there (by route "
             f"priority, not to the S3 prefix list's endpoint route), so the request carried no aws:SourceVpce and "
-            f"the seal refused it (AccessDenied){cost}",
-            f"add {tables} to the S3 gateway endpoint (modify-vpc-endpoint --add-route-table-ids {tables}; "
-            "'s3gw up' does it for the stack's subnets) and remove routes as specific as S3's ranges, then "
-            "test-invoke again")
+            f"the seal refused it (AccessDenied){cost}", fix)
 
 
 def _outside_reads(ctx: Context, bucket: str, key: str) -> tuple[bool | None, str, dict[str, str]]:

@@ -103,7 +103,8 @@ TABLE: tuple[Permission, ...] = (
     Permission("ec2:DisassociateRouteTable", EC2_REGION, (DOWN, FROM_TAGS), "free a table before deleting it"),
     Permission("ec2:DeleteNetworkInterface", EC2_REGION, (DOWN, FROM_TAGS), "delete Lambda's released ENIs"),
     # --- S3 ---
-    Permission("s3:ListAllMyBuckets", ANY, (FROM_TAGS,), "find the stack's bucket by its tag"),
+    Permission("s3:ListAllMyBuckets", ANY, (FROM_TAGS, INVOKE),
+               "find the stack's bucket by its tag; another bucket of the region for the function to try"),
     Permission("s3:CreateBucket", BUCKET, (UP,), "the bucket"),
     Permission("s3:TagResource", BUCKET, (UP,), "the bucket is tagged in its CreateBucket call"),
     Permission("s3:GetBucketLocation", BUCKET, READERS + (INVOKE,), "does the bucket exist; its region"),
@@ -113,7 +114,8 @@ TABLE: tuple[Permission, ...] = (
     Permission("s3:PutBucketPublicAccessBlock", BUCKET, (UP,), "turn on Block Public Access"),
     Permission("s3:GetEncryptionConfiguration", BUCKET, (UP, PLAN, STATUS), "check default encryption"),
     Permission("s3:PutEncryptionConfiguration", BUCKET, (UP,), "turn on default encryption"),
-    Permission("s3:GetBucketPolicy", BUCKET, (UP, PLAN, STATUS, VERIFY), "check the seal"),
+    Permission("s3:GetBucketPolicy", BUCKET, (UP, PLAN, STATUS, VERIFY, INVOKE),
+               "check the seal; does it exempt the operator (--allow-principal)"),
     Permission("s3:PutBucketPolicy", BUCKET, (UP,), "seal the bucket to the endpoint"),
     # --adopt: the deliveries the seal would cut, named before it is written (steps.bucket.services_cut).
     # ListBucketInventoryConfigurations is authorised as s3:GetInventoryConfiguration (S3 API reference).
@@ -122,7 +124,11 @@ TABLE: tuple[Permission, ...] = (
     Permission("s3:GetReplicationConfiguration", BUCKET, (UP, PLAN), "--adopt: replication's role"),
     Permission("s3:DeleteBucketPolicy", BUCKET, (DOWN, FROM_TAGS), "unseal before emptying (the seal refuses us)"),
     Permission("s3:ListBucket", BUCKET, (INVOKE,), "the outside list that the seal must refuse"),
-    Permission("s3:ListBucketVersions", BUCKET, (DOWN, FROM_TAGS), "every version to delete"),
+    Permission("s3:ListBucketVersions", BUCKET, (DOWN, FROM_TAGS, INVOKE),
+               "every version to delete; the outside versions list that the seal must refuse"),
+    # Granted so that only the seal can refuse test-invoke's outside reads: a refusal by the operator's own
+    # permissions proves nothing about the seal (invoke._outside_reads).
+    Permission("s3:GetObjectVersion", OBJECTS, (INVOKE,), "the outside versionId=null get that the seal must refuse"),
     Permission("s3:DeleteObject", OBJECTS, (DOWN, FROM_TAGS), "empty the bucket"),
     Permission("s3:DeleteObjectVersion", OBJECTS, (DOWN, FROM_TAGS), "empty the bucket (versions, markers)"),
     Permission("s3:DeleteBucket", BUCKET, (DOWN, FROM_TAGS), "delete the bucket"),

@@ -225,6 +225,30 @@ def test_the_outside_proof_counts_only_refusals_by_the_bucket_policy(sandbox: Sa
             "other than the bucket policy, which proves nothing about the seal") in reader.outside_detail
 
 
+def test_a_static_route_taking_an_s3_range_to_a_transit_gateway_is_named(sandbox: Sandbox,
+                                                                          stack: dict[str, Any]) -> None:
+    """Item 10 end to end: a static route as specific as one of S3's ranges wins over the endpoint's route (VPC
+    User Guide, Route priority); the sandbox sends the function's S3 traffic there (nothing answers: a timeout),
+    test-invoke names the route's target, and verify the range it takes."""
+    ec2 = _client(sandbox, "ec2")
+    table = stack["route_table_ids"][0]
+    prefix_list = ec2.describe_managed_prefix_lists(Filters=[
+        {"Name": "prefix-list-name", "Values": [f"com.amazonaws.{REGION}.s3"]}])["PrefixLists"][0]["PrefixListId"]
+    s3_range = ec2.get_managed_prefix_list_entries(PrefixListId=prefix_list)["Entries"][0]["Cidr"]
+    gateway = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock=s3_range, TransitGatewayId=gateway)
+    try:
+        with _sandbox_credentials():
+            invoked = engine.test_invoke(stack["config"], lambda message: None)
+            verified = engine.verify(stack["config"], lambda message: None)
+    finally:
+        ec2.delete_route(RouteTableId=table, DestinationCidrBlock=s3_range)
+    assert not invoked.ok and invoked.error_type in ("ConnectTimeoutError", "ReadTimeoutError"), invoked
+    assert f"send S3's addresses to transit gateway {gateway} by route priority" in invoked.diagnosis
+    broken = [check for check in verified.broken if check.name.endswith(": route to S3")]
+    assert broken and f"{s3_range} → transit gateway {gateway} (route {s3_range}, static)" in broken[0].detail
+
+
 # --- issue 26 item 9: the demo proves both directions ------------------------------------------------------------
 
 
