@@ -40,8 +40,10 @@ def said(pattern: str, stderr: str) -> list[str]:
 
 
 def test_every_wait_of_up_and_down_says_still_with_the_elapsed_time(sandbox: Sandbox, tmp_path: Path) -> None:
-    # Long enough for at least two polls of each wait: the first says "waiting: …", the next "still … elapsed".
-    sandbox.behaviours = Behaviours(iam_propagation=3.0, pending=2.0, endpoint_pending=3.0)
+    # Long enough for at least two polls of each wait, with room for a loaded machine (the function's state is read
+    # every 1 s, the endpoint's every 2 s, a refused create retried after 0.5-2 s): the first poll says
+    # "waiting: …", the next "still … elapsed".
+    sandbox.behaviours = Behaviours(iam_propagation=5.0, pending=3.0, endpoint_pending=4.0)
     try:
         up = s3gw(sandbox, tmp_path, "up", "--azs", "1")
         assert up.exit_code == 0, up.stderr
@@ -59,7 +61,7 @@ def test_every_wait_of_up_and_down_says_still_with_the_elapsed_time(sandbox: San
                            aws_access_key_id="testing", aws_secret_access_key="testing")
         sandbox.behaviours = Behaviours()
         aws.update_function_configuration(FunctionName="pw-lister", Timeout=9)
-        sandbox.behaviours = Behaviours(pending=2.0)  # s3gw's own update of it is in progress this long
+        sandbox.behaviours = Behaviours(pending=3.0)  # s3gw's own update of it is in progress this long
         repair = s3gw(sandbox, tmp_path, "up")
         assert repair.exit_code == 0, repair.stderr
         assert said(STILL.format(doing="waiting for the update of function pw-lister to finish", bound="",
