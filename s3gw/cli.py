@@ -278,6 +278,7 @@ def status(config: StackConfig, renderer: Any, graph: bool, graph_format: str) -
     \b
     Example:
       s3gw status --stack prod --output json | jq '.steps[] | select(.action != "ok")'
+      s3gw status --graph                     # the path as a tree, each hop ok / drifted / broken
     """
     from s3gw import engine
 
