@@ -166,6 +166,22 @@ def test_the_sandbox_names_the_policy_that_refused(sandbox: Sandbox, stack: dict
     assert own.endswith("because no identity-based policy allows the s3:GetObjectVersion action"), own
 
 
+def test_an_iam_users_s3_refusal_has_s3s_shape(sandbox: Sandbox, stack: dict[str, Any]) -> None:
+    """With IAM enforcement on, an IAM user's S3 call its policies do not allow is refused in S3's message shape."""
+    iam = _client(sandbox, "iam")
+    iam.create_user(UserName="proof-nobody")
+    key = iam.create_access_key(UserName="proof-nobody")["AccessKey"]
+    nobody = _client(sandbox, "s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    sandbox.behaviours = Behaviours(enforce_iam=True)
+    try:
+        message = _message(lambda: nobody.list_objects_v2(Bucket=stack["bucket"]))
+    finally:
+        sandbox.behaviours = Behaviours()
+    assert message == (f"User: arn:aws:iam::{ACCOUNT}:user/proof-nobody is not authorized to perform: s3:ListBucket on "
+                       f'resource: "arn:aws:s3:::{stack["bucket"]}" because no identity-based policy allows the '
+                       "s3:ListBucket action")
+
+
 def test_the_other_bucket_proof_says_which_policy_refused(sandbox: Sandbox, stack: dict[str, Any]) -> None:
     """The default other bucket is one of the stack's region; its list is refused by the role's own policy, which
     says nothing about the endpoint; a bucket whose own policy takes the function's write is refused by the

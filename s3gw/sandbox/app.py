@@ -134,7 +134,10 @@ class SandboxApp:
         log.info("IAM denied %s on %s to %s", denied.action, denied.resource, user_arn)
         if service == "s3" and method == "POST" and "delete" in query:  # DeleteObjects: an error per key
             return s3_access.delete_objects_denied(_read_body(environ))
-        return authorize.refusal(service, authorize.denial_message(user_arn, denied), head=method == "HEAD")
+        message = authorize.denial_message(user_arn, denied)
+        if service == "s3":  # S3's own shape of the same message: the resource in quotes (s3_access.denied_message)
+            message = s3_access.denied_message(user_arn, denied.action, denied.resource, "identity-based policy", False)
+        return authorize.refusal(service, message, head=method == "HEAD")
 
     def _s3_writes_one_at_a_time(self, environ: dict[str, Any]) -> Any:
         """S3 decides a conditional write (If-None-Match: *, If-Match) atomically: of two racing creates of one
