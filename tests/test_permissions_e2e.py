@@ -257,3 +257,13 @@ def test_verify_of_a_setup_s3gw_did_not_make_needs_nothing_beyond_permissions_fu
     result = run(sandbox, env, tmp_path / "audit", "auditor", "verify", *setup)
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert run(sandbox, admin_env, made, "vf", "down", "--yes").exit_code == 0
+
+
+def test_without_tag_role_the_tagged_create_role_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
+    """CreateRole with Tags is authorised as iam:CreateRole AND iam:TagRole: the sandbox checks both."""
+    env = operator(sandbox, "notagrole", policy_document(_target("tr"), without("iam:TagRole")))
+    result = run(sandbox, env, tmp_path, "tr", "up", "--azs", "1")
+    assert result.exit_code == 1
+    assert "the operator may not iam:TagRole" in result.stderr, result.stderr
+    admin_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    assert run(sandbox, admin_env, tmp_path, "tr", "down", "--yes").exit_code == 0

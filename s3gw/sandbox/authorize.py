@@ -143,7 +143,12 @@ def iam_needs(params: dict[str, str], at: Where) -> list[Need]:
     else:
         resource = "*"
     context = {"iam:PolicyARN": params["PolicyArn"]} if params.get("PolicyArn") and params.get("RoleName") else {}
-    return [Need(f"iam:{action}", resource, context)]
+    needs = [Need(f"iam:{action}", resource, context)]
+    if action == "CreateRole" and any(re.fullmatch(r"Tags\.member\.\d+\.Key", name) for name in params):
+        # Tags in CreateRole need iam:TagRole too (IAM User Guide, "Tags for AWS Identity and Access Management
+        # resources" → "Permissions required to tag IAM entities": CreateRole with tags, and iam:TagRole).
+        needs.append(Need("iam:TagRole", resource))
+    return needs
 
 
 def sts_needs(params: dict[str, str], at: Where) -> list[Need]:
@@ -217,7 +222,14 @@ def s3_needs(method: str, path: str, host: str, query: dict[str, str], body: byt
     if call.key == "*":  # DeleteObjects: each key on its own; a version needs DeleteObjectVersion
         return [Need("s3:DeleteObjectVersion" if version else "s3:DeleteObject", f"{arn}{bucket}/{k}")
                 for k, version in _delete_objects_keys(body)]
-    return [Need(call.action, f"{arn}{bucket}" + ("" if call.key is None else f"/{call.key}"))]
+    needs = [Need(call.action, f"{arn}{bucket}" + ("" if call.key is None else f"/{call.key}"))]
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    source = s3_access.copy_source(lowered.get("x-amz-copy-source", "") if method == "PUT" else "", at.partition)
+    if source is not None:  # CopyObject / UploadPartCopy read their source (S3 API reference, CopyObject: Permissions)
+        needs.append(Need(source.action, source.resource))
+    if call.action == "s3:PutObject" and lowered.get("x-amz-tagging"):
+        needs.append(Need("s3:PutObjectTagging", needs[0].resource))  # PutObject with tags (its Permissions)
+    return needs
 
 
 def _delete_objects_keys(body: bytes) -> list[tuple[str, bool]]:
