@@ -160,3 +160,10 @@ def test_a_request_the_sandbox_cannot_map_is_refused_naming_it(sandbox: Sandbox)
     assert status == 403 and b"cannot map GET object ?inventory" in body, body
     status, body = _signed_get(sandbox, urlsplit(sandbox.endpoint_url).netloc, f"/{SEALED}?session")
     assert status == 403 and b"cannot map CreateSession" in body, body
+
+
+def test_a_request_through_an_access_point_host_is_refused(sandbox: Sandbox) -> None:
+    """moto resolves an access point's host to its bucket; S3 would judge the access point's policy too, which the
+    sandbox does not model: refused, not let through."""
+    status, body = _signed_get(sandbox, f"ap-123456789012.s3-accesspoint.{REGION}.amazonaws.com", "/?list-type=2")
+    assert status == 403 and b"through an access point" in body, body
