@@ -179,7 +179,7 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
                 "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "allow_aws_services", "zones", "state_url",
-                "adopt", "vpc_id", "subnet_ids", "max_concurrency"}
+                "adopt", "vpc_id", "subnet_ids", "max_concurrency", "retag_bucket"}
 
 
 @click.group(context_settings=CONTEXT)
@@ -205,6 +205,8 @@ for _option in _global_options(for_group=True):  # appended to the built group, 
 @cli.command(context_settings=CONTEXT)
 @shared_options
 @stack_options
+@click.option("--retag-bucket", is_flag=True,
+              help="Confirm that the recorded bucket whose s3gw:stack tag is gone is the stack's: tag it again.")
 @command
 def up(config: StackConfig, renderer: Any) -> None:
     """Create the stack, or converge it (resumes after any failure).

@@ -79,6 +79,9 @@ class StackConfig:
     adopt: bool | None = None
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] | None = None
+    # `up --retag-bucket`: the user confirms that the bucket the state records as the stack's, whose s3gw:stack tag
+    # is gone, is the stack's: up tags it again (steps.bucket). Never recorded.
+    retag_bucket: bool = False
 
     @property
     def state_path(self) -> Path:
@@ -300,6 +303,7 @@ def make_config(
     adopt: bool | None = None,
     vpc_id: str | None = None,
     subnet_ids: str | None = None,
+    retag_bucket: bool = False,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
@@ -345,6 +349,7 @@ def make_config(
         adopt=True if adopt else None,
         vpc_id=None if vpc_id is None else validate_vpc_id(vpc_id),
         subnet_ids=None if subnet_ids is None else validate_subnet_ids(subnet_ids),
+        retag_bucket=bool(retag_bucket),
     )
 
 

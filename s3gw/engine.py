@@ -20,7 +20,7 @@ from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translat
 from s3gw.graph import Walked, walk
 from s3gw.steps import STEPS, UP_NEEDS, Context, Step
 from s3gw.steps.base import ADOPTED, adopted
-from s3gw.steps.bucket import bucket_name
+from s3gw.steps.bucket import bucket_name, refuse_unowned
 from s3gw.steps.function import FunctionStep, wait_for_enis
 from s3gw.steps.role import RoleStep
 from s3gw.steps.subnets import capture_warnings, check_brought, region_zones, zone_names
@@ -175,6 +175,7 @@ def open_context(config: StackConfig, progress: Progress, *, persist: bool,
     (steps.subnets.region_zones), its S3 prefix list (the security group's egress rule, the endpoint's record)
     and, when no endpoint is recorded, its S3 gateway service (the endpoint's create)."""
     from s3gw.steps.base import at_once
+    from s3gw.steps.bucket import probe_ahead
     from s3gw.steps.endpoint import s3_prefix_list_id, s3_service_name
 
     state = load_state(config, store)
@@ -183,7 +184,8 @@ def open_context(config: StackConfig, progress: Progress, *, persist: bool,
     config = settle(config, state.settings)
     aws = Aws(config)
     ctx = Context(config=config, aws=aws, state=state, progress=progress, persist=persist)
-    reads = [lambda: region_zones(ctx), lambda: s3_prefix_list_id(ctx)] if region else []
+    # ...and the bucket the stack would make, when its name is known then (steps.bucket.probe_ahead).
+    reads = [lambda: region_zones(ctx), lambda: s3_prefix_list_id(ctx), lambda: probe_ahead(ctx)] if region else []
     if region and not state.resources.get("endpoint_id"):
         reads.append(lambda: s3_service_name(ctx))
     if reads:
@@ -216,6 +218,7 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
             progress = serialised(progress)
         zone_names(ctx)  # --azs against the region's zones, before anything is created
         check_brought(ctx)  # --vpc-id, --subnet-ids, --bucket --adopt: they exist, before anything is written
+        refuse_unowned(ctx, before_anything=True)  # a bucket by the stack's name that is not the stack's: --adopt
         for line in capture_warnings(ctx):  # as plan says them: the run that attaches the endpoint says them too
             progress(line)
         for line in adopted_bucket_warnings(ctx):  # before the seal is written, as plan says them
@@ -371,11 +374,14 @@ def refuse_setting_changes(ctx: Context) -> None:
     the state. Fewer --azs: removing a subnet must first wait out the Lambda ENIs in it (up to ~45 min); more
     --azs are converged (subnets, route tables, endpoint and function follow). --vpc-cidr: config.settle."""
     config, state = ctx.config, ctx.state
-    recorded_bucket = state.resources.get("bucket") or state.settings.get("bucket")
+    # Only a bucket the state records as made (or adopted) is left behind; a --bucket that an earlier `up` was given
+    # but never made or adopted (refused: not the stack's) leaves nothing, and `down` would not touch it.
+    recorded_bucket = state.resources.get("bucket") or state.resources.get("bucket_pending")
     if "bucket" in config.given and recorded_bucket and recorded_bucket != config.bucket:
+        down_does = ("keeps it, taking out only s3gw's policy statements" if state.settings.get("adopt") else
+                     "empties and deletes it, if it still carries the stack's tag")
         raise UsageError(f"stack {config.stack} has bucket {recorded_bucket}; --bucket {config.bucket} would "
-                         "leave it behind", "run 's3gw down' first (it empties and deletes the bucket), or use "
-                         "another --stack")
+                         f"leave it behind", f"run 's3gw down' first (it {down_does}), or use another --stack")
     recorded_azs = state.settings.get("azs")
     subnets = len(state.resources.get("subnet_ids") or [])
     had = max(recorded_azs if isinstance(recorded_azs, int) else 0, subnets)
@@ -448,6 +454,7 @@ def plan(config: StackConfig, progress: Progress) -> StackReport:
     ctx = open_context(config, progress, persist=False, region=True)
     zone_names(ctx)
     check_brought(ctx)
+    refuse_unowned(ctx, before_anything=True)
     refuse_setting_changes(ctx)
     # What is left to show: the recorded settings this run changes and `up` converges (more --azs, --egress).
     recorded = {"bucket": ctx.state.resources.get("bucket"), **ctx.state.settings}

@@ -122,6 +122,114 @@ class NotOwned(AwsError):
     """A bucket whose ownership by the stack is not proven: never emptied, never deleted."""
 
 
+# --- whose bucket: the tag, and a bucket a run made but had not tagged yet ---------------------------------------
+# Where S3 refuses CreateBucketConfiguration.Tags (400 UnsupportedArgument: hashicorp/terraform-provider-aws#45684
+# in aws-eusc, #45566, #45784; the provider retries without the tags since #46122), `up` makes the bucket untagged
+# and tags it at once (PutBucketTagging). The state records `bucket_pending` (saved) before that CreateBucket and
+# `bucket` only once the tag is on, so a crash in between leaves a bucket the state names as pending. That bucket is
+# taken as the stack's -- tagged by the next `up`, deleted by `down` -- only while it is exactly as the untagged
+# CreateBucket left it (untouched): no tag at all, no bucket policy, no object. The find just before the create saw
+# no bucket of that name, so another maker would have had to make it in between, and such a bucket holds nothing to
+# lose. Anything else (a tag of any kind, a policy, an object) is not proven: refused, with the way on named
+# (--retag-bucket, which the user confirms).
+
+
+def untouched(ctx: Context, bucket: str) -> bool:
+    """Whether a bucket is as an untagged CreateBucket left it: no tag, no bucket policy, no object version."""
+    if bucket_tags(ctx, bucket) or policy_text(ctx, bucket) is not None:
+        return False
+    page = ctx.aws.s3.list_object_versions(Bucket=bucket, MaxKeys=1)
+    return not page.get("Versions") and not page.get("DeleteMarkers")
+
+
+def pending_proven(ctx: Context, bucket: str) -> bool:
+    """A bucket the state records as pending (made by a run that stopped before tagging it), still untouched."""
+    return ctx.outputs.get("bucket_pending") == bucket and untouched(ctx, bucket)
+
+
+def tag_again(ctx: Context, bucket: str, tags: dict[str, str]) -> None:
+    """Put the stack's tags on a bucket the state records, keeping its other tags (PutBucketTagging replaces the
+    whole set)."""
+    ours = {t["Key"]: t["Value"] for t in ctx.tags(bucket)}
+    kept = [{"Key": k, "Value": v} for k, v in tags.items() if k not in ours]
+    call(f"tagging {bucket}", ctx.aws.s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
+         Tagging={"TagSet": ctx.tags(bucket) + kept})
+
+
+def lost_tag(ctx: Context, bucket: str, tags: dict[str, str], *, sealed: bool) -> AwsError:
+    """A bucket the state records as the stack's without the stack's tag: never sealed, emptied or deleted unproven;
+    what the state says of it, and the way on."""
+    stack, other = ctx.config.stack, tags.get(STACK_TAG)
+    if other:
+        return NotOwned(f"bucket {bucket} carries the tag {STACK_TAG}={other}: it is stack {other}'s, though the "
+                        f"state of stack {stack} names it; s3gw will not seal or adopt it",
+                        "check the state file; 's3gw down' drops it from the state without touching it")
+    seal_now = "it is still sealed" if sealed else "it is not sealed now"
+    return NotOwned(f"bucket {bucket} lacks the tag {STACK_TAG}={stack}, though the state records that stack {stack} "
+                    f"made it (was the tag removed?): s3gw will not seal a bucket it cannot prove its own, and "
+                    f"{seal_now}", "if it is the stack's, run 's3gw up --retag-bucket' to tag it again and seal it")
+
+
+def probe(ctx: Context, bucket: str) -> str:
+    """What is there by the name the stack would make: 'missing', 'ours' (the stack's tag), 'untagged', 'other:<stack>'
+    (another stack's tag), or 'denied' (another account's, or not ours to read). Not HeadBucket: the seal denies it."""
+    try:
+        ctx.aws.s3.get_bucket_location(Bucket=bucket)
+    except Exception as exc:
+        if is_code(exc, *_MISSING):
+            return "missing"
+        if is_code(exc, "403", "AccessDenied", "Forbidden"):
+            return "denied"
+        raise translate(exc, f"checking bucket {bucket}") from exc
+    tag = bucket_tags(ctx, bucket).get(STACK_TAG)
+    return "ours" if tag == ctx.config.stack else f"other:{tag}" if tag else "untagged"
+
+
+def known_bucket_name(ctx: Context) -> str | None:
+    """The stack's bucket name when it is known without asking AWS for the account (--bucket, the state)."""
+    if ctx.config.bucket or ctx.outputs.get("bucket") or ctx.outputs.get("bucket_pending"):
+        return bucket_name(ctx)
+    return ctx.config.default_bucket(ctx.state.account) if ctx.state.account else None
+
+
+def probe_ahead(ctx: Context) -> None:
+    """`up` and `plan`: probe the bucket the stack would make in the run's first round (with the account), when its
+    name is known then and the state does not record it; a failure is left to refuse_unowned, which reads again."""
+    bucket = known_bucket_name(ctx)
+    if bucket and not ctx.config.adopt and not _recorded(ctx, bucket):
+        ahead(ctx, f"bucket_probe:{bucket}", lambda: probe(ctx, bucket))
+
+
+def _recorded(ctx: Context, bucket: str) -> bool:
+    return bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
+
+
+def refuse_unowned(ctx: Context, *, before_anything: bool = False) -> str | None:
+    """A bucket by the stack's name that the state does not record and that is not the stack's is refused in one
+    line naming --adopt (issue 26: `up` and `plan` check it before anything is made). Returns the probe; None when
+    there is nothing to probe (--adopt, recorded). `before_anything`: only a name known without the account (a new
+    stack's default name is probed by the bucket's find, in the graph, costing no round of its own)."""
+    if ctx.config.adopt:
+        return None
+    bucket = known_bucket_name(ctx) if before_anything else bucket_name(ctx)
+    if not bucket or _recorded(ctx, bucket):
+        return None
+    if before_anything and not ctx.config.bucket and f"bucket_probe:{bucket}" not in ctx.seen:
+        return None  # not probed in the first round: no round of its own here; the bucket's find probes it
+    found = ctx.remember(f"bucket_probe:{bucket}", lambda: probe(ctx, bucket))
+    if found == "denied":
+        raise AwsError(f"the bucket name {bucket} is taken by another account (or you may not read it)",
+                       "choose another name with --bucket")
+    if found == "untagged":
+        raise UsageError(f"bucket {bucket} exists and is not stack {ctx.config.stack}'s (it lacks the tag "
+                         f"{STACK_TAG}={ctx.config.stack})", "to seal it as it is, add --adopt (s3gw only adds its "
+                         "policy statements; down keeps the bucket and its data); else choose another --bucket")
+    if found.startswith("other:"):
+        raise UsageError(f"bucket {bucket} is stack {found.removeprefix('other:')}'s (it carries its tag "
+                         f"{STACK_TAG})", "choose another --bucket")
+    return found
+
+
 def ownership(ctx: Context, bucket: str) -> str:
     """'ours' (it carries the stack's tag), 'gone', 'foreign' (readable, without the tag: another's or
     untagged), or 'unknown' (S3 will not tell us: another account's, or we may not read its tags)."""
@@ -142,16 +250,17 @@ def ownership(ctx: Context, bucket: str) -> str:
 class BucketStep(Step):
     name = "bucket"
     title = "bucket"
-    # bucket_pending: written by s3gw before the bucket was tagged in CreateBucket; read, never written now
+    # bucket_pending: recorded before an untagged CreateBucket, until its tag is on (see untouched())
     keys = ("bucket", "bucket_pending")
-    created = ""  # the bucket this process made (CreateBucket answered 200): proven ours
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
         ctx.unsee("bucket_new")
         bucket = bucket_name(ctx)
         if ctx.config.adopt:
             return find_adopted(ctx, bucket)
-        recorded = bucket in (ctx.outputs.get("bucket"), ctx.outputs.get("bucket_pending"))
+        recorded = _recorded(ctx, bucket)
+        if not recorded:
+            return None if refuse_unowned(ctx) == "missing" else {"bucket": bucket}
         try:
             # Not HeadBucket: it needs s3:ListBucket, which the seal denies outside the endpoint.
             location = lambda: ctx.aws.s3.get_bucket_location(Bucket=bucket)  # noqa: E731
@@ -168,10 +277,6 @@ class BucketStep(Step):
                 raise AwsError(f"the bucket name {bucket} is taken by another account (or you may not read it)",
                                "choose another name with --bucket") from None
             raise translate(exc, f"checking bucket {bucket}") from exc
-        if not recorded and bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
-            raise AwsError(f"bucket {bucket} exists but does not carry the tag {STACK_TAG}={ctx.config.stack}",
-                           "choose another name with --bucket; s3gw never adopts a bucket it did not create "
-                           "(if this one is the stack's, tag it so)")
         return {"bucket": bucket}
 
     def create(self, ctx: Context) -> None:
@@ -179,28 +284,69 @@ class BucketStep(Step):
         # Tagged in the same call (CreateBucketConfiguration.Tags, botocore's s3 model; it needs s3:TagResource),
         # so the bucket carries the stack's tag from its first moment: a crash before its name is recorded
         # leaves a bucket the next `up` or `down` finds by name and proves ours by the tag.
-        configuration: dict[str, Any] = {"Tags": ctx.tags(bucket)}
-        if ctx.config.region != "us-east-1":  # us-east-1 refuses a LocationConstraint naming itself
-            configuration["LocationConstraint"] = ctx.config.region
+        location = {} if ctx.config.region == "us-east-1" else {"LocationConstraint": ctx.config.region}
         try:
-            ctx.aws.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=configuration)
+            ctx.aws.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={**location, "Tags": ctx.tags(bucket)})
         except Exception as exc:
-            if is_code(exc, "BucketAlreadyExists"):
-                raise AwsError(f"the bucket name {bucket} is taken by another account",
-                               "choose another name with --bucket") from None
-            if not is_code(exc, "BucketAlreadyOwnedByYou"):
-                raise translate(exc, f"creating bucket {bucket}") from exc
-            if ownership(ctx, bucket) != "ours":  # made meanwhile, but not by us
-                raise AwsError(f"bucket {bucket} was made meanwhile, not by stack {ctx.config.stack}",
-                               "choose another name with --bucket") from None
+            if is_code(exc, "UnsupportedArgument"):  # a region or partition without tags at create (see untouched)
+                self._create_then_tag(ctx, bucket, location)
+                return
+            self._refused(ctx, bucket, exc)
         else:
-            self.created = bucket
-            # Made now, in this region and with no policy: what check() would read is known, but for the tags.
-            # Block Public Access and default encryption are on for new buckets since 2023 (S3 User Guide, "Default
-            # encryption", "Blocking public access"), but are set explicitly all the same, not read: two idempotent
-            # puts, whatever the account's or an emulator's defaults.
-            ctx.seen["bucket_new"] = bucket
+            if ctx.config.region == "us-east-1" and bucket_tags(ctx, bucket).get(STACK_TAG) != ctx.config.stack:
+                raise self._not_made(ctx, bucket)
+            self._made(ctx, bucket)
         ctx.record("bucket", bucket)
+
+    def _create_then_tag(self, ctx: Context, bucket: str, location: dict[str, str]) -> None:
+        """CreateBucket without tags, then PutBucketTagging at once; `bucket_pending` is recorded (saved) before the
+        create and dropped once the tag is on, so that a crash in between ends clean (see untouched)."""
+        ctx.progress(f"S3 here takes no tags in CreateBucket (UnsupportedArgument): making {bucket}, then tagging it")
+        ctx.record("bucket_pending", bucket)
+        try:
+            ctx.aws.s3.create_bucket(Bucket=bucket, **({"CreateBucketConfiguration": location} if location else {}))
+        except Exception as exc:
+            if is_code(exc, "BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                ctx.forget("bucket_pending")  # made by another: this run made nothing
+            self._refused(ctx, bucket, exc)
+        else:
+            # us-east-1 answers 200 to a bucket the account already has: there, only an untouched one is this run's.
+            if ctx.config.region == "us-east-1" and not untouched(ctx, bucket):
+                ctx.forget("bucket_pending")
+                raise self._not_made(ctx, bucket)
+            call(f"tagging {bucket}", ctx.aws.s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
+                 Tagging={"TagSet": ctx.tags(bucket)})
+            self._made(ctx, bucket)
+        ctx.record("bucket", bucket)
+        ctx.forget("bucket_pending")
+
+    def _refused(self, ctx: Context, bucket: str, exc: Exception) -> None:
+        """CreateBucket failed: the name is another account's, or (BucketAlreadyOwnedByYou) the bucket exists in this
+        account, which is the stack's only when it carries the stack's tag."""
+        if is_code(exc, "BucketAlreadyExists"):
+            raise AwsError(f"the bucket name {bucket} is taken by another account",
+                           "choose another name with --bucket") from None
+        if not is_code(exc, "BucketAlreadyOwnedByYou"):
+            raise translate(exc, f"creating bucket {bucket}") from exc
+        if ownership(ctx, bucket) != "ours":  # made meanwhile, but not by us
+            raise self._not_made(ctx, bucket) from None
+
+    def _not_made(self, ctx: Context, bucket: str) -> AwsError:
+        # us-east-1 answers 200 OK to a CreateBucket of a bucket the account already owns, where every other region
+        # answers BucketAlreadyOwnedByYou (botocore's s3 model, BucketAlreadyOwnedByYou): a 200 there is trusted only
+        # once the bucket reads as this run left it, so another stack's bucket made meanwhile is never re-tagged.
+        return AwsError(f"bucket {bucket} was made meanwhile, not by stack {ctx.config.stack}",
+                        "choose another name with --bucket")
+
+    def _made(self, ctx: Context, bucket: str) -> None:
+        # What this run made (CreateBucket answered 200 and, in us-east-1, the bucket read as left): proven ours. In
+        # the run's context, not on the step: STEPS' instances live as long as the process (tests, demo).
+        ctx.seen["bucket_made"] = bucket
+        # Made now, in this region and with no policy: what check() would read is known, but for the tags.
+        # Block Public Access and default encryption are on for new buckets since 2023 (S3 User Guide, "Default
+        # encryption", "Blocking public access"), but are set explicitly all the same, not read: two idempotent
+        # puts, whatever the account's or an emulator's defaults.
+        ctx.seen["bucket_new"] = bucket
 
     def check(self, ctx: Context) -> list[Drift]:
         s3 = ctx.aws.s3
@@ -225,8 +371,15 @@ class BucketStep(Step):
             return check_adopted(ctx, bucket)
         tags, public_off, rules, current = at_once(
             ctx, *[lambda n=n, r=r: ctx.remember(f"{n}:{bucket}", lambda: r(ctx, bucket)) for n, r in _CHECKED.items()])
-        if tags.get(STACK_TAG) != ctx.config.stack:
-            drifts.append(Drift("tags", f"the tag {STACK_TAG}={ctx.config.stack} is missing"))
+        tag, stack, pending = tags.get(STACK_TAG), ctx.config.stack, ctx.outputs.get("bucket_pending") == bucket
+        if tag != stack and pending and not tag:
+            drifts.append(Drift("tag_pending", f"the tag {STACK_TAG}={stack} is not on it: a run made it and "
+                                               "stopped before tagging it"))
+        elif tag != stack:
+            drifts.append(Drift("tags", f"the tag {STACK_TAG}={stack} is missing" if not tag else
+                                f"it carries the tag {STACK_TAG}={tag}, not {stack}"))
+        elif pending:
+            drifts.append(Drift("pending_record", "its tag is on; the state still records it as pending"))
         if public_off:
             drifts.append(Drift("public_access_block", "Block Public Access is not fully on"))
         if not rules:
@@ -245,17 +398,11 @@ class BucketStep(Step):
             repair_adopted(ctx, bucket, drifts)
             return
         keys = {drift.key for drift in drifts}
-        for drift in drifts:
-            if drift.key == "tags" and bucket == self.created:
-                # Made by this very run, so ours: an endpoint that drops CreateBucket's tags (not AWS) gets them here.
-                call(f"tagging {bucket}", s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
-                     Tagging={"TagSet": ctx.tags(bucket)})
-            elif drift.key == "tags":
-                # The tag is the proof of ownership `down` relies on: s3gw never puts it on a bucket that lacks it.
-                raise AwsError(f"bucket {bucket} is recorded but does not carry the tag "
-                               f"{STACK_TAG}={ctx.config.stack}: s3gw will not seal or adopt it",
-                               "if it is the stack's, tag it so and run 'up' again; else run 'down' (it drops "
-                               "the bucket from the state without touching it)")
+        if keys & {"tags", "tag_pending"}:
+            self._tag_recorded(ctx, bucket, "tag_pending" in keys, sealed="policy" not in keys)
+        if keys & {"tags", "tag_pending", "pending_record"}:
+            ctx.record("bucket", bucket)
+            ctx.forget("bucket_pending")
         # Block Public Access, default encryption and the seal are independent of each other: set at once. (The
         # seal is no public policy, so BlockPublicPolicy never refuses it: S3 User Guide, "The meaning of public".)
         puts = []
@@ -265,19 +412,45 @@ class BucketStep(Step):
         if "encryption" in keys:
             puts.append(lambda: call(f"turning on default encryption of {bucket}", s3.put_bucket_encryption,
                                      retry_not_found=ctx, Bucket=bucket, ServerSideEncryptionConfiguration=_ENCRYPTION))
-        if "confirm_tags" in keys and bucket == self.created:
+        if "confirm_tags" in keys and bucket == ctx.seen.get("bucket_made"):
             puts.append(lambda: self._confirm_tags(ctx, bucket))
         if "policy" in keys:
             puts.append(lambda: call(f"sealing {bucket} to the endpoint", s3.put_bucket_policy, retry_not_found=ctx,
                                      Bucket=bucket, Policy=json.dumps(seal(ctx, bucket))))
         at_once(ctx, *puts)
 
-    def _confirm_tags(self, ctx: Context, bucket: str) -> None:
-        """A bucket this run made (so ours) carries the stack's tag, put now if CreateBucket's was dropped."""
-        tags = call(f"reading the tags of {bucket}", bucket_tags, ctx, bucket, retry_not_found=ctx)
-        if (tags or {}).get(STACK_TAG) != ctx.config.stack:
+    def _tag_recorded(self, ctx: Context, bucket: str, pending: bool, *, sealed: bool) -> None:
+        """The stack's tag on a recorded bucket that lacks it, when that is proven right; else refused, saying why.
+
+        The tag is the proof of ownership `down` relies on: s3gw puts it only on a bucket this run made, on one a run
+        made and left untagged (pending, untouched), or when the user confirms with --retag-bucket that the bucket the
+        state records as the stack's is (its tag removed from outside: PutBucketTagging stays open under the seal)."""
+        if bucket == ctx.seen.get("bucket_made"):
+            # Made by this very run, so ours: an endpoint that drops CreateBucket's tags (not AWS) gets them here.
             call(f"tagging {bucket}", ctx.aws.s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
                  Tagging={"TagSet": ctx.tags(bucket)})
+            return
+        if pending and untouched(ctx, bucket):
+            ctx.progress(f"tagging {bucket}: a run made it and stopped before tagging it, and it is untouched since")
+            tag_again(ctx, bucket, {})
+            return
+        tags = bucket_tags(ctx, bucket)
+        if not tags.get(STACK_TAG) and ctx.config.retag_bucket:
+            ctx.progress(f"tagging {bucket} again ({STACK_TAG}={ctx.config.stack}): --retag-bucket confirms it is "
+                         "the stack's")
+            tag_again(ctx, bucket, tags)
+            return
+        raise lost_tag(ctx, bucket, tags, sealed=sealed)
+
+    def _confirm_tags(self, ctx: Context, bucket: str) -> None:
+        """A bucket this run made (so ours) carries the stack's tag, put now if CreateBucket's was dropped."""
+        tags = call(f"reading the tags of {bucket}", bucket_tags, ctx, bucket, retry_not_found=ctx) or {}
+        if tags.get(STACK_TAG) == ctx.config.stack:
+            return
+        if tags.get(STACK_TAG):  # another stack's tag, put meanwhile: never overwritten (the tag is the proof)
+            raise lost_tag(ctx, bucket, tags, sealed=False)
+        call(f"tagging {bucket}", ctx.aws.s3.put_bucket_tagging, retry_not_found=ctx, Bucket=bucket,
+             Tagging={"TagSet": ctx.tags(bucket)})
 
     def delete(self, ctx: Context) -> bool:
         bucket = ctx.outputs.get("bucket") or ctx.outputs.get("bucket_pending")
@@ -289,12 +462,10 @@ class BucketStep(Step):
             ctx.forget("bucket_pending")
             return False
         owner = ownership(ctx, bucket)
+        if owner == "foreign" and pending_proven(ctx, bucket):
+            owner = "ours"  # made by a run that stopped before tagging it, untouched since (see untouched())
         if owner == "foreign":
-            ctx.forget("bucket")
-            ctx.forget("bucket_pending")
-            raise NotOwned(f"not emptying or deleting bucket {bucket}: it lacks the tag {STACK_TAG}={ctx.config.stack}"
-                           " (dropped from the state)",
-                           "if it is the stack's, tag it so and run 'down' again; else it was never this stack's")
+            raise self._disowned(ctx, bucket)
         if owner == "unknown":
             raise NotOwned(f"not emptying or deleting bucket {bucket}: S3 refuses to show its tags, so it is not "
                            "proven the stack's", "check s3:GetBucketTagging, then run 'down' again")
@@ -318,6 +489,23 @@ class BucketStep(Step):
         ctx.forget("bucket")
         ctx.forget("bucket_pending")
         return deleted
+
+    def _disowned(self, ctx: Context, bucket: str) -> NotOwned:
+        """Not the stack's by its tag: dropped from the state, never emptied or deleted; what the state said of it,
+        and the way on when it is the stack's after all."""
+        tags = bucket_tags(ctx, bucket)
+        made = ctx.outputs.get("bucket") == bucket
+        ctx.forget("bucket")
+        ctx.forget("bucket_pending")
+        stack, other = ctx.config.stack, tags.get(STACK_TAG)
+        line = f"not emptying or deleting bucket {bucket}: it lacks the tag {STACK_TAG}={stack}"
+        if other:
+            return NotOwned(f"{line} (it is stack {other}'s; dropped from the state)", "it was never this stack's")
+        said = ("though the state records that stack {stack} made it (was the tag removed?)" if made else
+                "though a run of stack {stack} made it and stopped before tagging it: it was changed since (a tag, "
+                "policy or object), so it is not proven the stack's").format(stack=stack)
+        return NotOwned(f"{line}, {said}; dropped from the state, left as it is",
+                        f"if it is the stack's, add the tag {STACK_TAG}={stack} to it and run 's3gw down --from-tags'")
 
 
 def unseal(ctx: Context, bucket: str) -> None:
