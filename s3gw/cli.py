@@ -29,11 +29,14 @@ from s3gw.errors import (
     EXIT_CHECK,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
+    Declined,
     NoAnswer,
     S3gwError,
     Terminated,
     UsageError,
+    redact_lines,
 )
+from s3gw.words import plural
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -41,6 +44,47 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # as the AWS CLI and SAM take them); given in both places, the one after the command wins.
 GLOBAL_KEYS = ("stack", "region", "profile", "endpoint_url", "state_dir", "state_url", "output", "verbose",
                "no_color", "max_concurrency")
+
+
+def _complete_stacks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """The stacks whose state files are in the state directory (--state-dir typed so far, S3GW_STATE_DIR, .s3gw)."""
+    import os
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from s3gw.config import validate_stack
+
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)  # not the default: typed before the command?
+    state_dir = next((c.params["state_dir"] for c in _contexts(ctx)
+                      if c.params.get("state_dir") and c.get_parameter_source("state_dir") in given), None)
+    folder = Path(state_dir or os.environ.get("S3GW_STATE_DIR") or ".s3gw")
+    try:
+        files = [p.name for p in folder.iterdir() if p.suffix == ".json" and p.is_file()]
+    except OSError:  # no such directory, not readable: nothing to offer
+        return []
+    names = []
+    for name in sorted(files):
+        try:  # `<stack>.json` only: not a temporary `.s3gw.json.XXXX` or a file of another tool
+            names.append(validate_stack(name[:-len(".json")]))
+        except UsageError:
+            continue
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def _complete_output_keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from s3gw.engine import OUTPUT_KEYS
+
+    return [key for key in OUTPUT_KEYS if key.startswith(incomplete)]
+
+
+def _contexts(ctx: click.Context | None) -> list[click.Context]:
+    """This context and its parents: an option typed before the command is in the group's."""
+    found = []
+    while ctx is not None:
+        found.append(ctx)
+        ctx = ctx.parent
+    return found
 
 
 def _global_options(*, for_group: bool) -> list[Callable[[Any], Any]]:
@@ -52,7 +96,7 @@ def _global_options(*, for_group: bool) -> list[Callable[[Any], Any]]:
         return click.option(*names, envvar=envvar, default=default, show_default=default is not None, **kwargs)
 
     return [
-        option("--stack", envvar="S3GW_STACK", default="s3gw", help="Stack name."),
+        option("--stack", envvar="S3GW_STACK", default="s3gw", help="Stack name.", shell_complete=_complete_stacks),
         option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS region."),
         option("--profile", envvar="AWS_PROFILE", help="AWS profile."),
         option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint (the sandbox's)."),
@@ -87,6 +131,102 @@ def _with_global_options(options: dict[str, Any]) -> dict[str, Any]:
         if key in options and not typed_after and before.get(key) not in (None, False):
             options[key] = before[key]
     return options
+
+
+def _from_environment(error: UsageError) -> UsageError:
+    """Name the environment variable a bad value came from (`invalid stack name 'X Y' (from S3GW_STACK)`): the
+    message names the option or quotes the value, and the user may never have typed it."""
+    import re
+
+    ctx = click.get_current_context()
+    for param in ctx.command.params:
+        variable = _environment_variable(ctx, param)
+        value = ctx.params.get(param.name or "")
+        if not variable or value in (None, ""):
+            continue
+        long_names = [opt for opt in param.opts if opt.startswith("--")]
+        named = any(re.search(re.escape(opt) + r"(?![\w-])", error.message) for opt in long_names)
+        if named or repr(value) in error.message:
+            error.message = f"{error.message} (from {variable})"
+            break
+    return error
+
+
+def _environment_variable(ctx: click.Context, param: click.Parameter) -> str | None:
+    """The variable this parameter's value was read from, or None when it was typed or defaulted."""
+    import os
+
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source(param.name or "") != ParameterSource.ENVIRONMENT:
+        return None
+    names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or [])
+    return next((name for name in names if os.environ.get(name)), names[0] if names else None)
+
+
+def _confirm(question: str, declined: str) -> None:
+    """Ask; anything but yes (an empty answer, end of input) is Declined, exit 5. Ctrl-C stays an interrupt."""
+    if not _interactive():
+        raise UsageError(f"{click.get_current_context().info_name} needs confirmation",
+                         "pass --yes when no terminal is attached")
+    try:
+        agreed = click.confirm(question, default=False, err=True)
+    except click.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        click.echo(err=True)  # end the prompt's line: end of input left the cursor on it
+        agreed = False
+    if not agreed:
+        raise Declined(declined)
+
+
+class Group(click.Group):
+    """Click's own usage errors (a typo'd command, a bad --output) as s3gw says its errors: one line on stderr,
+    `error: what — see 's3gw COMMAND --help'`, naming the environment variable a bad value came from."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            raise _one_line(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            raise _one_line(exc) from exc
+
+
+class _OneLine(click.ClickException):
+    def __init__(self, line: str, exit_code: int) -> None:
+        super().__init__(line)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        from s3gw.render import Renderer
+
+        Renderer().error(self.message)
+
+
+def _one_line(exc: click.ClickException) -> click.ClickException:
+    if isinstance(exc, _OneLine) or type(exc).__name__ == "NoArgsIsHelpError":  # `s3gw` alone: the help
+        return exc
+    ctx: click.Context | None = getattr(exc, "ctx", None)
+    param: click.Parameter | None = getattr(exc, "param", None)
+    if isinstance(exc, click.BadParameter) and ctx is not None and param is not None and exc.param_hint is None:
+        variable = _environment_variable(ctx, param)
+        option = max(param.opts, key=len) if isinstance(param, click.Option) else param.human_readable_name
+        where = f"{variable} (the environment variable of {option})" if variable else option
+        message = f"invalid value for {where}: {exc.message}"
+    else:
+        message = exc.format_message().replace(". (Did you mean", " (did you mean")
+        message = message.replace(". Did you mean", "; did you mean")
+        if message[:2].istitle():  # "No such command" → "no such command", as s3gw's own lines start
+            message = message[0].lower() + message[1:]
+    message = message.rstrip(".")
+    hint = f" — see '{ctx.command_path} --help'" if ctx is not None else ""
+    return _OneLine(message + hint, exc.exit_code)
 
 
 def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,8 +276,14 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
                 options["allow_principals"] = []
             elif principals:
                 options["allow_principals"] = list(principals)
-            config = make_config(**{k: options.pop(k) for k in list(options) if k in _CONFIG_KEYS})
+            try:
+                config = make_config(**{k: options.pop(k) for k in list(options) if k in _CONFIG_KEYS})
+            except UsageError as exc:
+                raise _from_environment(exc) from exc.__cause__
             fn(config, renderer, **options)
+        except Declined as exc:  # the user's own answer: one plain line, not an error
+            renderer.note(exc.line())
+            sys.exit(exc.exit_code)
         except S3gwError as exc:
             fail(renderer, exc)
         except NoAnswer as silent:
@@ -162,10 +308,10 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def fail(renderer: Any, exc: S3gwError) -> NoReturn:
     """One line on stderr (the traceback too with -v) and the error's exit code."""
-    if renderer.verbose:
+    if renderer.verbose:  # every line redacted: the chained errors quote the request's headers too
         import traceback
 
-        traceback.print_exc()
+        sys.stderr.write(redact_lines(traceback.format_exc()))
     renderer.error(exc.line())
     sys.exit(exc.exit_code)
 
@@ -182,7 +328,7 @@ _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "outp
                 "adopt", "vpc_id", "subnet_ids", "max_concurrency", "retag_bucket"}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="s3gw")
 def cli(**global_options: Any) -> None:
     """A private path from a Lambda in private subnets to one S3 bucket, through an S3 gateway endpoint.
@@ -245,18 +391,28 @@ def plan(config: StackConfig, renderer: Any, exit_code: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
 @shared_options
 @command
-def unseal(config: StackConfig, renderer: Any) -> None:
-    """Remove the bucket's seal only (e.g. to upload once from here); `s3gw up` puts it back.
+def unseal(config: StackConfig, renderer: Any, yes: bool) -> None:
+    """Remove the bucket's seal only (e.g. to upload once from here); `s3gw up` puts it back. Asks unless --yes.
 
     \b
     Example:
-      s3gw unseal && aws s3 cp data.csv "s3://$(s3gw outputs bucket)/" && s3gw up
+      s3gw unseal --yes && aws s3 cp data.csv "s3://$(s3gw outputs bucket)/" && s3gw up
     """
     from s3gw import engine
 
+    if not yes:
+        bucket = engine.recorded_outputs(config, required=True).get("bucket")
+        if bucket:  # without one, engine.unseal says so (exit 2): nothing to ask about
+            _confirm(f"Remove the seal of bucket {bucket} (stack {config.stack} in {config.region})? It then "
+                     "answers outside the endpoint, to anyone the account's IAM policies allow, until 's3gw up' "
+                     "seals it again.", f"unseal: declined; {bucket} stays sealed")
     bucket = engine.unseal(config, renderer.progress)
+    if config.output == "json":
+        renderer.json({"stack": config.stack, "region": config.region, "bucket": bucket, "sealed": False})
+        return
     renderer.note(f"stack {config.stack}: {bucket} is unsealed (it answers outside the endpoint); "
                   "'s3gw up' seals it again")
 
@@ -287,10 +443,10 @@ def status(config: StackConfig, renderer: Any, graph: bool, graph_format: str) -
     report = engine.status(config, renderer.progress)
     if graph or graph_format == "mermaid":
         from s3gw.pathgraph import from_status
-        from s3gw.render import summary_line
+        from s3gw.render import summary_counts, summary_line
 
         renderer.path_graph(report, from_status(report), graph_format, summary_line("status", report),
-                            f"stack {config.stack} in {config.region}")
+                            f"stack {config.stack} in {config.region}", summary_counts("status", report))
     else:
         renderer.steps(f"stack {config.stack} in {config.region}", report, "status")
     if not report.clean:
@@ -298,7 +454,7 @@ def status(config: StackConfig, renderer: Any, graph: bool, graph_format: str) -
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("key", required=False)
+@click.argument("key", required=False, shell_complete=_complete_output_keys)
 @shared_options
 @command
 def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
@@ -312,7 +468,7 @@ def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
     from s3gw import engine
 
     if key:
-        renderer.bare(engine.output_value(config, key))
+        renderer.bare(key, engine.output_value(config, key))
     else:
         renderer.outputs(engine.recorded_outputs(config, required=True))
 
@@ -363,9 +519,10 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
     report = engine.verify(config, renderer.progress, function_name=function_name, bucket=target_bucket)
     if graph or graph_format == "mermaid":
         from s3gw.pathgraph import from_verify
-        from s3gw.render import verdict_line, verify_document
+        from s3gw.render import verdict_line, verify_counts, verify_document
 
-        renderer.path_graph(verify_document(report), from_verify(report), graph_format, verdict_line(report))
+        renderer.path_graph(verify_document(report), from_verify(report), graph_format, verdict_line(report),
+                            summary=verify_counts(report))
     else:
         renderer.checks(report)
     if not report.ok:
@@ -396,16 +553,15 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bo
         renderer.note(f"stack {config.stack}: no state at {config.state_where}, and nothing tagged "
                       f"s3gw:stack={config.stack} in {config.region}; nothing to delete")
         if config.output == "json":
-            renderer.json({"stack": config.stack, "deleted": [], "left": {}, "problems": [], "already_gone": []})
+            renderer.json({"stack": config.stack, "deleted": [], "left": {}, "problems": [], "already_gone": []},
+                          {"deleted": 0, "already_gone": 0, "left": 0})
         return
     if not yes:
-        if not _interactive():
-            raise UsageError("down needs confirmation", "pass --yes when no terminal is attached")
-        click.confirm(_down_question(config, from_tags), abort=True, err=True)
+        _confirm(_down_question(config, from_tags), f"down: declined; nothing of stack {config.stack} was deleted")
     started = time.monotonic()
     report = engine.down(config, renderer.progress, wait=bound, from_tags=from_tags, live=renderer.live_line())
     if config.output == "json":
-        renderer.json(report)
+        renderer.json(report, _down_counts(report))
     else:
         gone = f", already gone {len(report.already_gone)} ({', '.join(report.already_gone)})" \
             if report.already_gone else ""
@@ -424,6 +580,14 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
+def _down_counts(report: Any) -> dict[str, int]:
+    """The text's `deleted N`, `already gone N`, and how many resources are left."""
+    from s3gw import engine
+
+    return {"deleted": len(report.deleted), "already_gone": len(report.already_gone),
+            "left": len(engine.describe_resources(report.left))}
+
+
 def _down_question(config: StackConfig, from_tags: bool) -> str:
     from s3gw import engine
 
@@ -431,10 +595,11 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
         return f"Delete everything tagged s3gw:stack={config.stack} in {config.region}?"
     resources, versions = engine.down_preview(config)
     lines = [f"Delete stack {config.stack} in {config.region}:", *(f"  {line}" for line in resources)]
-    if versions is None:
-        lines.append("  and every object version in the bucket (S3 does not let them be counted from here)")
+    if versions is None:  # the seal refuses ListBucketVersions outside the endpoint, unless --allow-principal
+        lines.append("  and every object version in the bucket (not counted: S3 refused to list them from here)")
     elif versions:
-        lines.append(f"  and the bucket's {versions} object version(s) and delete marker(s)")
+        lines.append("  and the bucket's " + plural(versions, "object version or delete marker",
+                                                    "object versions and delete markers"))
     lines.append(f"  and anything else tagged s3gw:stack={config.stack}")
     return "\n".join([*lines, "Proceed?"])
 
@@ -466,8 +631,8 @@ def permissions(config: StackConfig, renderer: Any, account: str | None, functio
     if function_name is not None and not config.bucket:
         raise UsageError("--function needs --bucket", "name the bucket verify --function … --bucket … checks")
     target = engine.permissions_target(config, account, function_name)
-    if config.output == "json":
-        renderer.json(policy_document(target))
+    if config.output == "json":  # the IAM policy document as it is: IAM refuses any other top-level key
+        renderer.raw_json(policy_document(target))
     else:
         renderer.permissions(rows(), policy_document(target))
 
@@ -577,24 +742,35 @@ def _copy_state(config: StackConfig, renderer: Any, direction: str, force: bool)
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--port", type=click.IntRange(0, 65535), default=4566, show_default=True)
-def sandbox(port: int) -> None:
-    """Serve the embedded AWS emulator on 127.0.0.1 until stopped.
+@click.option("--print-env", is_flag=True, help="Print the export line for --port and exit (serve nothing).")
+@click.option("--env-file", type=click.Path(dir_okay=False, writable=True), metavar="PATH",
+              help="Write the export line to PATH once requests are answered, then serve.")
+def sandbox(port: int, print_env: bool, env_file: str | None) -> None:
+    """Serve the embedded AWS emulator on 127.0.0.1 until stopped (Ctrl-C); print the export line for it.
 
     \b
     Example:
-      eval "$(s3gw sandbox --port 4566 | head -1)"   # in another shell: it serves until Ctrl-C
+      s3gw sandbox --port 4566 --env-file sandbox.env &   # serves in the background
+      until [ -s sandbox.env ]; do sleep 0.2; done; . ./sandbox.env   # once it answers
+      eval "$(s3gw sandbox --port 4566 --print-env)"   # the same line, at once, in any shell
     """
     from s3gw.render import Renderer
 
     renderer = Renderer()
+    if print_env:  # no server: `eval "$(…)"` returns at once (the serving command's output never ends)
+        if port == 0:
+            fail(renderer, UsageError("--print-env needs the --port the sandbox serves on", "give --port N"))
+        click.echo(_sandbox_env(f"http://127.0.0.1:{port}"))
+        return
     try:
         from s3gw.sandbox import Behaviours, serve
     except ImportError as exc:
         fail(renderer, sandbox_missing(exc) or _reraise(exc))
 
     def ready(url: str) -> None:
-        click.echo(f"export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox "
-                   "AWS_REGION=us-east-1")
+        click.echo(_sandbox_env(url))
+        if env_file:
+            _write_env_file(env_file, _sandbox_env(url) + "\n")
         click.echo("sandbox ready; Ctrl-C stops it", err=True)
 
     try:
@@ -605,6 +781,21 @@ def sandbox(port: int) -> None:
         serve(port, behaviours, ready)
     except OSError as exc:
         fail(renderer, UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}", "choose another --port"))
+
+
+def _sandbox_env(url: str) -> str:
+    return (f"export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox "
+            "AWS_REGION=us-east-1")
+
+
+def _write_env_file(path: str, text: str) -> None:
+    """Whole or absent (a temporary file renamed): a shell polling for it never sources half a line."""
+    import os
+
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
 
 
 def _reraise(exc: BaseException) -> NoReturn:

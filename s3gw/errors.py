@@ -13,6 +13,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CHECK = 3
 EXIT_LOCKED = 4
+EXIT_DECLINED = 5  # the user answered no to a prompt (or gave no answer): nothing was changed
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
 EXIT_TERMINATED = 143  # SIGTERM: 128 + SIGTERM
 
@@ -35,11 +36,20 @@ _SECRETS = re.compile(r"(Credential|Signature|SignedHeaders|X-Amz-Security-Token
                       r"X-Amz-Signature)=[^\s,&'\"]*", re.IGNORECASE)
 _HEADER_VALUE = re.compile(r"Invalid (?:header value|return character or leading space in header:)[\s\S]*",
                            re.IGNORECASE)
+# A URL's user:password@ (RFC 3986 "userinfo"): an endpoint URL may carry one; s3gw never prints it.
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]*@", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
+    """No secret in a line s3gw prints: signing headers, a header value quoted whole, a URL's userinfo."""
     text = _HEADER_VALUE.sub("an invalid character in a request header (a line break in an option?)", text)
+    text = _USERINFO.sub(r"\1", text)
     return _SECRETS.sub(lambda m: f"{m.group(1)}=<redacted>", text)
+
+
+def redact_lines(text: str) -> str:
+    """redact() line by line (a traceback): a quoted header value hides only the rest of its own line."""
+    return "\n".join(redact(line) for line in text.split("\n"))
 
 
 class UsageError(S3gwError):
@@ -56,6 +66,12 @@ class LockedError(S3gwError):
     """The stack is locked by another run."""
 
     exit_code = EXIT_LOCKED
+
+
+class Declined(S3gwError):
+    """The user answered no (or nothing) to a prompt: not a failure, and nothing was changed."""
+
+    exit_code = EXIT_DECLINED
 
 
 class StateConflict(LockedError):

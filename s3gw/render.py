@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from typing import Any
@@ -12,12 +13,18 @@ from typing import Any
 from rich.console import Console
 from rich.status import Status
 
+from s3gw.errors import redact
+from s3gw.words import plural
+
+# The version of every JSON document's shape ("schema": 1 first in each); raised when a key changes meaning or goes.
+JSON_SCHEMA = 1
+
 _MARKS = {
     "created": "[green]+[/]", "repaired": "[yellow]~[/]", "unchanged": "[dim]=[/]",
     "create": "[green]+[/]", "change": "[yellow]~[/]", "ok": "[green]✓[/]",
     "drift": "[yellow]~[/]", "missing": "[red]✗[/]", "pass": "[green]✓[/]", "fail": "[red]✗[/]",
 }
-# The closing line of each kind of report: (prefix, [(action, words)]).
+# The closing line of each kind of report: (prefix, [(action, words)]); the JSON summary's keys are the words.
 _SUMMARIES = {
     "up": [("created", "created"), ("repaired", "repaired"), ("unchanged", "unchanged")],
     "plan": [("create", "to create"), ("change", "to change"), ("ok", "unchanged")],
@@ -32,6 +39,7 @@ class Renderer:
     def __init__(self, output: str = "text", verbose: bool = False, color: bool = True) -> None:
         self.output = output
         self.verbose = verbose
+        self.started = time.monotonic()  # made as the command starts: its JSON's "elapsed"
         no_color = not color or bool(os.environ.get("NO_COLOR"))
         # soft_wrap: rich never breaks a line at the console width (80 columns when stdout is a pipe).
         # color_system None: no escape codes at all with --no-color; rich drops them anyway off a terminal.
@@ -62,26 +70,37 @@ class Renderer:
 
     def progress(self, message: str) -> None:
         style = "yellow" if message.startswith("waiting") else "dim"
-        self.err.print(f"[{style}]{_escape(message)}[/]")
+        self.err.print(f"[{style}]{_escape(redact(message))}[/]")
 
     def error(self, line: str) -> None:
-        self.err.print(f"[red]error:[/] {_escape(line)}")
+        self.err.print(f"[red]error:[/] {_escape(redact(line))}")
 
     def note(self, line: str) -> None:
-        self.err.print(_escape(line))
+        self.err.print(_escape(redact(line)))
 
     def result(self, line: str) -> None:
         """One line of the command's result, on stdout."""
         self.out.print(_escape(line))
 
-    def json(self, data: Any) -> None:
+    def json(self, data: Any, summary: dict[str, int] | None = None, *, elapsed: bool = True) -> None:
+        """One document: "schema" first, the data's keys, then the counts of the text's summary line and the
+        seconds since the command started (not for `outputs`, whose keys are the output keys)."""
+        document: dict[str, Any] = {"schema": JSON_SCHEMA, **_plain(data)}
+        if summary is not None:
+            document["summary"] = summary
+        if elapsed:
+            document["elapsed"] = round(time.monotonic() - self.started, 1)
+        self.raw_json(document)
+
+    def raw_json(self, data: Any) -> None:
+        """A document as it is (`permissions`: an IAM policy, which takes no other top-level key)."""
         sys.stdout.write(json.dumps(_plain(data), indent=2, sort_keys=False) + "\n")
         sys.stdout.flush()
 
     def steps(self, title: str, report: Any, kind: str = "", elapsed: float | None = None) -> None:
         """One line per resource (mark, resource, action, ids), its details indented below, then a summary."""
         if self.output == "json":
-            self.json(report)
+            self.json(report, summary_counts(kind, report) if kind in _SUMMARIES else None)
             return
         self.out.print(_escape(title))
         for change in getattr(report, "setting_changes", []):
@@ -97,7 +116,7 @@ class Renderer:
 
     def checks(self, report: Any) -> None:
         if self.output == "json":
-            self.json(verify_document(report))
+            self.json(verify_document(report), verify_counts(report))
             return
         for check in report.checks:
             mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
@@ -106,14 +125,15 @@ class Renderer:
                 self.out.print(f"    [bold]fix:[/] {_escape(check.fix)}")
         self.out.print(_escape(verdict_line(report)))
 
-    def path_graph(self, document: Any, graph: Any, fmt: str, closing: str, title: str = "") -> None:
+    def path_graph(self, document: Any, graph: Any, fmt: str, closing: str, title: str = "",
+                   summary: dict[str, int] | None = None) -> None:
         """`status --graph`, `verify --graph`: the path as a tree (rich on a terminal, plain lines in a pipe or with
         NO_COLOR) then the command's closing line; a Mermaid flowchart with --format mermaid; with --output json,
         the command's document with a "graph" object (pathgraph.Node as a dict)."""
         from s3gw import pathgraph
 
         if self.output == "json":
-            self.json({**_plain(document), "graph": graph.as_dict()})
+            self.json({**_plain(document), "graph": graph.as_dict()}, summary)
             return
         if fmt == "mermaid":
             sys.stdout.write(pathgraph.mermaid(graph) + "\n")
@@ -130,13 +150,14 @@ class Renderer:
 
     def invocation(self, report: Any) -> None:
         if self.output == "json":
-            self.json(report)
+            self.json(report, {"objects": len(report.objects)})
             return
         if report.objects or report.error_type == "" and report.error == "":
             self.out.print(f"{_escape(report.function)} listed {_escape(report.bucket)} through the endpoint:")
             for item in report.objects:
                 self.out.print(f"  {_escape(str(item.get('key')))} ({item.get('size')} bytes)")
-            self.out.print(f"{len(report.objects)} object(s)" + (f"; wrote {report.written}" if report.written else ""))
+            wrote = f"; wrote {report.written}" if report.written else ""
+            self.out.print(plural(len(report.objects), "object") + wrote)
         if report.error:
             self.out.print(f"[red]✗[/] the function failed: {_escape(report.error_type)}: {_escape(report.error)}")
         if report.outside_detail:
@@ -154,7 +175,7 @@ class Renderer:
     def outputs(self, values: dict[str, Any]) -> None:
         """`key<TAB>value` lines, a list space-separated: `s3gw outputs | awk '$1=="subnet_ids"'` works."""
         if self.output == "json":
-            self.json(values)
+            self.json(values, elapsed=False)
             return
         for key, value in values.items():
             sys.stdout.write(f"{key}\t{_flat(value)}\n")
@@ -166,16 +187,27 @@ class Renderer:
         for row in rows:
             sys.stdout.write("\t".join((row["action"], row["on"], row["commands"], row["why"])) + "\n")
         sys.stdout.flush()
-        self.err.print(f"{len(rows)} actions in {len(policy['Statement'])} statements; "
+        self.err.print(f"{plural(len(rows), 'action')} in {plural(len(policy['Statement']), 'statement')}; "
                        "the IAM policy document: s3gw permissions --output json")
 
-    def bare(self, value: Any) -> None:
-        """One value for $(...): a list space-separated (word-split by the shell); JSON with --output json."""
+    def bare(self, key: str, value: Any) -> None:
+        """One value for $(...): a list space-separated (word-split by the shell); with --output json, a document
+        that names the key (a bare JSON value could not carry "schema")."""
         if self.output == "json":
-            self.json(value)
+            self.json({"key": key, "value": value}, elapsed=False)
             return
         sys.stdout.write(_flat(value) + "\n")
         sys.stdout.flush()
+
+
+def summary_counts(kind: str, report: Any) -> dict[str, int]:
+    """The summary line's counts by its words: {"created": 5, "repaired": 1, "unchanged": 2}."""
+    counts = {words.replace(" ", "_"): sum(1 for s in report.steps if s.action == action)
+              for action, words in _SUMMARIES[kind]}
+    settings = getattr(report, "setting_changes", [])
+    if settings:
+        counts["settings_changed"] = len(settings)
+    return counts
 
 
 def summary_line(kind: str, report: Any, elapsed: float | None = None) -> str:
@@ -183,13 +215,19 @@ def summary_line(kind: str, report: Any, elapsed: float | None = None) -> str:
     counts = [f"{sum(1 for s in report.steps if s.action == action)} {words}" for action, words in _SUMMARIES[kind]]
     settings = getattr(report, "setting_changes", [])
     if settings:
-        counts.append(f"{len(settings)} setting(s) changed")
+        counts.append(plural(len(settings), "setting") + " changed")
     return f"{kind}: " + ", ".join(counts) + (f" in {elapsed:.1f}s" if elapsed is not None else "")
 
 
 def verify_document(report: Any) -> dict[str, Any]:
     return {"ok": report.ok, "function": report.function, "bucket": report.bucket,
             "endpoint_id": report.endpoint_id, "checks": [asdict(c) for c in report.checks]}
+
+
+def verify_counts(report: Any) -> dict[str, int]:
+    """verify's last line's counts: {"links": 23, "hold": 23, "broken": 0}."""
+    broken = sum(1 for c in report.checks if not c.ok)
+    return {"links": len(report.checks), "hold": len(report.checks) - broken, "broken": broken}
 
 
 def verdict_line(report: Any) -> str:

@@ -27,6 +27,7 @@ from s3gw.steps.base import Context, is_code
 from s3gw.steps.bucket import location_region, public_access_off
 from s3gw.steps.bucket import policy_text as bucket_policy_text
 from s3gw.steps.security_group import Rule, describe_rule, flatten, wanted_egress
+from s3gw.words import plural
 
 _ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
 _POLICY_ACTIONS = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
@@ -131,7 +132,8 @@ def _function_check(configuration: dict[str, Any], ctx: Context, own_stack: bool
     if problems:
         return Check("function", False, f"{name}: " + "; ".join(problems),
                      repair or f"aws lambda update-function-configuration --function-name {name} --vpc-config ...")
-    return Check("function", True, f"{name} is {state}, in {len(subnet_ids)} subnet(s) behind {', '.join(group_ids)}")
+    return Check("function", True,
+                 f"{name} is {state}, in {plural(len(subnet_ids), 'subnet')} behind {', '.join(group_ids)}")
 
 
 # --- the endpoint ---------------------------------------------------------------------------------

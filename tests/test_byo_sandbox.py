@@ -210,7 +210,7 @@ def test_plan_names_who_else_a_new_endpoint_route_would_capture(byo: dict[str, A
         assert plan.returncode == 0, plan.stdout + plan.stderr
         text = " ".join(plan.stdout.split())  # the renderer may wrap long lines
         assert f"warning: {byo['private_table']} is also the route table of {second}, which the function" in text
-        assert (f"warning: {first} holds 1 network interface(s) of other workloads "
+        assert (f"warning: {first} holds 1 network interface of other workloads "
                 f"({other['NetworkInterfaceId']})") in text
         assert f"any bucket but {byo['bucket']} are refused" in text
 
@@ -220,7 +220,7 @@ def test_plan_names_who_else_a_new_endpoint_route_would_capture(byo: dict[str, A
         assert made.returncode == 0, made.stdout + made.stderr
         said = " ".join(made.stderr.split())
         assert f"warning: {byo['private_table']} is also the route table of {second}" in said, made.stderr
-        assert f"warning: {first} holds 1 network interface(s) of other workloads" in said, made.stderr
+        assert f"warning: {first} holds 1 network interface of other workloads" in said, made.stderr
         again = s3gw("up", env=env)
         assert again.returncode == 0 and "warning:" not in again.stderr, again.stderr
         assert s3gw("down", "--yes", env=env).returncode == 0

@@ -57,7 +57,7 @@ def test_outputs_is_key_tab_value_and_awk_finds_every_subnet(stack: dict[str, ob
     bare = piped(url, state_dir, "outputs", "subnet_ids")
     assert bare.stdout == " ".join(subnets) + "\n"
     as_json = piped(url, state_dir, "outputs", "subnet_ids", "--output", "json")
-    assert json.loads(as_json.stdout) == subnets
+    assert json.loads(as_json.stdout) == {"schema": 1, "key": "subnet_ids", "value": subnets}
 
 
 def test_status_piped_keeps_each_arn_on_one_line(stack: dict[str, object]) -> None:
@@ -160,13 +160,13 @@ def test_down_asks_naming_each_resource_and_the_object_versions(stack: dict[str,
     monkeypatch.setattr(cli_module, "_interactive", lambda: True)
     asked = CliRunner().invoke(cli_module.cli, ["down", "--stack", STACK, "--region", REGION, "--endpoint-url", url,
                                                 "--state-dir", str(copy)], input="n\n")
-    assert asked.exit_code == 1 and "Aborted" in asked.output, asked.output
+    assert asked.exit_code == 5 and "Aborted" not in asked.output, asked.output  # declined: its own exit code
     prompt = asked.stderr
     assert f"Delete stack {STACK} in {REGION}:" in prompt
     assert f"  VPC {outputs['vpc_id']}" in prompt
     assert f"  private subnets {outputs['subnet_ids']}" in prompt
     assert f"  IAM role {outputs['role_name']}" in prompt and f"  bucket {outputs['bucket']}" in prompt
-    assert "the bucket's 2 object version(s)" in prompt
+    assert "the bucket's 2 object versions and delete markers" in prompt
     for key in ("vpc_id", "subnet_ids", "prefix_list_id", "role_arn", "function_arn"):
         assert key not in prompt
     assert piped(url, state_dir, "status").returncode == 3  # the policy we removed; nothing else changed

@@ -152,7 +152,7 @@ def test_a_function_sharing_the_stacks_eni_keeps_it_in_use_and_down_says_so(url:
     report = engine.down(config(url, tmp_path, "twin"), lambda message: None, wait=0.5)
     assert not report.complete
     assert set(report.left) == {"security_group_id", "subnet_ids", "role_name", "vpc_id"}
-    assert any("1 Lambda ENI(s) in use" in problem for problem in report.problems)
+    assert any("1 Lambda ENI in use" in problem for problem in report.problems)
     assert lam.get_function(FunctionName="twin-lister-v2")
 
     lam.delete_function(FunctionName="twin-lister-v2")  # the ENI is released now: `down` finishes
@@ -169,7 +169,7 @@ def test_down_waits_with_a_line_every_30_s_without_a_terminal(url: str, tmp_path
                                     "--state-dir", str(tmp_path)])
     assert down.exit_code == 0, down.output
     waits = [line for line in down.stderr.splitlines() if line.startswith("waiting ")]
-    assert waits and waits[0].startswith("waiting 0s (up to 45m00s): 1 Lambda ENI(s) in use (eni-")
+    assert waits and waits[0].startswith("waiting 0s (up to 45m00s): 1 Lambda ENI in use (eni-")
     assert len(waits) == 1  # the next line is due 30 s later; the ENI went well before
     assert "no Lambda ENIs in use" not in down.stderr and "Lambda ENIs: none left" in down.stderr
     assert count_resources(url) == EMPTY

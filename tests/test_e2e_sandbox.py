@@ -76,7 +76,7 @@ def test_the_function_lists_what_it_wrote_and_the_host_is_refused(stack: dict[st
 
 def test_unseal_upload_once_then_up_seals_again(stack: dict[str, Any]) -> None:
     """The seed post's "upload once" step: unseal, upload from here, seal again with up."""
-    unsealed = s3gw("unseal", env=stack["env"])
+    unsealed = s3gw("unseal", "--yes", env=stack["env"])
     assert unsealed.returncode == 0, unsealed.stderr
     s3 = client("s3", stack)
     s3.put_object(Bucket=stack["bucket"], Key="uploaded-once.txt", Body=b"from the host")

@@ -39,7 +39,7 @@ def test_down_on_the_sandbox_waits_for_lingering_enis_and_can_be_run_again(linge
     cut_short = s3gw("down", "--yes", "--wait", "0", url=lingering, state_dir=tmp_path)
     assert cut_short.returncode == 1
     errors = [line for line in cut_short.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2 and "Lambda ENI(s) in use" in errors[0], errors  # why, then what is left
+    assert len(errors) == 2 and "Lambda ENIs in use" in errors[0], errors  # why, then what is left
     assert all(f"{kind} " in errors[1] for kind in ("VPC", "private subnets", "security group", "IAM role")), errors
     assert "_id" not in errors[1] and "role_name" not in errors[1]  # kinds and ids, never the state's keys
     kept = json.loads((tmp_path / "linger.json").read_text())["resources"]

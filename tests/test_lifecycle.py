@@ -64,12 +64,12 @@ def test_up_up_status_outputs_down(mocked: None, state_dir: Path, call_log: Call
     outputs = run("outputs", "--output", "json", state_dir=state_dir)
     values = json.loads(outputs.stdout)
     assert values["vpc_id"] == state["resources"]["vpc_id"]
-    assert set(values) == {"vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "prefix_list_id", "bucket",
-                           "security_group_id", "role_name", "role_arn", "function_name", "function_arn"}
+    assert set(values) == {"schema", "vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "prefix_list_id",
+                           "bucket", "security_group_id", "role_name", "role_arn", "function_name", "function_arn"}
     bare = run("outputs", "bucket", state_dir=state_dir)
     assert bare.stdout == f"life-123456789012-{REGION}\n"
     assert len(run("outputs", "subnet_ids", state_dir=state_dir).stdout.split()) == 3  # space-separated
-    assert json.loads(run("outputs", "subnet_ids", "--output", "json", state_dir=state_dir).stdout) == \
+    assert json.loads(run("outputs", "subnet_ids", "--output", "json", state_dir=state_dir).stdout)["value"] == \
         state["resources"]["subnet_ids"]
 
     down = run("down", "--yes", state_dir=state_dir)

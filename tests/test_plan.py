@@ -104,7 +104,7 @@ def test_plan_command_shows_every_attribute_and_exits_3_on_pending_changes(mocke
     assert "~ setting azs: 2 -> 3 (recorded by the last up)" in lines
     assert any(line.startswith("~ private subnets: change") for line in lines), lines
     assert "    no subnet in eu-west-1c" in lines
-    assert lines[-1].endswith("1 setting(s) changed")
+    assert lines[-1].endswith("1 setting changed")
 
 
 def _plan_without_exit_code(state_dir: Path) -> int:

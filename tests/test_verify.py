@@ -245,7 +245,7 @@ def test_an_endpoint_policy_that_shuts_out_the_function_is_named(stack: dict[str
 
 def test_unseal_then_verify_names_the_missing_seal_then_up_seals_again(stack: dict[str, Any]) -> None:
     args = ["--stack", "t", "--region", REGION, "--state-dir", str(stack["config"].state_dir)]
-    unsealed = CliRunner().invoke(cli, ["unseal", *args])
+    unsealed = CliRunner().invoke(cli, ["unseal", "--yes", *args])
     assert unsealed.exit_code == 0, unsealed.output
     assert "unsealed" in unsealed.stderr
     checked = CliRunner().invoke(cli, ["verify", *args])

@@ -42,6 +42,7 @@ from s3gw.steps.base import (
     retry,
     tag_dict,
 )
+from s3gw.words import plural
 
 _BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -535,11 +536,12 @@ def empty_bucket(ctx: Context, bucket: str) -> int:
             if answer.get("Errors"):
                 first = answer["Errors"][0]
                 raise ClientError({"Error": {"Code": first.get("Code", ""), "Message": (
-                    f"{first.get('Message')} ({len(answer['Errors'])} of {len(chunk)} keys, e.g. {first.get('Key')})"
+                    f"{first.get('Message')} ({len(answer['Errors'])} of {plural(len(chunk), 'key')}, "
+                    f"e.g. {first.get('Key')})"
                 )}}, "DeleteObjects")
             deleted += len(chunk)
     if deleted:
-        ctx.progress(f"emptied {bucket}: {deleted} object versions deleted")
+        ctx.progress(f"emptied {bucket}: {plural(deleted, 'object version')} deleted")
     return deleted
 
 

@@ -19,6 +19,7 @@ from s3gw.steps.base import (
     retry,
     start_wait,
 )
+from s3gw.words import plural
 
 RUNTIME = "python3.12"
 TIMEOUT_SECONDS = 5
@@ -392,7 +393,7 @@ def wait_for_enis(ctx: Context) -> None:
                 ctx.progress("Lambda ENIs: none left" if enis or waiting.shown else "no Lambda ENIs in use")
                 return
             shown = ", ".join(in_use[:3]) + (" …" if len(in_use) > 3 else "")
-            blocking = (f"{len(in_use)} Lambda ENI(s) in use ({shown}), holding "
+            blocking = (f"{plural(len(in_use), 'Lambda ENI')} in use ({shown}), holding "
                         f"{ctx.outputs.get('security_group_id')} and the subnets")
             if waiting.expired():
                 raise WaitTimeout(

@@ -20,6 +20,7 @@ from s3gw.steps.base import (
     is_code,
     tag_dict,
 )
+from s3gw.words import plural
 
 # An account may be refused subnets in some zones of a region (older accounts in us-east-1, for one). EC2 says
 # so (InvalidParameterValue; the text as users report it, e.g. widdix/aws-cf-templates#36):
@@ -359,6 +360,7 @@ def shared_route_warnings(ctx: Context, wanted: list[str], subnets: list[dict[st
             by_subnet.setdefault(eni["SubnetId"], []).append(eni["NetworkInterfaceId"])
     for subnet_id, ids in sorted(by_subnet.items()):
         shown = ", ".join(sorted(ids)[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-        lines.append(f"warning: {subnet_id} holds {len(ids)} network interface(s) of other workloads ({shown}): "
-                     f"once the endpoint is on its table, their S3 requests to any bucket but {bucket} are refused")
+        lines.append(f"warning: {subnet_id} holds {plural(len(ids), 'network interface')} of other workloads "
+                     f"({shown}): once the endpoint is on its table, their S3 requests to any bucket but {bucket} "
+                     "are refused")
     return lines
