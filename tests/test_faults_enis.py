@@ -113,7 +113,7 @@ def test_down_waits_out_lingering_enis_deletes_available_ones_and_keeps_the_role
 
     down = run(stack, "down", "--yes")
     assert down.exit_code == 0, down.output
-    assert "waiting 0s (up to 45m00s): 3 Lambda ENI(s) in use (eni-" in down.stderr
+    assert "waiting 0s (up to 45m00s): 3 Lambda ENIs in use (eni-" in down.stderr
     assert aws.log.count("DeleteNetworkInterface") == 1  # the available one, by s3gw; in-use ones never
     assert not aws.role_gone_while_enis
     assert aws.blocked == []  # the SG and subnets were not tried while the ENIs held them
@@ -141,7 +141,7 @@ def test_the_wait_is_bounded_keeps_what_is_left_and_down_again_finishes(
     down = run(stack, "down", "--yes", "--wait", "0.3")
     assert down.exit_code == 1, down.output
     errors = [line for line in down.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2 and "3 Lambda ENI(s) in use" in errors[0] and "after 0s" in errors[0], errors
+    assert len(errors) == 2 and "3 Lambda ENIs in use" in errors[0] and "after 0s" in errors[0], errors
     # What is left, by kind and id (never the state's keys), in up's order.
     assert re.fullmatch(r"error: left in AWS and recorded: VPC vpc-\w+; private subnets( subnet-\w+){3}; "
                         r"security group sg-\w+; IAM role eni-lambda-role; run 'down' again", errors[1]), errors[1]
