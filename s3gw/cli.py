@@ -6,6 +6,7 @@ boto3 is imported only inside commands, so `s3gw --help` stays fast.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import signal
 import sys
@@ -48,7 +49,6 @@ GLOBAL_KEYS = ("stack", "region", "profile", "endpoint_url", "state_dir", "state
 
 def _complete_stacks(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """The stacks whose state files are in the state directory (--state-dir typed so far, S3GW_STATE_DIR, .s3gw)."""
-    import os
     from pathlib import Path
 
     from click.core import ParameterSource
@@ -154,8 +154,6 @@ def _from_environment(error: UsageError) -> UsageError:
 
 def _environment_variable(ctx: click.Context, param: click.Parameter) -> str | None:
     """The variable this parameter's value was read from, or None when it was typed or defaulted."""
-    import os
-
     from click.core import ParameterSource
 
     if ctx.get_parameter_source(param.name or "") != ParameterSource.ENVIRONMENT:
@@ -766,11 +764,23 @@ def sandbox(port: int, print_env: bool, env_file: str | None) -> None:
         from s3gw.sandbox import Behaviours, serve
     except ImportError as exc:
         fail(renderer, sandbox_missing(exc) or _reraise(exc))
+    if env_file:  # an older run's file goes first, so that a shell polling for it waits for this server
+        try:
+            os.unlink(env_file)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            fail(renderer, UsageError(f"cannot replace --env-file {env_file}: {exc.strerror}", "choose another path"))
+        if not os.path.isdir(os.path.dirname(env_file) or "."):
+            fail(renderer, UsageError(f"--env-file {env_file}: no such directory", "choose another path"))
 
     def ready(url: str) -> None:
-        click.echo(_sandbox_env(url))
         if env_file:
-            _write_env_file(env_file, _sandbox_env(url) + "\n")
+            try:
+                _write_env_file(env_file, _sandbox_env(url) + "\n")
+            except OSError as exc:
+                raise UsageError(f"cannot write --env-file {env_file}: {exc.strerror}", "choose another path") from None
+        click.echo(_sandbox_env(url))
         click.echo("sandbox ready; Ctrl-C stops it", err=True)
 
     try:
@@ -779,6 +789,8 @@ def sandbox(port: int, print_env: bool, env_file: str | None) -> None:
         fail(renderer, UsageError(str(exc), "correct or unset it"))
     try:
         serve(port, behaviours, ready)
+    except UsageError as exc:  # ready()'s: the --env-file could not be written
+        fail(renderer, exc)
     except OSError as exc:
         fail(renderer, UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}", "choose another --port"))
 
@@ -790,8 +802,6 @@ def _sandbox_env(url: str) -> str:
 
 def _write_env_file(path: str, text: str) -> None:
     """Whole or absent (a temporary file renamed): a shell polling for it never sources half a line."""
-    import os
-
     temporary = f"{path}.{os.getpid()}.tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)

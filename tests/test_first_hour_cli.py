@@ -335,3 +335,9 @@ def test_no_url_is_printed_with_its_password(capsys: pytest.CaptureFixture[str])
     renderer.progress("waiting: no answer from http://me:hunter2@example.com")
     captured = capsys.readouterr()
     assert "hunter2" not in captured.err and "https://example.com" in captured.err
+
+
+def test_env_file_in_a_missing_directory_is_refused_before_serving(tmp_path: Path) -> None:
+    refused = CliRunner().invoke(cli, ["sandbox", "--port", "0", "--env-file", str(tmp_path / "no" / "x.env")])
+    assert refused.exit_code == 2 and "no such directory" in one_line(refused.stderr)
+    assert refused.stdout == ""  # no export line for a server that never served
