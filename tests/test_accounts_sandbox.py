@@ -207,7 +207,7 @@ def _fake_ctx(states: list[str]) -> Any:
     return SimpleNamespace(
         outputs={"function_name": "f", "bucket": "b"}, config=SimpleNamespace(stack="s"), active_wait=5.0,
         aws=SimpleNamespace(lambda_=_FakeLambda(states), s3=_FakeS3()), progress=lambda _: None,
-        sleep=lambda _: None, progress_every=30.0, live=None)
+        sleep=lambda _: None, progress_every=30.0, live=None, wait_deadline=None)
 
 
 def test_test_invoke_wakes_an_inactive_function() -> None:

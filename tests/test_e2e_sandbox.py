@@ -121,7 +121,8 @@ def test_a_policy_naming_another_endpoint_gives_access_denied(stack: dict[str, A
         bucket_policy(stack["bucket"], "vpce-0ther00000000000")))
     result = s3gw("test-invoke", env=stack["env"])
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "AccessDenied" in result.stdout and "the bucket policy and the endpoint disagree" in result.stdout
+    # S3 names the policy that refused (a resource-based policy: the seal), and test-invoke says so (issue 20 item 8)
+    assert "AccessDenied" in result.stdout and "refused the call by the bucket policy" in result.stdout
     assert "a stale endpoint id" in s3gw("verify", env=stack["env"]).stdout
 
 
