@@ -71,7 +71,7 @@ def test_every_wait_of_up_and_down_says_still_with_the_elapsed_time(sandbox: San
         down = s3gw(sandbox, tmp_path, "down", "--yes")
         assert down.exit_code == 0, down.stderr
         assert said(STILL.format(doing="waiting for Lambda's network interfaces to go", bound=", up to 45m00s",
-                                 detail=r"1 Lambda ENI\(s\) in use .*"), down.stderr), down.stderr
+                                 detail=r"1 Lambda ENI in use .*"), down.stderr), down.stderr
     finally:
         sandbox.behaviours = Behaviours()
 
