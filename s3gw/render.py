@@ -70,13 +70,13 @@ class Renderer:
 
     def progress(self, message: str) -> None:
         style = "yellow" if message.startswith("waiting") else "dim"
-        self.err.print(f"[{style}]{_escape(redact(message))}[/]")
+        self.err.print(f"[{style}]{_escape(message)}[/]")
 
     def error(self, line: str) -> None:
-        self.err.print(f"[red]error:[/] {_escape(redact(line))}")
+        self.err.print(f"[red]error:[/] {_escape(line)}")
 
     def note(self, line: str) -> None:
-        self.err.print(_escape(redact(line)))
+        self.err.print(_escape(line))
 
     def result(self, line: str) -> None:
         """One line of the command's result, on stdout."""
@@ -271,15 +271,16 @@ def _flat(value: Any) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("[", "\\[")
+    """Printed as it is (rich markup escaped), without a secret or a URL's user:password (errors.redact)."""
+    return redact(text).replace("[", "\\[")
 
 
 def _plain(data: Any) -> Any:
-    """Dataclasses (reports), nested anywhere, as dicts; tuples as lists."""
+    """Dataclasses (reports), nested anywhere, as dicts; tuples as lists; strings redacted (errors.redact)."""
     if is_dataclass(data) and not isinstance(data, type):
         return _plain(asdict(data))
     if isinstance(data, dict):
         return {str(key): _plain(value) for key, value in data.items()}
     if isinstance(data, list | tuple):
         return [_plain(value) for value in data]
-    return data
+    return redact(data) if isinstance(data, str) else data

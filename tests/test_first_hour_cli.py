@@ -256,11 +256,13 @@ def test_test_invoke_json_counts_the_objects() -> None:
     fields = InvokeReport.__dataclass_fields__
     report = InvokeReport(**{name: None for name in fields})  # type: ignore[arg-type]
     report.objects = [{"key": "a", "size": 1}]
+    report.error = "Could not connect to the endpoint URL: http://me:hunter2@127.0.0.1:9/"
     printed: list[dict[str, Any]] = []
     renderer = Renderer("json")
     renderer.raw_json = printed.append  # type: ignore[method-assign]
     renderer.invocation(report)
     assert printed[0]["schema"] == 1 and printed[0]["summary"] == {"objects": 1} and "elapsed" in printed[0]
+    assert printed[0]["error"] == "Could not connect to the endpoint URL: http://127.0.0.1:9/"  # no password
 
 
 # --- item 14: completion offers the output keys and the stacks of the state directory ----------------------------
