@@ -146,7 +146,10 @@ def _from_environment(error: UsageError) -> UsageError:
             continue
         long_names = [opt for opt in param.opts if opt.startswith("--")]
         named = any(re.search(re.escape(opt) + r"(?![\w-])", error.message) for opt in long_names)
-        if named or repr(value) in error.message:
+        # the value quoted in a message about this option ("invalid stack name 'X'"), not a look-alike value of
+        # another (`--bucket ab` with S3GW_STACK=ab)
+        about = (param.name or "").replace("_", " ") in error.message.lower()
+        if named or (about and repr(value) in error.message):
             error.message = f"{error.message} (from {variable})"
             break
     return error

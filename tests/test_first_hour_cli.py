@@ -139,6 +139,8 @@ def test_every_usage_error_is_one_line_in_one_format(args: list[str], env: dict[
 def test_a_typed_value_is_not_blamed_on_the_environment() -> None:
     result = CliRunner().invoke(cli, ["status", "--stack", "Bad Name"], env={"S3GW_STACK": "good"})
     assert one_line(result.stderr).startswith("error: invalid stack name 'Bad Name' — ")
+    same = CliRunner().invoke(cli, ["up", "--bucket", "ab"], env={"S3GW_STACK": "ab", "AWS_REGION": REGION})
+    assert one_line(same.stderr).startswith("error: invalid bucket name 'ab' — "), same.stderr
 
 
 # --- item 8: the sandbox's help example returns ---------------------------------------------------------------------
