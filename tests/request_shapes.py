@@ -123,7 +123,7 @@ def lifecycle(endpoint_url: str, work: Path) -> list[str]:
     s3gw("full", "up")
     for command in (["status"], ["outputs"], ["verify"], ["test-invoke", "--put", "probe.txt"], ["test-invoke"]):
         s3gw("full", *command)
-    s3gw("full", "unseal")
+    s3gw("full", "unseal", "--yes")
     s3gw("full", "up")
 
     # An existing bucket and VPC, brought along.
