@@ -136,8 +136,6 @@ def _with_global_options(options: dict[str, Any]) -> dict[str, Any]:
 def _from_environment(error: UsageError) -> UsageError:
     """Name the environment variable a bad value came from (`invalid stack name 'X Y' (from S3GW_STACK)`): the
     message names the option or quotes the value, and the user may never have typed it."""
-    import re
-
     ctx = click.get_current_context()
     for param in ctx.command.params:
         variable = _environment_variable(ctx, param)
@@ -200,6 +198,8 @@ class Group(click.Group):
 
 
 class _OneLine(click.ClickException):
+    """A Click error already put as s3gw's one line; Click shows it with show() and exits with its code."""
+
     def __init__(self, line: str, exit_code: int) -> None:
         super().__init__(line)
         self.exit_code = exit_code
