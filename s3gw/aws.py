@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import signal
 import threading
@@ -39,7 +40,7 @@ class Aws:
                                              region_name=config.region)
         self._botocore_config = Config(
             region_name=config.region,
-            retries=RETRY_CONFIG,  # type: ignore[arg-type]
+            retries=retry_config(),  # type: ignore[arg-type]
             user_agent_extra=f"s3gw/{__version__}",
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
@@ -132,6 +133,15 @@ def botocore_session(**variables: Any) -> Any:
     return session
 
 
+def retry_config() -> dict[str, Any]:
+    """RETRY_CONFIG, with AWS_RETRY_MODE and AWS_MAX_ATTEMPTS when set (botocore reads them only when the client's
+    Config names no retries; config.validate_environment refused bad values before any call)."""
+    mode = os.environ.get("AWS_RETRY_MODE", "").strip()
+    attempts = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    return {**RETRY_CONFIG, **({"mode": mode} if mode else {}),
+            **({"total_max_attempts": int(attempts)} if attempts.isdigit() else {})}
+
+
 def call_timeout_from_env() -> float:
     text = os.environ.get(ENV_CALL_TIMEOUT, "").strip()
     if not text:
@@ -140,7 +150,7 @@ def call_timeout_from_env() -> float:
         value = float(text)
     except ValueError:
         raise UsageError(f"{ENV_CALL_TIMEOUT} must be a number of seconds, not {text!r}") from None
-    if value < 0:
+    if not math.isfinite(value) or value < 0:  # nan: every comparison false, so no bound at all
         raise UsageError(f"{ENV_CALL_TIMEOUT} must be zero (no bound) or more seconds, not {text!r}")
     return value
 

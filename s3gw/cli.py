@@ -23,7 +23,9 @@ from s3gw.config import (
     OUTPUT_CHOICES,
     StackConfig,
     make_config,
+    validate_account,
     validate_bucket,
+    validate_function_name,
     validate_wait,
 )
 from s3gw.errors import (
@@ -517,6 +519,9 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
 
     if bool(function_name) != bool(target_bucket):
         raise UsageError("--function and --bucket go together", "name both, or neither for the stack")
+    if function_name and target_bucket:
+        validate_function_name(function_name)
+        validate_bucket(target_bucket)
     report = engine.verify(config, renderer.progress, function_name=function_name, bucket=target_bucket)
     if graph or graph_format == "mermaid":
         from s3gw.pathgraph import from_verify
@@ -624,8 +629,8 @@ def permissions(config: StackConfig, renderer: Any, account: str | None, functio
     from s3gw import engine
     from s3gw.permissions import policy_document, rows
 
-    if account is not None and not (account.isdigit() and len(account) == 12):
-        raise UsageError(f"invalid account id {account!r}", "use the 12-digit account number")
+    if account is not None:
+        validate_account(account)
     if function_name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function_name):
         # Lambda's function names (CreateFunction API reference: letters, digits, hyphens, underscores; 64 at most)
         raise UsageError(f"invalid function name {function_name!r}", "use the function's name, e.g. my-fn")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, NoReturn
 
-from s3gw.errors import UsageError
+from s3gw.errors import StateError, UsageError
 
 DEFAULT_STACK = "s3gw"
 DEFAULT_VPC_CIDR = "10.0.0.0/16"
@@ -22,12 +24,20 @@ _STACK_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]|[a-z]")
 # Any partition's region shape (aws, aws-cn, aws-us-gov, aws-iso*, aws-eusc: botocore's endpoints.json
 # regionRegex); the known-region check below then uses botocore's list.
 _REGION_RE = re.compile(r"[a-z]{2,4}(-[a-z]+)?(-[a-z]+)+-\d{1,2}")
+# The longest region code botocore knows has 14 characters; a region is one label of every endpoint's host name,
+# which DNS caps at 63 (RFC 1035).
+MAX_REGION_LENGTH = 32
+# S3 User Guide, "General purpose bucket naming rules" (docs.aws.amazon.com/AmazonS3/latest/userguide/
+# bucketnamingrules.html): no xn--, sthree- or amzn-s3-demo- prefix; no -s3alias (access point aliases), --ol-s3
+# (Object Lambda access point aliases), .mrap (Multi-Region Access Points) or --x-s3 (directory buckets) suffix.
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PROFILE_RE = re.compile(r"[\w.@+=,/-]{1,128}", re.ASCII)
 _IP_LIKE_RE = re.compile(r"\d+\.\d+\.\d+\.\d+")
-# An IAM role or user ARN, or an account root; * and ? allowed in the name (ArnNotLike matches them).
-_PRINCIPAL_RE = re.compile(r"arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::\d{12}:(root|(role|user)/[\w+=,.@/*?-]{1,512})",
-                           re.ASCII)
+# An IAM role or user ARN, or an account root. No * or ?: the seal's condition is ArnNotLike, where they are
+# wildcards, so `role/*` would exempt every role of the account from the seal.
+_PRINCIPAL_RE = re.compile(r"arn:(aws[a-z-]*):iam::\d{12}:(root|(role|user)/[\w+=,.@/-]{1,512})", re.ASCII)
 _SESSION_RE = re.compile(r"arn:[^:]+:sts::\d{12}:assumed-role/([^/]+)/")
 _VPC_ID_RE = re.compile(r"vpc-[0-9a-f]{8,17}")
 _SUBNET_ID_RE = re.compile(r"subnet-[0-9a-f]{8,17}")
@@ -41,6 +51,9 @@ _REFUSED_BLOCKS = {
     "127.0.0.0/8": "loopback",
     "169.254.0.0/16": "link-local (used by the instance metadata service)",
     "224.0.0.0/4": "multicast",
+    # "Reserved" (RFC 6890, RFC 1112 section 4), 255.255.255.255 included: neither RFC 1918 nor publicly routable,
+    # the two kinds of block the VPC User Guide ("VPC CIDR blocks") says a VPC takes.
+    "240.0.0.0/4": "reserved (RFC 6890): neither RFC 1918 nor publicly routable",
 }
 
 
@@ -109,7 +122,16 @@ class StackConfig:
         return f"s3gw-{name}" if name.startswith("sg-") else name
 
     def default_bucket(self, account: str) -> str:
+        check_default_bucket(self.stack, self.bucket)
         return f"{self.stack}-{account}-{self.region}"
+
+
+def check_default_bucket(stack: str, bucket: str | None) -> None:
+    """With no --bucket the bucket is <stack>-<account>-<region>: a stack name S3 refuses as a bucket's start is
+    refused before anything is made (S3 User Guide, "General purpose bucket naming rules": reserved prefixes)."""
+    if bucket is None and stack.startswith(RESERVED_BUCKET_PREFIXES):
+        raise UsageError(f"stack name {stack!r} makes the default bucket {stack}-<account>-<region>, whose prefix "
+                         "S3 reserves", "pass --bucket NAME, or choose another --stack")
 
 
 def validate_stack(stack: str) -> str:
@@ -124,7 +146,7 @@ def validate_stack(stack: str) -> str:
 def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
     if not region:
         raise UsageError("no region given", "pass --region or set AWS_REGION")
-    if not _REGION_RE.fullmatch(region):
+    if len(region) > MAX_REGION_LENGTH or not _REGION_RE.fullmatch(region):
         raise UsageError(f"invalid region {region!r}", "use a region code such as us-east-1 or eu-west-1")
     if not endpoint_url and region not in known_regions() and not partition_pattern_matches(region):
         # An emulator may name any region it likes. A region of a partition other than aws (cn, us-gov, iso*,
@@ -176,12 +198,14 @@ def validate_cidr(cidr: str) -> str:
         network = ipaddress.IPv4Network(cidr, strict=True)
     except ValueError as exc:
         raise UsageError(f"invalid VPC CIDR {cidr!r}: {exc}", "use a block such as 10.0.0.0/16") from None
+    if str(network) != cidr:  # "10.0.0.0/016": Python reads it, CreateVpc need not
+        raise UsageError(f"invalid VPC CIDR {cidr!r}", f"write it as {network}")
     if not 16 <= network.prefixlen <= 24:
         raise UsageError(f"VPC CIDR {cidr} has a /{network.prefixlen} prefix",
                          "AWS accepts /16 to /28 and s3gw needs room for subnets: use /16 to /24")
     for block, why in _REFUSED_BLOCKS.items():
         if network.subnet_of(ipaddress.IPv4Network(block)):
-            raise UsageError(f"VPC CIDR {cidr} is in {block}, {why}, which AWS refuses for a VPC",
+            raise UsageError(f"VPC CIDR {cidr} is in {block}, {why}, which a VPC cannot use",
                              "use a block in 10/8, 172.16/12, 192.168/16 or 100.64/10")
     return str(network)
 
@@ -194,7 +218,9 @@ def validate_azs(azs: object) -> int:
 
 def validate_zones(zones: str, region: str) -> str:
     """--zones a,b or eu-west-1a,eu-west-1b: full zone names of the region, distinct, comma-separated."""
-    names = [z.strip() for z in zones.split(",") if z.strip()]
+    if not isinstance(zones, str) or not re.fullmatch(r"[a-z0-9,-]+", zones, re.ASCII):
+        raise UsageError(f"invalid --zones {zones!r}", f"name zones of {region}, comma-separated, e.g. --zones a,b")
+    names = [z for z in zones.split(",") if z]
     full = [z if z.startswith(region) else f"{region}{z}" for z in names]
     bad = [z for z in full if not re.fullmatch(re.escape(region) + r"[a-z]", z)]
     if not names or bad:
@@ -213,7 +239,7 @@ def validate_bucket(bucket: object) -> str:
         problem = "no two dots in a row and no dot next to a hyphen"
     elif _IP_LIKE_RE.fullmatch(bucket):
         problem = "a bucket name may not look like an IP address"
-    elif bucket.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or bucket.endswith(("-s3alias", "--ol-s3", "--x-s3")):
+    elif bucket.startswith(RESERVED_BUCKET_PREFIXES) or bucket.endswith(RESERVED_BUCKET_SUFFIXES):
         problem = "that prefix or suffix is reserved by S3"
     if problem:
         raise UsageError(f"invalid bucket name {bucket!r}", problem)
@@ -228,7 +254,7 @@ def validate_wait(text: str) -> float:
         seconds = float(text)
     except ValueError:
         seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
+    if not math.isfinite(seconds) or seconds < 0 or text.strip().startswith("-"):
         raise UsageError(f"invalid --wait {text!r}", "give a finite number of seconds, zero or more (default 2700)")
     return seconds
 
@@ -270,16 +296,71 @@ def validate_profile(profile: str | None) -> str | None:
     return profile
 
 
-def validate_principal(arn: str) -> str:
+def validate_principal(arn: str, region: str = "") -> str:
+    """An exemption from the seal: one role, user or account root, of the stack's partition (the region's)."""
     session = _SESSION_RE.match(arn) if isinstance(arn, str) else None
     if session:
         raise UsageError(f"--allow-principal {arn} is a role session",
                          f"name the role (arn:...:iam::ACCOUNT:role/{session.group(1)}): aws:PrincipalArn of "
                          "an assumed-role session is its role's ARN")
-    if not isinstance(arn, str) or not _PRINCIPAL_RE.fullmatch(arn):
+    if isinstance(arn, str) and ("*" in arn or "?" in arn):
+        raise UsageError(f"--allow-principal {arn} has a wildcard: it would exempt every principal it matches "
+                         "from the seal", "name each role or user in full (repeat --allow-principal)")
+    matched = _PRINCIPAL_RE.fullmatch(arn) if isinstance(arn, str) else None
+    if not matched:
         raise UsageError(f"invalid --allow-principal {arn!r}",
                          "use an IAM role or user ARN, e.g. arn:aws:iam::123456789012:role/ci-deploy")
+    if region:
+        from s3gw.aws import partition_of
+
+        if matched.group(1) != partition_of(region):
+            raise UsageError(f"--allow-principal {arn} is of partition {matched.group(1)}, the stack's region "
+                             f"{region} of {partition_of(region)}",
+                             f"name a principal arn:{partition_of(region)}:iam::… (no other partition's can call)")
     return arn
+
+
+def validate_account(account: str) -> str:
+    """`permissions --account`: twelve ASCII digits (str.isdigit also takes other scripts' digits)."""
+    if not re.fullmatch(r"[0-9]{12}", account, re.ASCII):
+        raise UsageError(f"invalid account id {account!r}", "use the 12-digit account number")
+    return account
+
+
+# GetFunction's FunctionName (botocore's Lambda model, NamespacedFunctionName): a name, a partial or a full ARN.
+_FUNCTION_RE = re.compile(r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+                          r"(\d{12}:)?(function:)?([a-zA-Z0-9-_.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?", re.ASCII)
+
+
+def validate_function_name(name: str) -> str:
+    if len(name) > 170 or not _FUNCTION_RE.fullmatch(name):
+        raise UsageError(f"invalid --function {name!r}", "name a Lambda function (letters, digits, - and _) or its ARN")
+    return name
+
+
+ENV_CALL_TIMEOUT = "S3GW_CALL_TIMEOUT"
+RETRY_MODES = ("standard", "adaptive", "legacy")
+
+
+def validate_environment(environ: dict[str, str] | None = None) -> None:
+    """Settings read from the environment are input too: a bad one is one line, before any call, never ignored."""
+    import math
+
+    environ = dict(os.environ) if environ is None else environ
+    text = environ.get(ENV_CALL_TIMEOUT, "").strip()
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:  # nan compares false with every bound: no bound at all
+            raise UsageError(f"{ENV_CALL_TIMEOUT} must be a finite number of seconds (0: no bound), not {text!r}")
+    attempts = environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    if attempts and not (re.fullmatch(r"[0-9]{1,3}", attempts, re.ASCII) and int(attempts) >= 1):
+        raise UsageError(f"AWS_MAX_ATTEMPTS must be a whole number of attempts, 1 or more, not {attempts!r}")
+    mode = environ.get("AWS_RETRY_MODE", "").strip()
+    if mode and mode not in RETRY_MODES:
+        raise UsageError(f"AWS_RETRY_MODE must be one of {', '.join(RETRY_MODES)}, not {mode!r}")
 
 
 def make_config(
@@ -320,6 +401,7 @@ def make_config(
     check_bring_your_own(bool(adopt), bucket, vpc_id, subnet_ids, given)
     if output not in OUTPUT_CHOICES:
         raise UsageError(f"invalid output {output!r}", "use text or json")
+    validate_environment()
     profile = validate_profile(profile)
     region = region or profile_region(profile)
     if zones is not None:
@@ -339,7 +421,7 @@ def make_config(
         azs=validate_azs(DEFAULT_AZS if azs is None else azs),
         bucket=None if bucket is None else validate_bucket(bucket),
         egress=validate_egress("prefix-list" if egress is None else egress),
-        allow_principals=tuple(sorted({validate_principal(a) for a in allow_principals or ()})),
+        allow_principals=tuple(sorted({validate_principal(a, region or "") for a in allow_principals or ()})),
         allow_aws_services=allow_aws_services,
         zones=zones,
         given=given,
@@ -434,11 +516,28 @@ def validate_egress(egress: object) -> str:
     return str(egress)
 
 
-def validate_settings(settings: dict[str, object], where: str) -> dict[str, object]:
+def validate_settings(settings: dict[str, object], where: str, region: str = "") -> dict[str, object]:
     """A state file's recorded settings, checked as the options are: a hand-edited file is input too."""
-    checks = {"vpc_cidr": validate_cidr, "azs": validate_azs, "bucket": validate_bucket, "egress": validate_egress,
-              "allow_principals": validate_principals, "vpc_id": validate_vpc_id, "subnet_ids": validate_subnet_ids,
-              "adopt": validate_adopt, "allow_aws_services": validate_flag}
+
+    def listed(check: Callable[[object], object]) -> Callable[[object], object]:
+        def inner(value: object) -> object:  # a JSON list; a string would be read as its characters
+            if not isinstance(value, list):
+                raise UsageError(f"{value!r} is not a list")
+            return check(value)
+        return inner
+
+    def zones(value: object) -> object:
+        if not isinstance(value, str) or not region:
+            raise UsageError(f"{value!r} is not a list of zones, comma-separated")
+        if validate_zones(value, region) != value:
+            raise UsageError(f"{value!r} is not written as s3gw records zones", f"e.g. {region}a,{region}b")
+        return value
+
+    checks: dict[str, Callable[[Any], object]] = {
+        "vpc_cidr": validate_cidr, "azs": validate_azs, "bucket": validate_bucket, "egress": validate_egress,
+        "allow_principals": listed(lambda v: validate_principals(v, region)), "vpc_id": validate_vpc_id,
+        "subnet_ids": listed(validate_subnet_ids), "adopt": validate_adopt, "allow_aws_services": validate_flag,
+        "zones": zones}
     for key, value in settings.items():
         if key not in checks or value is None:
             continue  # a setting another s3gw feature records is that feature's to check
@@ -449,10 +548,10 @@ def validate_settings(settings: dict[str, object], where: str) -> dict[str, obje
     return settings
 
 
-def validate_principals(principals: object) -> list[str]:
+def validate_principals(principals: object, region: str = "") -> list[str]:
     if not isinstance(principals, list):
         raise UsageError(f"invalid principals {principals!r}", "a list of IAM role or user ARNs")
-    return [validate_principal(a) for a in principals]
+    return [validate_principal(a, region) for a in principals]
 
 
 def validate_flag(value: object) -> bool:
@@ -474,7 +573,7 @@ SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
     """Take what the user did not give from what the stack was made with, so `status` after
     `up --egress anywhere` does not call the stack drifted. A new VPC CIDR cannot be applied."""
-    validate_settings(recorded, f"state file {config.state_path}")
+    validate_settings(recorded, f"state file {config.state_where}", config.region)
     updates = {key: recorded[key] for key in SETTINGS if key not in config.given and recorded.get(key) is not None}
     for key in ("allow_principals", "subnet_ids"):  # a JSON list in the state file
         if key in updates:
@@ -482,7 +581,63 @@ def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
     if "vpc_cidr" in config.given and recorded.get("vpc_cidr") not in (None, config.vpc_cidr):
         raise UsageError(f"stack {config.stack} was made with --vpc-cidr {recorded['vpc_cidr']}",
                          "a VPC's block cannot change: run 'down' first, or use another --stack")
-    return replace(config, **updates) if updates else config  # type: ignore[arg-type]
+    settled = replace(config, **updates) if updates else config  # type: ignore[arg-type]
+    check_default_bucket(settled.stack, settled.bucket)
+    return settled
+
+
+# What each recorded id must look like (the EC2 API Reference's id prefixes; IAM's and Lambda's name patterns in
+# botocore's models): an id of another kind there (a subnet's as the VPC's) is refused before any call.
+_IDS = {
+    "vpc_id": r"vpc-[0-9a-f]+", "subnet_ids": r"subnet-[0-9a-f]+", "route_table_ids": r"rtb-[0-9a-f]+",
+    "endpoint_id": r"vpce-[0-9a-f]+", "prefix_list_id": r"pl-[0-9a-f]+", "security_group_id": r"sg-[0-9a-f]+",
+    "role_name": r"[\w+=,.@-]{1,64}", "function_name": r"[a-zA-Z0-9_-]{1,64}", "eni_function": r"[a-zA-Z0-9_-]{1,64}",
+    "role_arn": r"arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})",
+    "function_arn": r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9_-]{1,64})",
+}
+LIST_KEYS = ("subnet_ids", "route_table_ids")
+
+
+def validate_resources(resources: dict[str, Any], settings: dict[str, Any], where: str) -> None:
+    """The recorded ids: each a string (a list of them for the list keys) of its own kind, the names consistent with
+    one another, and the bucket the one the settings name. A hand-edited state is input too."""
+
+    def refuse(key: str, why: str) -> NoReturn:
+        raise StateError(f"{where}: resources.{key} {why}", "restore the file or correct it")
+
+    for key, value in resources.items():
+        if value is None or value == "" or value == []:
+            continue
+        wanted_list = key in LIST_KEYS
+        if (wanted_list and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
+                or not wanted_list and not isinstance(value, str)):
+            refuse(key, f"is {value!r}, not " + ("a list of ids" if wanted_list else "an id"))
+        if key in ("bucket", "bucket_pending"):
+            try:
+                validate_bucket(value)
+            except UsageError as exc:
+                refuse(key, f"is not a bucket name: {exc.message}")
+        pattern = _IDS.get(key)
+        for item in value if wanted_list else [value]:
+            if pattern and not re.fullmatch(pattern, item, re.ASCII):
+                refuse(key, f"is {item!r}, not the id of {_KIND_WORDS.get(key, key)}")
+    if resources.get("function_name") and resources.get("function_name") == resources.get("role_name"):
+        refuse("function_name", f"is {resources['function_name']!r}, the role's name")
+    for arn_key, name_key in (("role_arn", "role_name"), ("function_arn", "function_name")):
+        arn, name = resources.get(arn_key), resources.get(name_key)
+        if arn and name and re.fullmatch(_IDS[arn_key], arn).group("name") != name:  # type: ignore[union-attr]
+            refuse(arn_key, f"{arn} names another than {name_key} {name}")
+    recorded, wanted = resources.get("bucket"), settings.get("bucket")
+    if recorded and wanted and recorded != wanted:
+        raise StateError(f"{where}: settings.bucket {wanted} is not the stack's bucket {recorded}",
+                         f"a stack keeps its bucket: set settings.bucket back to {recorded}, or run 'down' first")
+
+
+_KIND_WORDS = {"vpc_id": "a VPC (vpc-…)", "subnet_ids": "a subnet (subnet-…)", "route_table_ids": "a route table "
+               "(rtb-…)", "endpoint_id": "a VPC endpoint (vpce-…)", "prefix_list_id": "a prefix list (pl-…)",
+               "security_group_id": "a security group (sg-…)", "role_name": "an IAM role name",
+               "function_name": "a Lambda function name", "eni_function": "a Lambda function name",
+               "role_arn": "an IAM role ARN", "function_arn": "a Lambda function ARN"}
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:

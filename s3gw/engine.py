@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from s3gw import state as state_file
 from s3gw.aws import Aws, overdue_call
-from s3gw.config import SETTINGS, StackConfig, check_state_dir, settle, validate_settings
+from s3gw.config import SETTINGS, StackConfig, check_state_dir, settle, validate_resources, validate_settings
 from s3gw.errors import CheckFailed, S3gwError, StateError, UsageError, translate
 from s3gw.graph import Walked, walk
 from s3gw.steps import STEPS, UP_NEEDS, Context, Step
@@ -127,15 +127,8 @@ def load_state(config: StackConfig, store: state_file.Store | None = None) -> st
     except RecursionError:
         raise StateError(f"state file {path} is nested too deeply to be an s3gw state file",
                          "move it aside or use another --state-dir") from None
-    for key, value in state.resources.items():
-        wanted_list = key in LIST_KEYS
-        if value is None or value == "" or value == []:
-            continue
-        if (wanted_list and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
-                or not wanted_list and not isinstance(value, str)):
-            raise StateError(f"state file {path}: resources.{key} is {value!r}, not "
-                             + ("a list of ids" if wanted_list else "an id"), "restore the file or correct it")
-    validate_settings(state.settings, f"state file {path}")
+    validate_resources(state.resources, state.settings, f"state file {path}")
+    validate_settings(state.settings, f"state file {path}", config.region)
     return state
 
 
