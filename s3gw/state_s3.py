@@ -26,7 +26,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from s3gw.errors import AwsError, LockedError, StateConflict, StateError, UsageError, error_code, translate
-from s3gw.state import holder, holder_line, parse_holder, pid_alive_here
+from s3gw.state import MAX_STATE_BYTES, holder, holder_line, parse_holder, pid_alive_here
 
 if TYPE_CHECKING:
     from s3gw.config import StackConfig
@@ -134,8 +134,12 @@ class S3Store:
                 self._etag = None
                 return None
             raise translate(exc, f"reading the state {self.where}") from exc
+        data = answer["Body"].read(MAX_STATE_BYTES + 1)  # bounded, as the local state's read
+        if len(data) > MAX_STATE_BYTES:
+            raise StateError(f"state {self.where} is larger than {MAX_STATE_BYTES >> 20} MiB: not an s3gw state",
+                             "restore an earlier version of it (the bucket keeps them)")
         try:
-            text = answer["Body"].read().decode()
+            text = data.decode()
         except UnicodeDecodeError:
             raise StateError(f"state {self.where} is not text (not UTF-8)",
                              "restore an earlier version of it (the bucket keeps them)") from None
@@ -164,7 +168,7 @@ class S3Store:
             if error_code(exc) in _MISSING:
                 return None
             raise translate(exc, f"reading the state {self.where}") from exc
-        return answer["Body"].read().decode(errors="replace"), str(answer["ETag"])
+        return answer["Body"].read(MAX_STATE_BYTES + 1).decode(errors="replace"), str(answer["ETag"])
 
     def remove(self) -> None:
         if self._etag is None:
@@ -209,7 +213,7 @@ class S3Store:
             if error_code(exc) in _MISSING:
                 return None, None
             raise translate(exc, f"reading the lock {self.lock_where}") from exc
-        return parse_holder(answer["Body"].read()) or {}, str(answer["ETag"])
+        return parse_holder(answer["Body"].read(65536)) or {}, str(answer["ETag"])
 
     def _held(self, info: dict[str, Any] | None) -> LockedError:
         if info is None:  # released between our write and our read

@@ -140,3 +140,22 @@ def test_valid_retry_settings_from_the_environment_are_honoured_not_ignored(monk
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
     assert retry_config() == {"mode": "adaptive", "total_max_attempts": 3}  # today: 8 tries, standard, whatever is set
+
+
+def test_status_reports_drift_when_the_recorded_vpc_cidr_is_not_the_vpcs(mocked: None, tmp_path: Path) -> None:
+    """settings.vpc_cidr hand-edited: status exits 3 naming both blocks (today: 0); up refuses in one line."""
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli, [*args, "--stack", "t", "--region", REGION, "--azs", "1",
+                                        "--state-dir", str(tmp_path)] if args[0] == "up" else
+                                  [*args, "--stack", "t", "--region", REGION, "--state-dir", str(tmp_path)])
+
+    assert run("up").exit_code == 0
+    path = tmp_path / "t.json"
+    state = json.loads(path.read_text())
+    state["settings"]["vpc_cidr"] = "10.9.0.0/16"
+    path.write_text(json.dumps(state))
+    status = run("status")
+    assert status.exit_code == 3, status.output
+    assert "its block is 10.0.0.0/16, not the recorded 10.9.0.0/16" in status.stdout
+    again = CliRunner().invoke(cli, ["up", "--stack", "t", "--region", REGION, "--state-dir", str(tmp_path)])
+    assert again.exit_code == 2 and "a VPC's primary block cannot change" in again.stderr, again.output

@@ -16,7 +16,7 @@ from conftest import REGION
 
 from s3gw import state as state_file
 from s3gw import state_s3
-from s3gw.errors import AwsError, LockedError
+from s3gw.errors import AwsError, LockedError, StateError
 from s3gw.sandbox import Behaviours, Sandbox
 from s3gw.state_s3 import S3Store
 
@@ -84,3 +84,9 @@ def test_409_without_end_is_bounded_and_one_line_not_a_lock_held_by_another(sand
         S3Store(s3, "conflict-state", "s3gw", "stuck").lock("up")
     assert "409 ConditionalRequestConflict 3 times in a row" in failed.value.line()
     assert failed.value.exit_code == 1 and not isinstance(failed.value, LockedError)
+
+
+def test_an_s3_state_larger_than_any_s3gw_writes_is_refused_without_reading_it_whole(s3: Any) -> None:
+    s3.put_object(Bucket="conflict-state", Key="s3gw/huge.json", Body=b" " * (state_file.MAX_STATE_BYTES + 1))
+    with pytest.raises(StateError, match="larger than 1 MiB"):
+        S3Store(s3, "conflict-state", "s3gw", "huge").load()

@@ -46,6 +46,7 @@ class VpcStep(Step):
                 reads.append(lambda: ahead(ctx, "vpc_dns", lambda: self._dns(ctx, retrying=False)))
             vpcs = at_once(ctx, *reads)[0]
             if vpcs:
+                ctx.seen["vpc_cidr"] = vpcs[0].get("CidrBlock")
                 return {"vpc_id": vpcs[0]["VpcId"]}
             ctx.unsee("vpc_dns")  # of a VPC that is gone
         vpcs = call("looking up the VPC by tag", ec2.describe_vpcs, Filters=[ctx.stack_filter()])["Vpcs"]
@@ -53,6 +54,8 @@ class VpcStep(Step):
             ids = ", ".join(v["VpcId"] for v in vpcs)
             raise AwsError(f"several VPCs carry the tag s3gw:stack={ctx.config.stack}: {ids}",
                            "delete the extra ones, or use another --stack")
+        if vpcs:
+            ctx.seen["vpc_cidr"] = vpcs[0].get("CidrBlock")
         return {"vpc_id": vpcs[0]["VpcId"]} if vpcs else None
 
     def create(self, ctx: Context) -> None:
@@ -65,6 +68,7 @@ class VpcStep(Step):
 
         vpc_id = create_once(ctx, "creating the VPC", create_vpc, lambda: (self.find(ctx) or {}).get("vpc_id"))
         ctx.record("vpc_id", vpc_id)
+        ctx.seen["vpc_cidr"] = ctx.config.vpc_cidr
         # What CreateVpc makes, not read back: "If you create a VPC any other way [than the console wizard], DNS
         # hostnames is disabled and DNS resolution is enabled by default" (Amazon VPC User Guide, "DNS attributes
         # for your VPC"). A re-run reads both attributes and repairs any that differ.
@@ -100,9 +104,17 @@ class VpcStep(Step):
         if ctx.config.vpc_id:
             return []  # the user's VPC: its DNS settings are theirs (Lambda resolves S3 with them on, the default)
         dns = ctx.remember("vpc_dns", lambda: self._dns(ctx))
-        return [Drift(attribute, f"{attribute} is off") for attribute in _DNS_ATTRIBUTES if not dns[attribute]]
+        drifts = [Drift(attribute, f"{attribute} is off") for attribute in _DNS_ATTRIBUTES if not dns[attribute]]
+        block = ctx.seen.get("vpc_cidr")  # what find read (a VPC's primary block cannot change)
+        if block and block != ctx.config.vpc_cidr:
+            drifts.append(Drift("cidr", f"its block is {block}, not the recorded {ctx.config.vpc_cidr}"))
+        return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
+        cidr = next((drift for drift in drifts if drift.key == "cidr"), None)
+        if cidr is not None:
+            raise UsageError(f"VPC {ctx.outputs['vpc_id']}: {cidr.detail}; a VPC's primary block cannot change",
+                             f"set settings.vpc_cidr in {ctx.state.where} to {ctx.seen.get('vpc_cidr')}")
         for drift in drifts:
             call(f"turning on {drift.key}", ctx.aws.ec2.modify_vpc_attribute, retry_not_found=ctx,
                  VpcId=ctx.outputs["vpc_id"], **{_DNS_ATTRIBUTES[drift.key]: {"Value": True}})
