@@ -60,6 +60,12 @@ def test_a_state_file_that_is_a_link_a_fifo_or_unbounded_is_one_line_exit_2(tmp_
     one_line(run("status", state_dir=state_dir), 2, says)
 
 
+def test_a_fifo_planted_as_the_lock_file_is_refused_at_once(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "t.lock")
+    with pytest.raises(StateError, match="is a FIFO, not a regular file"):
+        state_file.LocalStore(tmp_path / "t.json").lock("up")
+
+
 def test_a_state_directory_that_is_a_symbolic_link_is_refused(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
