@@ -217,7 +217,11 @@ class LocalStore:
     def lock(self, command: str) -> None:
         self._make_dir()
         for _ in range(50):
-            fd = self._open_lock_file()
+            try:
+                fd = self._open_lock_file()
+            except FileNotFoundError:  # a run that had made the directory removed it, empty, as it ended
+                self._make_dir()
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -247,6 +251,8 @@ class LocalStore:
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
             fd = os.open(self.lock_path, flags, 0o600)
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise _refused(exc, self.lock_path, "lock file", "open") from None
         kind = _not_regular(os.fstat(fd).st_mode)
@@ -274,7 +280,10 @@ class LocalStore:
 
     def force_unlock(self) -> dict[str, Any] | None:
         """An OS lock cannot be stale: it is held only by a live process, which must be stopped instead."""
-        fd = self._open_lock_file()
+        try:
+            fd = self._open_lock_file()
+        except FileNotFoundError:  # no state directory: nothing is locked
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
