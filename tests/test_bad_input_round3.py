@@ -38,6 +38,11 @@ def test_sandbox_settings_without_a_bound_are_refused(name: str, value: str, say
         Behaviours.from_env({name: value})
 
 
+def test_a_sandbox_made_in_code_refuses_nan_too() -> None:
+    with pytest.raises(ValueError, match="latency must be a finite number"):
+        Behaviours(latency=float("nan"))
+
+
 def test_the_sandbox_reads_its_409_switch() -> None:
     assert Behaviours.from_env({"S3GW_SANDBOX_S3_CONFLICTS": "3"}).s3_conflicts == 3
 

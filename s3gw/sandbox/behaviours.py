@@ -65,8 +65,8 @@ class Behaviours:
         if self.iam_message not in IAM_MESSAGES:
             raise ValueError(f"iam_message must be one of {', '.join(IAM_MESSAGES)}, not {self.iam_message!r}")
         for name in ("iam_propagation", "pending", "eni_linger", "policy_linger", "latency", "endpoint_pending"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be zero or more seconds, not {getattr(self, name)}")
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:  # nan passes `< 0`
+                raise ValueError(f"{name} must be a finite number of seconds, zero or more, not {getattr(self, name)}")
         if self.s3_conflicts < 0:
             raise ValueError(f"s3_conflicts must be zero or more, not {self.s3_conflicts}")
 
