@@ -104,6 +104,11 @@ def test_a_run_that_writes_nothing_leaves_no_state_directory_behind(mocked: None
     assert sorted(p.name for p in state_dir.iterdir()) == ["t.json"]  # a directory with a state stays
 
 
+def test_a_failed_unseal_leaves_no_state_directory_behind(mocked: None, tmp_path: Path) -> None:
+    one_line(run("unseal", "--yes", state_dir=tmp_path / "new"), 2, "has no bucket recorded")
+    assert list(tmp_path.iterdir()) == []  # today: an empty new/ is left
+
+
 def test_a_full_disk_during_up_is_one_line_and_the_next_up_resumes(mocked: None, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     state_dir = tmp_path / "state"
