@@ -170,8 +170,9 @@ class LocalStore:
         self._check_unchanged()
         self._make_dir()
         # Write a sibling temp file, fsync, rename: readers see the old file or the new one, never half.
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        tmp = ""
         try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
@@ -179,11 +180,12 @@ class LocalStore:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             if isinstance(exc, OSError):  # disk full, quota, read-only file system: one line, the old state whole
-                raise S3gwError(f"cannot write state file {self.path}: {exc.strerror}; it still holds what the "
-                                "previous write recorded", "free space (or fix the file system) and run the "
+                raise S3gwError(f"cannot write state file {self.path}: {exc.strerror or exc}; it still holds what "
+                                "the previous write recorded", "free space (or fix the file system) and run the "
                                 "command again: it finds what was made since by its tag and resumes") from None
             raise
         self._digest = _digest(text)

@@ -28,7 +28,8 @@ def test_every_set_is_on_disk_at_once_with_mode_0600(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temp file left beside it
 
 
-def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fails", ["fsync", "mkstemp"])  # the disk fills while writing, or before the temp file
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str) -> None:
     state = state_file.load(tmp_path / "s.json", "s", "eu-west-1")
     state.set("vpc_id", "vpc-1")
     before = (tmp_path / "s.json").read_text()
@@ -36,7 +37,9 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: p
     def crash(*_: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", crash)
+    import tempfile
+
+    monkeypatch.setattr(os if fails == "fsync" else tempfile, fails, crash)
     with pytest.raises(S3gwError) as refused:  # one line through the CLI, exit 1, not a traceback
         state.set("subnet_ids", ["subnet-1"])
     assert "No space left on device; it still holds what the previous write recorded" in refused.value.line()
