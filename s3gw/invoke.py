@@ -321,10 +321,10 @@ def _outside_reads(ctx: Context, bucket: str, key: str) -> tuple[bool | None, st
 
 def _exempt_caller(ctx: Context, bucket: str) -> str | None:
     """The caller's principal ARN when the bucket policy lets it in from outside the endpoint (an allowed
-    principal), judged by s3gw.policy on the policy S3 holds; None otherwise. An assumed-role session is judged
+    principal), judged by policy.evaluator on the policy S3 holds; None otherwise. An assumed-role session is judged
     as its role (aws:PrincipalArn is the role's ARN: IAM User Guide, global condition keys); the role's path is
     not in the session's ARN, so a role with a path is judged without it."""
-    from s3gw.policy import Request, decide
+    from s3gw.policy.evaluator import Request, decide
 
     try:
         arn = str(ctx.aws.sts.get_caller_identity()["Arn"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from s3gw.policy import LAMBDA_VPC_POLICY_ARN
+from s3gw.policy.documents import LAMBDA_VPC_POLICY_ARN
 
 UP, PLAN, STATUS, VERIFY, INVOKE = "up", "plan", "status", "verify", "test-invoke"
 DOWN, FROM_TAGS = "down", "down --from-tags"

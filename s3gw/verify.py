@@ -1,7 +1,7 @@
 """`s3gw verify`: check every link of the private path with describe calls only, and say how to fix a broken one.
 
 Works on a stack s3gw made (ids from the state file) and on a setup people bring (`--function`, `--bucket`).
-The path model is s3gw.reach and the bucket-policy judge is s3gw.policy: the same code the sandbox enforces.
+The path model is s3gw.reach and the bucket-policy judge is s3gw.policy.evaluator: the same code the sandbox enforces.
 """
 
 from __future__ import annotations
@@ -12,16 +12,8 @@ from typing import Any
 from s3gw import reach
 from s3gw.errors import AwsError, UsageError
 from s3gw.permissions import vpc_access_policy_arn
-from s3gw.policy import (
-    DATA_ACTIONS,
-    FUNCTION_ACTIONS,
-    Request,
-    action_resource,
-    decide,
-    evaluate,
-    is_own,
-    statements_of,
-)
+from s3gw.policy.documents import DATA_ACTIONS, FUNCTION_ACTIONS, action_resource, is_own, statements_of
+from s3gw.policy.evaluator import Request, decide, evaluate
 from s3gw.reach import Link
 from s3gw.steps.base import Context, is_code
 from s3gw.steps.bucket import location_region, public_access_off

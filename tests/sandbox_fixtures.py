@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 
 from s3gw.package import build_zip
-from s3gw.policy import LAMBDA_VPC_POLICY_ARN, bucket_policy, lambda_trust_policy, role_bucket_policy
+from s3gw.policy.documents import LAMBDA_VPC_POLICY_ARN, bucket_policy, lambda_trust_policy, role_bucket_policy
 
 REGION = "eu-west-1"
 S3_SERVICE = f"com.amazonaws.{REGION}.s3"

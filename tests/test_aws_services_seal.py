@@ -16,7 +16,8 @@ from click.testing import CliRunner, Result
 from parliament import analyze_policy_string
 
 from s3gw.cli import cli
-from s3gw.policy import Request, bucket_policy, evaluate, merge_seal
+from s3gw.policy.documents import bucket_policy, merge_seal
+from s3gw.policy.evaluator import Request, evaluate
 from s3gw.sandbox import Sandbox
 from s3gw.verify import _exemptions_check, aws_services_exempt
 

@@ -14,7 +14,7 @@ from conftest import REGION, make_test_config
 from s3gw import engine
 from s3gw.cli import cli
 from s3gw.errors import S3gwError
-from s3gw.policy import POLICY_SIZE_LIMIT, bucket_policy, merge_seal, own_part, strip_seal
+from s3gw.policy.documents import POLICY_SIZE_LIMIT, bucket_policy, merge_seal, own_part, strip_seal
 
 SEAL = bucket_policy("data", "vpce-1")
 USERS = {"Version": "2012-10-17", "Id": "theirs", "Statement": [

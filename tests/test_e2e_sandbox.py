@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from s3gw.policy import bucket_policy
+from s3gw.policy.documents import bucket_policy
 
 REGION = "us-east-1"
 

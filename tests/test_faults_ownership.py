@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from fault_helpers import EMPTY, ONE_STACK, REGION, client_error, count_resources, on_every_client
 
 from s3gw.cli import cli
-from s3gw.policy import lambda_trust_policy
+from s3gw.policy.documents import lambda_trust_policy
 
 ACCOUNT = "123456789012"
 

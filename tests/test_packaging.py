@@ -19,6 +19,9 @@ def test_wheel_has_no_top_level_handler_and_ships_it_inside_s3gw(tmp_path: Path)
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"s3gw"}, top_level
     assert "s3gw/function_code/handler.py" in names
+    # every module of the source tree ships (pyproject lists the packages one by one: a new one must be added)
+    sources = {f"s3gw/{path.relative_to(ROOT / 's3gw').as_posix()}" for path in (ROOT / "s3gw").rglob("*.py")}
+    assert sources <= set(names), sorted(sources - set(names))
 
 
 def test_sdist_carries_what_the_tests_need(tmp_path: Path) -> None:

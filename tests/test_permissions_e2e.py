@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from s3gw.cli import cli
 from s3gw.permissions import Target, policy_document, without
-from s3gw.policy import endpoint_policy
+from s3gw.policy.documents import endpoint_policy
 from s3gw.sandbox import Behaviours, Sandbox
 
 REGION = "eu-west-1"

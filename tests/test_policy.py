@@ -8,19 +8,17 @@ from urllib.parse import quote
 
 import pytest
 
-from s3gw.policy import (
+from s3gw.policy.documents import (
     DATA_ACTIONS,
     FUNCTION_ACTIONS,
     MANAGEMENT_ACTIONS,
-    Request,
     action_resource,
     bucket_policy,
-    decide,
     endpoint_policy,
-    evaluate,
     lambda_trust_policy,
     role_bucket_policy,
 )
+from s3gw.policy.evaluator import Request, decide, evaluate
 
 ACCOUNT = "123456789012"
 OTHER = "444455556666"

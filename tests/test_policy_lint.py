@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from s3gw.policy import bucket_policy, endpoint_policy, lambda_trust_policy, role_bucket_policy
+from s3gw.policy.documents import bucket_policy, endpoint_policy, lambda_trust_policy, role_bucket_policy
 
 ACCOUNT = "123456789012"
 BUCKET = "s3gw-123456789012-eu-west-1"

@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.utils import ArgumentGenerator
 
-from s3gw.policy import MANAGEMENT_ACTIONS, bucket_policy
+from s3gw.policy.documents import MANAGEMENT_ACTIONS, bucket_policy
 from s3gw.sandbox import Behaviours, Sandbox
 
 REGION = "eu-west-1"

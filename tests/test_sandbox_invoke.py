@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from sandbox_fixtures import Clients, Stack, build_stack, clients, https_to, invoke, make_zip
 
-from s3gw.policy import bucket_policy
+from s3gw.policy.documents import bucket_policy
 from s3gw.sandbox import Behaviours, Sandbox
 
 NETWORK_ERRORS = ("ConnectTimeoutError", "ReadTimeoutError")

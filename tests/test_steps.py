@@ -11,7 +11,7 @@ import pytest
 from conftest import REGION, CallLog, make_test_config
 
 from s3gw import engine
-from s3gw.policy import INLINE_POLICY_NAME, LAMBDA_VPC_POLICY_ARN, bucket_policy, canonical, endpoint_policy
+from s3gw.policy.documents import INLINE_POLICY_NAME, LAMBDA_VPC_POLICY_ARN, bucket_policy, canonical, endpoint_policy
 from s3gw.steps import STEPS, Context, Step
 
 

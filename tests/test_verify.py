@@ -14,7 +14,7 @@ from conftest import REGION, make_test_config
 
 from s3gw import engine
 from s3gw.cli import cli
-from s3gw.policy import DATA_ACTIONS, LAMBDA_VPC_POLICY_ARN, bucket_policy
+from s3gw.policy.documents import DATA_ACTIONS, LAMBDA_VPC_POLICY_ARN, bucket_policy
 from s3gw.verify import VerifyReport
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from s3gw.aws import partition_of
-from s3gw.policy import Decision, Request, decide, evaluate
+from s3gw.policy.evaluator import Decision, Request, decide, evaluate
 from s3gw.reach import fetch_snapshot, s3_exits, s3_reach
 
 from . import authorize, s3_access, s3_buckets

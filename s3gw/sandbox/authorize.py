@@ -5,7 +5,7 @@ SignatureDoesNotMatch, and it matches EC2 calls against Resource "*" only, ignor
 sandbox checks the action itself, when `Behaviours.enforce_iam` is on and the caller's access key belongs to
 an IAM user: the operation → IAM action(s), resource ARN(s) and condition keys come from AWS's Service
 Authorization Reference (EC2, S3, IAM, Lambda: "Actions, resources, and condition keys"), and the verdict
-from s3gw.policy's evaluator over the user's identity policies. The refusal carries the message AWS sends
+from s3gw.policy.evaluator over the user's identity policies. The refusal carries the message AWS sends
 ("User: … is not authorized to perform: <action> on resource: <arn> because no identity-based policy allows
 the <action> action": IAM User Guide, "Troubleshoot access denied error messages").
 Calls of the account's own keys (the "root" test keys) and of function invocations are not checked here.
@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
 
 from s3gw.aws import partition_of
-from s3gw.policy import Request, decide
+from s3gw.policy.evaluator import Request, decide
 
 from . import moto_glue as glue
 from . import s3_access

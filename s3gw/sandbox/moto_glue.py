@@ -21,7 +21,7 @@ from moto import backends  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
 
-from s3gw.policy import parse_policy  # noqa: E402
+from s3gw.policy.documents import parse_policy  # noqa: E402
 
 from .invoke import FunctionSpec  # noqa: E402
 

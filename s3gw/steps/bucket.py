@@ -12,21 +12,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from s3gw.errors import AwsError, UsageError, translate
-from s3gw.policy import (
+from s3gw.policy.documents import (
     FUNCTION_ACTIONS,
     POLICY_SIZE_LIMIT,
-    Request,
     action_resource,
     bucket_arns,
     bucket_policy,
     canonical,
-    decide,
     merge_seal,
     own_part,
     own_statements,
     statements_of,
     strip_seal,
 )
+from s3gw.policy.evaluator import Request, decide
 from s3gw.steps.base import (
     STACK_TAG,
     Context,

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from s3gw.errors import AwsError, WaitTimeout, translate
-from s3gw.policy import canonical, endpoint_policy
+from s3gw.policy.documents import canonical, endpoint_policy
 from s3gw.steps.base import (
     Context,
     Drift,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from s3gw.errors import AwsError
-from s3gw.policy import (
+from s3gw.policy.documents import (
     INLINE_POLICY_NAME,
     LAMBDA_VPC_POLICY_ARN,
     canonical,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from s3gw.config import subnet_cidrs
-from s3gw.policy import LAMBDA_VPC_POLICY_ARN, lambda_trust_policy, role_bucket_policy, statements_of
+from s3gw.policy.documents import LAMBDA_VPC_POLICY_ARN, lambda_trust_policy, role_bucket_policy, statements_of
 from s3gw.steps.base import STACK_TAG, Context
 
 NEW = "(known after create)"
