@@ -34,7 +34,7 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: p
     state.set("vpc_id", "vpc-1")
     before = (tmp_path / "s.json").read_text()
 
-    def crash(*_: object) -> None:
+    def crash(*_: object, **__: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     import tempfile
