@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import signal
@@ -16,6 +15,7 @@ import boto3
 from botocore.config import Config
 
 from s3gw import __version__
+from s3gw.botocore_data import botocore_session, partition_of
 from s3gw.config import StackConfig
 from s3gw.errors import AwsError, NoAnswer, UsageError, translate
 
@@ -112,25 +112,6 @@ class Aws:
     @property
     def partition(self) -> str:
         return partition_of(self.config.region)
-
-
-@functools.lru_cache(maxsize=1)
-def shared_loader() -> Any:
-    """One botocore data loader for the process. Each botocore session makes its own, and each new loader parses
-    the service JSON again (~60 ms per client); the loader caches what it has parsed, so sharing it makes every
-    client after the first of its service cheap. It holds only parsed, read-only models."""
-    from botocore.loaders import create_loader
-
-    return create_loader(os.environ.get("AWS_DATA_PATH"))
-
-
-def botocore_session(**variables: Any) -> Any:
-    """A new botocore session (sessions are not shared: they are not thread-safe) on the shared loader."""
-    import botocore.session
-
-    session = botocore.session.get_session(variables or None)
-    session.register_component("data_loader", shared_loader())
-    return session
 
 
 def retry_config() -> dict[str, Any]:
@@ -257,24 +238,3 @@ class CallBound:
             f"no answer to {self.operation} from {self.where} within {self.seconds:.0f}s",
             "the endpoint accepts connections but does not reply: check --endpoint-url, your network or proxy; "
             f"run the command again (what was made is recorded); {ENV_CALL_TIMEOUT} sets the bound"))
-
-
-
-@functools.lru_cache(maxsize=64)
-def partition_of(region: str) -> str:
-    """The partition of a region (aws, aws-cn, aws-us-gov, …) from botocore's own endpoints data, whose
-    regionRegex also places regions newer than this botocore."""
-    import re
-
-    for partition in _partitions():
-        if region in partition["regions"]:
-            return str(partition["partition"])
-    for partition in _partitions():
-        if partition["partition"] != "aws" and re.match(partition["regionRegex"], region):
-            return str(partition["partition"])
-    return "aws"
-
-
-@functools.lru_cache(maxsize=1)
-def _partitions() -> list[dict[str, Any]]:
-    return list(botocore_session().get_data("endpoints")["partitions"])

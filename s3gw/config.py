@@ -158,7 +158,7 @@ def validate_region(region: str | None, endpoint_url: str | None = None) -> str:
 
 
 def known_regions() -> set[str]:
-    from s3gw.aws import botocore_session  # here, not at the top: `s3gw --help` must not import botocore
+    from s3gw.botocore_data import botocore_session  # here, not at the top: `s3gw --help` must not import botocore
 
     # The list of regions ships with botocore; it must not depend on AWS_PROFILE (a profile that does not
     # exist would raise here, before the error that names it properly).
@@ -168,7 +168,7 @@ def known_regions() -> set[str]:
 
 
 def partition_pattern_matches(region: str) -> bool:
-    from s3gw.aws import botocore_session
+    from s3gw.botocore_data import botocore_session
 
     endpoints = botocore_session().get_data("endpoints")
     return any(re.match(p["regionRegex"], region) for p in endpoints["partitions"] if p["partition"] != "aws")
@@ -179,7 +179,7 @@ def profile_region(profile: str | None) -> str | None:
     `region` in ~/.aws/config (every AWS CLI user's setup). Reads files only; no AWS call."""
     from botocore.exceptions import ProfileNotFound
 
-    from s3gw.aws import botocore_session
+    from s3gw.botocore_data import botocore_session
 
     try:
         session = botocore_session()
@@ -311,7 +311,7 @@ def validate_principal(arn: str, region: str = "") -> str:
         raise UsageError(f"invalid --allow-principal {arn!r}",
                          "use an IAM role or user ARN, e.g. arn:aws:iam::123456789012:role/ci-deploy")
     if region:
-        from s3gw.aws import partition_of
+        from s3gw.botocore_data import partition_of
 
         if matched.group(1) != partition_of(region):
             raise UsageError(f"--allow-principal {arn} is of partition {matched.group(1)}, the stack's region "

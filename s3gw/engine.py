@@ -818,7 +818,7 @@ def unseal(config: StackConfig, progress: Progress) -> str:
         return str(bucket)
 def permissions_target(config: StackConfig, account: str | None = None, function_name: str | None = None) -> Any:
     """What `s3gw permissions` narrows the policy to, from the options and the state file (no AWS call)."""
-    from s3gw.aws import partition_of
+    from s3gw.botocore_data import partition_of
     from s3gw.permissions import Target
 
     # The local state file only: `permissions` makes no AWS call (state kept in S3: --account and --bucket).

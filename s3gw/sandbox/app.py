@@ -21,7 +21,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from s3gw.aws import partition_of
+from s3gw.botocore_data import partition_of
 from s3gw.policy.evaluator import Decision, Request, decide, evaluate
 from s3gw.reach import fetch_snapshot, s3_exits, s3_reach
 
@@ -521,7 +521,7 @@ class SandboxApp:
                 import boto3
                 from botocore.config import Config
 
-                from s3gw.aws import botocore_session
+                from s3gw.botocore_data import botocore_session
 
                 self._clients[region] = boto3.session.Session(botocore_session=botocore_session()).client(
                     "ec2", region_name=region, endpoint_url=self.url(),

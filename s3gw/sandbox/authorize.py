@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
 
-from s3gw.aws import partition_of
+from s3gw.botocore_data import partition_of
 from s3gw.policy.evaluator import Request, decide
 
 from . import moto_glue as glue

@@ -44,7 +44,7 @@ def _import_ec2_on_the_shared_loader() -> None:
         return
     import boto3
 
-    from s3gw.aws import botocore_session
+    from s3gw.botocore_data import botocore_session
 
     original = boto3.Session
 
@@ -71,7 +71,7 @@ def _list_regions_on_the_shared_loader() -> None:
     import boto3
     from moto.core.base_backend import AccountSpecificBackend
 
-    from s3gw.aws import botocore_session
+    from s3gw.botocore_data import botocore_session
 
     @lru_cache(maxsize=1)
     def get_session(cls: type) -> Any:
