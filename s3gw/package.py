@@ -1,4 +1,4 @@
-"""A deterministic zip of s3gw/function_code/ (the handler, shipped as package data).
+"""A deterministic zip of the function's code: lambda_handler/ in the source, s3gw.lambda_handler when installed.
 
 The same source always gives the same bytes and CodeSha256.
 """
@@ -11,7 +11,11 @@ import io
 import zipfile
 from pathlib import Path
 
-HANDLER_DIR = Path(__file__).resolve().parent / "function_code"
+import s3gw.lambda_handler
+
+# Where the package is, not where s3gw/ is: pyproject maps s3gw.lambda_handler to the top-level lambda_handler/,
+# and an editable install finds it there (a wheel ships it inside s3gw/).
+HANDLER_DIR = Path(s3gw.lambda_handler.__file__).resolve().parent
 SHIPPED_FILES = ("handler.py",)
 HANDLER = "handler.handler"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: zip entries otherwise carry the file's mtime

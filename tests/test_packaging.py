@@ -2,33 +2,53 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
+from s3gw import package
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_wheel_has_no_top_level_handler_and_ships_it_inside_s3gw(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
+def build_sdist(into: Path) -> Path:
+    build = f"from setuptools import build_meta; build_meta.build_sdist({str(into)!r})"
+    subprocess.run([sys.executable, "-c", build], check=True, capture_output=True, cwd=ROOT)
+    [sdist] = into.glob("s3gw-*.tar.gz")
+    return sdist
+
+
+def test_wheel_installs_one_top_level_package_with_the_handler_and_every_module_inside(tmp_path: Path) -> None:
+    # Built from the sdist, as an installer does: a stale build/lib in the working tree cannot leak in.
+    with tarfile.open(build_sdist(tmp_path / "sdist")) as archive:
+        archive.extractall(tmp_path / "src", filter="data")
+    [source] = (tmp_path / "src").iterdir()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
+                   check=True, capture_output=True, cwd=tmp_path)
     [wheel] = tmp_path.glob("s3gw-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    names = set(zipfile.ZipFile(wheel).namelist())
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"s3gw"}, top_level
-    assert "s3gw/function_code/handler.py" in names
-    # every module of the source tree ships (pyproject lists the packages one by one: a new one must be added)
-    sources = {f"s3gw/{path.relative_to(ROOT / 's3gw').as_posix()}" for path in (ROOT / "s3gw").rglob("*.py")}
-    assert sources <= set(names), sorted(sources - set(names))
+    assert "s3gw/lambda_handler/handler.py" in names
+    # Every module of the source ships where it imports from (pyproject lists the packages one by one: a new one
+    # must be added).
+    modules = {f"s3gw/{path.relative_to(ROOT / 's3gw').as_posix()}" for path in (ROOT / "s3gw").rglob("*.py")}
+    modules |= {f"s3gw/lambda_handler/{path.name}" for path in (ROOT / "lambda_handler").glob("*.py")}
+    assert modules <= names, sorted(modules - names)
+
+
+def test_the_function_zip_carries_the_top_level_lambda_handler() -> None:
+    # Wherever the install puts s3gw.lambda_handler (the source dir when editable), it is lambda_handler/'s code.
+    with zipfile.ZipFile(io.BytesIO(package.build_zip())) as archive:
+        assert archive.namelist() == ["handler.py"]
+        assert archive.read("handler.py") == (ROOT / "lambda_handler" / "handler.py").read_bytes()
 
 
 def test_sdist_carries_what_the_tests_need(tmp_path: Path) -> None:
-    build = f"from setuptools import build_meta; build_meta.build_sdist({str(tmp_path)!r})"
-    subprocess.run([sys.executable, "-c", build], check=True, capture_output=True, cwd=ROOT)
-    [sdist] = tmp_path.glob("s3gw-*.tar.gz")
-    with tarfile.open(sdist) as archive:
+    with tarfile.open(build_sdist(tmp_path)) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"tests/conftest.py", "tests/test_packaging.py", "bench/lifecycle.py",
-            "s3gw/function_code/handler.py"} <= names
+    assert {"tests/conftest.py", "tests/test_packaging.py", "bench/lifecycle.py", "bench/sandbox_footprint.py",
+            "lambda_handler/handler.py"} <= names

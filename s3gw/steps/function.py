@@ -178,7 +178,7 @@ class FunctionStep(Step):
                                      f"({configuration.get('StateReason') or 'no reason given'}): it is made again")]
         drifts = []
         if configuration.get("CodeSha256") != code_sha256(build_zip()):
-            drifts.append(Drift("code", "the deployed code differs from s3gw/function_code/handler.py"))
+            drifts.append(Drift("code", "the deployed code differs from lambda_handler/handler.py"))
         current, wanted = _comparable(configuration), _comparable(wanted_configuration(ctx))
         changed = [key for key in wanted if current[key] != wanted[key]]
         if changed:

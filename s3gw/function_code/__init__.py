@@ -1,1 +1,0 @@
-"""The function's code, zipped by s3gw.package. Only handler.py is shipped."""
