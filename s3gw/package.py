@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import io
 import zipfile
 from pathlib import Path
 
-import s3gw.lambda_handler
 
-# Where the package is, not where s3gw/ is: pyproject maps s3gw.lambda_handler to the top-level lambda_handler/,
-# and an editable install finds it there (a wheel ships it inside s3gw/).
-HANDLER_DIR = Path(s3gw.lambda_handler.__file__).resolve().parent
+def _handler_dir() -> Path:
+    """Where s3gw.lambda_handler is: pyproject maps it to the top-level lambda_handler/, so a wheel ships it
+    inside s3gw/ and an editable install finds it in the source tree. A source tree on sys.path without an
+    install (or an editable install made before the mapping) has no such package: the directory is beside s3gw/."""
+    spec = importlib.util.find_spec("s3gw.lambda_handler")
+    if spec is not None and spec.origin:
+        return Path(spec.origin).resolve().parent
+    return Path(__file__).resolve().parent.parent / "lambda_handler"
+
+
+HANDLER_DIR = _handler_dir()
 SHIPPED_FILES = ("handler.py",)
 HANDLER = "handler.handler"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: zip entries otherwise carry the file's mtime

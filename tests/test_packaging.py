@@ -47,6 +47,14 @@ def test_the_function_zip_carries_the_top_level_lambda_handler() -> None:
         assert archive.read("handler.py") == (ROOT / "lambda_handler" / "handler.py").read_bytes()
 
 
+def test_a_source_tree_without_an_install_finds_the_handler_beside_s3gw() -> None:
+    # No site-packages (-S): no editable finder maps s3gw.lambda_handler; s3gw comes from the tree itself.
+    found = subprocess.run([sys.executable, "-S", "-c", "from s3gw import package; print(package.HANDLER_DIR)"],
+                           capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == ROOT / "lambda_handler"
+
+
 def test_sdist_carries_what_the_tests_need(tmp_path: Path) -> None:
     with tarfile.open(build_sdist(tmp_path)) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
