@@ -85,7 +85,7 @@ _CHECKS = (("function", "function"), ("security groups", "security_group"), ("eg
 
 def _hop_of(check_name: str) -> str:
     for text, key in _CHECKS:
-        if check_name.startswith(text) or text.startswith(":") and check_name.endswith(text):
+        if check_name.startswith(text) or (text.startswith(":") and check_name.endswith(text)):
             return key
     return "bucket"  # the bucket's region, its seal, its policy, Block Public Access
 
