@@ -100,7 +100,7 @@ def test_up_refuses_a_role_or_function_or_bucket_with_its_name_but_not_its_tag(m
     role = iam.create_role(RoleName="t-lambda-role", AssumeRolePolicyDocument=json.dumps(
         lambda_trust_policy("123456789012")),
                            Tags=[{"Key": "s3gw:stack", "Value": "other"}])["Role"]
-    boto3.client("lambda", region_name=REGION).create_function(
+    function_arn = boto3.client("lambda", region_name=REGION).create_function(
         FunctionName="t-lister", Runtime="python3.12", Role=role["Arn"], Handler="h.h",
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Tags={"s3gw:stack": "other"})
     before = all_ids()
@@ -165,11 +165,13 @@ def foreign_things(owner: str | None) -> dict[str, str]:
                          if tags else [])["Vpc"]["VpcId"]
     role = iam.create_role(RoleName=f"{bucket}-role", Tags=tags,
                            AssumeRolePolicyDocument=json.dumps(lambda_trust_policy("123456789012")))["Role"]
-    boto3.client("lambda", region_name=REGION).create_function(
+    function_arn = boto3.client("lambda", region_name=REGION).create_function(
         FunctionName=f"{bucket}-fn", Runtime="python3.12", Role=role["Arn"], Handler="h.h",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Tags={"s3gw:stack": owner} if owner else {})
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Tags={"s3gw:stack": owner} if owner else {})["FunctionArn"]
+    # a state consistent in itself (the ARN names the function), so that it passes the state's read checks and
+    # reaches down's ownership checks
     return {"bucket": bucket, "vpc_id": vpc, "role_name": role["RoleName"], "role_arn": role["Arn"],
-            "function_name": f"{bucket}-fn"}
+            "function_name": f"{bucket}-fn", "function_arn": function_arn}
 
 
 @pytest.mark.parametrize("owner", [None, "other"], ids=["untagged", "another-stack"])
