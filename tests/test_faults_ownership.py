@@ -100,7 +100,7 @@ def test_up_refuses_a_role_or_function_or_bucket_with_its_name_but_not_its_tag(m
     role = iam.create_role(RoleName="t-lambda-role", AssumeRolePolicyDocument=json.dumps(
         lambda_trust_policy("123456789012")),
                            Tags=[{"Key": "s3gw:stack", "Value": "other"}])["Role"]
-    function_arn = boto3.client("lambda", region_name=REGION).create_function(
+    boto3.client("lambda", region_name=REGION).create_function(
         FunctionName="t-lister", Runtime="python3.12", Role=role["Arn"], Handler="h.h",
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Tags={"s3gw:stack": "other"})
     before = all_ids()
