@@ -30,6 +30,7 @@ from s3gw.config import (
 )
 from s3gw.errors import (
     EXIT_CHECK,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     Declined,
@@ -296,6 +297,16 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
             renderer.error(f"{how}; every resource created so far is recorded and the lock is freed: "
                            "run the command again")
             sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # click's own outcomes, rendered by the group
+        except Exception:  # a bug of s3gw's: its traceback, with or without -v, but every line redacted, since a
+            # chained botocore error quotes the request's signing headers (issue 26 item 16)
+            import traceback
+
+            sys.stderr.write(redact_lines(traceback.format_exc()))
+            renderer.error("s3gw failed unexpectedly (a bug: the traceback above says where); every resource "
+                           "created so far is recorded: run the command again, and report the traceback")
+            sys.exit(EXIT_FAILED)
         finally:
             signal.signal(signal.SIGTERM, previous)
 

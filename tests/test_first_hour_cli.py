@@ -345,3 +345,26 @@ def test_env_file_in_a_missing_directory_is_refused_before_serving(tmp_path: Pat
     refused = CliRunner().invoke(cli, ["sandbox", "--port", "0", "--env-file", str(tmp_path / "no" / "x.env")])
     assert refused.exit_code == 2 and "no such directory" in one_line(refused.stderr)
     assert refused.stdout == ""  # no export line for a server that never served
+
+
+def test_a_bugs_traceback_is_redacted_too(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception that is not s3gw's (a bug) still shows its traceback, but never a signing value or a token it
+    quotes, and exits 1 with one error line after it."""
+    from s3gw import engine
+
+    def broken(*_: Any, **__: Any) -> None:
+        try:
+            raise ValueError("Invalid header value b'AWS4-HMAC-SHA256 Credential=AKIAEXAMPLEKEY/20261204/eu-west-1"
+                             "/ec2/aws4_request, Signature=0123abcd'")
+        except ValueError as inner:
+            raise RuntimeError("X-Amz-Security-Token=SESSIONTOKENSECRET was refused") from inner
+
+    monkeypatch.setattr(engine, "plan", broken)
+    for verbose in ([], ["-v"]):
+        result = CliRunner().invoke(cli, [*verbose, "plan", "--stack", "t", "--region", REGION,
+                                          "--state-dir", str(state_dir)])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" in result.stderr and "RuntimeError" in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("error: s3gw failed unexpectedly")
+        for secret in ("AKIAEXAMPLEKEY", "SESSIONTOKENSECRET", "0123abcd"):
+            assert secret not in result.output
