@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,8 +81,49 @@ def _list_regions_on_the_shared_loader() -> None:
     AccountSpecificBackend.get_session = classmethod(get_session)  # type: ignore[method-assign,assignment]
 
 
+def _list_endpoint_services_without_cloudformation() -> None:
+    """moto's DescribeVpcEndpointServices answer, made without importing moto's CloudFormation backend.
+
+    moto 5.2 (ec2/models/vpcs.py, _collect_default_endpoint_services) builds a region's list by importing the backend
+    of every service in IMPLEMENTED_ENDPOINT_SERVICES. CloudFormation's (cloudformation/parsing.py) imports moto's
+    API Gateway, which needs openapi-spec-validator and with it pydantic: moto[server] packages that the sandbox
+    extra does not install (measured: every other backend there imports with moto[ec2,iam,awslambda-simple,sts]).
+    Its one entry is made here as its backend makes it (cloudformation/models.py default_vpc_endpoint_service: the
+    generic entry, policy not supported, where its BackendDict has the region) and listed first, where moto lists
+    it: the answer is unchanged.
+    """
+    from moto.core.base_backend import AccountSpecificBackend, BaseBackend
+    from moto.ec2.models import vpcs
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+
+    if "cloudformation" not in vpcs.IMPLEMENTED_ENDPOINT_SERVICES:
+        return
+    vpcs.IMPLEMENTED_ENDPOINT_SERVICES = [name for name in vpcs.IMPLEMENTED_ENDPOINT_SERVICES
+                                          if name != "cloudformation"]  # still in COVERED: no generic entry either
+    original = vpcs.VPCBackend._collect_default_endpoint_services
+    lock = threading.Lock()
+
+    def collect(account_id: str, region: str) -> list[dict[str, str]]:
+        services = original(account_id, region)  # moto's cached list for the region, completed once
+        name = f"com.amazonaws.{region}.cloudformation"
+        session = AccountSpecificBackend.get_session()
+        with lock:
+            if any(service["ServiceName"] == name for service in services) or not any(
+                    region in session.get_available_regions("cloudformation", partition_name=partition)
+                    for partition in session.get_available_partitions()):
+                return services
+            zones = [zone.name for zones in RegionsAndZonesBackend.zones.values() for zone in zones
+                     if zone.name.startswith(region)]
+            services[:0] = BaseBackend.default_vpc_endpoint_service_factory(region, zones, "cloudformation",
+                                                                            policy_supported=False)
+        return services
+
+    vpcs.VPCBackend._collect_default_endpoint_services = staticmethod(collect)  # type: ignore[method-assign]
+
+
 _import_ec2_on_the_shared_loader()
 _list_regions_on_the_shared_loader()
+_list_endpoint_services_without_cloudformation()
 
 
 def moto_app() -> DomainDispatcherApplication:
