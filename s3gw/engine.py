@@ -860,7 +860,7 @@ def force_unlock(config: StackConfig) -> dict[str, Any] | None:
 
 @translated("setting up the state bucket")
 def state_init(config: StackConfig, progress: Progress) -> list[str]:
-    from s3gw.state_s3 import init_bucket
+    from s3gw.state.s3 import init_bucket
 
     if not config.state_url:
         raise UsageError("state init needs an s3://BUCKET[/PREFIX]", "pass it, or set S3GW_STATE")

@@ -164,7 +164,7 @@ TABLE: tuple[Permission, ...] = (
     # --- the state in S3 (--state s3://BUCKET/PREFIX): only in the policy when the state is there ---
     Permission("s3:ListBucket", STATE_BUCKET, (WITH_S3_STATE,), "HeadBucket: the state bucket exists"),
     Permission("s3:GetBucketVersioning", STATE_BUCKET, (WITH_S3_STATE,), "the state bucket keeps versions"),
-    # `s3gw state init s3://BUCKET/PREFIX` (state_s3.init_bucket) makes or finishes the state bucket:
+    # `s3gw state init s3://BUCKET/PREFIX` (state.s3.init_bucket) makes or finishes the state bucket:
     Permission("s3:CreateBucket", STATE_BUCKET, (STATE_INIT,), "create the state bucket"),
     Permission("s3:PutBucketPublicAccessBlock", STATE_BUCKET, (STATE_INIT,), "Block Public Access on it"),
     Permission("s3:PutBucketVersioning", STATE_BUCKET, (STATE_INIT,), "turn versioning on"),

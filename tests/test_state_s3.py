@@ -16,7 +16,7 @@ from conftest import REGION
 from s3gw import state as state_file
 from s3gw.cli import cli
 from s3gw.errors import LockedError, StateConflict
-from s3gw.state_s3 import S3Store
+from s3gw.state.s3 import S3Store
 
 
 @pytest.fixture(scope="module")

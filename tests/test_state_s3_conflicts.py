@@ -15,10 +15,10 @@ from botocore.exceptions import ClientError
 from conftest import REGION
 
 from s3gw import state as state_file
-from s3gw import state_s3
 from s3gw.errors import AwsError, LockedError, StateError
 from s3gw.sandbox import Behaviours, Sandbox
-from s3gw.state_s3 import S3Store
+from s3gw.state import s3 as state_s3
+from s3gw.state.s3 import S3Store
 
 
 @pytest.fixture(scope="module")

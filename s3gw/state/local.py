@@ -1,128 +1,26 @@
-"""The state of a stack and its lock, behind one interface (Store) with two back ends.
-
-A Store loads and saves the state text with compare-and-swap (a save is refused when the state changed
-since this run read or wrote it), and locks and unlocks the stack for one run. LocalStore keeps
-`<dir>/<stack>.json` (written atomically, mode 0600) and locks `<dir>/<stack>.lock` with fcntl.flock;
-S3Store (s3gw.state_s3) keeps `s3://BUCKET/PREFIX/<stack>.json` and locks with S3 conditional writes.
-"""
+"""The state on this machine: `<dir>/<stack>.json` (written atomically, mode 0600), locked by fcntl.flock on
+`<dir>/<stack>.lock`; never read or written through a link, a FIFO or a device."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
-import getpass
 import hashlib
 import json
 import os
 import re
-import socket
 import stat
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from s3gw.errors import LockedError, S3gwError, StateConflict, StateError
+from s3gw.state.holder import holder, holder_line, parse_holder
+from s3gw.state.store import MAX_STATE_BYTES
 
-if TYPE_CHECKING:
-    from s3gw.config import StackConfig
-
-SCHEMA_VERSION = 1
-# A state is a few KiB (ids, settings, an adopted bucket's policy of at most 20 KiB); reading is bounded so
-# that a state path pointing at /dev/zero or a huge file is refused, not read into memory.
-MAX_STATE_BYTES = 1 << 20
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-class Store(Protocol):
-    """Where one stack's state and lock live."""
-
-    @property
-    def where(self) -> str:
-        """The state's location, for messages: a path or an s3:// URL."""
-        ...
-
-    def load(self) -> str | None:
-        """The state's text, or None if there is none; remembers its version for the next save."""
-        ...
-
-    def save(self, text: str) -> None:
-        """Write the state if it is still the version this run last loaded or saved, else StateConflict."""
-        ...
-
-    def remove(self) -> None:
-        """Delete the state (same condition as save)."""
-        ...
-
-    def lock(self, command: str) -> None:
-        """Take the stack's lock for this run, or LockedError naming the holder."""
-        ...
-
-    def unlock(self) -> None:
-        """Release the lock this run holds (nothing if it holds none)."""
-        ...
-
-    def force_unlock(self) -> dict[str, Any] | None:
-        """Remove the lock whoever holds it, if that can be done safely; return whom it named."""
-        ...
-
-
-@contextlib.contextmanager
-def locked(store: Store, command: str) -> Iterator[None]:
-    """One mutating run per stack at a time; the lock is released however the run ends (Ctrl-C, SIGTERM)."""
-    store.lock(command)
-    try:
-        yield
-    finally:
-        store.unlock()
-
-
-def holder(command: str) -> dict[str, Any]:
-    """Who takes a lock: written into the lock so that a refused run can say who holds it."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container): the number says enough
-        user = str(os.getuid())
-    return {"command": command, "user": user, "host": socket.gethostname(), "pid": os.getpid(),
-            "since": time.time()}
-
-
-def holder_line(stack: str, info: dict[str, Any] | None, state: str = "is locked") -> str:
-    """`stack 's' is locked by 'up' (pid 12 on host, user ann, since 10:02:03 UTC)`, from a lock's content."""
-    if not info:
-        return f"stack {stack!r} {state} by another run (its lock names no holder)"
-    since = info.get("since")
-    when = (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
-            if isinstance(since, int | float) else "an unknown time")
-    return (f"stack {stack!r} {state} by '{info.get('command', '?')}' (pid {info.get('pid', '?')} on "
-            f"{info.get('host', '?')}, user {info.get('user', '?')}, since {when})")
-
-
-def parse_holder(text: str | bytes | None) -> dict[str, Any] | None:
-    try:
-        data = json.loads(text or "")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def pid_alive_here(info: dict[str, Any]) -> bool | None:
-    """Whether the holder's process lives, when it ran on this host; None when we cannot tell."""
-    pid = info.get("pid")
-    if info.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalStore:
@@ -345,145 +243,3 @@ def _refused(exc: OSError, path: Path, what: str, doing: str = "read") -> StateE
 
 def _digest(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode(errors="replace")).hexdigest()
-
-
-def open_store(config: StackConfig) -> Store:
-    """The back end the config names: S3 for --state s3://…, else the local directory."""
-    if config.state_url:
-        from s3gw.state_s3 import S3Store
-
-        return S3Store.for_config(config)
-    return LocalStore(config.state_path)
-
-
-@dataclass
-class State:
-    store: Store
-    stack: str
-    region: str
-    account: str = ""
-    resources: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)  # what `up` was asked for: cidr, azs, egress
-    exists_on_disk: bool = False  # the state exists in its store (a file, or an S3 object)
-    # Steps that run at once record ids from several threads: one change and its write at a time, in order.
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
-
-    @property
-    def where(self) -> str:
-        return self.store.where
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.resources.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        """Record a value and write the state at once: a crash right after loses nothing."""
-        with self._lock:
-            if self.resources.get(key) == value:
-                return
-            self.resources[key] = value
-            self.save()
-
-    def drop(self, key: str) -> None:
-        with self._lock:
-            if key in self.resources:
-                del self.resources[key]
-                self.save()
-
-    def change_settings(self, change: Callable[[dict[str, Any]], None], *, save: bool) -> None:
-        """Change the settings in place, one change at a time as set() (steps running at once read, change and
-        write them back), and write the state when `save`."""
-        with self._lock:
-            change(self.settings)
-            if save:
-                self.save()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA_VERSION,
-            "stack": self.stack,
-            "region": self.region,
-            "account": self.account,
-            "resources": self.resources,
-            "settings": self.settings,
-        }
-
-    def text(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
-
-    def save(self) -> None:
-        with self._lock:
-            self.store.save(self.text())
-            self.exists_on_disk = True
-
-    def remove(self) -> None:
-        self.store.remove()
-        self.exists_on_disk = False
-
-
-def load(store: Store | Path, stack: str, region: str) -> State:
-    """The stack's state, or an empty one. A state that is not ours for this stack and region is refused."""
-    if isinstance(store, Path):
-        store = LocalStore(store)
-    text = store.load()
-    if text is None:
-        return State(store=store, stack=stack, region=region)
-    return parse(store, text, stack, region)
-
-
-def parse(store: Store, text: str, stack: str, region: str) -> State:
-    where = store.where
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StateError(
-            f"state file {where} is not valid JSON (line {exc.lineno})",
-            "restore it, or move it aside and run 'up' (resources are found again by tag)",
-        ) from None
-    if (not isinstance(data, dict) or not isinstance(data.get("resources"), dict)
-            or not isinstance(data.get("settings") or {}, dict)):
-        raise StateError(f"state file {where} is not an s3gw state file", "move it aside or use another --state-dir")
-    if data.get("schema") != SCHEMA_VERSION:
-        raise StateError(
-            f"state file {where} has schema {data.get('schema')!r}; this s3gw reads schema {SCHEMA_VERSION}",
-            "use the s3gw version that wrote it",
-        )
-    if data.get("stack") != stack:
-        raise StateError(f"state file {where} belongs to stack {data.get('stack')!r}, not {stack!r}",
-                         "pass the matching --stack")
-    if data.get("region") != region:
-        raise StateError(
-            f"state file {where} is for region {data.get('region')}, not {region}",
-            f"pass --region {data.get('region')}, or another --state-dir for this region",
-        )
-    return State(store=store, stack=stack, region=region, account=str(data.get("account", "")),
-                 resources=data["resources"], settings=dict(data.get("settings") or {}), exists_on_disk=True)
-
-
-def check_account(state: State, account: str) -> None:
-    """Refuse to act on a state file written for another account; adopt the account on first use."""
-    if state.account and account and state.account != account:
-        raise StateError(
-            f"state file {state.where} is for account {state.account}, but the credentials are for {account}",
-            "switch --profile, or use another --state-dir",
-        )
-    if account and not state.account:
-        state.account = account
-        if state.exists_on_disk:
-            state.save()
-
-
-def copy_state(source: Store, target: Store, stack: str, region: str, *, force: bool) -> str:
-    """`state push` / `state pull`: the stack's state from one store to the other (both locked by the caller).
-    Only a valid state of this stack and region is copied; a different state at the target is kept unless force."""
-    text = source.load()
-    if text is None:
-        raise StateError(f"there is no state at {source.where}", "nothing to copy: check --stack and --state")
-    parse(source, text, stack, region)
-    current = target.load()
-    if current == text:
-        return "unchanged"
-    if current is not None and not force:
-        raise StateError(f"{target.where} already holds a different state of stack {stack!r}",
-                         "pass --force to replace it (an S3 state bucket keeps the replaced version)")
-    target.save(text)
-    return "copied"

@@ -26,7 +26,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from s3gw.errors import AwsError, LockedError, StateConflict, StateError, UsageError, error_code, translate
-from s3gw.state import MAX_STATE_BYTES, holder, holder_line, parse_holder, pid_alive_here
+from s3gw.state.holder import holder, holder_line, parse_holder, pid_alive_here
+from s3gw.state.store import MAX_STATE_BYTES
 
 if TYPE_CHECKING:
     from s3gw.config import StackConfig
