@@ -1,6 +1,6 @@
 """The operator's least-privilege IAM policy: ONE table of every action s3gw needs, why, and for which command.
 
-`s3gw permissions` prints the policy built from it; the README's permission list is generated from it too
+`s3gw permissions` prints the policy built from it; docs/permissions.md's table is generated from it too
 (a test checks that they agree). A new AWS call in s3gw needs a row here, or the IAM-enforced end-to-end
 test (tests/test_permissions_e2e.py) fails with the missing action.
 
@@ -308,7 +308,7 @@ _SCOPE_TEXT = {
 
 
 def rows() -> list[dict[str, str]]:
-    """The table as plain rows (for `s3gw permissions` in text and for the README)."""
+    """The table as plain rows (for `s3gw permissions` in text and for docs/permissions.md)."""
     return [{"action": r.action, "on": _SCOPE_TEXT[r.scope], "commands": ", ".join(r.commands), "why": r.why}
             for r in TABLE]
 

@@ -1,4 +1,4 @@
-"""The permissions table: the README's list is generated from it, the policy covers it, ARNs follow the partition."""
+"""The permissions table: docs/permissions.md lists it (generated), the policy covers it, ARNs follow the partition."""
 
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ from s3gw.permissions import (
     without,
 )
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "permissions.md"
 
 
 def test_the_readme_lists_exactly_the_table() -> None:
-    text = README.read_text()
+    text = PAGE.read_text()
     assert README_BEGIN in text and README_END in text
     listed = text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip()
-    assert listed == readme_table(), "regenerate the README's table from s3gw.permissions.readme_table()"
+    assert listed == readme_table(), "regenerate docs/permissions.md's table from s3gw.permissions.readme_table()"
 
 
 def test_every_action_is_in_the_policy_once() -> None:
