@@ -217,3 +217,28 @@ def test_the_documented_lifecycles_run(tmp_path: Path) -> None:
     assert run.returncode == 0, out + err
     assert "eu-west-1" in out and "down: deleted" in out, out  # the stack was made in the README's region, then went
     assert not list((tmp_path / ".s3gw").glob("*.json")), out  # and its state with it
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's anchors for a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", FENCE.sub("", text), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_link_between_the_pages_reaches_a_file_and_a_heading() -> None:
+    """A page moved or a heading renamed must not leave a link behind (the README links into docs/ for depth)."""
+    problems = []
+    for page in PAGES:
+        for target in LINK.findall(FENCE.sub("", page.read_text())):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                problems.append(f"{page.relative_to(ROOT)}: {target}: no such file")
+            elif anchor and anchor not in _anchors(file.read_text()):
+                problems.append(f"{page.relative_to(ROOT)}: {target}: no such heading")
+    assert not problems, "\n".join(problems)
