@@ -11,12 +11,21 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from click.testing import CliRunner, Result
 
+from s3gw.cli import cli
 from s3gw.package import build_zip
 from s3gw.policy.documents import LAMBDA_VPC_POLICY_ARN, bucket_policy, lambda_trust_policy, role_bucket_policy
 
 REGION = "eu-west-1"
 S3_SERVICE = f"com.amazonaws.{REGION}.s3"
+KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "CI": "true"}
+
+
+def s3gw_on(endpoint_url: str, state_dir: Any, stack: str, *args: str, region: str = REGION) -> Result:
+    """The s3gw command line, in this process, against a running sandbox."""
+    return CliRunner().invoke(cli, [*args, "--stack", stack, "--endpoint-url", endpoint_url, "--region", region,
+                                    "--state-dir", str(state_dir)], env=KEYS)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
+from sandbox_fixtures import s3gw_on
 
 from s3gw.cli import cli
 from s3gw.errors import AwsError
@@ -38,9 +39,7 @@ def fresh(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 
 def s3gw(sandbox: Sandbox, state_dir: Path, stack: str, *args: str, region: str = REGION) -> Result:
-    return CliRunner().invoke(cli, [*args, "--stack", stack, "--endpoint-url", sandbox.endpoint_url, "--region",
-                                    region, "--state-dir", str(state_dir)],
-                              env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "CI": "true"})
+    return s3gw_on(sandbox.endpoint_url, state_dir, stack, *args, region=region)
 
 
 def recorded(state_dir: Path, stack: str) -> dict[str, Any]:

@@ -15,13 +15,12 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import REGION
 from fault_helpers import on_every_client
+from sandbox_fixtures import s3gw_on
 
 from s3gw import engine, inventory
 from s3gw.cli import cli
 from s3gw.config import make_config
 from s3gw.sandbox import Behaviours, Sandbox
-
-KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "CI": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +36,7 @@ def fresh(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 
 def s3gw(sandbox: Sandbox, state_dir: Path, stack: str, *args: str, region: str = REGION) -> Result:
-    return CliRunner().invoke(cli, [*args, "--stack", stack, "--endpoint-url", sandbox.endpoint_url, "--region",
-                                    region, "--state-dir", str(state_dir)], env=KEYS)
+    return s3gw_on(sandbox.endpoint_url, state_dir, stack, *args, region=region)
 
 
 def local(state_dir: Path, *args: str, stack: str = "t") -> Result:
