@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Callable
@@ -246,15 +247,20 @@ def validate_bucket(bucket: object) -> str:
     return bucket
 
 
+def finite_seconds(text: str) -> float | None:
+    """`text` as a finite number of seconds, zero or more; else None (nan compares false with every bound, so it
+    would be no bound at all, and inf never ends)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
 def validate_wait(text: str) -> float:
     """`down --wait`: a finite number of seconds, zero or more (nan or inf would make a wait without a bound)."""
-    import math
-
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0 or text.strip().startswith("-"):
+    seconds = finite_seconds(text)
+    if seconds is None or text.strip().startswith("-"):
         raise UsageError(f"invalid --wait {text!r}", "give a finite number of seconds, zero or more (default 2700)")
     return seconds
 
@@ -344,17 +350,10 @@ RETRY_MODES = ("standard", "adaptive", "legacy")
 
 def validate_environment(environ: dict[str, str] | None = None) -> None:
     """Settings read from the environment are input too: a bad one is one line, before any call, never ignored."""
-    import math
-
     environ = dict(os.environ) if environ is None else environ
     text = environ.get(ENV_CALL_TIMEOUT, "").strip()
-    if text:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < 0:  # nan compares false with every bound: no bound at all
-            raise UsageError(f"{ENV_CALL_TIMEOUT} must be a finite number of seconds (0: no bound), not {text!r}")
+    if text and finite_seconds(text) is None:
+        raise UsageError(f"{ENV_CALL_TIMEOUT} must be a finite number of seconds (0: no bound), not {text!r}")
     attempts = environ.get("AWS_MAX_ATTEMPTS", "").strip()
     if attempts and not (re.fullmatch(r"[0-9]{1,3}", attempts, re.ASCII) and int(attempts) >= 1):
         raise UsageError(f"AWS_MAX_ATTEMPTS must be a whole number of attempts, 1 or more, not {attempts!r}")

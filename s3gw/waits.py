@@ -10,12 +10,12 @@ S3GW_PROGRESS_INTERVAL sets the interval in seconds (0: at every poll; tests use
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 
+from s3gw.config import finite_seconds
 from s3gw.errors import UsageError
 
 ENV_INTERVAL = "S3GW_PROGRESS_INTERVAL"
@@ -28,11 +28,8 @@ def every(environ: Mapping[str, str] | None = None, terminal: bool | None = None
     environ = os.environ if environ is None else environ
     text = environ.get(ENV_INTERVAL, "").strip()
     if text:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < 0:
+        value = finite_seconds(text)
+        if value is None:
             raise UsageError(f"invalid {ENV_INTERVAL}={text!r}", "give a finite number of seconds, zero or more")
         return value
     if terminal is None:
