@@ -151,3 +151,39 @@ def test_a_not_found_that_never_clears_is_a_bounded_error(mocked: None, monkeypa
     refuse(monkeypatch, {"CreateSubnet": NOT_YET["CreateSubnet"]}, times=None)
     with pytest.raises(WaitTimeout, match="creating the subnet in eu-west-1a: still what .* uses to be visible"):
         run_up(tmp_path, "ecnever")
+
+
+def test_a_table_made_while_a_lost_try_looks_is_not_made_twice(mocked: None, monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """The tables are made at once. One CreateRouteTable answers 'not yet'; its retry first looks whether it made
+    the table. That look must not replace the run's view of the tables: finished after the others were made and
+    written into the view, it would drop them, and `up` would make them a second time (seen in CI: 5 tables)."""
+    import threading
+    import time
+
+    hook = refuse(monkeypatch, {"CreateRouteTable": NOT_YET["CreateRouteTable"]}, times=1)
+    refused_in: list[int] = []
+    made = threading.Semaphore(0)
+    held: list[bool] = []
+
+    def before(model: Any, **_: Any) -> None:
+        if model.name == "CreateRouteTable" and not refused_in and hook.refused["CreateRouteTable"] == 0:
+            refused_in.append(threading.get_ident())
+
+    def after(model: Any, **_: Any) -> None:
+        if model.name == "CreateRouteTable":
+            made.release()
+        elif (model.name == "DescribeRouteTables" and refused_in == [threading.get_ident()] and not held):
+            held.append(True)  # the lost try's look, read before the other two tables exist, answers after them
+            for _ in range(2):
+                assert made.acquire(timeout=20)
+            time.sleep(0.3)  # their threads write them into the view
+
+    def register(client: Any, service: str) -> None:
+        client.meta.events.register_first("before-call", before)
+        client.meta.events.register("after-call", after)
+
+    on_every_client(monkeypatch, register)
+    run_up(tmp_path, "ectwice")
+    assert hook.refused["CreateRouteTable"] == 1 and held == [True]
+    assert count_resources() == ONE_STACK

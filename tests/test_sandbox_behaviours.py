@@ -57,7 +57,9 @@ def test_a_new_role_cannot_be_assumed_until_it_propagates(sandbox: Sandbox, aws:
 
 
 def test_a_new_function_is_pending_then_active(sandbox: Sandbox, aws: Clients) -> None:
-    sandbox.behaviours = Behaviours(pending=1.0)
+    # Pending is checked in a window no pause of a loaded machine outlasts (a 1 s one failed in CI: the invoke came
+    # after it); the way to Active on a second function with a short window, which the waiter must wait out.
+    sandbox.behaviours = Behaviours(pending=60.0)
     role_arn = create_role(aws, "pending-role", "any-bucket")
     assert _create(aws, "pending-fn", role_arn)["State"] == "Pending"
     config = aws.lambda_.get_function(FunctionName="pending-fn")["Configuration"]
@@ -65,22 +67,28 @@ def test_a_new_function_is_pending_then_active(sandbox: Sandbox, aws: Clients) -
     with pytest.raises(ClientError) as conflict:  # Lambda refuses to invoke a Pending function
         aws.lambda_.invoke(FunctionName="pending-fn", Payload=b"{}")
     assert _error_code(conflict) == "ResourceConflictException"
-    aws.lambda_.get_waiter("function_active_v2").wait(FunctionName="pending-fn", WaiterConfig=QUICK_WAITER)
-    assert aws.lambda_.get_function_configuration(FunctionName="pending-fn")["State"] == "Active"
-    assert aws.lambda_.invoke(FunctionName="pending-fn", Payload=b"{}")["Payload"].read() == b'"ok"'
+    sandbox.behaviours = Behaviours(pending=0.5)
+    _create(aws, "soon-active-fn", role_arn)
+    aws.lambda_.get_waiter("function_active_v2").wait(FunctionName="soon-active-fn", WaiterConfig=QUICK_WAITER)
+    assert aws.lambda_.get_function_configuration(FunctionName="soon-active-fn")["State"] == "Active"
+    assert aws.lambda_.invoke(FunctionName="soon-active-fn", Payload=b"{}")["Payload"].read() == b'"ok"'
+    assert aws.lambda_.get_function_configuration(FunctionName="pending-fn")["State"] == "Pending"  # its own deadline
 
 
 def test_an_update_is_in_progress_for_a_while(sandbox: Sandbox, aws: Clients) -> None:
     role_arn = create_role(aws, "update-role", "any-bucket")
     _create(aws, "update-fn", role_arn)
-    sandbox.behaviours = Behaviours(pending=1.0)
+    _create(aws, "soon-updated-fn", role_arn)
+    sandbox.behaviours = Behaviours(pending=60.0)  # a window no pause outlasts, as above
     aws.lambda_.update_function_configuration(FunctionName="update-fn", Timeout=5)
     assert aws.lambda_.get_function_configuration(FunctionName="update-fn")["LastUpdateStatus"] == "InProgress"
     with pytest.raises(ClientError) as conflict:
         aws.lambda_.update_function_configuration(FunctionName="update-fn", Timeout=6)
     assert _error_code(conflict) == "ResourceConflictException"
-    aws.lambda_.get_waiter("function_updated_v2").wait(FunctionName="update-fn", WaiterConfig=QUICK_WAITER)
-    assert aws.lambda_.get_function_configuration(FunctionName="update-fn")["LastUpdateStatus"] == "Successful"
+    sandbox.behaviours = Behaviours(pending=0.5)
+    aws.lambda_.update_function_configuration(FunctionName="soon-updated-fn", Timeout=5)
+    aws.lambda_.get_waiter("function_updated_v2").wait(FunctionName="soon-updated-fn", WaiterConfig=QUICK_WAITER)
+    assert aws.lambda_.get_function_configuration(FunctionName="soon-updated-fn")["LastUpdateStatus"] == "Successful"
 
 
 def _lambda_enis(aws: Clients, function_name: str) -> list[dict[str, Any]]:

@@ -115,10 +115,11 @@ class RouteTablesStep(Step):
                         TagSpecifications=ctx.tag_spec("route-table", f"{ctx.config.stack}-private-{subnet_id}",
                                                        subnet=subnet_id),
                     )["RouteTable"],
-                    lambda: self._ours(ctx, fresh=True).get(subnet_id),
+                    lambda: self._made_for(ctx, subnet_id),
                 )
                 with lock:
-                    if table not in vpc_route_tables(ctx):  # made now: the tags it was made with, no association
+                    known = {t["RouteTableId"] for t in vpc_route_tables(ctx)}
+                    if table["RouteTableId"] not in known:  # made now: the tags it was made with, no association
                         table = {**table, "Tags": ctx.tags(f"{ctx.config.stack}-private-{subnet_id}",
                                                            subnet=subnet_id),
                                  "Associations": list(table.get("Associations") or [])}
@@ -132,6 +133,16 @@ class RouteTablesStep(Step):
 
         placed = [drift.key.split(":", 1) for drift in drifts if not drift.key.startswith("stale:")]
         at_once(ctx, *[lambda a=action, s=subnet_id: place(a, s) for action, subnet_id in placed])
+
+    def _made_for(self, ctx: Context, subnet_id: str) -> dict[str, Any] | None:
+        """Whether a lost try made the table for `subnet_id`: a look of its own, never the run's shared view. The
+        tables are made at once, and a fresh read of the shared view here could finish after another thread added
+        the table it just made, and drop that one from the view: `repair` would then make it a second time."""
+        found = call("looking up the route tables", ctx.aws.ec2.describe_route_tables, Filters=[
+            {"Name": "vpc-id", "Values": [ctx.outputs["vpc_id"]]},
+            {"Name": f"tag:{STACK_TAG}", "Values": [ctx.config.stack]},
+            {"Name": "tag:s3gw:subnet", "Values": [subnet_id]}])["RouteTables"]
+        return found[0] if found else None
 
     def _associate(self, ctx: Context, subnet_id: str, table_id: str) -> None:
         ec2 = ctx.aws.ec2
