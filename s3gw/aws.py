@@ -92,6 +92,10 @@ class Aws:
         return self.client("lambda")
 
     @cached_property
+    def logs(self) -> Any:  # `s3gw logs`: the function's CloudWatch log group
+        return self.client("logs")
+
+    @cached_property
     def sts(self) -> Any:
         return self.client("sts")
 

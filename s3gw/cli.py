@@ -6,6 +6,7 @@ boto3 is imported only inside commands, so `s3gw --help` stays fast.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import signal
@@ -261,6 +262,30 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def app_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Your function (`up` and `plan`): deployed from --code, or existing ones adopted with --function NAME --adopt.
+    Left out, they come from the state file."""
+    options = [
+        click.option("--code", metavar="PATH", help="Your function's code: a directory (zipped deterministically; "
+                                                    ".s3gwignore honoured) or a .zip."),
+        click.option("--handler", metavar="MODULE.FUNCTION", help="Your function's handler, e.g. app.handler."),
+        click.option("--runtime", help="Your function's runtime (default python3.12)."),
+        click.option("--memory", type=int, metavar="MB", help="Your function's memory (default 128)."),
+        click.option("--timeout", type=int, metavar="S", help="Your function's timeout in seconds (default 3)."),
+        click.option("--env", multiple=True, metavar="KEY=VALUE",
+                     help="An environment variable of your function (repeatable; BUCKET_NAME is set for you)."),
+        click.option("--function-name", "app_name", metavar="NAME",
+                     help="Your function's name (default <stack>-app)."),
+        click.option("--function", "adopt_functions", multiple=True, metavar="NAME",
+                     help="With --adopt: put this existing function on the path (repeatable); down restores it."),
+        click.option("--keep-security-groups", is_flag=True, default=None,
+                     help="With --function NAME --adopt: add the stack's group to the function's, not replace them."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Build the config from the options, run the command, and turn S3gwError into one line + exit code."""
 
@@ -339,7 +364,8 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
                 "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "allow_aws_services", "zones", "state_url",
-                "adopt", "vpc_id", "subnet_ids", "max_concurrency", "retag_bucket"}
+                "adopt", "vpc_id", "subnet_ids", "max_concurrency", "retag_bucket", "code", "handler", "runtime",
+                "memory", "timeout", "env", "app_name", "adopt_functions", "keep_security_groups"}
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
@@ -365,6 +391,7 @@ for _option in _global_options(for_group=True):  # appended to the built group, 
 @cli.command(context_settings=CONTEXT)
 @shared_options
 @stack_options
+@app_options
 @click.option("--retag-bucket", is_flag=True,
               help="Confirm that the recorded bucket whose s3gw:stack tag is gone is the stack's: tag it again.")
 @command
@@ -388,6 +415,7 @@ def up(config: StackConfig, renderer: Any) -> None:
 @click.option("--exit-code", is_flag=True, help="Exit 3 when changes are pending, 0 when there is nothing to do.")
 @shared_options
 @stack_options
+@app_options
 @command
 def plan(config: StackConfig, renderer: Any, exit_code: bool) -> None:
     """What `up` would create or change, with every attribute (read calls only).
@@ -510,6 +538,70 @@ def test_invoke(config: StackConfig, renderer: Any, put_key: str | None, other_b
     renderer.invocation(report)
     if not report.ok:
         sys.exit(EXIT_CHECK)
+
+
+@cli.command("invoke", context_settings=CONTEXT)
+@click.option("--function", "function_name", metavar="NAME",
+              help="The function (default: yours, deployed with --code, else the only adopted one).")
+@click.option("--payload", metavar="JSON|@FILE", help="The event: a JSON document, or @file.json (default {}).")
+@shared_options
+@command
+def invoke(config: StackConfig, renderer: Any, function_name: str | None, payload: str | None) -> None:
+    """Invoke your function: its response on stdout as it returned it, its log tail on stderr. Exit 3 when it
+    raised (FunctionError), with the error type and message.
+
+    \b
+    Example:
+      s3gw invoke --payload '{"name": "world"}'
+    """
+    from s3gw import engine
+    from s3gw.config import read_payload
+    from s3gw.errors import CheckFailed
+
+    if function_name is not None:
+        validate_function_name(function_name)
+    answer = engine.invoke_function(config, renderer.progress, function_name=function_name,
+                                    payload=read_payload(payload))
+    if config.output == "json":
+        try:
+            response: Any = json.loads(answer.payload) if answer.payload else None
+        except ValueError:
+            response = answer.payload.decode(errors="replace")
+        renderer.json({"function": answer.function, "response": response, "function_error": answer.function_error,
+                       "error_type": answer.error_type, "error_message": answer.error_message,
+                       "log_tail": answer.log_tail}, elapsed=False)
+    else:
+        if answer.log_tail:
+            click.echo(answer.log_tail.rstrip("\n"), err=True)
+        sys.stdout.buffer.write(answer.payload + b"\n")
+        sys.stdout.flush()
+    if answer.function_error:
+        raise CheckFailed(f"function {answer.function} failed: {answer.error_type}: {answer.error_message}")
+
+
+@cli.command("logs", context_settings=CONTEXT)
+@click.option("--function", "function_name", metavar="NAME",
+              help="The function (default: yours, deployed with --code, else the only adopted one).")
+@click.option("--since", default="10m", show_default=True, metavar="DURATION",
+              help="From how long ago: 30s, 10m, 2h, 1d.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@shared_options
+@command
+def logs(config: StackConfig, renderer: Any, function_name: str | None, since: str, follow: bool) -> None:
+    """Your function's CloudWatch log lines (/aws/lambda/NAME), oldest first.
+
+    \b
+    Example:
+      s3gw logs --since 1h --follow
+    """
+    from s3gw import engine
+    from s3gw.config import parse_since
+
+    if function_name is not None:
+        validate_function_name(function_name)
+    seconds = parse_since(since)
+    engine.function_logs(config, renderer.progress, lambda line: click.echo(line), function_name=function_name,
+                         since=seconds, follow=follow)
 
 
 @cli.command(context_settings=CONTEXT)

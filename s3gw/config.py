@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import os
 import re
@@ -96,6 +97,26 @@ class StackConfig:
     # `up --retag-bucket`: the user confirms that the bucket the state records as the stack's, whose s3gw:stack tag
     # is gone, is the stack's: up tags it again (steps.bucket). Never recorded.
     retag_bucket: bool = False
+    # The user's function (issue 21), `up --code PATH --handler MODULE.FUNCTION ...`: None when not given, so that
+    # nothing is recorded for a stack without one. `code` is an absolute path; `env` the --env pairs, sorted.
+    code: str | None = None
+    handler: str | None = None
+    runtime: str | None = None
+    memory: int | None = None
+    timeout: int | None = None
+    env: tuple[tuple[str, str], ...] | None = None
+    app_name: str | None = None
+    # `up --function NAME --adopt` (repeatable): existing functions put on the path; recorded, and added to.
+    adopt_functions: tuple[str, ...] | None = None
+    keep_security_groups: bool | None = None
+
+    @property
+    def app_function_name(self) -> str:
+        return self.app_name or f"{self.stack}-app"
+
+    @property
+    def app_role_name(self) -> str:
+        return f"{self.stack}-app-role"
 
     @property
     def state_path(self) -> Path:
@@ -384,19 +405,40 @@ def make_config(
     vpc_id: str | None = None,
     subnet_ids: str | None = None,
     retag_bucket: bool = False,
+    code: str | None = None,
+    handler: str | None = None,
+    runtime: str | None = None,
+    memory: int | None = None,
+    timeout: int | None = None,
+    env: tuple[str, ...] | list[str] | None = None,
+    app_name: str | None = None,
+    adopt_functions: tuple[str, ...] | list[str] | None = None,
+    keep_security_groups: bool | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
     given = frozenset(k for k, v in {"vpc_cidr": vpc_cidr, "azs": azs, "bucket": bucket, "egress": egress,
                                      "allow_principals": allow_principals, "zones": zones,
                                      "allow_aws_services": allow_aws_services,
-                                     "adopt": adopt or None, "vpc_id": vpc_id, "subnet_ids": subnet_ids}.items()
+                                     "adopt": adopt or None, "vpc_id": vpc_id, "subnet_ids": subnet_ids,
+                                     "code": code, "handler": handler, "runtime": runtime, "memory": memory,
+                                     "timeout": timeout, "env": env or None, "app_name": app_name,
+                                     "adopt_functions": adopt_functions or None,
+                                     "keep_security_groups": keep_security_groups or None}.items()
                       if v is not None)
     for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
                         "state_dir": state_dir, "state": state_url, "vpc_cidr": vpc_cidr, "bucket": bucket,
-                        "egress": egress, "zones": zones, "vpc_id": vpc_id, "subnet_ids": subnet_ids}.items():
+                        "egress": egress, "zones": zones, "vpc_id": vpc_id, "subnet_ids": subnet_ids,
+                        "code": code, "handler": handler, "runtime": runtime, "function_name": app_name}.items():
         if value == "":
             raise UsageError(f"--{name.replace('_', '-')} is empty", "give a value, or leave the option out")
+    if adopt_functions and not adopt:
+        raise UsageError("--function NAME needs --adopt", "put an existing function on the path: --function NAME "
+                         "--adopt")
+    if keep_security_groups and not adopt_functions:
+        raise UsageError("--keep-security-groups goes with --function NAME --adopt")
+    if adopt_functions and bucket is None:  # --adopt names functions only: the bucket stays the stack's own
+        adopt, given = None, given - {"adopt"}
     check_bring_your_own(bool(adopt), bucket, vpc_id, subnet_ids, given)
     if output not in OUTPUT_CHOICES:
         raise UsageError(f"invalid output {output!r}", "use text or json")
@@ -431,7 +473,92 @@ def make_config(
         vpc_id=None if vpc_id is None else validate_vpc_id(vpc_id),
         subnet_ids=None if subnet_ids is None else validate_subnet_ids(subnet_ids),
         retag_bucket=bool(retag_bucket),
+        code=None if code is None else validate_code_path(code),
+        handler=None if handler is None else validate_handler(handler),
+        runtime=None if runtime is None else validate_runtime(runtime),
+        memory=None if memory is None else validate_memory(memory),
+        timeout=None if timeout is None else validate_timeout(timeout),
+        env=None if not env else validate_env(env),
+        app_name=None if app_name is None else validate_app_name(app_name, stack),
+        adopt_functions=None if not adopt_functions else tuple(sorted({validate_app_name(n, stack, "--function")
+                                                                     for n in adopt_functions})),
+        keep_security_groups=True if keep_security_groups else None,
     )
+
+
+# The user's function. Lambda's limits: MemorySize 128-10240 MB and Timeout 1-900 s (botocore's Lambda model,
+# MemorySize and Timeout shapes; Lambda developer guide, "Lambda quotas"); when not given, Lambda's own defaults
+# (CreateFunction API reference: "The default is 128 MB", "The default is 3 seconds").
+DEFAULT_RUNTIME = "python3.12"
+DEFAULT_MEMORY = 128
+DEFAULT_TIMEOUT = 3
+# An environment variable's name (botocore's Lambda model, EnvironmentVariableName: [a-zA-Z]([a-zA-Z0-9_])+).
+_ENV_NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+", re.ASCII)
+_APP_NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}", re.ASCII)
+
+
+def validate_code_path(code: str) -> str:
+    path = Path(code).expanduser()
+    if not path.exists():
+        raise UsageError(f"--code {code}: no such file or directory", "name a directory or a .zip")
+    return str(path.resolve())
+
+
+def validate_handler(handler: str) -> str:
+    # Handler (botocore's Lambda model): [^\s]+, up to 128 characters; a Python handler is module.function.
+    module, _, function = handler.rpartition(".")
+    if len(handler) > 128 or re.search(r"\s", handler) or not module or not function:
+        raise UsageError(f"invalid --handler {handler!r}", "use MODULE.FUNCTION, e.g. app.handler")
+    return handler
+
+
+def validate_runtime(runtime: str) -> str:
+    from s3gw.botocore_data import botocore_session
+
+    known = botocore_session().get_service_model("lambda").shape_for("Runtime").enum
+    if runtime not in known:
+        raise UsageError(f"unknown --runtime {runtime!r}", "use a Lambda runtime such as python3.12")
+    return runtime
+
+
+def validate_memory(memory: object) -> int:
+    if isinstance(memory, bool) or not isinstance(memory, int) or not 128 <= memory <= 10240:
+        raise UsageError(f"--memory {memory!r} is not 128 to 10240 MB", "Lambda's range (default 128)")
+    return memory
+
+
+def validate_timeout(timeout: object) -> int:
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 900:
+        raise UsageError(f"--timeout {timeout!r} is not 1 to 900 seconds", "Lambda's range (default 3)")
+    return timeout
+
+
+def validate_env(pairs: object) -> tuple[tuple[str, str], ...]:
+    """--env KEY=VALUE (repeatable), or a recorded list of [KEY, VALUE]: sorted by key, each key once."""
+    found: dict[str, str] = {}
+    for pair in pairs if isinstance(pairs, list | tuple) else [pairs]:
+        if isinstance(pair, str):
+            key, equals, value = pair.partition("=")
+        elif isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(v, str) for v in pair):
+            (key, value), equals = pair, "="
+        else:
+            raise UsageError(f"invalid --env {pair!r}", "use KEY=VALUE")
+        if not equals or not _ENV_NAME_RE.fullmatch(key):
+            raise UsageError(f"invalid --env {pair!r}", "use KEY=VALUE, KEY of letters, digits and _")
+        if key == "BUCKET_NAME":
+            raise UsageError("--env BUCKET_NAME is s3gw's: it names the stack's bucket", "choose another name")
+        if key in found:
+            raise UsageError(f"--env {key} is given twice", "give each variable once")
+        found[key] = value
+    return tuple(sorted(found.items()))
+
+
+def validate_app_name(name: object, stack: str, option: str = "--function-name") -> str:
+    if not isinstance(name, str) or not _APP_NAME_RE.fullmatch(name):
+        raise UsageError(f"invalid {option} {name!r}", "1-64 letters, digits, - and _")
+    if name == f"{stack}-lister":
+        raise UsageError(f"{option} {name} is the stack's probe (its lister)", "name your own function")
+    return name
 
 
 def validate_max_concurrency(value: int) -> int:
@@ -536,7 +663,10 @@ def validate_settings(settings: dict[str, object], where: str, region: str = "")
         "vpc_cidr": validate_cidr, "azs": validate_azs, "bucket": validate_bucket, "egress": validate_egress,
         "allow_principals": listed(lambda v: validate_principals(v, region)), "vpc_id": validate_vpc_id,
         "subnet_ids": listed(validate_subnet_ids), "adopt": validate_adopt, "allow_aws_services": validate_flag,
-        "zones": zones}
+        "zones": zones, "code": validate_recorded_code, "handler": validate_handler, "runtime": validate_runtime,
+        "memory": validate_memory, "timeout": validate_timeout, "env": listed(validate_env),
+        "app_name": lambda v: validate_app_name(v, ""), "keep_security_groups": validate_flag,
+        "adopt_functions": listed(lambda v: [validate_app_name(n, "", "--function") for n in v])}
     for key, value in settings.items():
         if key not in checks or value is None:
             continue  # a setting another s3gw feature records is that feature's to check
@@ -565,8 +695,17 @@ def validate_adopt(adopt: object) -> bool:
     return True
 
 
+def validate_recorded_code(code: object) -> str:
+    """A recorded --code: an absolute path (it may be gone since: `up` then says so, plan and status compare
+    nothing)."""
+    if not isinstance(code, str) or not Path(code).is_absolute():
+        raise UsageError(f"{code!r} is not an absolute path")
+    return code
+
+
 SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "adopt", "vpc_id", "subnet_ids",
-            "allow_aws_services")
+            "allow_aws_services", "code", "handler", "runtime", "memory", "timeout", "env", "app_name",
+            "adopt_functions", "keep_security_groups")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
@@ -574,9 +713,19 @@ def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
     `up --egress anywhere` does not call the stack drifted. A new VPC CIDR cannot be applied."""
     validate_settings(recorded, f"state file {config.state_where}", config.region)
     updates = {key: recorded[key] for key in SETTINGS if key not in config.given and recorded.get(key) is not None}
-    for key in ("allow_principals", "subnet_ids"):  # a JSON list in the state file
+    for key in ("allow_principals", "subnet_ids", "adopt_functions"):  # a JSON list in the state file
         if key in updates:
             updates[key] = tuple(updates[key])
+    if "env" in updates:
+        updates["env"] = validate_env(updates["env"])
+    if "adopt_functions" in config.given and recorded.get("adopt_functions"):  # adding to those adopted before
+        updates["adopt_functions"] = tuple(sorted({*(config.adopt_functions or ()), *recorded["adopt_functions"]}))
+    if "code" in config.given and not (config.handler or recorded.get("handler")):
+        raise UsageError("--code needs --handler MODULE.FUNCTION", "e.g. --handler app.handler")
+    app_options = sorted(config.given & {"handler", "runtime", "memory", "timeout", "env", "app_name"})
+    if app_options and not (config.code or recorded.get("code")):
+        raise UsageError(f"--{app_options[0].replace('_', '-')} is a setting of your function, deployed with --code",
+                         "give --code PATH too")
     if "vpc_cidr" in config.given and recorded.get("vpc_cidr") not in (None, config.vpc_cidr):
         raise UsageError(f"stack {config.stack} was made with --vpc-cidr {recorded['vpc_cidr']}",
                          "a VPC's block cannot change: run 'down' first, or use another --stack")
@@ -594,6 +743,8 @@ _IDS = {
     "role_arn": r"arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})",
     "function_arn": r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9_-]{1,64})",
 }
+_IDS.update(app_role_name=_IDS["role_name"], app_role_arn=_IDS["role_arn"], app_function_name=_IDS["function_name"],
+            app_function_arn=_IDS["function_arn"])
 LIST_KEYS = ("subnet_ids", "route_table_ids")
 
 
@@ -622,7 +773,8 @@ def validate_resources(resources: dict[str, Any], settings: dict[str, Any], wher
                 refuse(key, f"is {item!r}, not the id of {_KIND_WORDS.get(key, key)}")
     if resources.get("function_name") and resources.get("function_name") == resources.get("role_name"):
         refuse("function_name", f"is {resources['function_name']!r}, the role's name")
-    for arn_key, name_key in (("role_arn", "role_name"), ("function_arn", "function_name")):
+    for arn_key, name_key in (("role_arn", "role_name"), ("function_arn", "function_name"),
+                              ("app_role_arn", "app_role_name"), ("app_function_arn", "app_function_name")):
         arn, name = resources.get(arn_key), resources.get(name_key)
         if arn and name and re.fullmatch(_IDS[arn_key], arn).group("name") != name:  # type: ignore[union-attr]
             refuse(arn_key, f"{arn} names another than {name_key} {name}")
@@ -636,7 +788,9 @@ _KIND_WORDS = {"vpc_id": "a VPC (vpc-…)", "subnet_ids": "a subnet (subnet-…)
                "(rtb-…)", "endpoint_id": "a VPC endpoint (vpce-…)", "prefix_list_id": "a prefix list (pl-…)",
                "security_group_id": "a security group (sg-…)", "role_name": "an IAM role name",
                "function_name": "a Lambda function name", "eni_function": "a Lambda function name",
-               "role_arn": "an IAM role ARN", "function_arn": "a Lambda function ARN"}
+               "role_arn": "an IAM role ARN", "function_arn": "a Lambda function ARN",
+               "app_role_name": "an IAM role name", "app_role_arn": "an IAM role ARN",
+               "app_function_name": "a Lambda function name", "app_function_arn": "a Lambda function ARN"}
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
@@ -644,3 +798,36 @@ def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
     network = ipaddress.IPv4Network(vpc_cidr)
     new_prefix = min(network.prefixlen + 4, 28)
     return [str(s) for s, _ in zip(network.subnets(new_prefix=new_prefix), range(count), strict=False)]
+
+
+# `s3gw invoke --payload` and `s3gw logs --since`.
+
+
+def read_payload(text: str | None) -> bytes:
+    """--payload JSON, or @file.json; the event must be JSON (Lambda answers InvalidRequestContentException)."""
+    if text is None:
+        return b"{}"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--payload {text}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                             "name a JSON file: --payload @event.json") from None
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--payload is not JSON: {exc}", "give a JSON document, or @file.json") from None
+    return text.encode()
+
+
+_SINCE = re.compile(r"(\d+)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str) -> float:
+    """--since 10m: a number and a unit (s, m, h, d), as `sam logs --start-time` takes '10mins ago'."""
+    match = _SINCE.fullmatch(text.strip())
+    if not match:
+        raise UsageError(f"invalid --since {text!r}", "use a number and s, m, h or d, e.g. 10m or 2h")
+    return int(match.group(1)) * _UNIT[match.group(2)]

@@ -21,8 +21,7 @@ from s3gw.graph import Walked, walk
 from s3gw.steps import STEPS, UP_NEEDS, Context, Step
 from s3gw.steps.base import ADOPTED, adopted
 from s3gw.steps.bucket import bucket_name, refuse_unowned
-from s3gw.steps.function import FunctionStep, wait_for_enis
-from s3gw.steps.role import RoleStep
+from s3gw.steps.function import wait_for_enis
 from s3gw.steps.subnets import capture_warnings, check_brought, region_zones, zone_names
 from s3gw.steps.summary import attributes
 
@@ -33,6 +32,7 @@ Progress = Callable[[str], None]
 OUTPUT_KEYS = (
     "vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "prefix_list_id", "bucket",
     "security_group_id", "role_name", "role_arn", "function_name", "function_arn",
+    "app_function_name", "app_function_arn", "app_role_name", "app_role_arn",
 )
 LIST_KEYS = ("subnet_ids", "route_table_ids")
 
@@ -43,10 +43,13 @@ KINDS = {
     "bucket_pending": "bucket", "security_group_id": "security group", "role_name": "IAM role",
     "role_arn": "IAM role", "function_name": "Lambda function", "function_arn": "Lambda function",
     "eni_function": "Lambda network interfaces of function",
+    "app_function_name": "your Lambda function", "app_function_arn": "your Lambda function",
+    "app_role_name": "IAM role of your function", "app_role_arn": "IAM role of your function",
 }
 # The key whose value names the resource in a message (the others of the same kind are its details).
 _NAMING_KEYS = ("vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "bucket", "bucket_pending",
-                "security_group_id", "role_name", "function_name", "eni_function")
+                "security_group_id", "role_name", "function_name", "eni_function", "app_role_name",
+                "app_function_name")
 
 
 def kind_of(key: str) -> str:
@@ -217,6 +220,7 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
         for line in adopted_bucket_warnings(ctx):  # before the seal is written, as plan says them
             progress(line)
         refuse_setting_changes(ctx)
+        prepare_steps(ctx)  # local checks of what the steps will upload (--code), before anything is written
         settings = {key: _setting(value) for key in SETTINGS if (value := getattr(ctx.config, key)) is not None}
         if ADOPTED in ctx.state.settings:  # what the steps recorded of what they adopted (steps.base.ADOPTED)
             settings[ADOPTED] = ctx.state.settings[ADOPTED]
@@ -258,9 +262,16 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
                 walk_steps(ctx, make, configure).raise_first()
         finally:
             ctx.reread()  # a view of this run ("new", "none yet"): a later look with this context reads again
-        in_order = [reports[step.name] for step in STEPS]
+        in_order = [reports[step.name] for step in STEPS if step.name in reports]
         return StackReport(config.stack, config.region, _with_adoption(_with_exemptions(in_order, ctx.config), ctx),
                            outputs_of(ctx.outputs))
+
+
+def prepare_steps(ctx: Context) -> None:
+    """What the steps check before anything changes (steps.app.prepare: the --code zip, Lambda's size limit)."""
+    from s3gw.steps.app import prepare
+
+    prepare(ctx)
 
 
 def _converged(ctx: Context, reports: dict[str, StepReport], progress: Progress) -> bool:
@@ -268,7 +279,7 @@ def _converged(ctx: Context, reports: dict[str, StepReport], progress: Progress)
     it (every find by its recorded ids, without waiting for the earlier steps). When each step is found with the
     ids recorded and none drifts, there is nothing to make or repair: `up` is done, each step "unchanged".
     Otherwise what was read is dropped and the steps run as ever (find, create, check, repair, in the graph)."""
-    if not all(step.recorded(ctx) for step in STEPS):
+    if not all(step.recorded(ctx) for step in STEPS if step.active(ctx)):
         return False
     recorded = dict(ctx.outputs)
     differs: list[str] = []
@@ -294,6 +305,8 @@ def _converged(ctx: Context, reports: dict[str, StepReport], progress: Progress)
         ctx.outputs.update(recorded)
         return False
     for step in STEPS:
+        if not step.active(ctx):
+            continue
         reports[step.name] = StepReport(step.title, "unchanged", _ids(ctx, step))
         progress(f"unchanged {step.title} " + " ".join(_flat(reports[step.name].ids)))
     return True
@@ -323,7 +336,8 @@ def walk_steps(ctx: Context, make: Callable[[Step], None], configure: Callable[[
 
     def run(node: str) -> None:
         name = node.removesuffix(" made")
-        (make if node.endswith(" made") else configure)(by_name[name])
+        if by_name[name].active(ctx):  # a kind this stack does not have (your function, without --code): passed
+            (make if node.endswith(" made") else configure)(by_name[name])
 
     return walk(needs, run, workers=ctx.config.max_concurrency, watch=overdue_call)
 
@@ -411,9 +425,9 @@ def _inspect(ctx: Context, missing: str, drift: str, ok: str, describe_missing: 
     walk_steps(ctx, look, compare, read_only=True).raise_first()
     if describe_missing:  # what would be made, once every lookup is done
         for step in STEPS:
-            if reports[step.name].action == missing:
+            if step.name in reports and reports[step.name].action == missing:
                 reports[step.name].details = _attributes(ctx, step)
-    return [reports[step.name] for step in STEPS]
+    return [reports[step.name] for step in STEPS if step.name in reports]
 
 
 def _with_exemptions(reports: list[StepReport], config: StackConfig) -> list[StepReport]:
@@ -449,6 +463,7 @@ def plan(config: StackConfig, progress: Progress) -> StackReport:
     check_brought(ctx)
     refuse_unowned(ctx, before_anything=True)
     refuse_setting_changes(ctx)
+    prepare_steps(ctx)
     # What is left to show: the recorded settings this run changes and `up` converges (more --azs, --egress).
     recorded = {"bucket": ctx.state.resources.get("bucket"), **ctx.state.settings}
     given = {key: _setting(getattr(ctx.config, key)) for key in SETTINGS if key in config.given}
@@ -545,14 +560,18 @@ def _adopted_lines(config: StackConfig, state: state_file.State) -> list[str]:
 _DOWN_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("function_detached", ()),
     ("function", ("function_detached",)),
+    ("app_detached", ()),  # your function (steps.app), as the probe
+    ("app", ("app_detached",)),
     ("bucket", ()),
     ("endpoint", ()),
     ("route_tables", ("endpoint",)),
-    ("enis", ("function_detached",)),
+    ("enis", ("function_detached", "app_detached")),
     ("security_group", ("enis",)),
     ("subnets", ("enis",)),
     ("role_policies", ()),  # read only: what must come off the role, read while the ENIs are waited out
     ("role", ("enis", "function", "role_policies")),
+    ("app_role_policies", ()),
+    ("app_role", ("enis", "app", "app_role_policies")),
     ("vpc", ("endpoint", "route_tables", "security_group", "subnets")),
 )
 # Keys of older s3gw versions: read by the steps, never written now.
@@ -561,7 +580,8 @@ _LIST_KEYS = ("subnet_ids", "route_table_ids")
 # inventory.stack_resources kind -> state key
 _TAGGED_KINDS = {"vpcs": "vpc_id", "subnets": "subnet_ids", "route_tables": "route_table_ids",
                  "endpoints": "endpoint_id", "security_groups": "security_group_id", "roles": "role_name",
-                 "functions": "function_name", "buckets": "bucket"}
+                 "functions": "function_name", "buckets": "bucket", "app_roles": "app_role_name",
+                 "app_functions": "app_function_name"}
 _MAX_PASSES = 4
 
 
@@ -674,11 +694,11 @@ def _delete_pass(ctx: Context, progress: Progress, deleted: list[str], already_g
             if ctx.outputs.get("security_group_id"):
                 wait_for_enis(ctx)
             return
-        if name == "role_policies":
-            RoleStep().read_policies(ctx)
+        if name.endswith("_policies"):  # role_policies, app_role_policies
+            by_name[name.removesuffix("_policies")].read_policies(ctx)  # type: ignore[attr-defined]
             return
-        if name == "function_detached":
-            FunctionStep().detach(ctx)
+        if name.endswith("_detached"):  # function_detached, app_detached
+            by_name[name.removesuffix("_detached")].detach(ctx)  # type: ignore[attr-defined]
             return
         step = by_name[name]
         if not step.recorded(ctx):
@@ -765,7 +785,8 @@ def _drop_unknown_keys(ctx: Context, progress: Progress) -> None:
         ctx.forget(key)
 
 
-_COMPANIONS = {"endpoint_id": "prefix_list_id", "role_name": "role_arn", "function_name": "function_arn"}
+_COMPANIONS = {"endpoint_id": "prefix_list_id", "role_name": "role_arn", "function_name": "function_arn",
+               "app_role_name": "app_role_arn", "app_function_name": "app_function_arn"}
 
 
 def _disown_foreign(ctx: Context, progress: Progress) -> None:
@@ -788,7 +809,8 @@ def _disown_foreign(ctx: Context, progress: Progress) -> None:
 
 def _left(ctx: Context) -> dict[str, Any]:
     return {key: value for key, value in ctx.state.resources.items()
-            if value and key in known_keys() and key not in ("prefix_list_id", "role_arn", "function_arn")}
+            if value and key in known_keys() and key not in ("prefix_list_id", "role_arn", "function_arn",
+                                                             "app_role_arn", "app_function_arn")}
 
 
 def _flat(ids: dict[str, Any]) -> list[str]:
@@ -850,6 +872,26 @@ def test_invoke(config: StackConfig, progress: Progress, *, put_key: str | None 
 
     ctx = open_context(config, progress, persist=False, needs_state=True)
     return invoke_function(ctx, put_key, other_bucket=other_bucket)
+
+
+@translated("invoking your function")
+def invoke_function(config: StackConfig, progress: Progress, *, function_name: str | None, payload: bytes) -> Any:
+    """Invoke your function (function_calls.invoke): the one deployed with --code, an adopted one, or --function."""
+    from s3gw.function_calls import invoke
+
+    ctx = open_context(config, progress, persist=False, needs_state=function_name is None)
+    return invoke(ctx, function_name, payload)
+
+
+@translated("reading your function's logs")
+def function_logs(config: StackConfig, progress: Progress, emit: Callable[[str], None], *,
+                  function_name: str | None, since: float, follow: bool) -> None:
+    """Each line of your function's CloudWatch log group since `since` seconds ago to `emit`; with `follow`, on."""
+    from s3gw.function_calls import log_lines
+
+    ctx = open_context(config, progress, persist=False, needs_state=function_name is None)
+    for line in log_lines(ctx, function_name, since, follow=follow):
+        emit(line)
 
 
 @translated("removing the lock")

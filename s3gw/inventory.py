@@ -38,18 +38,18 @@ def stack_resources(ctx: Context, buckets: list[str] | None = None,
     ec2, stack = ctx.aws.ec2, ctx.config.stack
     tag = [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
 
-    def role() -> list[dict[str, Any]]:
+    def role(name: str) -> list[dict[str, Any]]:
         try:
-            found = ctx.aws.iam.get_role(RoleName=ctx.config.role_name)["Role"]
+            found = ctx.aws.iam.get_role(RoleName=name)["Role"]
         except Exception as exc:
             if not is_code(exc, "NoSuchEntity"):
                 raise
             return []
         return [found] if tag_dict(found.get("Tags")).get(STACK_TAG) == stack else []
 
-    def function() -> list[dict[str, Any]]:
+    def function(name: str) -> list[dict[str, Any]]:
         try:
-            found: dict[str, Any] = ctx.aws.lambda_.get_function(FunctionName=ctx.config.function_name)
+            found: dict[str, Any] = ctx.aws.lambda_.get_function(FunctionName=name)
         except Exception as exc:
             if not is_code(exc, "ResourceNotFoundException"):
                 raise
@@ -80,10 +80,13 @@ def stack_resources(ctx: Context, buckets: list[str] | None = None,
         "endpoints": lambda: [e for e in ec2.describe_vpc_endpoints(Filters=tag)["VpcEndpoints"]
                               if e.get("State", "").lower() not in ("deleted", "deleting")],
         "security_groups": lambda: ec2.describe_security_groups(Filters=tag)["SecurityGroups"],
-        "roles": role,
-        "functions": function,
+        "roles": lambda: role(ctx.config.role_name),
+        "functions": lambda: function(ctx.config.function_name),
         "buckets": stack_buckets,
     }
+    if ctx.config.code or ctx.outputs.get("app_function_name"):  # your function and its role (steps.app)
+        reads["app_roles"] = lambda: role(ctx.outputs.get("app_role_name") or ctx.config.app_role_name)
+        reads["app_functions"] = lambda: function(ctx.outputs.get("app_function_name") or ctx.config.app_function_name)
     found = dict(zip(reads, at_once(ctx, *reads.values()), strict=True))
     if described is not None:
         described.update(found)
@@ -99,6 +102,8 @@ _ID_OF: dict[str, Callable[[dict[str, Any]], str]] = {
     "security_groups": lambda item: str(item["GroupId"]),
     "roles": lambda item: str(item["RoleName"]),
     "functions": lambda item: str(item["Configuration"]["FunctionName"]),
+    "app_roles": lambda item: str(item["RoleName"]),
+    "app_functions": lambda item: str(item["Configuration"]["FunctionName"]),
     "buckets": lambda item: str(item["Name"]),
 }
 
@@ -120,9 +125,9 @@ def _stack_tag_of(ctx: Context, key: str, value: str) -> str | None:
             found = getattr(ctx.aws.ec2, method)(**{ids: [value]})[listed]
             found = [f for f in found if str(f.get("State", "")).lower() not in ("deleted", "deleting")]
             tags = tag_dict(found[0].get("Tags")) if found else None
-        elif key == "role_name":
+        elif key in ("role_name", "app_role_name"):
             tags = tag_dict(ctx.aws.iam.get_role(RoleName=value)["Role"].get("Tags"))
-        elif key == "function_name":
+        elif key in ("function_name", "app_function_name"):
             tags = ctx.aws.lambda_.get_function(FunctionName=value).get("Tags") or {}
         else:
             return ctx.config.stack
@@ -143,7 +148,8 @@ def foreign_ids(ctx: Context, tagged: dict[str, set[str]] | None = None) -> dict
     """
     tagged = tagged or {}
     foreign: dict[str, list[str]] = {}
-    recorded = [(key, one) for key in (*_EC2_DESCRIBE, "role_name", "function_name")
+    recorded = [(key, one) for key in (*_EC2_DESCRIBE, "role_name", "function_name", "app_role_name",
+                                       "app_function_name")
                 for value in [ctx.outputs.get(key)]
                 for one in (value if isinstance(value, list) else [value] if value else [])
                 if one not in tagged.get(key, ())]

@@ -413,6 +413,13 @@ class SandboxApp:
                 return _json_error(409, "ResourceConflictException",
                                    "The operation cannot be performed at this time. "
                                    f"The function is currently in the following state: {state}")
+        if not function.runtime.startswith("python"):
+            # The sandbox runs handlers in this machine's Python (runner.py); Lambda would run this runtime. Lambda's
+            # own code for a runtime it cannot run is InvalidRuntimeException (botocore's Lambda model, Invoke
+            # errors; HTTP 502 there): 400 here, since no retry can change the answer.
+            return _json_error(400, "InvalidRuntimeException",
+                               f"the sandbox runs Python handlers only: {function.name} has runtime "
+                               f"{function.runtime or 'none'} (on AWS it runs as deployed)")
         event = _read_body(environ) or b"{}"
         try:
             json.loads(event)

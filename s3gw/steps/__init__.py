@@ -1,5 +1,6 @@
 """One module per resource kind; STEPS is the order `up` runs them in one at a time, UP_NEEDS what may run at once."""
 
+from s3gw.steps.app import AppFunctionStep, AppRoleStep
 from s3gw.steps.base import Context, Drift, Step
 from s3gw.steps.bucket import BucketStep
 from s3gw.steps.endpoint import EndpointStep
@@ -19,6 +20,8 @@ STEPS: list[Step] = [
     SecurityGroupStep(),
     RoleStep(),
     FunctionStep(),
+    AppRoleStep(),
+    AppFunctionStep(),
 ]
 
 # The graph `up`, `plan` and `status` walk (engine.walk_steps): for each step, the steps that must be done before
@@ -39,6 +42,9 @@ UP_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "security_group": (("vpc made",),                                        ()),  # the region's S3 prefix list
     "role":           ((),                                                   ("bucket made",)),  # bucket policy
     "function":       (("subnets", "security_group made", "role", "bucket made"), ()),
+    # Your function (--code; steps.app): its own role and function, joined to the lanes as the probe's are.
+    "app_role":       ((),                                                   ("bucket made",)),
+    "app":            (("subnets", "security_group made", "app_role", "bucket made"), ()),
 }
 
 __all__ = ["STEPS", "UP_NEEDS", "Context", "Drift", "Step"]

@@ -428,3 +428,8 @@ class Step:
 
     def recorded(self, ctx: Context) -> bool:
         return any(ctx.outputs.get(key) for key in self.keys)
+
+    def active(self, ctx: Context) -> bool:
+        """Whether this stack has this kind at all (the user's function: only with --code). `up`, `plan` and
+        `status` pass over an inactive step; `down` deletes whatever is recorded."""
+        return True

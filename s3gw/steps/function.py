@@ -82,18 +82,34 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class FunctionStep(Step):
+    """The stack's probe (the lister). A generalised step: the user's function (steps.app.AppFunctionStep) is the
+    same but for its name, keys, code and configuration; each instance keeps its reads in ctx.seen by its name."""
+
     name = "function"
     title = "Lambda function"
     keys = ("function_name", "function_arn")
+    code_source = "lambda_handler/handler.py"
+
+    def function_name(self, ctx: Context) -> str:
+        return ctx.config.function_name
+
+    def code(self, ctx: Context) -> bytes:
+        return build_zip()
+
+    def wanted(self, ctx: Context) -> dict[str, Any]:
+        return wanted_configuration(ctx)
+
+    def description(self, ctx: Context) -> str:
+        return f"s3gw {ctx.config.stack}: lists {ctx.outputs['bucket']} through the S3 gateway endpoint"
 
     def _get(self, ctx: Context, *, fresh: bool = False) -> dict[str, Any] | None:
         """The function, read once per run; dropped when this run changes it."""
         if fresh:
-            ctx.unsee("function")
-        return ctx.remember("function", lambda: self._read(ctx))  # type: ignore[no-any-return]
+            ctx.unsee(self.name)
+        return ctx.remember(self.name, lambda: self._read(ctx))  # type: ignore[no-any-return]
 
     def _read(self, ctx: Context) -> dict[str, Any] | None:
-        name = ctx.outputs.get("function_name") or ctx.config.function_name
+        name = ctx.outputs.get(self.keys[0]) or self.function_name(ctx)
         try:
             return dict(ctx.aws.lambda_.get_function(FunctionName=name))
         except Exception as exc:
@@ -102,7 +118,7 @@ class FunctionStep(Step):
             raise
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        ctx.unsee("function_new")
+        ctx.unsee(f"{self.name}_new")
         found = self._get(ctx, fresh=True)  # find starts a run's look: check reuses it
         if found is None:
             return None
@@ -110,28 +126,28 @@ class FunctionStep(Step):
         if (found.get("Tags") or {}).get(STACK_TAG) != ctx.config.stack:
             raise AwsError(f"Lambda function {configuration['FunctionName']} exists but is not this stack's",
                            "delete or rename it, or use another --stack")
-        return {"function_name": configuration["FunctionName"], "function_arn": configuration["FunctionArn"]}
+        return {self.keys[0]: configuration["FunctionName"], self.keys[1]: configuration["FunctionArn"]}
 
     def create(self, ctx: Context) -> None:
         lam = ctx.aws.lambda_
-        code = build_zip()
+        function_name = self.function_name(ctx)
         arguments = dict(
-            FunctionName=ctx.config.function_name,
-            Code={"ZipFile": code},
-            Description=f"s3gw {ctx.config.stack}: lists {ctx.outputs['bucket']} through the S3 gateway endpoint",
+            FunctionName=function_name,
+            Code={"ZipFile": self.code(ctx)},
+            Description=self.description(ctx),
             Tags={STACK_TAG: ctx.config.stack},
             Publish=False,
-            **wanted_configuration(ctx),
+            **self.wanted(ctx),
         )
 
         def create_once() -> dict[str, Any]:
             try:
                 made = dict(lam.create_function(**arguments))
-                ctx.seen["function_new"] = made["FunctionName"]
+                ctx.seen[f"{self.name}_new"] = made["FunctionName"]
                 return made
             except Exception as exc:
                 if is_code(exc, "ResourceConflictException"):  # a create retried after a crash
-                    return dict(lam.get_function(FunctionName=ctx.config.function_name)["Configuration"])
+                    return dict(lam.get_function(FunctionName=function_name)["Configuration"])
                 raise
 
         try:
@@ -145,10 +161,10 @@ class FunctionStep(Step):
                                "take the stack down and bring it up with --zones naming zones Lambda supports"
                                + (f"; the region also has {', '.join(others)}" if others else "")) from None
             raise
-        ctx.record("function_name", created["FunctionName"])
-        ctx.record("function_arn", created["FunctionArn"])
-        ctx.unsee("function")  # find's "no such function" is out of date
-        wait_active(ctx)
+        ctx.record(self.keys[0], created["FunctionName"])
+        ctx.record(self.keys[1], created["FunctionArn"])
+        ctx.unsee(self.name)  # find's "no such function" is out of date
+        wait_active(ctx, name=created["FunctionName"])
 
     def _create_retrying(self, ctx: Context, create_once: Any) -> dict[str, Any]:
         return retry(
@@ -162,24 +178,27 @@ class FunctionStep(Step):
         )
 
     def check(self, ctx: Context) -> list[Drift]:
-        if ctx.seen.get("function_new") == ctx.outputs.get("function_name"):
+        name = ctx.outputs[self.keys[0]]
+        if ctx.seen.get(f"{self.name}_new") == name:
             return []  # made now, with this code and configuration (CreateFunction), and waited Active
         found = self._get(ctx)
         if found is None:
-            raise AwsError(f"function {ctx.outputs['function_name']} vanished while checking it")
+            raise AwsError(f"function {name} vanished while checking it")
         configuration = found["Configuration"]
         if ctx.persist and configuration.get("State") == "Pending":
             # `up` re-run after a timeout: the function is still being made; wait, as after a create.
-            wait_active(ctx, fail_ok=True)
+            wait_active(ctx, fail_ok=True, name=name)
             configuration = (self._get(ctx, fresh=True) or found)["Configuration"]
         if configuration.get("State") == "Failed":
             # A Failed function cannot be repaired by an update: it is deleted and made again.
             return [Drift("replace", f"the function is Failed "
                                      f"({configuration.get('StateReason') or 'no reason given'}): it is made again")]
         drifts = []
-        if configuration.get("CodeSha256") != code_sha256(build_zip()):
-            drifts.append(Drift("code", "the deployed code differs from lambda_handler/handler.py"))
-        current, wanted = _comparable(configuration), _comparable(wanted_configuration(ctx))
+        deployed, wanted_code = configuration.get("CodeSha256"), code_sha256(self.code(ctx))
+        if deployed != wanted_code:  # Lambda's CodeSha256 is the zip's (package.code_sha256): unchanged, no upload
+            drifts.append(Drift("code", f"the deployed code differs from {self.code_source}: CodeSha256 {deployed} "
+                                        f"-> {wanted_code}"))
+        current, wanted = _comparable(configuration), _comparable(self.wanted(ctx))
         changed = [key for key in wanted if current[key] != wanted[key]]
         if changed:
             drifts.append(Drift("configuration", "configuration differs: " + ", ".join(changed)))
@@ -187,9 +206,9 @@ class FunctionStep(Step):
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         lam = ctx.aws.lambda_
-        name = ctx.outputs["function_name"]
+        name = ctx.outputs[self.keys[0]]
         keys = {d.key for d in drifts}
-        ctx.unsee("function", "function_new")
+        ctx.unsee(self.name, f"{self.name}_new")
         if "replace" in keys:
             call(f"deleting the Failed function {name}", lam.delete_function, FunctionName=name,
                  already_done=("ResourceNotFoundException",))
@@ -200,37 +219,37 @@ class FunctionStep(Step):
             self.create(ctx)
             return
         if "code" in keys:
-            wait_updated(ctx)
-            call("uploading the function's code", lam.update_function_code, FunctionName=name, ZipFile=build_zip())
+            wait_updated(ctx, name=name)
+            call("uploading the function's code", lam.update_function_code, FunctionName=name, ZipFile=self.code(ctx))
         if "configuration" in keys:
-            wait_updated(ctx)
+            wait_updated(ctx, name=name)
             retry(
                 ctx, "updating the function's configuration",
-                lambda: lam.update_function_configuration(FunctionName=name, **wanted_configuration(ctx)),
+                lambda: lam.update_function_configuration(FunctionName=name, **self.wanted(ctx)),
                 retry_if=is_iam_propagation,
                 waiting_for="the function to accept an update", timeout=ctx.iam_propagation_wait,
             )
         if keys:
-            wait_updated(ctx)
+            wait_updated(ctx, name=name)
 
     def detach(self, ctx: Context) -> None:
         """`down`, first: take the function out of the VPC, so that Lambda's ENIs are waited out while it is
         deleted. One that Lambda will not update yet (Pending) is deleted at once instead: its ENIs go only with it."""
-        name = ctx.outputs.get("function_name")
+        name = ctx.outputs.get(self.keys[0])
         if name:
             deleted = not detach_from_vpc(ctx, name) and self._delete_function(ctx, name)
-            ctx.seen["function_detached"] = (name, deleted)
+            ctx.seen[f"{self.name}_detached"] = (name, deleted)
 
     def delete(self, ctx: Context) -> bool:
-        name = ctx.outputs.get("function_name")
+        name = ctx.outputs.get(self.keys[0])
         deleted = False
         if name:
-            if ctx.seen.get("function_detached", ("", False))[0] != name:
+            if ctx.seen.get(f"{self.name}_detached", ("", False))[0] != name:
                 self.detach(ctx)
             # detach deleted it already (a Pending function), or it is deleted now
-            deleted = ctx.seen["function_detached"][1] or self._delete_function(ctx, name)
-        ctx.forget("function_name")
-        ctx.forget("function_arn")
+            deleted = ctx.seen[f"{self.name}_detached"][1] or self._delete_function(ctx, name)
+        ctx.forget(self.keys[0])
+        ctx.forget(self.keys[1])
         return deleted
 
     def _delete_function(self, ctx: Context, name: str) -> bool:
@@ -347,12 +366,12 @@ def _wait_state(ctx: Context, ready: str, field: str, doing: str, name: str = ""
             wait.end()
 
 
-def wait_active(ctx: Context, fail_ok: bool = False) -> None:
-    _wait_state(ctx, "Active", "State", "waiting for the function to be Active", fail_ok=fail_ok)
+def wait_active(ctx: Context, fail_ok: bool = False, name: str = "") -> None:
+    _wait_state(ctx, "Active", "State", "waiting for the function to be Active", fail_ok=fail_ok, name=name)
 
 
-def wait_updated(ctx: Context) -> None:
-    _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish")
+def wait_updated(ctx: Context, name: str = "") -> None:
+    _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name)
 
 
 # How Lambda describes its Hyperplane ENIs: `AWS Lambda VPC ENI-<function>`, naming the first function that used

@@ -39,13 +39,18 @@ class RoleStep(Step):
     name = "role"
     title = "IAM role"
     keys = ("role_name", "role_arn")
+    # The role is a generalised step: the user's function has its own (steps.app.AppRoleStep), the same but for its
+    # name and keys; each instance keeps what it reads in ctx.seen under its own name.
+
+    def role_name(self, ctx: Context) -> str:
+        return ctx.config.role_name
 
     def _get(self, ctx: Context) -> dict[str, Any] | None:
         """The role, read once per run (or as this run made it)."""
-        return ctx.remember("role", lambda: self._read(ctx))  # type: ignore[no-any-return]
+        return ctx.remember(self.name, lambda: self._read(ctx))  # type: ignore[no-any-return]
 
     def _read(self, ctx: Context) -> dict[str, Any] | None:
-        name = ctx.outputs.get("role_name") or ctx.config.role_name
+        name = ctx.outputs.get(self.keys[0]) or self.role_name(ctx)
         try:
             return dict(ctx.aws.iam.get_role(RoleName=name)["Role"])
         except Exception as exc:
@@ -54,11 +59,13 @@ class RoleStep(Step):
             raise
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
-        ctx.unsee("role", "role_attached", "role_inline")  # find starts a run's look: check reuses what it reads
-        name = ctx.outputs.get("role_name")
+        # find starts a run's look: check reuses what it reads
+        ctx.unsee(self.name, f"{self.name}_attached", f"{self.name}_inline")
+        name = ctx.outputs.get(self.keys[0])
         if name and look_ahead(ctx):  # recorded: its policies are read at once with it, for check()
-            at_once(ctx, lambda: self._get(ctx), lambda: ahead(ctx, "role_attached", lambda: self._attached(ctx, name)),
-                    lambda: ahead(ctx, "role_inline", lambda: self._inline(ctx, name)))
+            at_once(ctx, lambda: self._get(ctx),
+                    lambda: ahead(ctx, f"{self.name}_attached", lambda: self._attached(ctx, name)),
+                    lambda: ahead(ctx, f"{self.name}_inline", lambda: self._inline(ctx, name)))
         role = self._get(ctx)
         if role is None:
             return None
@@ -66,40 +73,41 @@ class RoleStep(Step):
         if tags.get(STACK_TAG) != ctx.config.stack:
             raise AwsError(f"IAM role {role['RoleName']} exists but is not this stack's",
                            "delete or rename it, or use another --stack")
-        return {"role_name": role["RoleName"], "role_arn": role["Arn"]}
+        return {self.keys[0]: role["RoleName"], self.keys[1]: role["Arn"]}
 
     def create(self, ctx: Context) -> None:
         trust = lambda_trust_policy(ctx.aws.account)
         try:
             role = ctx.aws.iam.create_role(
-                RoleName=ctx.config.role_name,
+                RoleName=self.role_name(ctx),
                 AssumeRolePolicyDocument=json.dumps(trust),
                 Description=f"s3gw {ctx.config.stack}: Lambda in private subnets, access to one bucket",
-                Tags=ctx.tags(ctx.config.role_name),
+                Tags=ctx.tags(self.role_name(ctx)),
             )["Role"]
         except Exception as exc:
             if not is_code(exc, "EntityAlreadyExists"):  # a create retried after a crash: ours, tagged
                 raise
-            ctx.unsee("role")
+            ctx.unsee(self.name)
             role = self._get(ctx) or {}
         else:
             # Made now, so known without a read: the trust policy sent, and no policies yet (CreateRole attaches
             # none: IAM API Reference, CreateRole; policies are added by AttachRolePolicy / PutRolePolicy).
-            ctx.seen.update(role={**role, "AssumeRolePolicyDocument": trust}, role_attached=[], role_inline=None)
-        ctx.record("role_name", role["RoleName"])
-        ctx.record("role_arn", role["Arn"])
+            ctx.seen.update({self.name: {**role, "AssumeRolePolicyDocument": trust}, f"{self.name}_attached": [],
+                             f"{self.name}_inline": None})
+        ctx.record(self.keys[0], role["RoleName"])
+        ctx.record(self.keys[1], role["Arn"])
 
     def check(self, ctx: Context) -> list[Drift]:
-        name = ctx.outputs["role_name"]
+        name = ctx.outputs[self.keys[0]]
         role = self._get(ctx) or {}
         drifts = []
         if canonical(role.get("AssumeRolePolicyDocument") or "{}") != canonical(lambda_trust_policy(ctx.aws.account)):
             drifts.append(Drift("trust", "the trust policy is not Lambda's, for this account's functions only"))
         attached, inline = at_once(
             ctx,
-            lambda: ctx.remember("role_attached", lambda: call(
+            lambda: ctx.remember(f"{self.name}_attached", lambda: call(
                 "listing the role's policies", self._attached, ctx, name, retry_not_found=ctx)),
-            lambda: ctx.remember("role_inline", lambda: self._inline(ctx, name)))
+            lambda: ctx.remember(f"{self.name}_inline", lambda: self._inline(ctx, name)))
         if vpc_policy_arn(ctx) not in attached:
             drifts.append(Drift("vpc_access", "AWSLambdaVPCAccessExecutionRole is not attached (no ENIs)"))
         wanted = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
@@ -121,9 +129,9 @@ class RoleStep(Step):
             return None
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
-        ctx.unsee("role", "role_attached", "role_inline")
+        ctx.unsee(self.name, f"{self.name}_attached", f"{self.name}_inline")
         iam = ctx.aws.iam
-        name = ctx.outputs["role_name"]
+        name = ctx.outputs[self.keys[0]]
         keys = {drift.key for drift in drifts}
         writes: list[tuple[str, Callable[[], Any]]] = []
         if "trust" in keys:
@@ -145,9 +153,9 @@ class RoleStep(Step):
 
     def read_policies(self, ctx: Context) -> None:
         """`down`: the role's policies, read while the deletes before it run (it waits for Lambda's ENIs)."""
-        name = ctx.outputs.get("role_name")
+        name = ctx.outputs.get(self.keys[0])
         if name:
-            ctx.seen["role_policies"] = (name, self._policies(ctx, name))
+            ctx.seen[f"{self.name}_policies"] = (name, self._policies(ctx, name))
 
     def _policies(self, ctx: Context, name: str) -> tuple[list[str], list[str]]:
         """The managed policies attached and the inline policies' names; none when the role is gone already."""
@@ -165,13 +173,13 @@ class RoleStep(Step):
         return attached, inline
 
     def delete(self, ctx: Context) -> bool:
-        name = ctx.outputs.get("role_name")
+        name = ctx.outputs.get(self.keys[0])
         deleted = False
         if name:
             iam = ctx.aws.iam
             # Listed early (read_policies) or now. A policy put on the role since makes IAM refuse DeleteRole
             # (DeleteConflict, IAM API Reference): the role stays recorded, and down's next pass lists it again.
-            early = ctx.seen.pop("role_policies", None)
+            early = ctx.seen.pop(f"{self.name}_policies", None)
             attached, inline = early[1] if early and early[0] == name else self._policies(ctx, name)
             # NoSuchEntity on each call below: done already (by us, when a reply was lost and botocore re-sent).
             # The policies come off at once; the role goes once all have.
@@ -183,6 +191,6 @@ class RoleStep(Step):
                       for policy_name in inline])
             deleted = call(f"deleting role {name}", iam.delete_role, already_done=("NoSuchEntity",),
                            RoleName=name) is not None  # None: NoSuchEntity, gone
-        ctx.forget("role_name")
-        ctx.forget("role_arn")
+        ctx.forget(self.keys[0])
+        ctx.forget(self.keys[1])
         return deleted
