@@ -745,7 +745,7 @@ _IDS = {
 }
 _IDS.update(app_role_name=_IDS["role_name"], app_role_arn=_IDS["role_arn"], app_function_name=_IDS["function_name"],
             app_function_arn=_IDS["function_arn"])
-LIST_KEYS = ("subnet_ids", "route_table_ids")
+LIST_KEYS = ("subnet_ids", "route_table_ids", "adopted_functions")
 
 
 def validate_resources(resources: dict[str, Any], settings: dict[str, Any], where: str) -> None:

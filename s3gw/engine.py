@@ -32,9 +32,9 @@ Progress = Callable[[str], None]
 OUTPUT_KEYS = (
     "vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "prefix_list_id", "bucket",
     "security_group_id", "role_name", "role_arn", "function_name", "function_arn",
-    "app_function_name", "app_function_arn", "app_role_name", "app_role_arn",
+    "app_function_name", "app_function_arn", "app_role_name", "app_role_arn", "adopted_functions",
 )
-LIST_KEYS = ("subnet_ids", "route_table_ids")
+LIST_KEYS = ("subnet_ids", "route_table_ids", "adopted_functions")
 
 # What a recorded key stands for, in the words messages use (never the key itself).
 KINDS = {
@@ -45,11 +45,12 @@ KINDS = {
     "eni_function": "Lambda network interfaces of function",
     "app_function_name": "your Lambda function", "app_function_arn": "your Lambda function",
     "app_role_name": "IAM role of your function", "app_role_arn": "IAM role of your function",
+    "adopted_functions": "your adopted functions",
 }
 # The key whose value names the resource in a message (the others of the same kind are its details).
 _NAMING_KEYS = ("vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "bucket", "bucket_pending",
                 "security_group_id", "role_name", "function_name", "eni_function", "app_role_name",
-                "app_function_name")
+                "app_function_name", "adopted_functions")
 
 
 def kind_of(key: str) -> str:
@@ -268,10 +269,10 @@ def up(config: StackConfig, progress: Progress, *, ctx: Context | None = None) -
 
 
 def prepare_steps(ctx: Context) -> None:
-    """What the steps check before anything changes (steps.app.prepare: the --code zip, Lambda's size limit)."""
-    from s3gw.steps.app import prepare
-
-    prepare(ctx)
+    """What the steps check before anything changes (Step.prepare: the --code zip and Lambda's size limit; the
+    functions to adopt, and the record of what they are now)."""
+    for step in STEPS:
+        step.prepare(ctx)
 
 
 def _converged(ctx: Context, reports: dict[str, StepReport], progress: Progress) -> bool:
@@ -562,10 +563,11 @@ _DOWN_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("function", ("function_detached",)),
     ("app_detached", ()),  # your function (steps.app), as the probe
     ("app", ("app_detached",)),
+    ("adopted_functions", ()),  # put back as they were (never deleted); their ENIs in the stack's group linger
     ("bucket", ()),
     ("endpoint", ()),
     ("route_tables", ("endpoint",)),
-    ("enis", ("function_detached", "app_detached")),
+    ("enis", ("function_detached", "app_detached", "adopted_functions")),
     ("security_group", ("enis",)),
     ("subnets", ("enis",)),
     ("role_policies", ()),  # read only: what must come off the role, read while the ENIs are waited out

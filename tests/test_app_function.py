@@ -24,7 +24,8 @@ import boto3
 
 
 def handler(event, context):
-    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=os.environ["BUCKET_NAME"]).get("Contents", [])]
+    bucket = event.get("bucket") or os.environ["BUCKET_NAME"]
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
     print("app listed", len(keys), "keys")
     return {"marker": "MARKER", "keys": keys, "greeting": os.environ.get("GREETING")}
 '''
@@ -184,3 +185,101 @@ def test_bad_function_options_are_one_line_exit_2(tmp_path: Path, args: tuple[st
     result = s3gw_on("http://127.0.0.1:9", tmp_path / "state", "bad", "up", *args)
     assert result.exit_code == 2, result.stderr
     assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- a function you already run ---------------------------------------------------------------------------------
+
+
+def existing_function(sandbox_url: str, name: str, where: Path) -> dict[str, Any]:
+    """What a user has: a function outside any VPC, with its own role carrying a policy of its own (and the basic
+    execution role), reaching S3 the public way today."""
+    import boto3
+    from sandbox_fixtures import REGION
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=sandbox_url, aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+    iam, lam = client("iam"), client("lambda")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName=f"{name}-own-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    own = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="its-own", PolicyDocument=json.dumps(own))
+    basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=basic)
+    code = package.zip_directory(write_app(where, "existing"))
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role["Arn"], Handler="app.handler",
+                        Code={"ZipFile": code}, Timeout=20, Environment={"Variables": {"BUCKET_NAME": "unset"}})
+    return {"iam": iam, "lambda": lam, "role": role["RoleName"]}
+
+
+def role_policies(iam: Any, role: str) -> tuple[list[str], dict[str, Any]]:
+    attached = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"])
+    inline = {n: iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
+              for n in iam.list_role_policies(RoleName=role)["PolicyNames"]}
+    return attached, inline
+
+
+def test_a_function_you_run_joins_the_path_and_down_leaves_it_as_it_was(sandbox_url: str, tmp_path: Path) -> None:
+    state_dir, stack, name = tmp_path / "state", "adopt1", "adopt1-existing"
+    mine = existing_function(sandbox_url, name, tmp_path / "code")
+    lam, iam = mine["lambda"], mine["iam"]
+    vpc_before = lam.get_function_configuration(FunctionName=name).get("VpcConfig") or {}
+    policies_before = role_policies(iam, mine["role"])
+    assert not vpc_before.get("SubnetIds")
+
+    def s3gw(*args: str) -> Any:
+        return s3gw_on(sandbox_url, state_dir, stack, *args)
+
+    made = s3gw("up", "--azs", "1", "--function", name, "--adopt")
+    assert made.exit_code == 0, made.stderr
+    recorded = state(state_dir, stack)
+    assert recorded["resources"]["adopted_functions"] == [name]
+    assert recorded["settings"]["adopted"]["functions"][name]["vpc"] == {"SubnetIds": [], "SecurityGroupIds": []}
+    joined = lam.get_function_configuration(FunctionName=name)["VpcConfig"]
+    assert joined["SubnetIds"] == recorded["resources"]["subnet_ids"]
+    assert joined["SecurityGroupIds"] == [recorded["resources"]["security_group_id"]]
+    assert s3gw("test-invoke", "--put", "probe.txt").exit_code == 0
+    bucket = recorded["resources"]["bucket"]
+
+    invoked = s3gw("invoke", "--payload", json.dumps({"bucket": bucket}))
+    assert invoked.exit_code == 0, invoked.stderr
+    assert json.loads(invoked.stdout)["keys"] == ["probe.txt"]  # through the endpoint: the seal let it list
+    again = s3gw("up")
+    assert again.exit_code == 0 and "0 created, 0 repaired" in again.stdout, again.stdout
+
+    gone = s3gw("down", "--yes")
+    assert gone.exit_code == 0, gone.stderr
+    assert (lam.get_function_configuration(FunctionName=name).get("VpcConfig") or {}).get("SubnetIds") in (None, [])
+    assert role_policies(iam, mine["role"]) == policies_before
+    assert not (state_dir / f"{stack}.json").exists()
+    from s3gw.config import make_config
+    from s3gw.engine import leftovers
+
+    config = make_config(stack=stack, region="eu-west-1", endpoint_url=sandbox_url, state_dir=state_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            patch.setenv(key, value)
+        assert leftovers(config) == {}
+
+
+def test_a_function_in_another_vpc_is_refused_before_anything_changes(sandbox_url: str, tmp_path: Path,
+                                                                      call_log: Any) -> None:
+    name = "adopt2-elsewhere"
+    mine = existing_function(sandbox_url, name, tmp_path / "code")
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=sandbox_url, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="elsewhere", Description="x", VpcId=vpc)["GroupId"]
+    mine["lambda"].update_function_configuration(FunctionName=name,
+                                                 VpcConfig={"SubnetIds": [subnet], "SecurityGroupIds": [group]})
+    del call_log.calls[:]
+    refused = s3gw_on(sandbox_url, tmp_path / "state", "adopt2", "up", "--function", name, "--adopt")
+    assert refused.exit_code == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"is in {vpc}, not the stack's VPC" in lines[0]
+    assert call_log.mutating == [] and not (tmp_path / "state" / "adopt2.json").exists()

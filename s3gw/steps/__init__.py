@@ -1,5 +1,6 @@
 """One module per resource kind; STEPS is the order `up` runs them in one at a time, UP_NEEDS what may run at once."""
 
+from s3gw.steps.adopted_functions import AdoptedFunctionsStep
 from s3gw.steps.app import AppFunctionStep, AppRoleStep
 from s3gw.steps.base import Context, Drift, Step
 from s3gw.steps.bucket import BucketStep
@@ -22,6 +23,7 @@ STEPS: list[Step] = [
     FunctionStep(),
     AppRoleStep(),
     AppFunctionStep(),
+    AdoptedFunctionsStep(),
 ]
 
 # The graph `up`, `plan` and `status` walk (engine.walk_steps): for each step, the steps that must be done before
@@ -45,6 +47,8 @@ UP_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Your function (--code; steps.app): its own role and function, joined to the lanes as the probe's are.
     "app_role":       ((),                                                   ("bucket made",)),
     "app":            (("subnets", "security_group made", "app_role", "bucket made"), ()),
+    # Functions you run already (--function NAME --adopt): into the subnets and group, the bucket on their roles.
+    "adopted_functions": (("subnets", "security_group made", "bucket made"), ()),
 }
 
 __all__ = ["STEPS", "UP_NEEDS", "Context", "Drift", "Step"]

@@ -46,6 +46,12 @@ class AppFunctionStep(FunctionStep):
     def function_name(self, ctx: Context) -> str:
         return ctx.config.app_function_name
 
+    def prepare(self, ctx: Context) -> None:
+        """Before anything changes: the code is zipped and checked (a path gone, a zip over Lambda's 50 MB
+        direct-upload limit: one line, exit 2)."""
+        if has_app(ctx):
+            self.code(ctx)
+
     def code(self, ctx: Context) -> bytes:
         """The zip of --code, made once per run (package.user_code: deterministic, so the same tree gives the same
         CodeSha256 and an unchanged `up` uploads nothing)."""
@@ -69,9 +75,3 @@ class AppFunctionStep(FunctionStep):
     def description(self, ctx: Context) -> str:
         return f"s3gw {ctx.config.stack}: your function, on the private path to {ctx.outputs['bucket']}"
 
-
-def prepare(ctx: Context) -> None:
-    """Before anything changes: the code is zipped and checked (a path gone, a zip over Lambda's 50 MB direct-upload
-    limit: one line, exit 2)."""
-    if has_app(ctx):
-        AppFunctionStep().code(ctx)

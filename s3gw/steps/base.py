@@ -112,7 +112,7 @@ def adopted(ctx: Context, key: str) -> bool:
         return bool(ctx.config.vpc_id)
     if key in ("endpoint_id", "prefix_list_id"):
         return bool(adoption(ctx).get("endpoint_id"))
-    return False
+    return key == "adopted_functions"  # up --function NAME --adopt (steps.adopted_functions): always brought
 
 
 def adoption(ctx: Context) -> dict[str, Any]:
@@ -428,6 +428,10 @@ class Step:
 
     def recorded(self, ctx: Context) -> bool:
         return any(ctx.outputs.get(key) for key in self.keys)
+
+    def prepare(self, ctx: Context) -> None:
+        """`up` and `plan`, before anything changes: local and read-only checks of what this step will do (the
+        --code zip; functions to adopt), and, in `up`, the record of what an adopted resource is now."""
 
     def active(self, ctx: Context) -> bool:
         """Whether this stack has this kind at all (the user's function: only with --code). `up`, `plan` and
