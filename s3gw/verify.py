@@ -91,7 +91,52 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     checks.extend(_endpoint_policy_checks(endpoint, bucket, role_arn, function_name, repair, partition))
     checks.append(_public_access_check(ctx, bucket, repair))
     checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair, partition))
+    if own_stack:  # your functions (up --code, up --function NAME --adopt) take the probe's path: each is checked
+        from s3gw.function_calls import user_functions
+
+        for name in user_functions(ctx):
+            checks.extend(_user_function_checks(ctx, name, bucket, policy_text, endpoint, traffic_endpoint, repair))
     return report
+
+
+def _user_function_checks(ctx: Context, name: str, bucket: str, policy: str | None, endpoint: dict[str, Any] | None,
+                          endpoint_id: str | None, repair: str) -> list[Check]:
+    """One of your functions: in the stack's subnets, behind the stack's group (443 to the S3 prefix list: the path
+    model), its role allowed what the bucket needs (its real policies), the seal and the endpoint policy letting its
+    calls through. Each check named after the function."""
+    configuration = _function_configuration(ctx, name)
+    vpc = configuration.get("VpcConfig") or {}
+    subnet_ids, group_ids = list(vpc.get("SubnetIds") or []), list(vpc.get("SecurityGroupIds") or [])
+    problems = []
+    if sorted(subnet_ids) != sorted(ctx.outputs.get("subnet_ids") or []):
+        problems.append(f"its subnets {', '.join(subnet_ids) or 'none (not in a VPC)'} are not the stack's")
+    if ctx.outputs.get("security_group_id") not in group_ids:
+        problems.append(f"its security groups {', '.join(group_ids) or 'none'} leave out the stack's")
+    checks = [Check("function", not problems, "; ".join(problems) if problems else
+                    f"in the stack's {plural(len(subnet_ids), 'subnet')}, behind {', '.join(group_ids)}",
+                    repair if problems else "")]
+    snapshot = reach.fetch_snapshot(ctx.aws.ec2, subnet_ids, group_ids)
+    path = reach.s3_reach(ctx.config.region, subnet_ids, group_ids, **snapshot)
+    checks.extend(replace(link, fix="" if link.ok else (repair or link.fix)) for link in path.links)
+    role_arn = str(configuration.get("Role", ""))
+    partition = ctx.aws.partition
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    caller = f"arn:{partition}:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{name}"
+    through = {"aws:SourceVpce": path.endpoint_id or endpoint_id, "aws:SecureTransport": True,
+               "aws:PrincipalArn": role_arn, "aws:PrincipalAccount": account,
+               "aws:SourceVpc": next((s.get("VpcId") for s in snapshot["subnets"]), None)}
+    try:
+        denied = [a for a in FUNCTION_ACTIONS if policy is not None and decide(
+            Request(a, action_resource(a, bucket, partition), caller, account, through),
+            resource_policy=policy).effect == "Deny"]
+    except ValueError as exc:
+        denied = [f"(cannot evaluate the bucket policy: {exc})"]
+    checks.append(Check("seal lets it through", not denied, f"the bucket policy denies {', '.join(denied)} to it"
+                        if denied else f"the bucket policy lets its calls through {through['aws:SourceVpce']}",
+                        repair if denied else ""))
+    checks.extend(_endpoint_policy_checks(endpoint, bucket, role_arn, name, repair, partition)[:1])
+    checks.extend(_role_checks(ctx, role_arn, bucket, name, repair, partition))
+    return [replace(check, name=f"{name}: {check.name}") for check in checks]
 
 
 # --- the function ---------------------------------------------------------------------------------

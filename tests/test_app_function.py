@@ -122,6 +122,20 @@ def test_your_code_is_deployed_invoked_updated_once_and_logged(sandbox_url: str,
     assert again.exit_code == 0, again.stderr
     assert "UpdateFunctionCode" not in call_log.calls and call_log.mutating == []
 
+    verified = s3gw("verify")
+    assert verified.exit_code == 0, verified.stdout
+    assert f"{stack}-app: role reaches the bucket" in verified.stdout
+    assert f"{stack}-app: seal lets it through" in verified.stdout
+    import boto3
+
+    iam = boto3.client("iam", region_name="eu-west-1", endpoint_url=sandbox_url, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    iam.delete_role_policy(RoleName=f"{stack}-app-role", PolicyName="s3gw-bucket-access")
+    broken = s3gw("verify")
+    assert broken.exit_code == 3
+    assert f"{stack}-app-role is not allowed s3:ListBucket" in broken.stdout  # the app's role, the probe's is fine
+    assert s3gw("up").exit_code == 0 and s3gw("verify").exit_code == 0
+
     gone = s3gw("down", "--yes")
     assert gone.exit_code == 0, gone.stderr
     assert "your Lambda function" in gone.stdout and "IAM role of your function" in gone.stdout
@@ -248,6 +262,8 @@ def test_a_function_you_run_joins_the_path_and_down_leaves_it_as_it_was(sandbox_
     assert json.loads(invoked.stdout)["keys"] == ["probe.txt"]  # through the endpoint: the seal let it list
     again = s3gw("up")
     assert again.exit_code == 0 and "0 created, 0 repaired" in again.stdout, again.stdout
+    verified = s3gw("verify")
+    assert verified.exit_code == 0 and f"{name}: role reaches the bucket" in verified.stdout, verified.stdout
 
     gone = s3gw("down", "--yes")
     assert gone.exit_code == 0, gone.stderr
