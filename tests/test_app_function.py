@@ -299,3 +299,69 @@ def test_a_function_in_another_vpc_is_refused_before_anything_changes(sandbox_ur
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and f"is in {vpc}, not the stack's VPC" in lines[0]
     assert call_log.mutating == [] and not (tmp_path / "state" / "adopt2.json").exists()
+
+
+def test_logs_follow_prints_each_new_line_once(mocked: None, state_dir: Path) -> None:
+    """`logs --follow`: FilterLogEvents again after each pause, from the last line's time; a line never twice."""
+    import time
+
+    import boto3
+    from conftest import REGION, make_test_config
+
+    from s3gw import engine
+    from s3gw.function_calls import log_lines
+
+    logs = boto3.client("logs", region_name=REGION)
+    group = "/aws/lambda/mine"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+
+    def put(message: str) -> None:
+        logs.put_log_events(logGroupName=group, logStreamName="s",
+                            logEvents=[{"timestamp": int(time.time() * 1000), "message": message}])
+
+    put("first")
+    pauses = []
+
+    def sleep(seconds: float) -> None:  # the pause between two reads: a line arrives in the first; the third ends it
+        pauses.append(seconds)
+        if len(pauses) == 1:
+            put("second")
+        if len(pauses) == 3:
+            raise KeyboardInterrupt
+
+    ctx = engine.open_context(make_test_config(state_dir), lambda message: None, persist=False)
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        for line in log_lines(ctx, "mine", 600, follow=True, sleep=sleep):
+            seen.append(line)
+    assert seen == ["first", "second"]
+    assert list(log_lines(ctx, "mine", 600)) == ["first", "second"]  # without --follow: once, and done
+
+
+def test_keep_security_groups_adds_the_stack_s_group_and_down_puts_back_its_own(sandbox_url: str,
+                                                                               tmp_path: Path) -> None:
+    """A function already in the stack's VPC, behind a group of its own: --keep-security-groups adds the stack's
+    group to it; down takes it back to its own group, as recorded."""
+    import boto3
+
+    state_dir, stack, name = tmp_path / "state", "adopt3", "adopt3-insider"
+    assert s3gw_on(sandbox_url, state_dir, stack, "up", "--azs", "1").exit_code == 0
+    resources = state(state_dir, stack)["resources"]
+    ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=sandbox_url, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    own_group = ec2.create_security_group(GroupName="its-own", Description="x", VpcId=resources["vpc_id"])["GroupId"]
+    mine = existing_function(sandbox_url, name, tmp_path / "code")
+    lam = mine["lambda"]
+    lam.update_function_configuration(FunctionName=name, VpcConfig={"SubnetIds": resources["subnet_ids"],
+                                                                    "SecurityGroupIds": [own_group]})
+    made = s3gw_on(sandbox_url, state_dir, stack, "up", "--function", name, "--adopt", "--keep-security-groups")
+    assert made.exit_code == 0, made.stderr
+    groups = lam.get_function_configuration(FunctionName=name)["VpcConfig"]["SecurityGroupIds"]
+    assert sorted(groups) == sorted([own_group, resources["security_group_id"]])
+    assert s3gw_on(sandbox_url, state_dir, stack, "outputs", "adopted_functions").stdout.strip() == name
+    down = s3gw_on(sandbox_url, state_dir, stack, "down", "--yes", "--wait", "0")
+    vpc = lam.get_function_configuration(FunctionName=name)["VpcConfig"]
+    assert vpc["SecurityGroupIds"] == [own_group] and vpc["SubnetIds"] == resources["subnet_ids"], down.stderr
+    # the function is back in the stack's subnets, as it was: they cannot go while it uses them, and down says so
+    assert down.exit_code == 1 and "private subnets" in down.stderr
