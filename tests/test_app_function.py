@@ -365,3 +365,42 @@ def test_keep_security_groups_adds_the_stack_s_group_and_down_puts_back_its_own(
     assert vpc["SecurityGroupIds"] == [own_group] and vpc["SubnetIds"] == resources["subnet_ids"], down.stderr
     # the function is back in the stack's subnets, as it was: they cannot go while it uses them, and down says so
     assert down.exit_code == 1 and "private subnets" in down.stderr
+
+
+@pytest.mark.parametrize(("call", "occurrence"), [("CreateRole", 1), ("PutRolePolicy", 1), ("CreateFunction", 1),
+                                                  ("UpdateFunctionCode", 0)])
+def test_up_killed_at_a_call_for_your_function_resumes_without_a_duplicate(
+        mocked: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, occurrence: int) -> None:
+    """Killed after AWS acted on one of your function's mutating calls (one step at a time: the probe's come first),
+    the next `up` finishes with one function and one role of yours, and `down` leaves nothing."""
+    import boto3
+    from conftest import REGION
+    from fault_helpers import Crash, Injector, on_every_client
+
+    from s3gw import engine
+    from s3gw.config import make_config
+
+    injector = Injector()
+    on_every_client(monkeypatch, lambda client, service: (
+        client.meta.events.register("before-call", injector.before),
+        client.meta.events.register("after-call", injector.after)))
+    code = write_app(tmp_path / "code", "one")
+    state_dir = tmp_path / "state"
+    config = make_config(stack="crash", region=REGION, state_dir=state_dir, azs=1, max_concurrency=1,
+                         code=str(code), handler="app.handler")
+    if call == "UpdateFunctionCode":
+        engine.up(config, lambda message: None)
+        write_app(code, "two")
+    injector.arm(at_name=call, occurrence=occurrence, when="after")
+    with pytest.raises(Crash):
+        engine.up(config, lambda message: None)
+    injector.armed = False
+    engine.up(config, lambda message: None)
+    lam, iam = boto3.client("lambda", region_name=REGION), boto3.client("iam", region_name=REGION)
+    assert sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]) == ["crash-app", "crash-lister"]
+    assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == ["crash-app-role", "crash-lambda-role"]
+    assert lam.get_function(FunctionName="crash-app")["Configuration"]["CodeSha256"] == package.code_sha256(
+        package.zip_directory(code))
+    assert engine.status(config, lambda message: None).clean
+    assert engine.down(config, lambda message: None).complete
+    assert lam.list_functions()["Functions"] == [] and iam.list_roles()["Roles"] == []
