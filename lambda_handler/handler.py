@@ -12,7 +12,9 @@ Event (all optional):
 """
 
 import os
+import socket
 import time
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -42,6 +44,8 @@ def handler(event, context):
         "count": len(objects),
         "objects": objects,
         "written": written,
+        "s3_host": urlsplit(s3.meta.endpoint_url).hostname,
+        "family": _family(s3.meta.endpoint_url),
     }
     if event.get("other_bucket"):
         answer["other"] = _try_other(s3, str(event["other_bucket"]), bool(event.get("other_write")))
@@ -66,3 +70,15 @@ def _try_other(s3, bucket, write):
         return {"bucket": bucket, "call": call, "refused": False, "code": "", "message": "",
                 "error": f"{type(exc).__name__}: {exc}"}
     return {"bucket": bucket, "call": call, "refused": False, "code": "", "message": ""}
+
+
+def _family(url):
+    """"ipv6" or "ipv4": the family of the first address S3's name resolves to here, the one the SDK connects to first
+    (urllib3 tries getaddrinfo's answers in order). s3.dualstack.<region>.amazonaws.com answers both; the function
+    gets IPv6 first when it has IPv6 (Ipv6AllowedForDualStack on dual-stack subnets). None when it does not resolve."""
+    parts = urlsplit(url)
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError:
+        return None
+    return "ipv6" if found and found[0][0] == socket.AF_INET6 else "ipv4"

@@ -21,6 +21,7 @@ from s3gw import __version__
 from s3gw.config import (
     DEFAULT_MAX_CONCURRENCY,
     EGRESS_CHOICES,
+    IP_ADDRESS_TYPES,
     OUTPUT_CHOICES,
     StackConfig,
     make_config,
@@ -250,6 +251,9 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="With --vpc-id: the subnets (default: those with no route to an internet gateway)."),
         click.option("--egress", type=click.Choice(EGRESS_CHOICES),
                      help="SG egress on 443: to the S3 prefix list (default) or 0.0.0.0/0."),
+        click.option("--ip-address-type", type=click.Choice(IP_ADDRESS_TYPES),
+                     help="ipv4 (default) or dualstack: the path to S3 over IPv6 too (an Amazon-provided IPv6 block, "
+                          "/64 subnets, a dualstack endpoint; recorded for later runs)."),
         click.option("--allow-principal", "allow_principal", multiple=True, metavar="ARN",
                      help="Exempt this IAM role or user from the seal (repeatable; recorded for later runs)."),
         click.option("--no-allow-principals", is_flag=True, help="Drop every recorded --allow-principal."),
@@ -365,7 +369,7 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
                 "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "allow_aws_services", "zones", "state_url",
                 "adopt", "vpc_id", "subnet_ids", "max_concurrency", "retag_bucket", "code", "handler", "runtime",
-                "memory", "timeout", "env", "app_name", "adopt_functions", "keep_security_groups"}
+                "memory", "timeout", "env", "app_name", "adopt_functions", "keep_security_groups", "ip_address_type"}
 
 
 @click.group(cls=Group, context_settings=CONTEXT)

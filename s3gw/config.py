@@ -19,6 +19,11 @@ DEFAULT_VPC_CIDR = "10.0.0.0/16"
 DEFAULT_AZS = 3
 MAX_AZS = 6
 EGRESS_CHOICES = ("prefix-list", "anywhere")
+# --ip-address-type: the function's path to S3 over IPv4 only, or over IPv4 and IPv6 (issue 23). S3 gateway endpoints
+# take IpAddressType ipv4 or dualstack (AWS PrivateLink guide, "Gateway endpoints", IP address type:
+# docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html#gateway-endpoint-ip-address-type); s3gw's
+# function keeps IPv4 in every case, so "ipv6" (IPv6-only subnets) is not offered.
+IP_ADDRESS_TYPES = ("ipv4", "dualstack")
 OUTPUT_CHOICES = ("text", "json")
 
 # Every pattern is used with fullmatch: `$` alone also matches before a trailing newline ("nl\n").
@@ -109,6 +114,11 @@ class StackConfig:
     # `up --function NAME --adopt` (repeatable): existing functions put on the path; recorded, and added to.
     adopt_functions: tuple[str, ...] | None = None
     keep_security_groups: bool | None = None
+    ip_address_type: str = "ipv4"  # --ip-address-type; recorded in the settings
+
+    @property
+    def dualstack(self) -> bool:
+        return self.ip_address_type == "dualstack"
 
     @property
     def app_function_name(self) -> str:
@@ -414,6 +424,7 @@ def make_config(
     app_name: str | None = None,
     adopt_functions: tuple[str, ...] | list[str] | None = None,
     keep_security_groups: bool | None = None,
+    ip_address_type: str | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
@@ -424,12 +435,14 @@ def make_config(
                                      "code": code, "handler": handler, "runtime": runtime, "memory": memory,
                                      "timeout": timeout, "env": env or None, "app_name": app_name,
                                      "adopt_functions": adopt_functions or None,
-                                     "keep_security_groups": keep_security_groups or None}.items()
+                                     "keep_security_groups": keep_security_groups or None,
+                                     "ip_address_type": ip_address_type}.items()
                       if v is not None)
     for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
                         "state_dir": state_dir, "state": state_url, "vpc_cidr": vpc_cidr, "bucket": bucket,
                         "egress": egress, "zones": zones, "vpc_id": vpc_id, "subnet_ids": subnet_ids,
-                        "code": code, "handler": handler, "runtime": runtime, "function_name": app_name}.items():
+                        "code": code, "handler": handler, "runtime": runtime, "function_name": app_name,
+                        "ip_address_type": ip_address_type}.items():
         if value == "":
             raise UsageError(f"--{name.replace('_', '-')} is empty", "give a value, or leave the option out")
     if adopt_functions and not adopt:
@@ -483,6 +496,7 @@ def make_config(
         adopt_functions=None if not adopt_functions else tuple(sorted({validate_app_name(n, stack, "--function")
                                                                      for n in adopt_functions})),
         keep_security_groups=True if keep_security_groups else None,
+        ip_address_type=validate_ip_address_type("ipv4" if ip_address_type is None else ip_address_type),
     )
 
 
@@ -642,6 +656,28 @@ def validate_egress(egress: object) -> str:
     return str(egress)
 
 
+def validate_ip_address_type(value: object) -> str:
+    if value not in IP_ADDRESS_TYPES:
+        raise UsageError(f"invalid --ip-address-type {value!r}", "use ipv4 or dualstack")
+    return str(value)
+
+
+def check_ip_address_type(config: StackConfig) -> None:
+    """A DynamoDB table (helper ddb's --table, when that lane is there) and dualstack do not go together: the S3
+    gateway endpoint takes IpAddressType dualstack since November 2025, but "the IP Family setting is currently only
+    available for S3" (gardener/gardener-extension-provider-aws#1601, citing AWS's announcement
+    aws.amazon.com/about-aws/whats-new/2025/11/ipv6-amazon-s3-gateway-interface-vpc-endpoints/ and the S3 User
+    Guide, "AWS PrivateLink for Amazon S3", IP address types): a DynamoDB gateway endpoint carries IPv4 only. The
+    dual-stack function sets AWS_USE_DUALSTACK_ENDPOINT, which every AWS SDK client in it reads (AWS SDKs and Tools
+    Reference Guide, "Dual-stack and FIPS endpoints"), so its DynamoDB calls would resolve DynamoDB's dual-stack name,
+    leave over IPv6 and miss the endpoint: refused, before anything is made."""
+    table = getattr(config, "table", None)
+    if config.dualstack and table:
+        raise UsageError(f"--ip-address-type dualstack with a DynamoDB table ({table}): DynamoDB gateway endpoints "
+                         "carry IPv4 only, so the function's IPv6 calls to DynamoDB would miss the endpoint",
+                         "use --ip-address-type ipv4 with --table")
+
+
 def validate_settings(settings: dict[str, object], where: str, region: str = "") -> dict[str, object]:
     """A state file's recorded settings, checked as the options are: a hand-edited file is input too."""
 
@@ -666,7 +702,8 @@ def validate_settings(settings: dict[str, object], where: str, region: str = "")
         "zones": zones, "code": validate_recorded_code, "handler": validate_handler, "runtime": validate_runtime,
         "memory": validate_memory, "timeout": validate_timeout, "env": listed(validate_env),
         "app_name": lambda v: validate_app_name(v, ""), "keep_security_groups": validate_flag,
-        "adopt_functions": listed(lambda v: [validate_app_name(n, "", "--function") for n in v])}
+        "adopt_functions": listed(lambda v: [validate_app_name(n, "", "--function") for n in v]),
+        "ip_address_type": validate_ip_address_type}
     for key, value in settings.items():
         if key not in checks or value is None:
             continue  # a setting another s3gw feature records is that feature's to check
@@ -705,7 +742,7 @@ def validate_recorded_code(code: object) -> str:
 
 SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "adopt", "vpc_id", "subnet_ids",
             "allow_aws_services", "code", "handler", "runtime", "memory", "timeout", "env", "app_name",
-            "adopt_functions", "keep_security_groups")
+            "adopt_functions", "keep_security_groups", "ip_address_type")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
@@ -731,6 +768,7 @@ def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
                          "a VPC's block cannot change: run 'down' first, or use another --stack")
     settled = replace(config, **updates) if updates else config  # type: ignore[arg-type]
     check_default_bucket(settled.stack, settled.bucket)
+    check_ip_address_type(settled)
     return settled
 
 

@@ -41,6 +41,8 @@ class InvokeReport:
     other_refused: bool | None = None  # True: the function could not reach it (other_by says which policy refused)
     other_detail: str = ""
     other_by: str = ""  # the policy S3 named: "VPC endpoint policy" proves the endpoint keeps the function off it
+    family: str | None = None  # "ipv6" / "ipv4": the address family the lister's S3 calls took (its handler says)
+    s3_host: str | None = None  # the S3 name the lister called (s3.dualstack.<region>.amazonaws.com when dual-stack)
 
 
 def test_invoke(ctx: Context, put_key: str | None = None,
@@ -68,17 +70,23 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         report.error_type = str(payload.get("errorType", answer["FunctionError"]))
         report.error = str(payload.get("errorMessage", ""))
         report.diagnosis, report.fix = diagnose(report.error_type, report.error)
-        if "AccessDenied" in report.error or "AccessDenied" in report.error_type:
-            report.diagnosis, report.fix = _not_through_endpoint(ctx, function) or (report.diagnosis, report.fix)
-        elif report.diagnosis.startswith("the connection to S3 timed out"):
-            report.diagnosis, report.fix = _not_through_endpoint(ctx, function, timed_out=True) or (
-                report.diagnosis, report.fix)
+        denied = "AccessDenied" in report.error or "AccessDenied" in report.error_type
+        timed_out = report.diagnosis.startswith("the connection to S3 timed out")
+        if denied or timed_out:
+            report.diagnosis, report.fix = _not_over_ipv6(ctx, function, timed_out) or _not_through_endpoint(
+                ctx, function, timed_out=timed_out) or (report.diagnosis, report.fix)
     elif isinstance(payload, dict) and isinstance(payload.get("objects"), list):
         report.ok = True
         report.objects = payload["objects"]
         report.written = payload.get("written")
         report.other_bucket, report.other_refused, report.other_detail, report.other_by = _other_outcome(
             payload.get("other"))
+        report.family, report.s3_host = payload.get("family"), payload.get("s3_host")
+        if ctx.config.dualstack and report.family != "ipv6":
+            report.ok = False
+            report.diagnosis = (f"the stack is dualstack, but the function reached S3 over {report.family or 'IPv4'}"
+                                f" ({report.s3_host or 'S3'}): its IPv6 path is not tested")
+            report.fix = "run 's3gw up' (Ipv6AllowedForDualStack and the dual-stack endpoint), then 's3gw verify'"
     else:
         report.error = f"unexpected answer: {payload_text[:300]}"
         report.diagnosis = "the function returned something that is not s3gw's handler's answer"
@@ -227,6 +235,38 @@ def diagnose(error_type: str, message: str) -> tuple[str, str]:
     if error_type in ("KeyError",) and "BUCKET_NAME" in message:
         return "the function has no BUCKET_NAME in its environment", "run 's3gw up' to repair its configuration"
     return f"the function failed with {error_type or 'an error'}", "read the log tail (-v) and run 's3gw verify'"
+
+
+def _not_over_ipv6(ctx: Context, function: str, timed_out: bool) -> tuple[str, str] | None:
+    """A function whose S3 calls take IPv6 (verify.takes_ipv6): the first broken link of the IPv6 family, named
+    (s3gw.reach.s3_reach_v6): the endpoint's IpAddressType, a table without the IPv6 route, the group's IPv6 egress;
+    or the way out its IPv6 calls took instead (::/0 → eigw-…: no aws:SourceVpce, so the seal refused them)."""
+    from s3gw.reach import fetch_snapshot, s3_paths_v6, s3_reach_v6
+    from s3gw.verify import takes_ipv6
+
+    try:
+        configuration = ctx.aws.lambda_.get_function_configuration(FunctionName=function)
+        if not takes_ipv6(configuration):
+            return None
+        vpc = configuration.get("VpcConfig") or {}
+        subnet_ids, group_ids = list(vpc.get("SubnetIds") or []), list(vpc.get("SecurityGroupIds") or [])
+        snapshot = fetch_snapshot(ctx.aws.ec2, subnet_ids, group_ids)
+    except Exception:  # the diagnosis is a best effort: the error stays as S3 gave it
+        return None
+    path = s3_reach_v6(ctx.config.region, subnet_ids, group_ids, **snapshot)
+    exits = [p for p in s3_paths_v6(subnet_ids, region=ctx.config.region, **snapshot) if p.exit]
+    if exits and not timed_out:
+        where = ", ".join(f"{p.subnet_id} ({p.table_id}: {p.destination} → {p.exit})" for p in exits)
+        return (f"the function's S3 calls took IPv6 and left through {exits[0].exit}, not the endpoint: {where}; the "
+                "request carried no aws:SourceVpce, so the seal refused it (AccessDenied)",
+                "run 's3gw up' (a dualstack endpoint's IPv6 prefix-list route is more specific than ::/0)")
+    broken = path.reason
+    if broken is None:
+        return None
+    how = "timed out" if timed_out else "was refused"
+    return (f"the function's S3 calls take IPv6 (dual-stack endpoint) and {how}: {broken.name}: {broken.detail}",
+            "run 's3gw up' (it repairs this), then test-invoke again" if ctx.outputs.get("endpoint_id")
+            else broken.fix or "run 's3gw verify'")
 
 
 def _not_through_endpoint(ctx: Context, function: str, timed_out: bool = False) -> tuple[str, str] | None:

@@ -97,7 +97,7 @@ _TARGET_FIELDS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringCo
 _KINDS = (("nat-", "NAT gateway"), ("igw-", "internet gateway"), ("tgw-", "transit gateway"),
           ("pcx-", "VPC peering connection"), ("vgw-", "virtual private gateway"), ("eni-", "network interface"),
           ("i-", "instance"), ("vpce-", "endpoint"), ("cagw-", "carrier gateway"), ("lgw-", "local gateway"),
-          ("arn:", "core network"))
+          ("eigw-", "egress-only internet gateway"), ("arn:", "core network"))
 _UNKNOWN_ENTRY_PREFIX = 8  # the S3 list's route, when its entries are unknown, counts as this specific
 _HALVES = (ipaddress.ip_network("0.0.0.0/1"), ipaddress.ip_network("128.0.0.0/1"))
 
@@ -116,7 +116,8 @@ class Hop:
     @property
     def destination(self) -> str:
         route = self.route or {}
-        return str(route.get("DestinationPrefixListId") or route.get("DestinationCidrBlock") or "")
+        return str(route.get("DestinationPrefixListId") or route.get("DestinationCidrBlock")
+                   or route.get("DestinationIpv6CidrBlock") or "")
 
     @property
     def leaves(self) -> bool:
@@ -314,7 +315,7 @@ def fetch_snapshot(ec2_client: Any, subnet_ids: Sequence[str], security_group_id
         ec2_client,
         "describe_managed_prefix_lists",
         "PrefixLists",
-        Filters=[_filter("prefix-list-name", [s3_service_name(region)])],
+        Filters=[_filter("prefix-list-name", [s3_service_name(region), s3_ipv6_prefix_list_name(region)])],
     )
     for prefix_list in prefix_lists:
         prefix_list["Entries"] = _all(
@@ -590,3 +591,209 @@ def _all(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict]:
     if client.can_paginate(operation):
         return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
     return list(getattr(client, operation)(**kwargs).get(key, []))
+
+
+# --- IPv6 (issue 23) ----------------------------------------------------------------------------------
+#
+# A gateway endpoint carries IPv6 only when its IpAddressType is dualstack (AWS PrivateLink guide, "Gateway
+# endpoints", IP address type: docs.aws.amazon.com/vpc/latest/privatelink/gateway-endpoints.html
+# #gateway-endpoint-ip-address-type; S3 since November 2025). A prefix list holds one address family ("A prefix list
+# supports a single type of IP addressing only (IPv4 or IPv6). You cannot combine IPv4 and IPv6 CIDR blocks in a
+# single prefix list": VPC User Guide, "Prefix lists", concepts and rules; DescribeManagedPrefixLists answers one
+# AddressFamily per list), so S3's IPv6 ranges are a second AWS-managed list, and a dual-stack endpoint's tables get
+# a second route, to that list. Without it "the routing tables only get propagated with the S3/DynamoDB IPv4 prefix
+# list routes and clients using IPv6 ... can not route request to S3 and hang if no external egress"
+# (terraform-aws-modules/terraform-aws-vpc#1091). AWS names its IPv6 managed lists com.amazonaws.<region>.ipv6.<service>
+# (com.amazonaws.<region>.ipv6.vpc-lattice, as moto's EC2 models it too). An egress-only internet gateway takes IPv6
+# out to S3's public dual-stack endpoint: the request arrives without aws:SourceVpce, so a seal refuses it
+# (IAM User Guide, global condition keys: aws:SourceVpce is present only through a VPC endpoint).
+
+_IPV6_EVERYWHERE = ipaddress.ip_network("::/0")
+
+
+def s3_ipv6_prefix_list_name(region: str) -> str:
+    return f"com.amazonaws.{region}.ipv6.s3"
+
+
+def ipv6_prefix_list(prefix_lists: Iterable[Snapshot], region: str) -> Snapshot | None:
+    name = s3_ipv6_prefix_list_name(region)
+    return next((p for p in prefix_lists if p.get("PrefixListName") == name
+                 and str(p.get("AddressFamily", "IPv6")).lower() == "ipv6"), None)
+
+
+def subnet_ipv6(subnet: Snapshot | None) -> str | None:
+    """The subnet's IPv6 block, if it has one not on its way out (moto 5.2 answers the State as the text of a dict:
+    only the states that mean "gone" are read)."""
+    for association in (subnet or {}).get("Ipv6CidrBlockAssociationSet") or []:
+        state = str((association.get("Ipv6CidrBlockState") or {}).get("State", "associated"))
+        if state not in ("disassociating", "disassociated", "failing", "failed") and association.get("Ipv6CidrBlock"):
+            return str(association["Ipv6CidrBlock"])
+    return None
+
+
+def endpoint_address_type(endpoint: Snapshot | None) -> str:
+    """A gateway endpoint's IpAddressType; an answer without one is an endpoint from before IPv6 (ipv4)."""
+    return str((endpoint or {}).get("IpAddressType") or "ipv4").lower()
+
+
+def _ipv6(cidr: Any) -> ipaddress.IPv6Network | None:
+    if not cidr:
+        return None
+    try:
+        network = ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return None
+    return network if isinstance(network, ipaddress.IPv6Network) else None
+
+
+def s3_hops_v6(table: Snapshot, prefix_list: Snapshot | None, endpoints: Mapping[str, Snapshot]) -> list[Hop]:
+    """Where the table sends each IPv6 range of S3, by the VPC User Guide's route priority (as s3_hops for IPv4).
+
+    moto's shape: a dual-stack endpoint that lists the table stands for its IPv6 prefix-list route when the table
+    shows none (in AWS the two come and go together, with the endpoint's tables and its IpAddressType)."""
+    routes = [dict(r) for r in table.get("Routes", [])]
+    list_id = (prefix_list or {}).get("PrefixListId")
+    if list_id and not any(r.get("DestinationPrefixListId") == list_id for r in routes):
+        routes += [{"DestinationPrefixListId": list_id, "GatewayId": e_id, "State": "active", "Origin": "CreateRoute"}
+                   for e_id, e in endpoints.items() if table.get("RouteTableId") in e.get("RouteTableIds", [])
+                   and endpoint_address_type(e) == "dualstack" and str(e.get("VpcEndpointType")).lower() == "gateway"]
+    entries = [n for e in (prefix_list or {}).get("Entries") or [] if (n := _ipv6(e.get("Cidr"))) is not None]
+    hops = []
+    for entry in entries or [_IPV6_EVERYWHERE]:
+        ranked: list[tuple[tuple[int, int], Snapshot]] = []
+        for route in routes:
+            if route.get("DestinationPrefixListId"):
+                if list_id and route["DestinationPrefixListId"] == list_id:
+                    ranked.append(((entry.prefixlen if entries else _UNKNOWN_ENTRY_PREFIX, 1), route))
+                continue
+            network = _ipv6(route.get("DestinationIpv6CidrBlock"))
+            if network is not None and entry.subnet_of(network):
+                ranked.append(((network.prefixlen, 0 if _propagated(route) else 2), route))
+        hops.append(Hop(str(entry), max(ranked, key=lambda pair: pair[0])[1] if ranked else None))
+    return hops
+
+
+@dataclass(frozen=True)
+class Ipv6Path:
+    """How one subnet's IPv6 traffic to S3 goes: through `endpoint_id`, out by `exit` (eigw-…), or nowhere."""
+
+    subnet_id: str
+    table_id: str
+    endpoint_id: str | None = None
+    exit: str | None = None  # the target IPv6 S3 traffic leaves through instead of the endpoint
+    destination: str = ""  # the route it leaves by ("::/0")
+    problem: str = ""  # why it takes no endpoint (no IPv6 block, no route, the endpoint is ipv4 …)
+    fix: str = ""
+
+
+def s3_paths_v6(subnet_ids: Sequence[str], *, subnets: Iterable[Snapshot], route_tables: Iterable[Snapshot],
+                endpoints: Iterable[Snapshot], prefix_lists: Iterable[Snapshot], region: str, **_: Any
+                ) -> list[Ipv6Path]:
+    """Each subnet's IPv6 way to S3 (the subnets without an IPv6 block are left out)."""
+    service = s3_service_name(region)
+    prefix_list = ipv6_prefix_list(prefix_lists, region)
+    tables = list(route_tables)
+    endpoint_by_id = {e["VpcEndpointId"]: e for e in endpoints if e.get("VpcEndpointId")}
+    paths = []
+    for subnet in subnets:
+        subnet_id = subnet.get("SubnetId", "")
+        if subnet_id not in subnet_ids or subnet_ipv6(subnet) is None:
+            continue
+        vpc_id = subnet.get("VpcId", "")
+        table = effective_route_table(subnet_id, vpc_id, tables)
+        if table is None:
+            paths.append(Ipv6Path(subnet_id, "", problem=f"no route table found for {subnet_id}"))
+            continue
+        paths.append(_ipv6_path(subnet_id, vpc_id, table, prefix_list, endpoint_by_id, service))
+    return paths
+
+
+def _ipv6_path(subnet_id: str, vpc_id: str, table: Snapshot, prefix_list: Snapshot | None,
+               endpoint_by_id: Mapping[str, Snapshot], service: str) -> Ipv6Path:
+    table_id = str(table["RouteTableId"])
+    hops = s3_hops_v6(table, prefix_list, endpoint_by_id)
+    leaving = [hop for hop in hops if hop.leaves]
+    if leaving:
+        hop = leaving[0]
+        return Ipv6Path(subnet_id, table_id, exit=hop.target, destination=hop.destination, problem=(
+            f"{table_id} sends S3's IPv6 range {hop.cidr} to {target_kind(hop.target)} (route {hop.destination}), "
+            "not to the endpoint: it arrives without aws:SourceVpce"),
+            fix=f"make the S3 gateway endpoint dualstack on {table_id}")
+    on_list = [hop for hop in hops if hop.route is not None and hop.route.get("DestinationPrefixListId")]
+    for hop in on_list:
+        endpoint_id = hop.target
+        endpoint = endpoint_by_id.get(endpoint_id)
+        problem = _endpoint_problem(endpoint_id, hop.route, endpoint, table_id, vpc_id, service)
+        if problem is None and endpoint_address_type(endpoint) != "dualstack":
+            problem = (f"{endpoint_id} has IpAddressType {endpoint_address_type(endpoint)}: a gateway endpoint "
+                       "carries IPv6 only as dualstack")
+        if problem:
+            return Ipv6Path(subnet_id, table_id, problem=problem, fix=_dualstack_fix(endpoint_id))
+    if on_list and len(on_list) == len(hops):
+        return Ipv6Path(subnet_id, table_id, endpoint_id=on_list[0].target)
+    ipv4_only = [e_id for e_id, e in endpoint_by_id.items() if table_id in e.get("RouteTableIds", [])
+                 and endpoint_address_type(e) != "dualstack" and e.get("ServiceName") == service]
+    if ipv4_only:
+        endpoint_id = ipv4_only[0]
+        return Ipv6Path(subnet_id, table_id, problem=(
+            f"{endpoint_id} has IpAddressType {endpoint_address_type(endpoint_by_id[endpoint_id])}, so {table_id} has "
+            "no route for S3's IPv6 prefix list: IPv6 calls to S3's dual-stack endpoint are dropped (they time out)"),
+            fix=_dualstack_fix(endpoint_id))
+    return Ipv6Path(subnet_id, table_id, problem=(
+        f"{table_id} has no route for S3's IPv6 prefix list to a gateway endpoint, nor any other IPv6 way out: IPv6 "
+        "calls to S3's dual-stack endpoint are dropped (they time out)"),
+        fix=f"add {table_id} to a dualstack S3 gateway endpoint")
+
+
+def _dualstack_fix(endpoint_id: str) -> str:
+    return f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint_id} --ip-address-type dualstack"
+
+
+def s3_reach_v6(region: str, subnet_ids: Sequence[str], security_group_ids: Sequence[str], *,
+                subnets: Iterable[Snapshot], route_tables: Iterable[Snapshot], endpoints: Iterable[Snapshot],
+                security_groups: Iterable[Snapshot], prefix_lists: Iterable[Snapshot]) -> Reach:
+    """Whether TCP 443 to S3's IPv6 ranges leaves every subnet through a dual-stack gateway endpoint: the links
+    named per family, as `verify` and `test-invoke` say them."""
+    subnets, prefix_lists = list(subnets), list(prefix_lists)
+    prefix_list = ipv6_prefix_list(prefix_lists, region)
+    links = [_egress_link_v6(security_group_ids, list(security_groups), prefix_list)]
+    by_id = {s.get("SubnetId"): s for s in subnets}
+    for subnet_id in subnet_ids:
+        if subnet_ipv6(by_id.get(subnet_id)) is None:
+            links.append(Link(f"{subnet_id}: IPv6 block", False, f"{subnet_id} has no IPv6 block: a dual-stack "
+                              "function needs dual-stack subnets", f"associate an IPv6 /64 with {subnet_id}"))
+    used: list[str] = []
+    for path in s3_paths_v6(subnet_ids, subnets=subnets, route_tables=route_tables, endpoints=endpoints,
+                            prefix_lists=prefix_lists, region=region):
+        name = f"{path.subnet_id}: IPv6 route to S3"
+        if path.endpoint_id:
+            links.append(Link(name, True, f"{path.table_id}: {(prefix_list or {}).get('PrefixListId', 'S3 IPv6')} → "
+                              f"{path.endpoint_id} (Gateway, dualstack)"))
+            used.append(path.endpoint_id)
+        else:
+            links.append(Link(name, False, path.problem, path.fix))
+    distinct = list(dict.fromkeys(used))
+    ok = all(link.ok for link in links)
+    return Reach(ok=ok, endpoint_id=distinct[0] if ok and distinct else None, links=links)
+
+
+def _egress_link_v6(security_group_ids: Sequence[str], security_groups: list[Snapshot],
+                    prefix_list: Snapshot | None) -> Link:
+    name = "security groups: egress 443 (IPv6)"
+    by_id = {g.get("GroupId"): g for g in security_groups}
+    rules = [rule for g in security_group_ids for rule in (by_id.get(g) or {}).get("IpPermissionsEgress", [])
+             if _allows_https(rule)]
+    list_id = (prefix_list or {}).get("PrefixListId")
+    entries = [n for e in (prefix_list or {}).get("Entries") or [] if (n := _ipv6(e.get("Cidr"))) is not None]
+    lists = {p.get("PrefixListId") for rule in rules for p in rule.get("PrefixListIds", [])}
+    cidrs = [n for rule in rules for r in rule.get("Ipv6Ranges", []) if (n := _ipv6(r.get("CidrIpv6"))) is not None]
+    groups = ", ".join(security_group_ids) or "no group"
+    if list_id and list_id in lists:
+        return Link(name, True, f"{groups} allow TCP 443 to {list_id}")
+    if any(n.prefixlen == 0 for n in cidrs) or (entries and all(any(e.subnet_of(c) for c in cidrs) for e in entries)):
+        return Link(name, True, f"{groups} allow TCP 443 to {', '.join(sorted(str(n) for n in cidrs))}")
+    target = list_id or "S3's IPv6 prefix list"
+    first = security_group_ids[0] if security_group_ids else "GROUP"
+    return Link(name, False, f"{groups} allow no TCP 443 to {target}: the function's IPv6 calls to S3 are dropped",
+                f"aws ec2 authorize-security-group-egress --group-id {first} --ip-permissions "
+                f"IpProtocol=tcp,FromPort=443,ToPort=443,PrefixListIds=[{{PrefixListId={target}}}]")

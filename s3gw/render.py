@@ -153,7 +153,8 @@ class Renderer:
             self.json(report, {"objects": len(report.objects)})
             return
         if report.objects or report.error_type == "" and report.error == "":
-            self.out.print(f"{_escape(report.function)} listed {_escape(report.bucket)} through the endpoint:")
+            over = f" over {'IPv6' if report.family == 'ipv6' else 'IPv4'}" if report.family else ""
+            self.out.print(f"{_escape(report.function)} listed {_escape(report.bucket)}{over} through the endpoint:")
             for item in report.objects:
                 self.out.print(f"  {_escape(str(item.get('key')))} ({item.get('size')} bytes)")
             wrote = f"; wrote {report.written}" if report.written else ""

@@ -73,6 +73,8 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     checks.extend(_endpoint_checks(endpoint, endpoint_id, ctx.config.region, repair))
     checks.extend(replace(link, fix="" if link.ok else (repair or link.fix)) for link in path.links)
     checks.append(_egress_only_check(snapshot, group_ids, repair, wanted_egress(ctx) if own_stack else None))
+    if ctx.config.dualstack if own_stack else takes_ipv6(configuration):
+        checks.extend(_ipv6_checks(ctx, configuration, snapshot, endpoint, endpoint_id, own_stack, repair))
 
     location = _bucket_region(ctx, bucket)
     checks.append(Check(
@@ -225,18 +227,55 @@ def _endpoint_checks(endpoint: dict[str, Any] | None, endpoint_id: str | None, r
     return checks
 
 
+# --- IPv6 (issue 23) --------------------------------------------------------------------------------
+
+
+def takes_ipv6(configuration: dict[str, Any]) -> bool:
+    """A function whose S3 calls take IPv6 (the sandbox's rule, s3gw.sandbox.app._takes_ipv6, cites why): IPv6
+    allowed on dual-stack subnets, and its SDK told to use dual-stack endpoints."""
+    variables = (configuration.get("Environment") or {}).get("Variables") or {}
+    return bool((configuration.get("VpcConfig") or {}).get("Ipv6AllowedForDualStack")) and \
+        str(variables.get("AWS_USE_DUALSTACK_ENDPOINT", "")).lower() == "true"
+
+
+def _ipv6_checks(ctx: Context, configuration: dict[str, Any], snapshot: dict[str, Any],
+                 endpoint: dict[str, Any] | None, endpoint_id: str | None, own_stack: bool, repair: str) -> list[Check]:
+    """The IPv6 family of the path: the function takes IPv6, the endpoint is dualstack, every function subnet's
+    table routes S3's IPv6 prefix list to it, and the group lets 443 out to it (each a link, named)."""
+    vpc = configuration.get("VpcConfig") or {}
+    subnet_ids, group_ids = list(vpc.get("SubnetIds") or []), list(vpc.get("SecurityGroupIds") or [])
+    checks = []
+    if own_stack:
+        ok = takes_ipv6(configuration)
+        checks.append(Check(
+            "function takes IPv6", ok,
+            f"{configuration.get('FunctionName')}: Ipv6AllowedForDualStack on, S3's dual-stack endpoint" if ok else
+            f"{configuration.get('FunctionName')} has Ipv6AllowedForDualStack off or no AWS_USE_DUALSTACK_ENDPOINT: "
+            "its S3 calls never take IPv6", "" if ok else repair))
+    kind = reach.endpoint_address_type(endpoint)
+    if endpoint is not None:
+        checks.append(Check(
+            "endpoint IP address type", kind == "dualstack", f"{endpoint_id} is {kind}" + (
+                "" if kind == "dualstack" else ": its route tables get no route for S3's IPv6 prefix list, so the "
+                "function's IPv6 calls to S3 are dropped"),
+            "" if kind == "dualstack" else (repair or f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint_id} "
+                                            "--ip-address-type dualstack")))
+    path = reach.s3_reach_v6(ctx.config.region, subnet_ids, group_ids, **snapshot)
+    checks.extend(replace(link, fix="" if link.ok else (repair or link.fix)) for link in path.links)
+    return checks
+
+
 # --- the security groups --------------------------------------------------------------------------
 
 
 def _egress_only_check(snapshot: dict[str, Any], group_ids: list[str], repair: str,
-                       asked: Rule | None = None) -> Check:
+                       asked: set[Rule] | None = None) -> Check:
     """Reach says whether 443 gets out; this says whether anything else does (the default allow-all rule).
 
-    `asked` is the rule the stack was made with (`up --egress anywhere`: TCP 443 to 0.0.0.0/0), which is
-    what is verified for a stack s3gw made: the setting up supports is not a broken link."""
+    `asked` is the rules the stack was made with (`up --egress anywhere`: TCP 443 to 0.0.0.0/0, and ::/0 when
+    dualstack), which is what is verified for a stack s3gw made: the setting up supports is not a broken link."""
     to_s3 = {("tcp", 443, 443, "prefix-list", p.get("PrefixListId")) for p in snapshot["prefix_lists"]}
-    if asked is not None:
-        to_s3.add(asked)
+    to_s3 |= asked or set()
     extra = [f"{group['GroupId']}: {describe_rule(rule)}"
              for group in snapshot["security_groups"] if group.get("GroupId") in group_ids
              for rule in sorted(flatten(group.get("IpPermissionsEgress", [])) - to_s3)]
@@ -245,8 +284,10 @@ def _egress_only_check(snapshot: dict[str, Any], group_ids: list[str], repair: s
         return Check("egress is HTTPS only", False, "more egress than HTTPS to S3 is open: " + "; ".join(extra),
                      repair or f"aws ec2 revoke-security-group-egress --group-id {first} --ip-permissions "
                                "IpProtocol=-1,IpRanges=[{CidrIp=0.0.0.0/0}]")
-    if asked is not None and asked[3] == "cidr":
-        return Check("egress is HTTPS only", True, f"no egress but TCP 443 to {asked[4]} (up --egress anywhere)")
+    cidrs = sorted(rule[4] for rule in asked or set() if rule[3] in ("cidr", "cidr6"))
+    if cidrs:
+        return Check("egress is HTTPS only", True,
+                     f"no egress but TCP 443 to {', '.join(cidrs)} (up --egress anywhere)")
     return Check("egress is HTTPS only", True, "no egress but TCP 443 to S3")
 
 

@@ -33,6 +33,7 @@ moto_glue.honour_create_bucket_tags()
 moto_glue.route_gateway_endpoint_tables()  # moto leaves out the route ModifyVpcEndpoint adds (the same source)
 moto_glue.page_list_buckets()  # moto cuts ListBuckets at MaxBuckets with no ContinuationToken (the same source)
 moto_glue.answer_gone_endpoints_as_ec2()  # EC2's Unsuccessful InvalidVpcEndpoint.NotFound for an endpoint gone
+moto_glue.model_s3_ipv6()  # S3's IPv6 prefix list, a gateway endpoint's IpAddressType and its IPv6 routes
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,14 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from s3gw.botocore_data import partition_of
 from s3gw.policy.evaluator import Decision, Request, decide, evaluate
-from s3gw.reach import fetch_snapshot, s3_exits, s3_reach
+from s3gw.reach import fetch_snapshot, s3_exits, s3_paths_v6, s3_reach, s3_reach_v6, subnet_ipv6
 
 from . import authorize, s3_access, s3_buckets
 from . import moto_glue as glue
@@ -51,9 +52,11 @@ class SandboxApp:
         behaviours: Callable[[], Behaviours],
         runner: Runner,
         black_hole: BlackHole,
+        url6: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.moto = glue.moto_app()
         self.url = url
+        self.url6 = url6  # the sandbox on ::1, for S3 calls that take IPv6 (network_position)
         self.behaviours = behaviours
         self.runner = runner
         self.black_hole = black_hole
@@ -468,6 +471,8 @@ class SandboxApp:
         if not subnet_ids:  # not in a VPC: Lambda's own internet access, no SourceVpce
             return Caller(session, account, role_arn), self.url(), self.url()
         snapshot = fetch_snapshot(self.ec2_client(region), subnet_ids, group_ids)
+        if _takes_ipv6(function, snapshot["subnets"]):
+            return self.ipv6_position(function, Caller(session, account, role_arn), snapshot)
         reach = s3_reach(region, subnet_ids, group_ids, **snapshot)
         if not reach.ok:
             reason = reach.reason
@@ -487,6 +492,32 @@ class SandboxApp:
         vpc_id = snapshot["subnets"][0]["VpcId"] if snapshot["subnets"] else None
         caller = Caller(session, account, role_arn, source_vpce=reach.endpoint_id, source_vpc=vpc_id)
         return caller, self.url(), self.black_hole.url
+
+    def ipv6_position(self, function: FunctionSpec, caller: Caller,
+                      snapshot: dict[str, Any]) -> tuple[Caller, str, str]:
+        """A dual-stack client's S3 calls, over IPv6: through a dualstack gateway endpoint whose IPv6 prefix-list
+        route every subnet's table has (aws:SourceVpce); out through an egress-only (or an internet) gateway, which
+        reaches S3's public dual-stack endpoint without aws:SourceVpce, so a seal refuses it; else dropped (a timeout).
+        An egress-only internet gateway "allows outbound communication over IPv6 from instances in your VPC to the
+        internet" (VPC User Guide, "Enable outbound IPv6 traffic using an egress-only internet gateway"); an IPv6
+        address is globally unique, so an internet gateway carries it too (no public IPv4 needed). s3gw.reach cites
+        the rest."""
+        region, subnet_ids, group_ids = function.region, function.subnet_ids, function.security_group_ids
+        url6 = self.url6() or self.url()
+        reach = s3_reach_v6(region, subnet_ids, group_ids, **snapshot)
+        if reach.ok:
+            vpc_id = snapshot["subnets"][0]["VpcId"] if snapshot["subnets"] else None
+            log.info("%s reaches S3 over IPv6 through %s", function.name, reach.endpoint_id)
+            return replace(caller, source_vpce=reach.endpoint_id, source_vpc=vpc_id), url6, self.black_hole.url
+        paths = s3_paths_v6(subnet_ids, region=region, **snapshot)
+        out = sorted({p.exit for p in paths if p.exit and p.exit.startswith(("eigw-", "igw-"))})
+        egress_ok = reach.links[0].ok  # the security groups' IPv6 link comes first (reach.s3_reach_v6)
+        if out and egress_ok:
+            log.info("%s reaches S3 over IPv6 through %s, without aws:SourceVpce", function.name, ", ".join(out))
+            return caller, url6, self.black_hole.url
+        why = reach.reason
+        log.info("%s cannot reach S3 over IPv6: %s", function.name, why.detail if why else "unknown")
+        return caller, self.black_hole.url, self.black_hole.url
 
     def function_environment(
         self, function: FunctionSpec, access_key: str, secret: str, s3_url: str, other_url: str
@@ -612,6 +643,17 @@ class SandboxApp:
             if close:
                 close()
         return int(captured["status"].split()[0]), list(captured["headers"]), body
+
+
+def _takes_ipv6(function: FunctionSpec, subnets: list[dict[str, Any]]) -> bool:
+    """Whether the function's S3 calls go over IPv6: its client takes S3's dual-stack endpoint
+    (AWS_USE_DUALSTACK_ENDPOINT, read by every AWS SDK: SDKs and Tools Reference Guide, "Dual-stack and FIPS
+    endpoints"), whose name resolves to IPv6 and IPv4 (S3 User Guide, "Using Amazon S3 dual-stack endpoints"); the
+    function has IPv6 (Ipv6AllowedForDualStack, on subnets that are all dual-stack); and a dual-stack host prefers
+    IPv6 ("When configured as dual-stack, most modern operating systems default to preferring IPv6": IPv6 on AWS
+    whitepaper, "Designing DNS for IPv6"). Otherwise the calls take IPv4 (S3's regional name has no IPv6 address)."""
+    dual_stack_client = function.environment.get("AWS_USE_DUALSTACK_ENDPOINT", "").lower() == "true"
+    return function.ipv6_allowed and dual_stack_client and bool(subnets) and all(subnet_ipv6(s) for s in subnets)
 
 
 def _respond(answer: Answer, start_response: StartResponse) -> list[bytes]:

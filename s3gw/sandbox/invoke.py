@@ -76,6 +76,7 @@ class FunctionSpec:
     security_group_ids: list[str]
     code_sha256: str
     code_zip: bytes = field(repr=False)
+    ipv6_allowed: bool = False  # VpcConfig.Ipv6AllowedForDualStack
 
 
 @dataclass

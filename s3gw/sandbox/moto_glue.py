@@ -522,6 +522,7 @@ def lambda_function(account: str, region: str, name_or_arn: str, qualifier: str 
         security_group_ids=list(vpc.get("SecurityGroupIds") or []),
         code_sha256=function.code_sha_256,
         code_zip=function.code_bytes,
+        ipv6_allowed=bool(vpc.get("Ipv6AllowedForDualStack")),
     )
 
 
@@ -681,3 +682,105 @@ def vpc_dependencies(account: str, region: str, vpc_id: str) -> list[str]:
     endpoints = [str(e.id) for e in ec2.vpc_end_points.values()
                  if e.vpc_id == vpc_id and str(e.state).lower() not in ("deleted", "deleting")]
     return groups + endpoints
+
+
+# --- IPv6 (issue 23) ----------------------------------------------------------------------------------
+
+# S3's IPv6 ranges, as ip-ranges.json lists them for S3 ("ipv6_prefix" entries of service S3): the sandbox's stand-in
+# entries for every region. AWS keeps them in a prefix list of their own (a list holds one address family: VPC User
+# Guide, "Prefix lists", concepts and rules), named as its other IPv6 lists, com.amazonaws.<region>.ipv6.<service>
+# (moto's EC2 already has com.amazonaws.<region>.ipv6.vpc-lattice); moto 5.2 has no IPv6 list for S3.
+S3_IPV6_RANGES = ("2600:1fa0::/32", "2600:1ff0::/32")
+_ipv6_patched = False
+
+
+def model_s3_ipv6() -> None:
+    """What moto 5.2 leaves out of S3's IPv6 path, patched once per process:
+
+    - the AWS-managed prefix list of S3's IPv6 ranges, in every region's EC2;
+    - a gateway endpoint's IpAddressType (moto ignores it on CreateVpcEndpoint and ModifyVpcEndpoint and answers
+      none): ipv4 unless asked; "dualstack" makes each of its route tables route S3's IPv6 list to it too, and
+      "ipv4" takes those routes away again (AWS PrivateLink guide, "Gateway endpoints": IP address type, and
+      Routing: the routes come and go with the endpoint's tables; terraform-aws-modules/terraform-aws-vpc#1091: an
+      endpoint left ipv4 gives its tables the IPv4 prefix-list route only, and IPv6 clients hang).
+    """
+    global _ipv6_patched
+    if _ipv6_patched:
+        return
+    from moto.ec2.models.managed_prefixes import ManagedPrefixListBackend
+    from moto.ec2.models.vpcs import VPCEndPoint
+    from moto.ec2.responses.vpcs import VPCs
+
+    from s3gw.reach import s3_ipv6_prefix_list_name
+
+    default_lists = ManagedPrefixListBackend.create_default_pls
+
+    def create_default_pls(self: Any) -> None:
+        default_lists(self)
+        self._create_aws_managed_prefix_list(
+            name=s3_ipv6_prefix_list_name(self.region_name), address_family="IPv6",
+            entries=[{"Cidr": cidr, "Description": "default"} for cidr in S3_IPV6_RANGES])
+
+    def ipv6_list(endpoint: Any) -> str | None:
+        name = s3_ipv6_prefix_list_name(endpoint.ec2_backend.region_name)
+        if not str(endpoint.service_name).endswith(".s3") or str(endpoint.vpc_endpoint_type).lower() != "gateway":
+            return None
+        return next((p.id for p in endpoint.ec2_backend.managed_prefix_lists.values() if p.prefix_list_name == name),
+                    None)
+
+    def route_ipv6(endpoint: Any, tables: list[str], on: bool) -> None:
+        list_id = ipv6_list(endpoint)
+        for table_id in tables if list_id else []:
+            with contextlib.suppress(Exception):  # already there / already gone (removed by hand)
+                if on:
+                    endpoint.ec2_backend.create_route(table_id, None, gateway_id=endpoint.id,
+                                                      destination_prefix_list_id=list_id)
+                else:
+                    endpoint.ec2_backend.delete_route(table_id, None, destination_prefix_list_id=list_id)
+
+    def set_type(endpoint: Any, wanted: str | None) -> None:
+        before = getattr(endpoint, "ip_address_type", None) or "ipv4"
+        endpoint.ip_address_type = wanted or before
+        if (before == "dualstack") != (endpoint.ip_address_type == "dualstack"):
+            route_ipv6(endpoint, list(endpoint.route_table_ids or []), endpoint.ip_address_type == "dualstack")
+
+    create, modify_answer = VPCs.create_vpc_endpoint, VPCs.modify_vpc_endpoint
+
+    def create_vpc_endpoint(self: Any) -> Any:
+        answer = create(self)
+        set_type(answer.result["VpcEndpoint"], str(self._get_param("IpAddressType") or "ipv4").lower())
+        return answer
+
+    def modify_vpc_endpoint(self: Any) -> Any:
+        answer = modify_answer(self)
+        endpoint = self.ec2_backend.vpc_end_points.get(self._get_param("VpcEndpointId"))
+        if endpoint is not None and self._get_param("IpAddressType"):
+            set_type(endpoint, str(self._get_param("IpAddressType")).lower())
+        return answer
+
+    modify_tables = VPCEndPoint.modify
+
+    def modify(self: Any, policy_doc: Any, add_subnets: Any, remove_subnets: Any, add_route_tables: Any,
+               remove_route_tables: Any, *rest: Any) -> None:
+        before = set(self.route_table_ids or [])
+        modify_tables(self, policy_doc, add_subnets, remove_subnets, add_route_tables, remove_route_tables, *rest)
+        if getattr(self, "ip_address_type", None) == "dualstack":
+            route_ipv6(self, [t for t in add_route_tables or [] if t not in before], True)
+            route_ipv6(self, [t for t in remove_route_tables or [] if t in before], False)
+
+    delete_endpoints = VPCs.delete_vpc_endpoints
+
+    def delete_vpc_endpoints(self: Any) -> Any:
+        for endpoint_id in self._get_param("VpcEndpointIds", []):
+            endpoint = self.ec2_backend.vpc_end_points.get(endpoint_id)
+            if endpoint is not None and getattr(endpoint, "ip_address_type", None) == "dualstack" \
+                    and str(endpoint.state).lower() != "deleted":
+                route_ipv6(endpoint, list(endpoint.route_table_ids or []), False)
+        return delete_endpoints(self)
+
+    ManagedPrefixListBackend.create_default_pls = create_default_pls  # type: ignore[method-assign]
+    VPCs.create_vpc_endpoint = create_vpc_endpoint  # type: ignore[method-assign]
+    VPCs.modify_vpc_endpoint = modify_vpc_endpoint  # type: ignore[method-assign]
+    VPCs.delete_vpc_endpoints = delete_vpc_endpoints  # type: ignore[method-assign]
+    VPCEndPoint.modify = modify  # type: ignore[method-assign]
+    _ipv6_patched = True

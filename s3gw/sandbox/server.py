@@ -18,6 +18,7 @@ from .invoke import CodeCache, Runner
 from .network import BlackHole
 
 HOST = "127.0.0.1"
+HOST6 = "::1"  # the same app, for the functions whose S3 calls take IPv6 (SandboxApp.network_position)
 _one_at_a_time = threading.Lock()  # moto's backends are process-wide: two sandboxes would share them
 # serve_forever checks for shutdown() between polls: its default 0.5 s made every stop wait ~0.5 s.
 _POLL_INTERVAL = 0.05
@@ -39,6 +40,8 @@ class Sandbox:
         self.port = port
         self.behaviours = behaviours or Behaviours()
         self._server: BaseWSGIServer | None = None
+        self._server6: BaseWSGIServer | None = None
+        self._thread6: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._black_hole: BlackHole | None = None
@@ -51,6 +54,11 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running")
         return f"http://{HOST}:{self._server.server_port}"
 
+    @property
+    def endpoint_url6(self) -> str | None:
+        """The app over IPv6, when this machine has ::1."""
+        return None if self._server6 is None else f"http://[{HOST6}]:{self._server6.server_port}"
+
     def start(self) -> Sandbox:
         if not _one_at_a_time.acquire(blocking=False):
             raise RuntimeError("another sandbox is running in this process (moto's state is process-wide)")
@@ -62,6 +70,7 @@ class Sandbox:
             glue.page_list_buckets()
             glue.route_gateway_endpoint_tables()
             glue.answer_gone_endpoints_as_ec2()
+            glue.model_s3_ipv6()  # after the two above: it wraps what they patched
             glue.look_up_keys_in_existing_partitions()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
             root = Path(self._workdir.name)
@@ -69,33 +78,45 @@ class Sandbox:
             (root / "scratch").mkdir()
             self._black_hole = BlackHole()
             self._runner = Runner(CodeCache(root / "code"), root / "scratch")
-            app = SandboxApp(lambda: self.endpoint_url, lambda: self.behaviours, self._runner, self._black_hole)
+            app = SandboxApp(lambda: self.endpoint_url, lambda: self.behaviours, self._runner, self._black_hole,
+                             url6=lambda: self.endpoint_url6)
             self._server = make_server(HOST, self.port, app, threaded=True, request_handler=_QuietHandler)
             self._thread = threading.Thread(target=self._server.serve_forever, args=(_POLL_INTERVAL,),
                                             name="s3gw-sandbox", daemon=True)
             self._thread.start()
+            try:  # a function's IPv6 calls really go over IPv6 (loopback); without ::1 they take 127.0.0.1
+                self._server6 = make_server(HOST6, 0, app, threaded=True, request_handler=_QuietHandler)
+            except OSError:
+                self._server6 = None
+            if self._server6 is not None:
+                self._thread6 = threading.Thread(target=self._server6.serve_forever, args=(_POLL_INTERVAL,),
+                                                 name="s3gw-sandbox-ipv6", daemon=True)
+                self._thread6.start()
         except BaseException:
             self._release()
             raise
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-        if self._thread is not None:
-            self._thread.join()
+        for server, thread in ((self._server, self._thread), (self._server6, self._thread6)):
+            if server is not None:
+                server.shutdown()
+            if thread is not None:
+                thread.join()
         self._release()
 
     def _release(self) -> None:
         if self._runner is not None:
             self._runner.stop()
-        if self._server is not None:
-            self._server.server_close()
+        for server in (self._server, self._server6):
+            if server is not None:
+                server.server_close()
         if self._black_hole is not None:
             self._black_hole.close()
         if self._workdir is not None:
             self._workdir.cleanup()
         self._server = self._thread = self._workdir = self._black_hole = self._runner = None
+        self._server6 = self._thread6 = None
         if self._owns_process_slot:
             self._owns_process_slot = False
             _one_at_a_time.release()

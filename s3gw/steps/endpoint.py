@@ -7,8 +7,9 @@ import time
 import uuid
 from typing import Any
 
-from s3gw.errors import AwsError, WaitTimeout, translate
+from s3gw.errors import AwsError, UsageError, WaitTimeout, translate
 from s3gw.policy.documents import canonical, endpoint_policy
+from s3gw.reach import endpoint_address_type, s3_ipv6_prefix_list_name
 from s3gw.steps.base import (
     Context,
     Drift,
@@ -29,6 +30,7 @@ from s3gw.steps.bucket import bucket_name  # the bucket step runs later, but its
 from s3gw.steps.route_tables import effective_tables
 
 _POLICY = "policy"  # the drift key of the endpoint policy (the others are route table ids)
+_ADDRESS_TYPE = "ip_address_type"  # the drift key of the endpoint's IpAddressType
 _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
 # A new endpoint may be `pending` before it is `available`: terraform-provider-aws waits for that after every create
 # (internal/service/ec2/vpc_endpoint.go, resourceVPCEndpointCreate → waitVPCEndpointAvailable: Pending "pending",
@@ -61,19 +63,32 @@ def _s3_service_name(ctx: Context) -> str:
 
 def s3_prefix_list_id(ctx: Context) -> str:
     """The region's S3 prefix list, read once per run."""
-    return str(ctx.remember("s3_prefix_list", lambda: _s3_prefix_list_id(ctx)))
-
-
-def _s3_prefix_list_id(ctx: Context) -> str:
     name = f"com.amazonaws.{ctx.config.region}.s3"
-    lists = call(
-        "looking up the S3 prefix list",
-        ctx.aws.ec2.describe_managed_prefix_lists,
-        Filters=[{"Name": "prefix-list-name", "Values": [name]}],
-    )["PrefixLists"]
-    if not lists:
+    found = _s3_prefix_lists(ctx).get(name)
+    if not found:
         raise AwsError(f"the region {ctx.config.region} has no managed prefix list {name}")
-    return str(lists[0]["PrefixListId"])
+    return found
+
+
+def s3_ipv6_prefix_list_id(ctx: Context) -> str:
+    """The region's prefix list of S3's IPv6 ranges (s3gw.reach cites why it is a list of its own), read with the
+    IPv4 one in the same call."""
+    name = s3_ipv6_prefix_list_name(ctx.config.region)
+    found = _s3_prefix_lists(ctx).get(name)
+    if not found:
+        raise AwsError(f"the region {ctx.config.region} has no managed prefix list {name} (S3's IPv6 ranges)",
+                       "use --ip-address-type ipv4 in this region")
+    return found
+
+
+def _s3_prefix_lists(ctx: Context) -> dict[str, str]:
+    def read() -> dict[str, str]:
+        names = [f"com.amazonaws.{ctx.config.region}.s3", s3_ipv6_prefix_list_name(ctx.config.region)]
+        lists = call("looking up the S3 prefix lists", ctx.aws.ec2.describe_managed_prefix_lists,
+                     Filters=[{"Name": "prefix-list-name", "Values": names}])["PrefixLists"]
+        return {str(p["PrefixListName"]): str(p["PrefixListId"]) for p in lists}
+
+    return dict(ctx.remember("s3_prefix_lists", read))
 
 
 def adoptable(endpoints: list[dict[str, Any]], region: str) -> list[dict[str, Any]]:
@@ -151,6 +166,8 @@ class EndpointStep(Step):
             # ignores tokens, and create_once covers that case too.
             ClientToken=uuid.uuid4().hex,
         )
+        if ctx.config.dualstack:  # its tables then route S3's IPv6 prefix list to it too (s3gw.reach cites it)
+            arguments["IpAddressType"] = "dualstack"
         endpoint = create_once(
             ctx, "creating the S3 gateway endpoint",
             lambda: ctx.aws.ec2_once.create_vpc_endpoint(**arguments)["VpcEndpoint"],
@@ -204,6 +221,9 @@ class EndpointStep(Step):
         attached = set(endpoint.get("RouteTableIds", []))
         drifts = [Drift(table, f"route table {table} has no route to S3 through the endpoint")
                   for table in effective_tables(ctx) if table not in attached]
+        if ctx.config.dualstack and endpoint_address_type(endpoint) != "dualstack":
+            drifts.append(Drift(_ADDRESS_TYPE, f"its IpAddressType is {endpoint_address_type(endpoint)}, not "
+                                "dualstack: its route tables have no route for S3's IPv6 prefix list"))
         if adoption(ctx).get("endpoint_id"):
             return drifts  # the user's endpoint: its policy is theirs (verify reads it); s3gw only adds tables
         if canonical(endpoint.get("PolicyDocument") or "{}") != canonical(wanted_policy(ctx)):
@@ -211,7 +231,15 @@ class EndpointStep(Step):
         return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
-        tables = [d.key for d in drifts if d.key != _POLICY]
+        tables = [d.key for d in drifts if d.key not in (_POLICY, _ADDRESS_TYPE)]
+        if any(d.key == _ADDRESS_TYPE for d in drifts):
+            if adoption(ctx).get("endpoint_id"):  # the user's endpoint: s3gw changes only the tables it adds
+                raise UsageError(f"the VPC's S3 gateway endpoint {ctx.outputs['endpoint_id']} is not dualstack, and "
+                                 "it is not s3gw's to change",
+                                 f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {ctx.outputs['endpoint_id']} "
+                                 "--ip-address-type dualstack, or use --ip-address-type ipv4")
+            call("making the endpoint dualstack", ctx.aws.ec2.modify_vpc_endpoint, retry_not_found=ctx,
+                 VpcEndpointId=ctx.outputs["endpoint_id"], IpAddressType="dualstack")
         if tables:
             if adoption(ctx).get("endpoint_id"):  # recorded first: a crash after the call still takes them back
                 added = list(adoption(ctx).get("route_tables_added") or [])

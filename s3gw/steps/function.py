@@ -55,15 +55,25 @@ def subnet_zones(ctx: Context) -> list[str]:
 
 
 def wanted_configuration(ctx: Context) -> dict[str, Any]:
+    variables = {"BUCKET_NAME": ctx.outputs["bucket"]}
+    vpc: dict[str, Any] = {"SubnetIds": list(ctx.outputs["subnet_ids"]),
+                           "SecurityGroupIds": [ctx.outputs["security_group_id"]]}
+    if ctx.config.dualstack:
+        # "Allows outbound IPv6 traffic on VPC functions that are connected to dual-stack subnets" (botocore's Lambda
+        # model, VpcConfig.Ipv6AllowedForDualStack); and the lister's S3 client takes S3's dual-stack endpoint
+        # (s3.dualstack.<region>.amazonaws.com, which resolves to IPv6 and IPv4: S3 User Guide, "Using Amazon S3
+        # dual-stack endpoints"), by the variable every AWS SDK reads (AWS SDKs and Tools Reference Guide,
+        # "Dual-stack and FIPS endpoints": AWS_USE_DUALSTACK_ENDPOINT), so that the probe really takes IPv6.
+        vpc["Ipv6AllowedForDualStack"] = True
+        variables["AWS_USE_DUALSTACK_ENDPOINT"] = "true"
     return {
         "Runtime": RUNTIME,
         "Handler": HANDLER,
         "Role": ctx.outputs["role_arn"],
         "Timeout": TIMEOUT_SECONDS,
         "MemorySize": MEMORY_MB,
-        "Environment": {"Variables": {"BUCKET_NAME": ctx.outputs["bucket"]}},
-        "VpcConfig": {"SubnetIds": list(ctx.outputs["subnet_ids"]),
-                      "SecurityGroupIds": [ctx.outputs["security_group_id"]]},
+        "Environment": {"Variables": variables},
+        "VpcConfig": vpc,
     }
 
 
@@ -78,6 +88,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
         "Environment": (config.get("Environment") or {}).get("Variables") or {},
         "SubnetIds": sorted(vpc.get("SubnetIds") or []),
         "SecurityGroupIds": sorted(vpc.get("SecurityGroupIds") or []),
+        "Ipv6AllowedForDualStack": bool(vpc.get("Ipv6AllowedForDualStack")),
     }
 
 

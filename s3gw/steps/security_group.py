@@ -23,7 +23,7 @@ from s3gw.steps.base import (
     retry,
     tag_dict,
 )
-from s3gw.steps.endpoint import s3_prefix_list_id
+from s3gw.steps.endpoint import s3_ipv6_prefix_list_id, s3_prefix_list_id
 
 # One rule in a comparable form: (protocol, from port, to port, target kind, target).
 Rule = tuple[str, int, int, str, str]
@@ -68,12 +68,18 @@ def describe_rule(rule: Rule) -> str:
     return f"{ports} to {target}"
 
 
-def wanted_egress(ctx: Context) -> Rule:
+def wanted_egress(ctx: Context) -> set[Rule]:
+    """TCP 443 to S3, per address family the stack uses: IPv4 always; IPv6 with --ip-address-type dualstack, to S3's
+    IPv6 prefix list (a list holds one family: s3gw.reach cites it), or ::/0 with --egress anywhere."""
     if ctx.config.egress == "anywhere":
-        return ("tcp", 443, 443, "cidr", "0.0.0.0/0")
+        rules = {("tcp", 443, 443, "cidr", "0.0.0.0/0")}
+        return rules | ({("tcp", 443, 443, "cidr6", "::/0")} if ctx.config.dualstack else set())
     # The region's S3 prefix list, as recorded with the endpoint, else read (once a run): the group's rules need
     # not wait for the endpoint, whose prefix list is the region's (com.amazonaws.<region>.s3).
-    return ("tcp", 443, 443, "prefix-list", ctx.outputs.get("prefix_list_id") or s3_prefix_list_id(ctx))
+    rules = {("tcp", 443, 443, "prefix-list", ctx.outputs.get("prefix_list_id") or s3_prefix_list_id(ctx))}
+    if ctx.config.dualstack:
+        rules.add(("tcp", 443, 443, "prefix-list", s3_ipv6_prefix_list_id(ctx)))
+    return rules
 
 
 class SecurityGroupStep(Step):
@@ -141,11 +147,11 @@ class SecurityGroupStep(Step):
         wanted = wanted_egress(ctx)
         egress = flatten(group.get("IpPermissionsEgress", []))
         drifts = [Drift(f"revoke-egress:{i}", f"extra egress rule: {describe_rule(rule)}")
-                  for i, rule in enumerate(sorted(egress - {wanted}))]
+                  for i, rule in enumerate(sorted(egress - wanted))]
         drifts += [Drift(f"revoke-ingress:{i}", f"ingress rule: {describe_rule(rule)}")
                    for i, rule in enumerate(sorted(flatten(group.get("IpPermissions", []))))]
-        if wanted not in egress:
-            drifts.append(Drift("allow-egress", f"missing egress rule: {describe_rule(wanted)}"))
+        drifts += [Drift(f"allow-egress:{i}", f"missing egress rule: {describe_rule(rule)}")
+                   for i, rule in enumerate(sorted(wanted - egress))]
         return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
@@ -155,14 +161,17 @@ class SecurityGroupStep(Step):
         group_id = ctx.outputs["security_group_id"]
         group = self._describe(ctx) or {}
         wanted = wanted_egress(ctx)
-        extra_egress = sorted(flatten(group.get("IpPermissionsEgress", [])) - {wanted})
+        current = flatten(group.get("IpPermissionsEgress", []))
+        extra_egress = sorted(current - wanted)
+        missing = sorted(wanted - current) if group else sorted(wanted)
         ingress = sorted(flatten(group.get("IpPermissions", [])))
         keys = {d.key.split(":")[0] for d in drifts}
         writes = []
-        if "allow-egress" in keys:
+        if "allow-egress" in keys and missing:
             writes.append(lambda: call(
                 "allowing HTTPS egress to S3", ec2.authorize_security_group_egress, retry_not_found=ctx,
-                already_done=("InvalidPermission.Duplicate",), GroupId=group_id, IpPermissions=[permission(wanted)]))
+                already_done=("InvalidPermission.Duplicate",), GroupId=group_id,
+                IpPermissions=[permission(rule) for rule in missing]))
         if "revoke-egress" in keys and extra_egress:
             writes.append(lambda: call(
                 "revoking extra egress rules", ec2.revoke_security_group_egress, retry_not_found=ctx,

@@ -8,7 +8,7 @@ from typing import Any
 
 from s3gw.config import subnet_cidrs
 from s3gw.errors import AwsError, UsageError, error_message
-from s3gw.reach import effective_route_table, internet_exit
+from s3gw.reach import effective_route_table, internet_exit, s3_ipv6_prefix_list_name, subnet_ipv6
 from s3gw.steps.base import (
     Context,
     Drift,
@@ -107,13 +107,20 @@ class SubnetsStep(Step):
     def check(self, ctx: Context) -> list[Drift]:
         if ctx.config.vpc_id:
             return []  # the user's subnets
-        existing = self._existing(ctx)
+        ours = self._ours(ctx)
         zones = zone_names(ctx)
-        return [Drift(str(i), f"no subnet in {zone}") for i, zone in enumerate(zones) if i not in existing]
+        drifts = [Drift(str(i), f"no subnet in {zone}") for i, zone in enumerate(zones) if i not in ours]
+        if ctx.config.dualstack:  # each subnet of the stack a /64 of the VPC's block (issue 23)
+            drifts += [Drift(f"ipv6:{i}", f"{subnet['SubnetId']} has no IPv6 block")
+                       for i, subnet in sorted(ours.items()) if subnet_ipv6(subnet) is None]
+        return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:
         """Each missing subnet is made in its own zone, all at once (up to --max-concurrency), each recorded the
         moment it exists; one whose zone EC2 refuses then tries the region's spare zones, one after another."""
+        for drift in [d for d in drifts if d.key.startswith("ipv6:")]:
+            self._add_ipv6(ctx, int(drift.key.split(":")[1]))
+        drifts = [d for d in drifts if not d.key.startswith("ipv6:")]
         if not drifts:
             return
         zones = zone_names(ctx)
@@ -143,7 +150,11 @@ class SubnetsStep(Step):
             with lock:
                 existing[index] = subnet_id
                 used.add(zone)
-                self._ours(ctx)[index] = {"SubnetId": subnet_id, "AvailabilityZone": zone}
+                made: dict[str, Any] = {"SubnetId": subnet_id, "AvailabilityZone": zone}
+                if ctx.config.dualstack:  # made with its /64 (_create)
+                    made["Ipv6CidrBlockAssociationSet"] = [{"Ipv6CidrBlock": ipv6_subnet(ctx, index),
+                                                            "Ipv6CidrBlockState": {"State": "associated"}}]
+                self._ours(ctx)[index] = made
                 ctx.record("subnet_ids", [existing[i] for i in sorted(existing)])
             return True
 
@@ -160,11 +171,16 @@ class SubnetsStep(Step):
             view.setdefault(index, {"SubnetId": subnet_id})
 
     def _create(self, ctx: Context, index: int, zone: str, cidr: str) -> str:
+        # dualstack: the subnet's /64, the index-th of the VPC's /56 (CreateSubnet Ipv6CidrBlock: "The subnet size must
+        # use a /64 prefix length", EC2 API Reference). AssignIpv6AddressOnCreation and MapPublicIpOnLaunch are left
+        # at CreateSubnet's false: nothing in the subnet gets a public address by default.
+        ipv6 = {"Ipv6CidrBlock": ipv6_subnet(ctx, index)} if ctx.config.dualstack else {}
         return create_once(
             ctx, f"creating the subnet in {zone}",
             lambda: ctx.aws.ec2_once.create_subnet(
                 VpcId=ctx.outputs["vpc_id"], CidrBlock=cidr, AvailabilityZone=zone,
                 TagSpecifications=ctx.tag_spec("subnet", f"{ctx.config.stack}-private-{zone}", index=str(index)),
+                **ipv6,
             )["Subnet"]["SubnetId"],
             lambda: {i: s["SubnetId"] for i, s in self._ours(ctx, fresh=True).items()}.get(index),
             # EC2's error for a CIDR another subnet holds (EC2 API reference, "Error codes": InvalidSubnet.Conflict):
@@ -172,6 +188,13 @@ class SubnetsStep(Step):
             # force-removed), it is taken, so that this run stops at its next state write, not here.
             conflicts=("InvalidSubnet.Conflict",),
         )
+
+    def _add_ipv6(self, ctx: Context, index: int) -> None:
+        """A subnet of the stack made before the stack was dualstack: its /64 associated now."""
+        subnet = self._ours(ctx)[index]
+        call(f"adding an IPv6 block to {subnet['SubnetId']}", ctx.aws.ec2.associate_subnet_cidr_block,
+             retry_not_found=ctx, SubnetId=subnet["SubnetId"], Ipv6CidrBlock=ipv6_subnet(ctx, index))
+        ctx.unsee("subnets")
 
     def delete(self, ctx: Context) -> bool:
         if ctx.config.vpc_id:
@@ -211,9 +234,43 @@ def check_brought(ctx: Context) -> None:
                          "from ever being deleted", "leave out --adopt, or use another --stack")
     if ctx.config.vpc_id:
         VpcStep().find(ctx)
-        chosen_subnets(ctx)
+        chosen = chosen_subnets(ctx)
+        if ctx.config.dualstack:
+            check_brought_ipv6(ctx, chosen)
     if ctx.config.adopt:
         find_adopted(ctx, bucket_name(ctx))
+
+
+def check_brought_ipv6(ctx: Context, chosen: list[str]) -> None:
+    """--ip-address-type dualstack on a VPC the user brought: s3gw uses the IPv6 the VPC has and never adds a block to
+    it or its subnets; every subnet of the function must be dual-stack (Lambda's Ipv6AllowedForDualStack is for
+    "functions that are connected to dual-stack subnets", botocore's Lambda model, VpcConfig)."""
+    from s3gw.steps.vpc import vpc_ipv6_block
+
+    vpc_id = str(ctx.config.vpc_id)
+    if not vpc_ipv6_block(ctx, wait=False):
+        raise UsageError(f"{vpc_id} has no IPv6 block; s3gw never adds one to a VPC it did not make",
+                         "associate one yourself (aws ec2 associate-vpc-cidr-block --amazon-provided-ipv6-cidr-block), "
+                         "or use --ip-address-type ipv4")
+    subnets, _ = vpc_layout(ctx)
+    by_id = {s["SubnetId"]: s for s in subnets}
+    ipv4_only = [s for s in chosen if subnet_ipv6(by_id.get(s)) is None]
+    if ipv4_only:
+        raise UsageError(f"--ip-address-type dualstack: {', '.join(ipv4_only)} of {vpc_id} has no IPv6 block",
+                         "name dual-stack subnets with --subnet-ids, or use --ip-address-type ipv4")
+
+
+def ipv6_subnet(ctx: Context, index: int) -> str:
+    """The index-th /64 of the VPC's IPv6 block."""
+    import ipaddress
+
+    from s3gw.steps.vpc import vpc_ipv6_block
+
+    block = vpc_ipv6_block(ctx)
+    if not block:
+        raise AwsError(f"VPC {ctx.outputs.get('vpc_id')} has no IPv6 block", "run 'up' again (it adds one)")
+    network = ipaddress.IPv6Network(block)
+    return str(ipaddress.IPv6Network((int(network.network_address) + (index << 64), 64)))
 
 
 def vpc_layout(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -285,13 +342,14 @@ def s3_traffic(ctx: Context) -> list[str]:
     endpoints = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
                      Filters=[{"Name": "vpc-id", "Values": [ctx.config.vpc_id]}])["VpcEndpoints"]
     service = f"com.amazonaws.{ctx.config.region}.s3"
-    prefix_lists = call("looking up the S3 prefix list", ctx.aws.ec2.describe_managed_prefix_lists,
-                        Filters=[{"Name": "prefix-list-name", "Values": [service]}])["PrefixLists"]
+    names = [service, s3_ipv6_prefix_list_name(ctx.config.region)]
+    prefix_lists = call("looking up the S3 prefix lists", ctx.aws.ec2.describe_managed_prefix_lists,
+                        Filters=[{"Name": "prefix-list-name", "Values": names}])["PrefixLists"]
     for prefix_list in prefix_lists:  # its ranges, to weigh other routes against the endpoint's (route priority)
         prefix_list["Entries"] = call("reading the S3 prefix list's ranges",
                                       ctx.aws.ec2.get_managed_prefix_list_entries,
                                       PrefixListId=prefix_list["PrefixListId"])["Entries"]
-    prefix_list = prefix_lists[0] if prefix_lists else None
+    prefix_list = next((p for p in prefix_lists if p.get("PrefixListName") == service), None)
     wanted = list(ctx.outputs["subnet_ids"])
     exits = s3_exits(wanted, subnets=subnets, route_tables=tables, endpoints=endpoints, prefix_lists=prefix_lists,
                      region=ctx.config.region)
@@ -324,11 +382,40 @@ def s3_traffic(ctx: Context) -> list[str]:
                          + "; ".join(describe_hop(hop, endpoints) for hop in kept))
         else:
             lines.append(f"{subnet_id} ({table_id}): no S3 traffic leaves by another way than a gateway endpoint today")
+    lines += ipv6_traffic(ctx, wanted, subnets, tables, endpoints, prefix_lists)
     if not adoptable(endpoints, ctx.config.region):
         lines.append("note: the endpoint s3gw makes has a policy that allows only the stack's bucket: other S3 "
                      "traffic from subnets on the same route tables is refused once it takes the endpoint; choose "
                      "the function's own subnets with --subnet-ids")
         lines += shared_route_warnings(ctx, wanted, subnets, tables)
+    return lines
+
+
+def ipv6_traffic(ctx: Context, wanted: list[str], subnets: list[dict[str, Any]], tables: list[dict[str, Any]],
+                 endpoints: list[dict[str, Any]], prefix_lists: list[dict[str, Any]]) -> list[str]:
+    """plan on a VPC the user brought: which of the function's subnets are dual-stack, and whether their IPv6 S3
+    traffic takes the endpoint today or another way out (::/0 → eigw-…), by route priority (s3gw.reach)."""
+    from s3gw.reach import s3_paths_v6
+
+    by_id = {s["SubnetId"]: s for s in subnets}
+    dual = [s for s in wanted if subnet_ipv6(by_id.get(s))]
+    if not dual and not ctx.config.dualstack:
+        return []
+    lines = [f"IPv6: {s} has no IPv6 block (IPv4 only)" for s in wanted if s not in dual]
+    after = ("with the dualstack endpoint s3gw sets up, its route for S3's IPv6 prefix list is more specific, so "
+             "this traffic takes the endpoint" if ctx.config.dualstack else
+             "--ip-address-type dualstack would move it to the endpoint")
+    for path in s3_paths_v6(dual, subnets=subnets, route_tables=tables, endpoints=endpoints,
+                            prefix_lists=prefix_lists, region=ctx.config.region):
+        if path.exit:
+            word = "moves" if ctx.config.dualstack else "IPv6:"
+            lines.append(f"{word} {path.subnet_id} (dual-stack, {subnet_ipv6(by_id[path.subnet_id])}): its IPv6 S3 "
+                         f"traffic leaves today through {path.destination} → {path.exit} ({path.table_id}), without "
+                         f"aws:SourceVpce; {after}")
+        elif path.endpoint_id:
+            lines.append(f"IPv6: {path.subnet_id} (dual-stack): its IPv6 S3 traffic takes {path.endpoint_id} today")
+        else:
+            lines.append(f"IPv6: {path.subnet_id} (dual-stack): no IPv6 way to S3 today ({path.problem})")
     return lines
 
 
