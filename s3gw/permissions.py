@@ -19,6 +19,7 @@ from typing import Any
 from s3gw.policy.documents import LAMBDA_VPC_POLICY_ARN
 
 UP, PLAN, STATUS, VERIFY, INVOKE = "up", "plan", "status", "verify", "test-invoke"
+CALL, LOGS = "invoke", "logs"  # your function (issue 21)
 DOWN, FROM_TAGS = "down", "down --from-tags"
 READERS = (UP, PLAN, STATUS, VERIFY, DOWN, FROM_TAGS)
 
@@ -51,6 +52,14 @@ OTHER_FUNCTION = "other-function"
 ANY_ROLE = "any-role"
 ANY_POLICY = "any-policy"
 WITH_FUNCTION = "verify --function"
+# Your function's log group (`s3gw logs`): Lambda's /aws/lambda/NAME groups of the region.
+LOG_GROUPS = "log-groups"
+# `up --function NAME --adopt`: those functions, and their roles (not known offline: the account's roles), on which
+# s3gw puts and takes off its own inline policy and, with its ARN only, AWSLambdaVPCAccessExecutionRole.
+ADOPTED_FUNCTIONS = "adopted-functions"
+ADOPTED_ROLES = "adopted-roles"
+ADOPTED_ATTACH = "adopted-attach"
+WITH_ADOPTED = "up/down --function NAME --adopt"
 
 # The creates that tag at creation (TagSpecifications): ec2:CreateTags is needed for each, with
 # ec2:CreateAction naming it (EC2 User Guide, "Grant permission to tag Amazon EC2 resources during creation").
@@ -163,7 +172,8 @@ TABLE: tuple[Permission, ...] = (
     Permission("lambda:UpdateFunctionCode", FUNCTION, (UP,), "deploy changed code"),
     Permission("lambda:UpdateFunctionConfiguration", FUNCTION, (UP, DOWN, FROM_TAGS),
                "repair the configuration; take the function out of the VPC before deleting it"),
-    Permission("lambda:InvokeFunction", FUNCTION, (INVOKE,), "run the function"),
+    Permission("lambda:InvokeFunction", FUNCTION, (INVOKE, CALL), "run the function"),
+    Permission("logs:FilterLogEvents", LOG_GROUPS, (LOGS,), "your function's log lines"),
     Permission("lambda:DeleteFunction", FUNCTION, (DOWN, FROM_TAGS), "delete the function"),
     # --- the state in S3 (--state s3://BUCKET/PREFIX): only in the policy when the state is there ---
     Permission("s3:ListBucket", STATE_BUCKET, (WITH_S3_STATE,), "HeadBucket: the state bucket exists"),
@@ -189,6 +199,17 @@ TABLE: tuple[Permission, ...] = (
     Permission("iam:GetRolePolicy", ANY_ROLE, (WITH_FUNCTION,), "read the function's role"),
     Permission("iam:GetPolicy", ANY_POLICY, (WITH_FUNCTION,), "read the role's managed policies"),
     Permission("iam:GetPolicyVersion", ANY_POLICY, (WITH_FUNCTION,), "read the role's managed policies"),
+    Permission("lambda:GetFunctionConfiguration", ADOPTED_FUNCTIONS, (WITH_ADOPTED,), "its VpcConfig and role"),
+    Permission("lambda:UpdateFunctionConfiguration", ADOPTED_FUNCTIONS, (WITH_ADOPTED,),
+               "into the stack's subnets and group; back as it was"),
+    Permission("lambda:InvokeFunction", ADOPTED_FUNCTIONS, (CALL,), "s3gw invoke on an adopted function"),
+    Permission("iam:ListAttachedRolePolicies", ADOPTED_ROLES, (WITH_ADOPTED,), "record its role's policies"),
+    Permission("iam:ListRolePolicies", ADOPTED_ROLES, (WITH_ADOPTED,), "record its role's policies"),
+    Permission("iam:GetRolePolicy", ADOPTED_ROLES, (WITH_ADOPTED,), "check s3gw's bucket-access policy"),
+    Permission("iam:PutRolePolicy", ADOPTED_ROLES, (WITH_ADOPTED,), "s3gw's bucket-access policy on its role"),
+    Permission("iam:DeleteRolePolicy", ADOPTED_ROLES, (WITH_ADOPTED,), "take s3gw's policy off again (down)"),
+    Permission("iam:AttachRolePolicy", ADOPTED_ATTACH, (WITH_ADOPTED,), "AWSLambdaVPCAccessExecutionRole only"),
+    Permission("iam:DetachRolePolicy", ADOPTED_ATTACH, (WITH_ADOPTED,), "only if s3gw attached it (down)"),
 )
 
 # sts:GetCallerIdentity (the account, for the bucket name and the state file) needs no permission
@@ -201,7 +222,9 @@ _SIDS = {
     PASS_ROLE: "PassTheRoleToLambda", ATTACH_VPC_ACCESS: "AttachVpcAccessPolicyOnly",
     VPC_ACCESS_POLICY: "ReadVpcAccessPolicy", FUNCTION: "TheFunction", STATE_BUCKET: "TheStateBucket",
     STATE_OBJECTS: "TheStateObjects", USERS_VPC: "Ec2TheVpcYouBrought", OTHER_FUNCTION: "VerifyTheFunction",
-    ANY_ROLE: "VerifyItsRole", ANY_POLICY: "VerifyItsManagedPolicies",
+    ANY_ROLE: "VerifyItsRole", ANY_POLICY: "VerifyItsManagedPolicies", LOG_GROUPS: "YourFunctionsLogs",
+    ADOPTED_FUNCTIONS: "TheAdoptedFunctions", ADOPTED_ROLES: "TheAdoptedFunctionsRoles",
+    ADOPTED_ATTACH: "AttachVpcAccessToAdoptedRoles",
 }
 
 
@@ -219,6 +242,9 @@ class Target:
     state_url: str | None = None  # s3://BUCKET/PREFIX when the state is kept in S3
     vpc_id: str | None = None  # --vpc-id: the user's VPC
     verify_function: str | None = None  # permissions --function: `verify --function NAME` on a setup of the user's
+    app_function: str | None = None  # up --code: your function and its role, beside the probe's
+    app_role: str | None = None
+    adopted: tuple[str, ...] = ()  # up --function NAME --adopt
 
 
 def vpc_access_policy_arn(partition: str) -> str:
@@ -227,7 +253,11 @@ def vpc_access_policy_arn(partition: str) -> str:
 
 def _statement_for(scope: str, actions: list[str], t: Target) -> dict[str, Any]:
     p = t.partition
-    role_arn = f"arn:{p}:iam::{t.account}:role/{t.role_name}"
+    role_arn: str | list[str] = f"arn:{p}:iam::{t.account}:role/{t.role_name}"
+    function_arn: str | list[str] = f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.function_name}"
+    if t.app_function and t.app_role:
+        role_arn = [str(role_arn), f"arn:{p}:iam::{t.account}:role/{t.app_role}"]
+        function_arn = [str(function_arn), f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.app_function}"]
     statement: dict[str, Any] = {"Sid": _SIDS[scope], "Effect": "Allow", "Action": sorted(actions)}
     resource: str | list[str]
     if scope == ANY:
@@ -255,7 +285,15 @@ def _statement_for(scope: str, actions: list[str], t: Target) -> dict[str, Any]:
     elif scope == VPC_ACCESS_POLICY:
         resource = vpc_access_policy_arn(p)
     elif scope == FUNCTION:
-        resource = f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.function_name}"
+        resource = function_arn
+    elif scope == LOG_GROUPS:
+        resource = f"arn:{p}:logs:{t.region}:{t.account}:log-group:/aws/lambda/*"
+    elif scope == ADOPTED_FUNCTIONS:
+        resource = [f"arn:{p}:lambda:{t.region}:{t.account}:function:{name}" for name in t.adopted]
+    elif scope in (ADOPTED_ROLES, ADOPTED_ATTACH):
+        resource = f"arn:{p}:iam::{t.account}:role/*"
+        if scope == ADOPTED_ATTACH:
+            statement["Condition"] = {"ArnEquals": {"iam:PolicyARN": vpc_access_policy_arn(p)}}
     elif scope == USERS_VPC:  # the region's route tables and endpoints of the account: the user's carry no tag
         resource = [f"arn:{p}:ec2:{t.region}:{t.account}:route-table/*",
                     f"arn:{p}:ec2:{t.region}:{t.account}:vpc-endpoint/*"]
@@ -285,6 +323,8 @@ def policy_document(target: Target, table: tuple[Permission, ...] = TABLE) -> di
             continue
         if row.scope in (OTHER_FUNCTION, ANY_ROLE, ANY_POLICY) and not target.verify_function:
             continue
+        if row.scope in (ADOPTED_FUNCTIONS, ADOPTED_ROLES, ADOPTED_ATTACH) and not target.adopted:
+            continue
         by_scope.setdefault(row.scope, []).append(row.action)
     return {"Version": "2012-10-17",
             "Statement": [_statement_for(scope, actions, target) for scope, actions in by_scope.items()]}
@@ -307,7 +347,10 @@ _SCOPE_TEXT = {
     STATE_BUCKET: "the state bucket", STATE_OBJECTS: "PREFIX/<stack>.json and .lock",
     USERS_VPC: "the region's route tables and endpoints (--vpc-id only)",
     OTHER_FUNCTION: "the --function named (--function only)", ANY_ROLE: "the account's roles (--function only)",
-    ANY_POLICY: "managed policies (--function only)",
+    ANY_POLICY: "managed policies (--function only)", LOG_GROUPS: "the region's /aws/lambda/* log groups",
+    ADOPTED_FUNCTIONS: "the functions adopted (--function NAME --adopt only)",
+    ADOPTED_ROLES: "the account's roles (--function NAME --adopt only)",
+    ADOPTED_ATTACH: "the account's roles, AWSLambdaVPCAccessExecutionRole only (--adopt of a function only)",
 }
 
 

@@ -299,3 +299,108 @@ def test_a_function_in_another_vpc_is_refused_before_anything_changes(sandbox_ur
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and f"is in {vpc}, not the stack's VPC" in lines[0]
     assert call_log.mutating == [] and not (tmp_path / "state" / "adopt2.json").exists()
+
+
+def test_logs_follow_prints_each_new_line_once(mocked: None, state_dir: Path) -> None:
+    """`logs --follow`: FilterLogEvents again after each pause, from the last line's time; a line never twice."""
+    import time
+
+    import boto3
+    from conftest import REGION, make_test_config
+
+    from s3gw import engine
+    from s3gw.function_calls import log_lines
+
+    logs = boto3.client("logs", region_name=REGION)
+    group = "/aws/lambda/mine"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+
+    def put(message: str) -> None:
+        logs.put_log_events(logGroupName=group, logStreamName="s",
+                            logEvents=[{"timestamp": int(time.time() * 1000), "message": message}])
+
+    put("first")
+    pauses = []
+
+    def sleep(seconds: float) -> None:  # the pause between two reads: a line arrives in the first; the third ends it
+        pauses.append(seconds)
+        if len(pauses) == 1:
+            put("second")
+        if len(pauses) == 3:
+            raise KeyboardInterrupt
+
+    ctx = engine.open_context(make_test_config(state_dir), lambda message: None, persist=False)
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        for line in log_lines(ctx, "mine", 600, follow=True, sleep=sleep):
+            seen.append(line)
+    assert seen == ["first", "second"]
+    assert list(log_lines(ctx, "mine", 600)) == ["first", "second"]  # without --follow: once, and done
+
+
+def test_keep_security_groups_adds_the_stack_s_group_and_down_puts_back_its_own(sandbox_url: str,
+                                                                               tmp_path: Path) -> None:
+    """A function already in the stack's VPC, behind a group of its own: --keep-security-groups adds the stack's
+    group to it; down takes it back to its own group, as recorded."""
+    import boto3
+
+    state_dir, stack, name = tmp_path / "state", "adopt3", "adopt3-insider"
+    assert s3gw_on(sandbox_url, state_dir, stack, "up", "--azs", "1").exit_code == 0
+    resources = state(state_dir, stack)["resources"]
+    ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=sandbox_url, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    own_group = ec2.create_security_group(GroupName="its-own", Description="x", VpcId=resources["vpc_id"])["GroupId"]
+    mine = existing_function(sandbox_url, name, tmp_path / "code")
+    lam = mine["lambda"]
+    lam.update_function_configuration(FunctionName=name, VpcConfig={"SubnetIds": resources["subnet_ids"],
+                                                                    "SecurityGroupIds": [own_group]})
+    made = s3gw_on(sandbox_url, state_dir, stack, "up", "--function", name, "--adopt", "--keep-security-groups")
+    assert made.exit_code == 0, made.stderr
+    groups = lam.get_function_configuration(FunctionName=name)["VpcConfig"]["SecurityGroupIds"]
+    assert sorted(groups) == sorted([own_group, resources["security_group_id"]])
+    assert s3gw_on(sandbox_url, state_dir, stack, "outputs", "adopted_functions").stdout.strip() == name
+    down = s3gw_on(sandbox_url, state_dir, stack, "down", "--yes", "--wait", "0")
+    vpc = lam.get_function_configuration(FunctionName=name)["VpcConfig"]
+    assert vpc["SecurityGroupIds"] == [own_group] and vpc["SubnetIds"] == resources["subnet_ids"], down.stderr
+    # the function is back in the stack's subnets, as it was: they cannot go while it uses them, and down says so
+    assert down.exit_code == 1 and "private subnets" in down.stderr
+
+
+@pytest.mark.parametrize(("call", "occurrence"), [("CreateRole", 1), ("PutRolePolicy", 1), ("CreateFunction", 1),
+                                                  ("UpdateFunctionCode", 0)])
+def test_up_killed_at_a_call_for_your_function_resumes_without_a_duplicate(
+        mocked: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, occurrence: int) -> None:
+    """Killed after AWS acted on one of your function's mutating calls (one step at a time: the probe's come first),
+    the next `up` finishes with one function and one role of yours, and `down` leaves nothing."""
+    import boto3
+    from conftest import REGION
+    from fault_helpers import Crash, Injector, on_every_client
+
+    from s3gw import engine
+    from s3gw.config import make_config
+
+    injector = Injector()
+    on_every_client(monkeypatch, lambda client, service: (
+        client.meta.events.register("before-call", injector.before),
+        client.meta.events.register("after-call", injector.after)))
+    code = write_app(tmp_path / "code", "one")
+    state_dir = tmp_path / "state"
+    config = make_config(stack="crash", region=REGION, state_dir=state_dir, azs=1, max_concurrency=1,
+                         code=str(code), handler="app.handler")
+    if call == "UpdateFunctionCode":
+        engine.up(config, lambda message: None)
+        write_app(code, "two")
+    injector.arm(at_name=call, occurrence=occurrence, when="after")
+    with pytest.raises(Crash):
+        engine.up(config, lambda message: None)
+    injector.armed = False
+    engine.up(config, lambda message: None)
+    lam, iam = boto3.client("lambda", region_name=REGION), boto3.client("iam", region_name=REGION)
+    assert sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]) == ["crash-app", "crash-lister"]
+    assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == ["crash-app-role", "crash-lambda-role"]
+    assert lam.get_function(FunctionName="crash-app")["Configuration"]["CodeSha256"] == package.code_sha256(
+        package.zip_directory(code))
+    assert engine.status(config, lambda message: None).clean
+    assert engine.down(config, lambda message: None).complete
+    assert lam.list_functions()["Functions"] == [] and iam.list_roles()["Roles"] == []

@@ -10,6 +10,9 @@ from click.testing import CliRunner
 
 from s3gw.cli import cli
 from s3gw.permissions import (
+    ADOPTED_ATTACH,
+    ADOPTED_FUNCTIONS,
+    ADOPTED_ROLES,
     ANY_POLICY,
     ANY_ROLE,
     OTHER_FUNCTION,
@@ -34,7 +37,8 @@ def test_the_readme_lists_exactly_the_table() -> None:
 
 
 def test_every_action_is_in_the_policy_once() -> None:
-    optional = (USERS_VPC, OTHER_FUNCTION, ANY_ROLE, ANY_POLICY)  # only with --vpc-id, --function
+    optional = (USERS_VPC, OTHER_FUNCTION, ANY_ROLE, ANY_POLICY, ADOPTED_FUNCTIONS, ADOPTED_ROLES,
+                ADOPTED_ATTACH)  # only with --vpc-id, --function, --function NAME --adopt
     actions = [row.action for row in TABLE if not row.scope.startswith("state-") and row.scope not in optional]
     assert len(actions) == len(set(actions))
     policy = policy_document(Target("aws", "eu-west-1", "123456789012", "s", "b", "s-lambda-role", "s-lister"))
@@ -101,3 +105,22 @@ def test_with_the_state_in_s3_the_policy_reaches_the_state_objects_only(tmp_path
 def test_permissions_function_is_checked(tmp_path: Path, args: list[str], said: str) -> None:
     result = CliRunner().invoke(cli, ["permissions", "--region", "eu-west-1", "--state-dir", str(tmp_path), *args])
     assert result.exit_code == 2 and said in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_with_your_function_the_policy_reaches_it_its_role_its_logs_and_the_adopted(tmp_path: Path) -> None:
+    """Issue 21: a stack with --code and an adopted function: the policy names your function and role beside the
+    probe's, its log groups, and the adopted functions (their roles: any, read and s3gw's own policy only)."""
+    (tmp_path / "st.json").write_text(json.dumps({
+        "schema": 1, "stack": "st", "region": "eu-west-1", "account": "123456789012", "resources": {},
+        "settings": {"code": str(tmp_path), "handler": "app.handler", "adopt_functions": ["theirs"]}}))
+    result = CliRunner().invoke(cli, ["permissions", "--output", "json", "--region", "eu-west-1", "--stack", "st",
+                                      "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    by_sid = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
+    assert by_sid["TheFunction"]["Resource"] == ["arn:aws:lambda:eu-west-1:123456789012:function:st-lister",
+                                                 "arn:aws:lambda:eu-west-1:123456789012:function:st-app"]
+    assert by_sid["TheRole"]["Resource"][1] == "arn:aws:iam::123456789012:role/st-app-role"
+    assert "logs:FilterLogEvents" in by_sid["YourFunctionsLogs"]["Action"]
+    assert by_sid["TheAdoptedFunctions"]["Resource"] == ["arn:aws:lambda:eu-west-1:123456789012:function:theirs"]
+    assert "iam:PutRolePolicy" in by_sid["TheAdoptedFunctionsRoles"]["Action"]
+    assert by_sid["AttachVpcAccessToAdoptedRoles"]["Condition"]["ArnEquals"]

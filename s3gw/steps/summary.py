@@ -124,7 +124,28 @@ def _function(ctx: Context) -> list[str]:
             f"vpc = {subnets}, security group {ctx.outputs.get('security_group_id') or NEW}"]
 
 
+def _app_role(ctx: Context) -> list[str]:
+    return [f"name = {ctx.outputs.get('app_role_name') or ctx.config.app_role_name}", *_role(ctx)[1:]]
+
+
+def _app(ctx: Context) -> list[str]:
+    from s3gw.config import DEFAULT_MEMORY, DEFAULT_RUNTIME, DEFAULT_TIMEOUT
+    from s3gw.package import code_sha256
+    from s3gw.steps.app import AppFunctionStep
+    from s3gw.steps.bucket import bucket_name
+
+    config = ctx.config
+    subnets = " ".join(ctx.outputs.get("subnet_ids") or []) or f"the {config.azs} private subnets"
+    variables = ", ".join(f"{k}={v}" for k, v in [*(config.env or ()), ("BUCKET_NAME", bucket_name(ctx))])
+    return [f"name = {ctx.outputs.get('app_function_name') or config.app_function_name}",
+            f"code = {config.code} (CodeSha256 {code_sha256(AppFunctionStep().code(ctx))}), handler = {config.handler}",
+            f"runtime = {config.runtime or DEFAULT_RUNTIME}, memory = {config.memory or DEFAULT_MEMORY} MB, "
+            f"timeout = {config.timeout or DEFAULT_TIMEOUT} s",
+            f"environment = {variables}",
+            f"vpc = {subnets}, security group {ctx.outputs.get('security_group_id') or NEW}"]
+
+
 _BY_STEP: dict[str, Callable[[Context], list[str]]] = {
     "vpc": _vpc, "subnets": _subnets, "route_tables": _route_tables, "endpoint": _endpoint, "bucket": _bucket,
-    "security_group": _security_group, "role": _role, "function": _function,
+    "security_group": _security_group, "role": _role, "function": _function, "app_role": _app_role, "app": _app,
 }
