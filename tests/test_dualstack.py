@@ -118,3 +118,26 @@ def test_an_ipv4_stack_turned_dualstack_converges_and_repairs_each_family(mocked
         {title for title, action in repaired.items() if action == "repaired"}, repaired
     again = engine.up(dual, lambda message: None)
     assert [r.step for r in again.steps if r.action != "unchanged"] == []
+
+
+def test_a_brought_vpc_is_never_given_ipv6_nor_its_endpoint_retyped(mocked: None, tmp_path: Path) -> None:
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    plain = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_subnet(VpcId=plain, CidrBlock="10.8.0.0/24", AvailabilityZone=f"{REGION}a")
+    with pytest.raises(UsageError, match="has no IPv6 block; s3gw never adds one"):
+        engine.up(make_test_config(tmp_path, vpc_id=plain, ip_address_type="dualstack"), lambda message: None)
+    assert ec2.describe_vpcs(VpcIds=[plain])["Vpcs"][0].get("Ipv6CidrBlockAssociationSet", []) == []
+
+    dual = ec2.create_vpc(CidrBlock="10.9.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = dual["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"].replace("/56", "/64")
+    ec2.create_subnet(VpcId=dual["VpcId"], CidrBlock="10.9.0.0/24", AvailabilityZone=f"{REGION}a",
+                      Ipv6CidrBlock=block)
+    table = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [dual["VpcId"]]}])["RouteTables"][0]
+    theirs = ec2.create_vpc_endpoint(VpcId=dual["VpcId"], ServiceName=f"com.amazonaws.{REGION}.s3",
+                                     VpcEndpointType="Gateway", RouteTableIds=[table["RouteTableId"]])["VpcEndpoint"]
+    with pytest.raises(UsageError, match=f"{theirs['VpcEndpointId']} is ipv4 and not s3gw's to change"):
+        engine.plan(make_test_config(tmp_path, vpc_id=dual["VpcId"], ip_address_type="dualstack"), lambda m: None)
+    assert ec2.describe_vpc_endpoints(VpcEndpointIds=[theirs["VpcEndpointId"]])["VpcEndpoints"][0][
+        "IpAddressType"] == "ipv4"

@@ -13,6 +13,7 @@ from s3gw.steps.base import (
     Context,
     Drift,
     Step,
+    adoption,
     at_once,
     call,
     create_once,
@@ -258,6 +259,18 @@ def check_brought_ipv6(ctx: Context, chosen: list[str]) -> None:
     if ipv4_only:
         raise UsageError(f"--ip-address-type dualstack: {', '.join(ipv4_only)} of {vpc_id} has no IPv6 block",
                          "name dual-stack subnets with --subnet-ids, or use --ip-address-type ipv4")
+    from s3gw.reach import endpoint_address_type
+    from s3gw.steps.endpoint import adoptable
+
+    endpoints = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
+                     Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
+    own = ctx.state.resources.get("endpoint_id") if not adoption(ctx).get("endpoint_id") else None
+    theirs = [e for e in adoptable(endpoints, ctx.config.region) if e["VpcEndpointId"] != own]
+    ipv4 = [e["VpcEndpointId"] for e in theirs[:1] if endpoint_address_type(e) != "dualstack"]
+    if ipv4:  # s3gw would adopt it, and changes only the route tables of an endpoint it did not make
+        raise UsageError(f"{vpc_id}'s S3 gateway endpoint {ipv4[0]} is ipv4 and not s3gw's to change",
+                         f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {ipv4[0]} --ip-address-type dualstack, or "
+                         "use --ip-address-type ipv4")
 
 
 def ipv6_subnet(ctx: Context, index: int) -> str:

@@ -51,7 +51,8 @@ def _strings(value: Any) -> list[str]:
 
 
 def _vpc(ctx: Context) -> list[str]:
-    return [f"cidr_block = {ctx.config.vpc_cidr}", "dns_support = on, dns_hostnames = on",
+    ipv6 = ["ipv6_cidr_block = Amazon-provided /56 (--ip-address-type dualstack)"] if ctx.config.dualstack else []
+    return [f"cidr_block = {ctx.config.vpc_cidr}", *ipv6, "dns_support = on, dns_hostnames = on",
             f"tags = {STACK_TAG}={ctx.config.stack}"]
 
 
@@ -61,7 +62,8 @@ def _subnets(ctx: Context) -> list[str]:
     zones = zone_names(ctx)
     cidrs = subnet_cidrs(ctx.config.vpc_cidr, ctx.config.azs)
     ids = list(ctx.outputs.get("subnet_ids") or [])
-    return [f"subnet {ids[i] if i < len(ids) else NEW} = {cidr} in {zone}, no public IPs"
+    ipv6 = " and the /64 of its index in the VPC's IPv6 block" if ctx.config.dualstack else ""
+    return [f"subnet {ids[i] if i < len(ids) else NEW} = {cidr}{ipv6} in {zone}, no public IPs"
             for i, (zone, cidr) in enumerate(zip(zones, cidrs, strict=False))]
 
 
@@ -74,7 +76,9 @@ def _route_tables(ctx: Context) -> list[str]:
 def _endpoint(ctx: Context) -> list[str]:
     from s3gw.steps.endpoint import s3_service_name, wanted_policy
 
+    kind = "dualstack (S3's IPv4 and IPv6 prefix lists routed to it)" if ctx.config.dualstack else "ipv4"
     return [f"endpoint {ctx.outputs.get('endpoint_id') or NEW} = Gateway, {s3_service_name(ctx)}",
+            f"ip_address_type = {kind}",
             "route_table_ids = the subnets' route tables "
             + (" ".join(ctx.outputs.get("route_table_ids") or []) or NEW),
             f"prefix_list_id = {ctx.outputs.get('prefix_list_id') or NEW}",
@@ -95,9 +99,13 @@ def _security_group(ctx: Context) -> list[str]:
     from s3gw.steps.endpoint import s3_prefix_list_id
 
     if ctx.config.egress == "anywhere":
-        target = "0.0.0.0/0"
+        target = "0.0.0.0/0" + (" and ::/0" if ctx.config.dualstack else "")
     else:
         target = f"the S3 prefix list {ctx.outputs.get('prefix_list_id') or s3_prefix_list_id(ctx)}"
+        if ctx.config.dualstack:
+            from s3gw.steps.endpoint import s3_ipv6_prefix_list_id
+
+            target += f" and S3's IPv6 prefix list {s3_ipv6_prefix_list_id(ctx)}"
     return [f"name = {ctx.config.security_group_name}", "ingress = none",
             f"egress = TCP 443 to {target} only (the default allow-all rule revoked)"]
 
@@ -120,8 +128,10 @@ def _function(ctx: Context) -> list[str]:
     subnets = " ".join(ctx.outputs.get("subnet_ids") or []) or f"the {ctx.config.azs} private subnets"
     return [f"name = {ctx.outputs.get('function_name') or ctx.config.function_name}",
             f"runtime = {RUNTIME}, memory = {MEMORY_MB} MB, timeout = {TIMEOUT_SECONDS} s",
-            f"environment = BUCKET_NAME={bucket_name(ctx)}",
-            f"vpc = {subnets}, security group {ctx.outputs.get('security_group_id') or NEW}"]
+            f"environment = BUCKET_NAME={bucket_name(ctx)}"
+            + (", AWS_USE_DUALSTACK_ENDPOINT=true" if ctx.config.dualstack else ""),
+            f"vpc = {subnets}, security group {ctx.outputs.get('security_group_id') or NEW}"
+            + (", Ipv6AllowedForDualStack" if ctx.config.dualstack else "")]
 
 
 def _app_role(ctx: Context) -> list[str]:
