@@ -160,6 +160,16 @@ def test_a_brought_dualstack_vpc_whose_ipv6_leaves_by_an_egress_only_gateway(env
     assert code == 0, report
     assert report["family"] == "ipv6" and report["outside_refused"] is True
 
+    # The endpoint made ipv4 by hand: ::/0 → eigw now carries the IPv6 calls, out to S3 without aws:SourceVpce.
+    endpoint_id = json.loads(s3gw("outputs", "--output", "json", env=env).stdout)["endpoint_id"]
+    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, IpAddressType="ipv4")
+    code, report = invoke(env)
+    assert code == 3, report
+    assert "AccessDenied" in report["error"], report  # refused by the seal, not a timeout
+    assert f"left through {user['eigw']}" in report["diagnosis"] and "aws:SourceVpce" in report["diagnosis"]
+    assert s3gw("up", env=env).returncode == 0
+    assert invoke(env)[0] == 0
+
     gone = s3gw("down", "--yes", env=env)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     routes = ec2.describe_route_tables(RouteTableIds=[user["table"]])["RouteTables"][0]["Routes"]
