@@ -117,7 +117,8 @@ class VpcStep(Step):
         block = ctx.seen.get("vpc_cidr")  # what find read (a VPC's primary block cannot change)
         if block and block != ctx.config.vpc_cidr:
             drifts.append(Drift("cidr", f"its block is {block}, not the recorded {ctx.config.vpc_cidr}"))
-        if ctx.config.dualstack and not vpc_ipv6_block(ctx, wait=False):
+        made_now = ctx.seen.get("vpc_new") == ctx.outputs.get("vpc_id")  # asked with its block (associating)
+        if ctx.config.dualstack and not made_now and not vpc_ipv6_block(ctx, wait=False):
             drifts.append(Drift("ipv6", "it has no Amazon-provided IPv6 block (--ip-address-type dualstack)"))
         return drifts
 
