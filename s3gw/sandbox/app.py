@@ -369,6 +369,16 @@ class SandboxApp:
                                "The operation cannot be performed at this time. "
                                f"An update is in progress for resource: {function.arn}")
         request = _json_body(environ)
+        vpc = request.get("VpcConfig") if rest == "/configuration" else None
+        # Lambda keeps Ipv6AllowedForDualStack when an update's VpcConfig leaves it out, and refuses it true without
+        # subnets or groups: "Ipv6AllowedForDualStack cannot be true without subnet or security groups. Please remove
+        # Ipv6AllowedForDualStack value from your request and try again." (aws-cloudformation/cloudformation-
+        # coverage-roadmap#2061, a dual-stack function taken out of its VPC). moto replaces the whole VpcConfig.
+        ipv6 = None if vpc is None else bool(vpc.get("Ipv6AllowedForDualStack", function.ipv6_allowed))
+        if ipv6 and not (vpc.get("SubnetIds") and vpc.get("SecurityGroupIds")):  # type: ignore[union-attr]
+            return _json_error(400, "InvalidParameterValueException",
+                               "Ipv6AllowedForDualStack cannot be true without subnet or security groups. Please "
+                               "remove Ipv6AllowedForDualStack value from your request and try again.")
         if rest == "/configuration":
             refused = self.vpc_refused(account, region, request)
             if "Role" in request:
@@ -378,10 +388,14 @@ class SandboxApp:
         status, headers, body = self.forward(environ)
         if status != 200:
             return status, headers, body
+        answer = json.loads(body)
+        if ipv6 and "Ipv6AllowedForDualStack" not in vpc:  # type: ignore[operator]
+            glue.keep_lambda_ipv6(account, region, name)
+            answer.setdefault("VpcConfig", {})["Ipv6AllowedForDualStack"] = True
         vpc = request.get("VpcConfig")
         new_vpc = None if vpc is None else (vpc.get("SubnetIds") or [], vpc.get("SecurityGroupIds") or [])
         self.functions.updated(account, region, name, new_vpc)
-        return status, headers, _json(self.patch_configuration(json.loads(body), account, region))
+        return status, headers, _json(self.patch_configuration(answer, account, region))
 
     def delete_function(self, environ: dict[str, Any], account: str, region: str, name: str) -> Answer:
         function = glue.lambda_function(account, region, name)

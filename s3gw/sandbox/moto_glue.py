@@ -526,6 +526,13 @@ def lambda_function(account: str, region: str, name_or_arn: str, qualifier: str 
     )
 
 
+def keep_lambda_ipv6(account: str, region: str, name: str) -> None:
+    """Ipv6AllowedForDualStack stays on after an update whose VpcConfig left it out (SandboxApp.update_function)."""
+    function = _lambda_model(account, region, name)
+    if function is not None and function._vpc_config:
+        function._vpc_config = {**function._vpc_config, "Ipv6AllowedForDualStack": True}
+
+
 def save_function_logs(spec: FunctionSpec, log: str) -> None:
     """Best effort: the log also lands in CloudWatch Logs (/aws/lambda/<name>), as in AWS."""
     with contextlib.suppress(Exception):

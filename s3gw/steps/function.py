@@ -66,6 +66,8 @@ def wanted_configuration(ctx: Context) -> dict[str, Any]:
         # "Dual-stack and FIPS endpoints": AWS_USE_DUALSTACK_ENDPOINT), so that the probe really takes IPv6.
         vpc["Ipv6AllowedForDualStack"] = True
         variables["AWS_USE_DUALSTACK_ENDPOINT"] = "true"
+    else:  # said, not left out: an update that leaves it out keeps it (detach_from_vpc cites it)
+        vpc["Ipv6AllowedForDualStack"] = False
     return {
         "Runtime": RUNTIME,
         "Handler": HANDLER,
@@ -312,10 +314,16 @@ def detach_from_vpc(ctx: Context, name: str) -> bool:
         _wait_state(ctx, "Successful", "LastUpdateStatus", "waiting for the function's update to finish", name=name,
                     gone_ok=True)
 
+    detached: dict[str, Any] = {"SubnetIds": [], "SecurityGroupIds": []}
+    if (configuration.get("VpcConfig") or {}).get("Ipv6AllowedForDualStack"):
+        # Lambda keeps the flag when left out, then refuses it without subnets: "Ipv6AllowedForDualStack cannot be
+        # true without subnet or security groups" (aws-cloudformation/cloudformation-coverage-roadmap#2061).
+        detached["Ipv6AllowedForDualStack"] = False
+
     def update() -> dict[str, Any] | None:
         try:
             return lam.update_function_configuration(  # type: ignore[no-any-return]
-                FunctionName=name, VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
+                FunctionName=name, VpcConfig=detached)
         except Exception as exc:
             if is_code(exc, "ResourceNotFoundException"):  # deleted meanwhile: nothing to detach
                 return None
