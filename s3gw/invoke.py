@@ -87,6 +87,9 @@ def test_invoke(ctx: Context, put_key: str | None = None,
             report.diagnosis = (f"the stack is dualstack, but the function reached S3 over {report.family or 'IPv4'}"
                                 f" ({report.s3_host or 'S3'}): its IPv6 path is not tested")
             report.fix = "run 's3gw up' (Ipv6AllowedForDualStack and the dual-stack endpoint), then 's3gw verify'"
+        elif ctx.config.dualstack and (broken := _other_family_broken(ctx, function)):
+            report.ok = False
+            report.diagnosis, report.fix = broken
     else:
         report.error = f"unexpected answer: {payload_text[:300]}"
         report.diagnosis = "the function returned something that is not s3gw's handler's answer"
@@ -235,6 +238,21 @@ def diagnose(error_type: str, message: str) -> tuple[str, str]:
     if error_type in ("KeyError",) and "BUCKET_NAME" in message:
         return "the function has no BUCKET_NAME in its environment", "run 's3gw up' to repair its configuration"
     return f"the function failed with {error_type or 'an error'}", "read the log tail (-v) and run 's3gw verify'"
+
+
+def _other_family_broken(ctx: Context, function: str) -> tuple[str, str] | None:
+    """A dual-stack stack whose lister got through over IPv6: its IPv4 family checked too, from the describe calls
+    (s3gw.reach.s3_reach): an SDK client without the dual-stack endpoint, or an IPv4-only resolver, takes it."""
+    from s3gw.reach import fetch_snapshot, s3_reach
+
+    vpc = ctx.aws.lambda_.get_function_configuration(FunctionName=function).get("VpcConfig") or {}
+    subnet_ids, group_ids = list(vpc.get("SubnetIds") or []), list(vpc.get("SecurityGroupIds") or [])
+    path = s3_reach(ctx.config.region, subnet_ids, group_ids, **fetch_snapshot(ctx.aws.ec2, subnet_ids, group_ids))
+    broken = path.reason
+    if broken is None:
+        return None
+    return (f"the function reached S3 over IPv6, but the IPv4 family of the path is broken: {broken.name}: "
+            f"{broken.detail}", "run 's3gw up' (it repairs this), then test-invoke again")
 
 
 def _not_over_ipv6(ctx: Context, function: str, timed_out: bool) -> tuple[str, str] | None:

@@ -105,6 +105,15 @@ def test_dualstack_stack_reaches_s3_over_ipv6_through_the_endpoint(env: dict[str
     assert verified.returncode == 3
     assert f"{endpoint_id} is ipv4" in verified.stdout
 
+    # And the IPv4 family: its egress rule revoked by hand, the IPv6 call still gets through; test-invoke names it.
+    ec2.revoke_security_group_egress(GroupId=outputs["security_group_id"], IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": lists["IPv4"]}]}])
+    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, IpAddressType="dualstack")
+    code, report = invoke(env)
+    assert code == 3 and report["family"] == "ipv6", report
+    assert "IPv4 family of the path is broken: security groups: egress 443" in report["diagnosis"], report
+
+    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, IpAddressType="ipv4")
     repaired = s3gw("up", env=env)  # the recorded setting: no option needed
     assert repaired.returncode == 0, repaired.stderr
     assert "IpAddressType is ipv4, not dualstack" in repaired.stderr
