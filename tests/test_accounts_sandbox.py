@@ -203,8 +203,11 @@ class _FakeS3:
 
 
 def _fake_ctx(states: list[str]) -> Any:
+    from s3gw.config import make_config
+
+    # A real config: a fake one misses each setting added later (it broke on --ip-address-type's `dualstack`).
     return SimpleNamespace(
-        outputs={"function_name": "f", "bucket": "b"}, config=SimpleNamespace(stack="s"), active_wait=5.0,
+        outputs={"function_name": "f", "bucket": "b"}, config=make_config(stack="s", region=REGION), active_wait=5.0,
         aws=SimpleNamespace(lambda_=_FakeLambda(states), s3=_FakeS3()), progress=lambda _: None,
         sleep=lambda _: None, progress_every=30.0, live=None, wait_deadline=None)
 
