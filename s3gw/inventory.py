@@ -84,7 +84,9 @@ def stack_resources(ctx: Context, buckets: list[str] | None = None,
         "functions": lambda: function(ctx.config.function_name),
         "buckets": stack_buckets,
     }
-    if ctx.config.code or ctx.outputs.get("app_function_name"):  # your function and its role (steps.app)
+    # Your function and its role (steps.app), by the names the stack gives them: when the stack has one, or when
+    # the look is the widest (down --from-tags: the state that would say so is lost).
+    if ctx.config.code or ctx.outputs.get("app_function_name") or buckets is None:
         reads["app_roles"] = lambda: role(ctx.outputs.get("app_role_name") or ctx.config.app_role_name)
         reads["app_functions"] = lambda: function(ctx.outputs.get("app_function_name") or ctx.config.app_function_name)
     found = dict(zip(reads, at_once(ctx, *reads.values()), strict=True))

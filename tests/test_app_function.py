@@ -404,3 +404,21 @@ def test_up_killed_at_a_call_for_your_function_resumes_without_a_duplicate(
     assert engine.status(config, lambda message: None).clean
     assert engine.down(config, lambda message: None).complete
     assert lam.list_functions()["Functions"] == [] and iam.list_roles()["Roles"] == []
+
+
+def test_down_from_tags_finds_your_function_and_its_role_when_the_state_is_lost(sandbox_url: str,
+                                                                                tmp_path: Path) -> None:
+    import boto3
+
+    state_dir, stack = tmp_path / "state", "app5"
+    code = write_app(tmp_path / "code", "m")
+    assert s3gw_on(sandbox_url, state_dir, stack, "up", "--azs", "1", "--code", str(code), "--handler",
+                   "app.handler").exit_code == 0
+    (state_dir / f"{stack}.json").unlink()
+    gone = s3gw_on(sandbox_url, state_dir, stack, "down", "--from-tags", "--yes")
+    assert gone.exit_code == 0, gone.stderr
+    options = dict(region_name="eu-west-1", endpoint_url=sandbox_url, aws_access_key_id="testing",
+                   aws_secret_access_key="testing")
+    names = [f["FunctionName"] for f in boto3.client("lambda", **options).list_functions()["Functions"]]
+    roles = [r["RoleName"] for r in boto3.client("iam", **options).list_roles()["Roles"]]
+    assert f"{stack}-app" not in names and f"{stack}-app-role" not in roles
