@@ -68,8 +68,11 @@ class AppFunctionStep(FunctionStep):
             "Timeout": config.timeout or DEFAULT_TIMEOUT,
             "MemorySize": config.memory or DEFAULT_MEMORY,
             "Environment": {"Variables": variables},
+            # IPv6 out in a dual-stack stack, as the probe (steps.function.wanted_configuration cites it); said either
+            # way, since an update that leaves it out keeps it.
             "VpcConfig": {"SubnetIds": list(ctx.outputs["subnet_ids"]),
-                          "SecurityGroupIds": [ctx.outputs["security_group_id"]]},
+                          "SecurityGroupIds": [ctx.outputs["security_group_id"]],
+                          "Ipv6AllowedForDualStack": bool(config.dualstack)},
         }
 
     def description(self, ctx: Context) -> str:
