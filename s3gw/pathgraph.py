@@ -80,7 +80,8 @@ def from_status(report: Any) -> Node:
 # verify's checks by the hop they are about: (the check's name, or a prefix of it, with the hop).
 _CHECKS = (("function", "function"), ("security groups", "security_group"), ("egress", "security_group"),
            ("role", "role"), ("subnets", "subnets"), ("one endpoint", "subnets"), (": route table", "subnets"),
-           (": route to S3", "route_tables"), ("endpoint", "endpoint"))
+           (": route to S3", "route_tables"), (": IPv6 route to S3", "route_tables"), (": IPv6 block", "subnets"),
+           ("endpoint", "endpoint"))
 
 
 def _hop_of(check_name: str) -> str:

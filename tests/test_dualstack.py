@@ -141,3 +141,12 @@ def test_a_brought_vpc_is_never_given_ipv6_nor_its_endpoint_retyped(mocked: None
         engine.plan(make_test_config(tmp_path, vpc_id=dual["VpcId"], ip_address_type="dualstack"), lambda m: None)
     assert ec2.describe_vpc_endpoints(VpcEndpointIds=[theirs["VpcEndpointId"]])["VpcEndpoints"][0][
         "IpAddressType"] == "ipv4"
+
+
+def test_the_ipv6_links_hang_under_their_hops_in_the_graph() -> None:
+    from s3gw.pathgraph import _hop_of
+
+    assert _hop_of("subnet-1: IPv6 route to S3") == "route_tables"
+    assert _hop_of("subnet-1: IPv6 block") == "subnets"
+    assert _hop_of("endpoint IP address type") == "endpoint"
+    assert _hop_of("security groups: egress 443 (IPv6)") == "security_group"
