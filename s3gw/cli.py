@@ -964,6 +964,11 @@ def demo(keep: bool, output: str, verbose: bool, no_color: bool) -> None:
     sys.exit(0 if ok else EXIT_CHECK)
 
 
+from s3gw.audit_command import audit as _audit  # noqa: E402  (click only: `s3gw --help` stays light)
+
+cli.add_command(_audit)
+
+
 def main() -> None:
     cli(prog_name="s3gw")
 

@@ -797,3 +797,65 @@ def _egress_link_v6(security_group_ids: Sequence[str], security_groups: list[Sna
     return Link(name, False, f"{groups} allow no TCP 443 to {target}: the function's IPv6 calls to S3 are dropped",
                 f"aws ec2 authorize-security-group-egress --group-id {first} --ip-permissions "
                 f"IpProtocol=tcp,FromPort=443,ToPort=443,PrefixListIds=[{{PrefixListId={target}}}]")
+
+
+# --- every subnet's way to a service (issue 24, `s3gw audit`) -----------------------------------------------------
+
+# The path kinds `audit` names, by the target that wins (route priority, above). A Gateway Load Balancer endpoint is
+# how a firewall sits in a route (AWS Network Firewall's endpoints are of that type); other targets (a virtual private
+# gateway, a NAT instance's network interface, a local or carrier gateway) are "other".
+PATH_KINDS = ("endpoint", "nat", "igw", "eigw", "tgw", "firewall", "peering", "none", "other")
+
+
+def path_kind(target: str, endpoints: Iterable[Snapshot] = ()) -> str:
+    if target.startswith("nat-"):
+        return "nat"
+    if target.startswith("igw-"):
+        return "igw"
+    if target.startswith("eigw-"):
+        return "eigw"
+    if target.startswith("tgw-"):
+        return "tgw"
+    if target.startswith("pcx-"):
+        return "peering"
+    if target.startswith("vpce-") and "firewall" in target_kind(target, endpoints):
+        return "firewall"
+    return "other"
+
+
+@dataclass(frozen=True)
+class ServicePath:
+    """How a subnet's traffic to one AWS service's prefix list goes: `path` (PATH_KINDS) by `target`, decided by
+    the route `via` ("0.0.0.0/0 → nat-…", "pl-… → vpce-…") of table `table_id`."""
+
+    path: str
+    target: str
+    via: str
+    table_id: str
+
+
+def service_path(subnet: Snapshot, route_tables: Iterable[Snapshot], endpoints: Iterable[Snapshot],
+                 prefix_list: Snapshot | None, service: str) -> ServicePath:
+    """The way one subnet's traffic to `service` (com.amazonaws.<region>.s3 or .dynamodb, whose managed prefix list is
+    `prefix_list`) takes, by the route priority rules above: a usable gateway endpoint of that service when every
+    range of the list is routed to it, else the first way out that takes a range (a NAT gateway named first), else
+    none (dropped)."""
+    subnet_id, vpc_id = str(subnet.get("SubnetId", "")), str(subnet.get("VpcId", ""))
+    endpoints = list(endpoints)
+    table = effective_route_table(subnet_id, vpc_id, route_tables)
+    if table is None:
+        return ServicePath("none", "", f"no route table for {subnet_id}", "")
+    table_id = str(table["RouteTableId"])
+    by_id = {e["VpcEndpointId"]: e for e in endpoints if e.get("VpcEndpointId")}
+    usable = next((e_id for e_id, route in _candidate_endpoints(table, by_id, prefix_list)
+                   if _endpoint_problem(e_id, route, by_id.get(e_id), table_id, vpc_id, service) is None), None)
+    hops = s3_hops(table, prefix_list, usable)
+    leaving = sorted((hop for hop in hops if hop.leaves), key=lambda hop: (not hop.target.startswith("nat-"),
+                                                                            hop.target))
+    if leaving:
+        hop = leaving[0]
+        return ServicePath(path_kind(hop.target, endpoints), hop.target, f"{hop.destination} → {hop.target}", table_id)
+    if usable and hops and all(hop.route is not None and hop.target == usable for hop in hops):
+        list_id = (prefix_list or {}).get("PrefixListId") or service
+        return ServicePath("endpoint", usable, f"{list_id} → {usable}", table_id)
+    return ServicePath("none", "", f"{table_id} has no route to {service}", table_id)

@@ -791,3 +791,49 @@ def model_s3_ipv6() -> None:
     VPCs.delete_vpc_endpoints = delete_vpc_endpoints  # type: ignore[method-assign]
     VPCEndPoint.modify = modify  # type: ignore[method-assign]
     _ipv6_patched = True
+
+
+# --- each region's own S3 ranges (issue 24: cross-region S3 in flow logs) ------------------------------------------
+
+# moto 5.2 gives every region's com.amazonaws.<region>.s3 list the same three us-east-1 ranges (52.216.0.0/15,
+# 3.5.0.0/19, 54.231.0.0/16, which ip-ranges.json lists for S3 in us-east-1). In AWS each region's list holds that
+# region's S3 ranges and no other's: ip-ranges.json gives every S3 prefix one region (VPC User Guide, "AWS IP address
+# ranges": docs.aws.amazon.com/vpc/latest/userguide/aws-ip-ranges.html), and a gateway endpoint, which routes its
+# region's list, "does not support cross-Region requests" (PrivateLink guide, "Gateway endpoints for Amazon S3").
+# So the sandbox keeps moto's ranges for us-east-1 and gives every other region a /24 of its own inside 3.5.0.0/16
+# (an S3 block of ip-ranges.json): the figures are the sandbox's stand-ins, the behaviour (no two regions share a
+# range) is AWS's.
+_regional_s3_patched = False
+
+
+def regional_s3_cidr(region: str) -> str | None:
+    """The sandbox's stand-in S3 range for a region other than us-east-1 (None: moto's ranges stay)."""
+    if region == "us-east-1":
+        return None
+    import zlib
+
+    from s3gw.config import known_regions
+
+    ordered = sorted(known_regions())  # one /24 each, none shared
+    index = ordered.index(region) if region in ordered else len(ordered) + zlib.crc32(region.encode()) % 32
+    return f"3.{5 + index // 128}.{128 + index % 128}.0/24"
+
+
+def model_regional_s3_ranges() -> None:
+    global _regional_s3_patched
+    if _regional_s3_patched:
+        return
+    from moto.ec2.models.managed_prefixes import ManagedPrefixListBackend
+
+    default_lists = ManagedPrefixListBackend.create_default_pls
+
+    def create_default_pls(self: Any) -> None:
+        default_lists(self)
+        cidr = regional_s3_cidr(self.region_name)
+        name = f"com.amazonaws.{self.region_name}.s3"
+        for prefix_list in self.managed_prefix_lists.values() if cidr else []:
+            if prefix_list.prefix_list_name == name:
+                prefix_list.entries = {prefix_list.version: [{"Cidr": cidr, "Description": "default"}]}
+
+    ManagedPrefixListBackend.create_default_pls = create_default_pls
+    _regional_s3_patched = True

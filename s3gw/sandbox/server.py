@@ -71,6 +71,7 @@ class Sandbox:
             glue.route_gateway_endpoint_tables()
             glue.answer_gone_endpoints_as_ec2()
             glue.model_s3_ipv6()  # after the two above: it wraps what they patched
+            glue.model_regional_s3_ranges()
             glue.look_up_keys_in_existing_partitions()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
             root = Path(self._workdir.name)

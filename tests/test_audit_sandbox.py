@@ -1,0 +1,166 @@
+"""`s3gw audit` on the sandbox (issue 24): a hand-made VPC whose private subnets reach S3 through a NAT gateway, the
+measurements seeded as a user of the real APIs would (PutMetricData into AWS/NATGateway; flow-log records in the
+default format, version 2, put into the flow log's CloudWatch Logs group), then the audit's report."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from click.testing import CliRunner
+
+from s3gw.cli import cli
+from tests.sandbox_fixtures import KEYS, make_zip
+
+REGION = "us-east-1"  # a region with a NAT rate on record (pricing.NAT_RATES)
+OTHER = "eu-west-1"
+GB = 2**30
+DAY = 86400
+
+
+def client(url: str, service: str, region: str = REGION) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=url, aws_access_key_id="testing",
+                        aws_secret_access_key="testing",
+                        config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+
+
+def s3_cidr(url: str, region: str) -> str:
+    ec2 = client(url, "ec2", region)
+    listed = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.s3"]}])["PrefixLists"][0]
+    return str(ec2.get_managed_prefix_list_entries(PrefixListId=listed["PrefixListId"])["Entries"][0]["Cidr"])
+
+
+def address_in(cidr: str, host: int = 7) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_network(cidr)[host])
+
+
+def audit(url: str, tmp_path: Any, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["audit", "--region", REGION, "--endpoint-url", url, *args], env=KEYS,
+                              catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def scene(sandbox_url: str) -> dict[str, Any]:
+    """VPC, a public subnet with an internet gateway and a NAT gateway, two private subnets on one table whose
+    0.0.0.0/0 goes to the NAT, a Lambda function in the first; NAT metrics and flow-log records seeded."""
+    url = sandbox_url
+    ec2, logs, cw = client(url, "ec2"), client(url, "logs"), client(url, "cloudwatch")
+    iam, lam = client(url, "iam"), client(url, "lambda")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    public_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.associate_route_table(RouteTableId=public_table, SubnetId=public)
+    allocation = ec2.allocate_address(Domain="vpc")
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation["AllocationId"])["NatGateway"]
+    nat_id, nat_eni = nat["NatGatewayId"], nat["NatGatewayAddresses"][0]["NetworkInterfaceId"]
+    private_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat_id)
+    privates = []
+    for index, zone in ((1, "a"), (2, "b")):
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{index}.0/24", AvailabilityZone=f"{REGION}{zone}")
+        privates.append(subnet["Subnet"]["SubnetId"])
+        ec2.associate_route_table(RouteTableId=private_table, SubnetId=privates[-1])
+    group = ec2.create_security_group(GroupName="fn", Description="fn", VpcId=vpc)["GroupId"]
+    role = iam.create_role(RoleName="audit-fn", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    lam.create_function(FunctionName="orders", Runtime="python3.12", Role=role, Handler="handler.handler",
+                        Code={"ZipFile": make_zip({"handler.py": "def handler(e, c):\n    return 1\n"})},
+                        VpcConfig={"SubnetIds": [privates[0]], "SecurityGroupIds": [group]})
+    enis = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [privates[0]]}])
+    lambda_eni = next(e for e in enis["NetworkInterfaces"] if e["Description"] == "AWS Lambda VPC ENI-orders")
+    # NAT metrics: 300 GB over 14 days, a day's Sum at a time, both directions (as AWS publishes them).
+    now = time.time()
+    cw.put_metric_data(Namespace="AWS/NATGateway", MetricData=[
+        {"MetricName": metric, "Dimensions": [{"Name": "NatGatewayId", "Value": nat_id}],
+         "Timestamp": now - (day + 0.5) * DAY, "Value": share * GB / 14, "Unit": "Bytes"}
+        for day in range(14) for metric, share in (("BytesOutToDestination", 100), ("BytesInFromDestination", 200))])
+    # Flow logs on the VPC, into CloudWatch Logs; each interface's records in its own stream.
+    logs.create_log_group(logGroupName="vpc-flow-logs")
+    ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL", LogGroupName="vpc-flow-logs",
+                         DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs")
+    in_region, elsewhere = address_in(s3_cidr(url, REGION)), address_in(s3_cidr(url, OTHER))
+    ip = lambda_eni["PrivateIpAddress"]
+    start = int(now - 2 * DAY)
+
+    def record(eni: str, src: str, dst: str, sport: int, dport: int, size: int, action: str = "ACCEPT") -> str:
+        return f"2 123456789012 {eni} {src} {dst} {sport} {dport} 6 100 {size} {start} {start + 60} {action} OK"
+
+    lambda_records = [
+        record(lambda_eni["NetworkInterfaceId"], ip, in_region, 49152, 443, 3 * GB),  # to S3 in the region
+        record(lambda_eni["NetworkInterfaceId"], in_region, ip, 443, 49152, 5 * GB),  # S3's answers
+        record(lambda_eni["NetworkInterfaceId"], ip, elsewhere, 49153, 443, 2 * GB),  # a bucket in eu-west-1
+        record(lambda_eni["NetworkInterfaceId"], ip, in_region, 49154, 443, 9 * GB, "REJECT"),  # never left
+    ]
+    nat_records = [record(nat_eni, ip, in_region, 49152, 443, 3 * GB)]  # the same bytes, seen again at the NAT
+    for eni, records in ((lambda_eni["NetworkInterfaceId"], lambda_records), (nat_eni, nat_records)):
+        stream = f"{eni}-all"
+        logs.create_log_stream(logGroupName="vpc-flow-logs", logStreamName=stream)
+        logs.put_log_events(logGroupName="vpc-flow-logs", logStreamName=stream,
+                            logEvents=[{"timestamp": (start + 60) * 1000, "message": m} for m in records])
+    return {"url": url, "vpc": vpc, "privates": privates, "public": public, "nat": nat_id, "table": private_table,
+            "public_ip": allocation["PublicIp"]}
+
+
+def findings(document: dict[str, Any], service: str = "s3") -> dict[str, dict[str, Any]]:
+    return {f["subnet_id"]: f for f in document["findings"] if f["service"] == service}
+
+
+def test_audit_reports_the_nat_path_its_bytes_and_cost(scene: dict[str, Any], tmp_path: Any) -> None:
+    result = audit(scene["url"], tmp_path, "--output", "json", "--since", "14d")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["schema"] == 1
+    s3 = findings(document)
+    first, second = (s3[s] for s in scene["privates"])
+    for finding in (first, second):
+        assert finding["path"] == "nat"
+        assert finding["via"] == f"0.0.0.0/0 → {scene['nat']}"
+        assert finding["route_table_id"] == scene["table"]
+        assert finding["vpc_id"] == scene["vpc"] and finding["region"] == REGION
+        assert finding["account"] == "123456789012"
+        assert finding["bytes_source"] == "flow-logs"
+    assert {"kind": "lambda", "name": "orders"}.items() <= first["workloads"][0].items()
+    # In-region S3 both ways (8 GB), the REJECTed record and the NAT's own copy left out; eu-west-1's S3 apart.
+    assert first["bytes"] == 8 * GB
+    assert first["cross_region_bytes"] == 2 * GB
+    assert second["bytes"] == 0 and second["workloads"] == []
+    # $0.045/GB (pricing.NAT_RATES us-east-1): 8 GB in 14 days is 8 / 14 * 30 GB a month.
+    assert first["monthly_cost_usd"] == round(8 / 14 * 30 * 0.045, 2)
+    assert "2026" in first["cost_source"]
+    # The NAT's own metrics: 300 GB in 14 days.
+    nat = document["regions"][0]["nat_gateways"][scene["nat"]]
+    assert nat["bytes"] == pytest.approx(300 * GB, rel=1e-6)
+    assert first["fix"] == (f"s3gw up --stack ep-{scene['vpc']} --region {REGION} --endpoint-url {scene['url']} "
+                            f"--vpc-id {scene['vpc']} --endpoint-only --route-table-ids {scene['table']} "
+                            "--services s3,dynamodb")
+    dynamodb = findings(document, "dynamodb")
+    assert dynamodb[scene["privates"][0]]["path"] == "nat" and dynamodb[scene["privates"][0]]["bytes"] == 0
+    assert s3[scene["public"]]["path"] == "igw"
+
+
+def test_text_and_markdown_say_the_same(scene: dict[str, Any], tmp_path: Any) -> None:
+    text = audit(scene["url"], tmp_path).stdout
+    markdown = audit(scene["url"], tmp_path, "--output", "markdown").stdout
+    for output in (text, markdown):
+        assert scene["privates"][0] in output and "nat" in output and "lambda:orders" in output
+        assert "8.00 GB" in output and "$0.77/month" in output and f"--vpc-id {scene['vpc']}" in output
+    assert "| VPC | subnet |" in markdown
+
+
+def test_a_region_with_nothing_is_one_line(scene: dict[str, Any], tmp_path: Any) -> None:
+    result = audit(scene["url"], tmp_path, "--regions", "ap-southeast-2")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    # The region's default VPC only (moto makes one, as AWS does): its subnets go out the internet gateway.
+    assert len(lines) == 2 and lines[0].startswith("123456789012 ap-southeast-2: nothing through a NAT gateway")
