@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from s3gw.config import ENDPOINT_ONLY_SERVICES
 from s3gw.errors import UsageError
 from s3gw.pricing import NAT_RATES, PAGE, nat_cost_line
 from s3gw.reach import ServicePath, service_path
@@ -487,7 +488,13 @@ def _add_fixes(findings: list[Finding], region: str, options: Sequence[str]) -> 
     for finding in findings:
         if finding.path in _FIXABLE and finding.route_table_id:
             by_vpc.setdefault(finding.vpc_id, []).append(finding)
-    for vpc_id, mine in by_vpc.items():
+    for vpc_id, found in by_vpc.items():
+        for finding in found:
+            if finding.service not in ENDPOINT_ONLY_SERVICES:
+                finding.notes.append(f"s3gw cannot make a {finding.service} endpoint-only stack yet: no fix command")
+        mine = [f for f in found if f.service in ENDPOINT_ONLY_SERVICES]
+        if not mine:
+            continue
         tables = sorted({f.route_table_id for f in mine})
         services = [s for s in SERVICES if any(f.service == s for f in mine)]
         command = " ".join(["s3gw up", "--stack", fix_stack_name(vpc_id), "--region", region, *options, "--vpc-id",

@@ -257,6 +257,14 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--allow-principal", "allow_principal", multiple=True, metavar="ARN",
                      help="Exempt this IAM role or user from the seal (repeatable; recorded for later runs)."),
         click.option("--no-allow-principals", is_flag=True, help="Drop every recorded --allow-principal."),
+        click.option("--endpoint-only", is_flag=True, default=None,
+                     help="A stack that is only the gateway endpoint on --route-table-ids of --vpc-id (`s3gw audit`'s "
+                          "fix); down takes off only what it added."),
+        click.option("--route-table-ids", metavar="RTB,...", help="With --endpoint-only: the tables to route."),
+        click.option("--services", metavar="s3[,dynamodb]", help="With --endpoint-only: the endpoints (default s3)."),
+        click.option("--endpoint-policy", type=click.Choice(("full", "scoped")),
+                     help="With --endpoint-only: AWS's default full access (default), or the account's own "
+                          "resources only."),
         click.option("--allow-aws-services/--no-allow-aws-services", default=None,
                      help="Let AWS services past the seal: log delivery, Inventory, AWS Config, Macie (service "
                           "principals, forward access sessions, service-linked roles; recorded for later runs)."),
@@ -369,7 +377,8 @@ def sandbox_missing(exc: ImportError) -> S3gwError | None:
 _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "output", "verbose",
                 "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "allow_aws_services", "zones", "state_url",
                 "adopt", "vpc_id", "subnet_ids", "max_concurrency", "retag_bucket", "code", "handler", "runtime",
-                "memory", "timeout", "env", "app_name", "adopt_functions", "keep_security_groups", "ip_address_type"}
+                "memory", "timeout", "env", "app_name", "adopt_functions", "keep_security_groups", "ip_address_type",
+                "endpoint_only", "route_table_ids", "services", "endpoint_policy"}
 
 
 @click.group(cls=Group, context_settings=CONTEXT)

@@ -115,6 +115,12 @@ class StackConfig:
     adopt_functions: tuple[str, ...] | None = None
     keep_security_groups: bool | None = None
     ip_address_type: str = "ipv4"  # --ip-address-type; recorded in the settings
+    # An endpoint-only stack (issue 24, `up --endpoint-only`): only the gateway endpoint(s) of --services on the
+    # --route-table-ids of --vpc-id; AWS's default full-access endpoint policy unless --endpoint-policy scoped.
+    endpoint_only: bool | None = None
+    route_table_ids: tuple[str, ...] | None = None
+    services: tuple[str, ...] | None = None
+    endpoint_policy: str | None = None
 
     @property
     def dualstack(self) -> bool:
@@ -425,6 +431,10 @@ def make_config(
     adopt_functions: tuple[str, ...] | list[str] | None = None,
     keep_security_groups: bool | None = None,
     ip_address_type: str | None = None,
+    endpoint_only: bool | None = None,
+    route_table_ids: str | None = None,
+    services: str | None = None,
+    endpoint_policy: str | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
@@ -436,13 +446,16 @@ def make_config(
                                      "timeout": timeout, "env": env or None, "app_name": app_name,
                                      "adopt_functions": adopt_functions or None,
                                      "keep_security_groups": keep_security_groups or None,
-                                     "ip_address_type": ip_address_type}.items()
+                                     "ip_address_type": ip_address_type, "endpoint_only": endpoint_only or None,
+                                     "route_table_ids": route_table_ids, "services": services,
+                                     "endpoint_policy": endpoint_policy}.items()
                       if v is not None)
     for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
                         "state_dir": state_dir, "state": state_url, "vpc_cidr": vpc_cidr, "bucket": bucket,
                         "egress": egress, "zones": zones, "vpc_id": vpc_id, "subnet_ids": subnet_ids,
                         "code": code, "handler": handler, "runtime": runtime, "function_name": app_name,
-                        "ip_address_type": ip_address_type}.items():
+                        "ip_address_type": ip_address_type, "route_table_ids": route_table_ids,
+                        "services": services, "endpoint_policy": endpoint_policy}.items():
         if value == "":
             raise UsageError(f"--{name.replace('_', '-')} is empty", "give a value, or leave the option out")
     if adopt_functions and not adopt:
@@ -453,6 +466,7 @@ def make_config(
     if adopt_functions and bucket is None:  # --adopt names functions only: the bucket stays the stack's own
         adopt, given = None, given - {"adopt"}
     check_bring_your_own(bool(adopt), bucket, vpc_id, subnet_ids, given)
+    check_endpoint_only(bool(endpoint_only), given)
     if output not in OUTPUT_CHOICES:
         raise UsageError(f"invalid output {output!r}", "use text or json")
     validate_environment()
@@ -497,7 +511,77 @@ def make_config(
                                                                      for n in adopt_functions})),
         keep_security_groups=True if keep_security_groups else None,
         ip_address_type=validate_ip_address_type("ipv4" if ip_address_type is None else ip_address_type),
+        endpoint_only=True if endpoint_only else None,
+        route_table_ids=None if route_table_ids is None else validate_route_table_ids(route_table_ids),
+        services=None if services is None else validate_services(services),
+        endpoint_policy=None if endpoint_policy is None else validate_endpoint_policy(endpoint_policy),
     )
+
+
+# --- an endpoint-only stack (issue 24) -------------------------------------------------------------------------
+
+# The services an endpoint-only stack makes a gateway endpoint for. DynamoDB waits for its endpoint step (the
+# DynamoDB lane): until then --services dynamodb is refused in one line rather than half done.
+ENDPOINT_ONLY_SERVICES = ("s3",)
+SERVICE_NAMES = ("s3", "dynamodb")
+ENDPOINT_POLICIES = ("full", "scoped")
+_RTB_ID_RE = re.compile(r"rtb-[0-9a-f]{8,17}")
+# Options that shape the full stack (its bucket, function, subnets): not part of an endpoint-only stack.
+_FULL_STACK_ONLY = ("bucket", "adopt", "subnet_ids", "code", "handler", "runtime", "memory", "timeout", "env",
+                    "app_name", "adopt_functions", "keep_security_groups", "allow_principals", "allow_aws_services",
+                    "egress", "vpc_cidr", "azs", "zones")
+
+
+def check_endpoint_only(endpoint_only: bool, given: frozenset[str]) -> None:
+    """--endpoint-only needs --vpc-id and --route-table-ids; --route-table-ids, --services and --endpoint-policy
+    belong to it; the full stack's options do not."""
+    own = sorted(given & {"route_table_ids", "services", "endpoint_policy"})
+    if not endpoint_only:
+        if own:
+            raise UsageError(f"--{own[0].replace('_', '-')} goes with --endpoint-only",
+                             "s3gw up --endpoint-only --vpc-id vpc-... --route-table-ids rtb-...")
+        return
+    for needed in ("vpc_id", "route_table_ids"):
+        if needed not in given:
+            raise UsageError(f"--endpoint-only needs --{needed.replace('_', '-')}",
+                             "s3gw up --endpoint-only --vpc-id vpc-... --route-table-ids rtb-a,rtb-b")
+    other = sorted(given & set(_FULL_STACK_ONLY))
+    if other:
+        raise UsageError(f"--{other[0].replace('_', '-')} is an option of the full stack, not of --endpoint-only",
+                         "leave it out")
+
+
+def validate_route_table_ids(value: object) -> tuple[str, ...]:
+    names = [s.strip() for s in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not names or not all(
+            isinstance(s, str) and _RTB_ID_RE.fullmatch(s) for s in names) or len(set(names)) != len(names):
+        raise UsageError(f"invalid --route-table-ids {value!r}", "route table ids, each once, comma-separated: "
+                         "rtb-a,rtb-b")
+    return tuple(names)
+
+
+def validate_services(value: object) -> tuple[str, ...]:
+    names = [s.strip() for s in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not names or not all(s in SERVICE_NAMES for s in names) \
+            or len(set(names)) != len(names):
+        raise UsageError(f"invalid --services {value!r}", "s3, dynamodb, or s3,dynamodb")
+    missing = [s for s in names if s not in ENDPOINT_ONLY_SERVICES]
+    if missing:
+        raise UsageError(f"--services {missing[0]}: s3gw cannot make a {missing[0]} endpoint-only stack yet",
+                         f"use --services {','.join(ENDPOINT_ONLY_SERVICES)}")
+    return tuple(s for s in SERVICE_NAMES if s in names)
+
+
+def validate_endpoint_only(value: object) -> bool:
+    if value is not True:
+        raise UsageError(f"invalid endpoint_only {value!r}", "true, or left out")
+    return True
+
+
+def validate_endpoint_policy(value: object) -> str:
+    if value not in ENDPOINT_POLICIES:
+        raise UsageError(f"invalid --endpoint-policy {value!r}", "full (AWS's default) or scoped")
+    return str(value)
 
 
 # The user's function. Lambda's limits: MemorySize 128-10240 MB and Timeout 1-900 s (botocore's Lambda model,
@@ -703,7 +787,9 @@ def validate_settings(settings: dict[str, object], where: str, region: str = "")
         "memory": validate_memory, "timeout": validate_timeout, "env": listed(validate_env),
         "app_name": lambda v: validate_app_name(v, ""), "keep_security_groups": validate_flag,
         "adopt_functions": listed(lambda v: [validate_app_name(n, "", "--function") for n in v]),
-        "ip_address_type": validate_ip_address_type}
+        "ip_address_type": validate_ip_address_type, "endpoint_only": validate_endpoint_only,
+        "route_table_ids": listed(validate_route_table_ids), "services": listed(validate_services),
+        "endpoint_policy": validate_endpoint_policy}
     for key, value in settings.items():
         if key not in checks or value is None:
             continue  # a setting another s3gw feature records is that feature's to check
@@ -742,7 +828,8 @@ def validate_recorded_code(code: object) -> str:
 
 SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "adopt", "vpc_id", "subnet_ids",
             "allow_aws_services", "code", "handler", "runtime", "memory", "timeout", "env", "app_name",
-            "adopt_functions", "keep_security_groups", "ip_address_type")
+            "adopt_functions", "keep_security_groups", "ip_address_type", "endpoint_only", "route_table_ids",
+            "services", "endpoint_policy")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
@@ -750,7 +837,7 @@ def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:
     `up --egress anywhere` does not call the stack drifted. A new VPC CIDR cannot be applied."""
     validate_settings(recorded, f"state file {config.state_where}", config.region)
     updates = {key: recorded[key] for key in SETTINGS if key not in config.given and recorded.get(key) is not None}
-    for key in ("allow_principals", "subnet_ids", "adopt_functions"):  # a JSON list in the state file
+    for key in ("allow_principals", "subnet_ids", "adopt_functions", "route_table_ids", "services"):  # JSON lists
         if key in updates:
             updates[key] = tuple(updates[key])
     if "env" in updates:

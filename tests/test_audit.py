@@ -60,3 +60,25 @@ def test_path_kinds_by_route_priority() -> None:
                        service)
     assert way.path == "firewall"
     assert service_path(SUBNET, [table()], [], PL, service).path == "none"
+
+
+def test_endpoint_only_bad_input_is_one_line_and_exit_2() -> None:
+    from click.testing import CliRunner
+
+    from s3gw.cli import cli
+
+    base = ["up", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"]
+    cases = {
+        ("--endpoint-only", "--vpc-id", "vpc-0123456789abcdef0", "--route-table-ids", "rtb-0123456789abcdef0",
+         "--services", "s3,dynamodb"): "--services dynamodb: s3gw cannot make a dynamodb endpoint-only stack yet",
+        ("--route-table-ids", "rtb-0123456789abcdef0"): "--route-table-ids goes with --endpoint-only",
+        ("--endpoint-only", "--vpc-id", "vpc-0123456789abcdef0"): "--endpoint-only needs --route-table-ids",
+        ("--endpoint-only", "--vpc-id", "vpc-0123456789abcdef0", "--route-table-ids", "rtb-0123456789abcdef0",
+         "--bucket", "b-1"): "--bucket is an option of the full stack, not of --endpoint-only",
+        ("--endpoint-only", "--vpc-id", "vpc-0123456789abcdef0", "--route-table-ids", "subnet-1"):
+            "invalid --route-table-ids",
+    }
+    for args, said in cases.items():
+        result = CliRunner().invoke(cli, [*base, *args], env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+        assert result.exit_code == 2, (args, result.output)
+        assert said in result.output and len(result.output.strip().splitlines()) == 1, result.output

@@ -143,9 +143,10 @@ def test_audit_reports_the_nat_path_its_bytes_and_cost(scene: dict[str, Any], tm
     assert nat["bytes"] == pytest.approx(300 * GB, rel=1e-6)
     assert first["fix"] == (f"s3gw up --stack ep-{scene['vpc']} --region {REGION} --endpoint-url {scene['url']} "
                             f"--vpc-id {scene['vpc']} --endpoint-only --route-table-ids {scene['table']} "
-                            "--services s3,dynamodb")
-    dynamodb = findings(document, "dynamodb")
-    assert dynamodb[scene["privates"][0]]["path"] == "nat" and dynamodb[scene["privates"][0]]["bytes"] == 0
+                            "--services s3")
+    dynamodb = findings(document, "dynamodb")[scene["privates"][0]]
+    assert dynamodb["path"] == "nat" and dynamodb["bytes"] == 0 and dynamodb["fix"] is None
+    assert any("cannot make a dynamodb endpoint-only stack yet" in note for note in dynamodb["notes"])
     assert s3[scene["public"]]["path"] == "igw"
 
 
@@ -164,3 +165,82 @@ def test_a_region_with_nothing_is_one_line(scene: dict[str, Any], tmp_path: Any)
     lines = result.stdout.splitlines()
     # The region's default VPC only (moto makes one, as AWS does): its subnets go out the internet gateway.
     assert len(lines) == 2 and lines[0].startswith("123456789012 ap-southeast-2: nothing through a NAT gateway")
+
+
+def s3gw(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), env=KEYS, catch_exceptions=False)
+
+
+def test_the_fix_run_as_printed_moves_both_subnets_onto_the_endpoint_and_down_takes_it_back(
+        scene: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    s3 = client(scene["url"], "s3")
+    # A bucket that lets in only the NAT gateway's address: through the endpoint S3 sees private addresses.
+    s3.create_bucket(Bucket="reports")
+    s3.put_bucket_policy(Bucket="reports", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "OnlyFromTheNat", "Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": ["arn:aws:s3:::reports", "arn:aws:s3:::reports/*"],
+        "Condition": {"NotIpAddress": {"aws:SourceIp": [f"{scene['public_ip']}/32"]}}}]}))
+    before = json.loads(audit(scene["url"], tmp_path, "--output", "json").stdout)
+    finding = findings(before)[scene["privates"][0]]
+    assert finding["bucket_policies"] == ["reports"]
+    fix = shlex.split(finding["fix"])
+    assert fix[:2] == ["s3gw", "up"]
+    plan = s3gw("plan", *fix[2:])
+    assert plan.exit_code == 0, plan.output
+    assert f"moves S3 traffic of {scene['table']} from NAT gateway {scene['nat']}" in plan.output
+    assert f"bucket reports's policy names {scene['public_ip']} ({scene['nat']}) in aws:SourceIp" in plan.output
+
+    made = s3gw(*fix[1:])
+    assert made.exit_code == 0, made.output
+    after = json.loads(audit(scene["url"], tmp_path, "--output", "json").stdout)
+    for subnet_id in scene["privates"]:
+        way = findings(after)[subnet_id]
+        assert way["path"] == "endpoint" and way["via"].endswith(s3gw("outputs", "endpoint_id", *fix[2:4], *fix[4:8])
+                                                                  .stdout.strip())
+        assert way["fix"] is None
+    endpoint = client(scene["url"], "ec2").describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [scene["vpc"]]}])["VpcEndpoints"]
+    assert len(endpoint) == 1 and json.loads(endpoint[0]["PolicyDocument"])["Statement"][0]["Action"] == "*"
+    again = s3gw(*fix[1:])  # a re-run changes nothing
+    assert again.exit_code == 0 and "unchanged" in again.output
+
+    gone = s3gw("down", "--yes", *fix[2:8])
+    assert gone.exit_code == 0, gone.output
+    ec2 = client(scene["url"], "ec2")
+    assert [e for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [scene["vpc"]]}])[
+        "VpcEndpoints"] if e["State"].lower() not in ("deleted", "deleting")] == []
+    assert ec2.describe_route_tables(RouteTableIds=[scene["table"]])["RouteTables"]  # the user's table stays
+    assert ec2.describe_vpcs(VpcIds=[scene["vpc"]])["Vpcs"]
+    back = json.loads(audit(scene["url"], tmp_path, "--output", "json").stdout)
+    assert findings(back)[scene["privates"][0]]["path"] == "nat"
+
+
+def test_the_fix_adopts_the_vpcs_own_endpoint_and_down_takes_back_only_its_table(
+        sandbox_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    ec2 = client(sandbox_url, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.0.0/24")["Subnet"]["SubnetId"]
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=ec2.allocate_address(Domain="vpc")["AllocationId"])[
+        "NatGateway"]["NatGatewayId"]
+    served, private = (ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in range(2))
+    ec2.create_route(RouteTableId=private, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    ec2.associate_route_table(RouteTableId=private, SubnetId=subnet)
+    theirs = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway",
+                                     RouteTableIds=[served])["VpcEndpoint"]["VpcEndpointId"]
+    document = json.loads(audit(sandbox_url, tmp_path, "--output", "json").stdout)
+    fix = shlex.split(findings(document)[subnet]["fix"])
+    assert s3gw(*fix[1:]).exit_code == 0
+    after = json.loads(audit(sandbox_url, tmp_path, "--output", "json").stdout)
+    assert (findings(after)[subnet]["path"], findings(after)[subnet]["via"].split(" → ")[1]) == ("endpoint", theirs)
+    live = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+    assert [e["VpcEndpointId"] for e in live] == [theirs]  # adopted, not duplicated
+    assert s3gw("down", "--yes", *fix[2:8]).exit_code == 0
+    left = ec2.describe_vpc_endpoints(VpcEndpointIds=[theirs])["VpcEndpoints"][0]
+    assert left["State"].lower() == "available" and left["RouteTableIds"] == [served]

@@ -718,9 +718,19 @@ def test_reasons_name_the_statement_and_the_condition() -> None:
     assert decide(call(), [], SEALED, ACCOUNT).reason.startswith("resource policy: ")
 
 
+def test_ip_address_operators_match_cidr_ranges() -> None:
+    """IpAddress / NotIpAddress (IAM User Guide, condition operators): a bucket policy pinning aws:SourceIp to a NAT
+    gateway's address, as `s3gw audit` names them."""
+    pinned = {"IpAddress": {"aws:SourceIp": ["203.0.113.0/24"]}}
+    assert allowed_when(pinned, **{"aws:SourceIp": "203.0.113.7"})
+    assert not allowed_when(pinned, **{"aws:SourceIp": "10.0.1.5"})  # what S3 sees through a gateway endpoint
+    assert not allowed_when(pinned)
+    assert allowed_when({"NotIpAddress": {"aws:SourceIp": "203.0.113.7/32"}}, **{"aws:SourceIp": "10.0.1.5"})
+
+
 @pytest.mark.parametrize(
     "operator",
-    ["NumericLessThan", "StringEqualz", "ForSomeValues:StringEquals", "NullIfExists", "IpAddress"],
+    ["NumericLessThan", "StringEqualz", "ForSomeValues:StringEquals", "NullIfExists", "DateLessThan"],
 )
 def test_unsupported_operator_raises_whatever_the_request(operator: str) -> None:
     policy = doc(

@@ -145,6 +145,27 @@ def endpoint_policy(bucket: str, account: str, partition: str = "aws") -> Policy
     }
 
 
+# What AWS attaches to an endpoint created without a policy: "the default policy, which allows full access to the
+# service" (PrivateLink guide, "Control access to VPC endpoints using endpoint policies", Default endpoint policy).
+# An endpoint-only stack (`up --endpoint-only`) keeps it: the VPC's other workloads keep reaching every bucket.
+DEFAULT_ENDPOINT_POLICY: PolicyDoc = {
+    "Version": "2008-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
+}
+
+
+def account_endpoint_policy(account: str, service: str = "s3") -> PolicyDoc:
+    """`--endpoint-policy scoped`: the service's actions on the account's own resources only (aws:ResourceAccount,
+    IAM User Guide, global condition keys). It also shuts out AWS-owned buckets some workloads read (package
+    repositories, ECR's layers): asked for, never the default."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "OnlyTheAccountsOwnResources", "Effect": "Allow", "Principal": "*",
+                       "Action": f"{service}:*", "Resource": "*",
+                       "Condition": {"StringEquals": {"aws:ResourceAccount": account}}}],
+    }
+
+
 def lambda_trust_policy(account: str) -> PolicyDoc:
     """Lambda may assume the role, for functions of this account only (aws:SourceAccount: the confused-deputy
     guard the IAM User Guide recommends for service principals; AWS's own Lambda trust template in

@@ -270,6 +270,17 @@ def _arn_matches(value: str, wanted: str) -> bool:
     return _arn_like(wanted, value)
 
 
+def _in_range(value: str, wanted: str) -> bool:
+    """IpAddress: "The specified IP address or range" in CIDR notation (IAM User Guide, "IAM JSON policy elements:
+    Condition operators", IP address condition operators); a value that is no address matches nothing."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(value) in ipaddress.ip_network(wanted, strict=False)
+    except ValueError:
+        return False
+
+
 # operator (lower case) -> (test of one request value against one policy value, negated)
 _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "stringequals": (_equals, False),
@@ -283,10 +294,13 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "arnnotequals": (_arn_matches, True),
     "arnnotlike": (_arn_matches, True),
     "bool": (_equals_ignore_case, False),
+    "ipaddress": (_in_range, False),
+    "notipaddress": (_in_range, True),  # "All IP addresses except the specified IP address or range"
 }
 _SUPPORTED = (
     "StringEquals, StringNotEquals, StringEqualsIgnoreCase, StringNotEqualsIgnoreCase, StringLike, "
-    "StringNotLike, ArnEquals, ArnLike, ArnNotEquals, ArnNotLike, Bool (each also ...IfExists), Null; "
+    "StringNotLike, ArnEquals, ArnLike, ArnNotEquals, ArnNotLike, Bool, IpAddress, NotIpAddress (each also "
+    "...IfExists), Null; "
     "optionally prefixed ForAnyValue: or ForAllValues:"
 )
 

@@ -399,6 +399,10 @@ class Waiting:
         self.wait.end()
 
 
+# The steps of an endpoint-only stack: the user's VPC and tables (recorded, never made), and the endpoint.
+ENDPOINT_ONLY_STEPS = ("vpc", "route_tables", "endpoint")
+
+
 class Step:
     """One resource kind. `up` runs find → (create) → check → repair; `down` runs delete."""
 
@@ -435,5 +439,6 @@ class Step:
 
     def active(self, ctx: Context) -> bool:
         """Whether this stack has this kind at all (the user's function: only with --code). `up`, `plan` and
-        `status` pass over an inactive step; `down` deletes whatever is recorded."""
-        return True
+        `status` pass over an inactive step; `down` deletes whatever is recorded. An endpoint-only stack
+        (`up --endpoint-only`) has the endpoint on the user's tables in the user's VPC, nothing else."""
+        return not ctx.config.endpoint_only or self.name in ENDPOINT_ONLY_STEPS

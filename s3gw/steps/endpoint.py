@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from s3gw.errors import AwsError, UsageError, WaitTimeout, translate
-from s3gw.policy.documents import canonical, endpoint_policy
+from s3gw.policy.documents import DEFAULT_ENDPOINT_POLICY, account_endpoint_policy, canonical, endpoint_policy
 from s3gw.reach import endpoint_address_type, s3_ipv6_prefix_list_name
 from s3gw.steps.base import (
     Context,
@@ -100,7 +100,18 @@ def adoptable(endpoints: list[dict[str, Any]], region: str) -> list[dict[str, An
 
 
 def wanted_policy(ctx: Context) -> dict[str, Any]:
+    if ctx.config.endpoint_only:  # AWS's default full access, unless --endpoint-policy scoped
+        if ctx.config.endpoint_policy == "scoped":
+            return account_endpoint_policy(ctx.aws.account)
+        return DEFAULT_ENDPOINT_POLICY
     return endpoint_policy(bucket_name(ctx), ctx.aws.account, ctx.aws.partition)
+
+
+def _policy_words(ctx: Context) -> str:
+    if not ctx.config.endpoint_only:
+        return "limited to the stack's bucket and account"
+    return "limited to the account's own resources" if ctx.config.endpoint_policy == "scoped" else \
+        "AWS's default full access"
 
 
 class EndpointStep(Step):
@@ -159,7 +170,7 @@ class EndpointStep(Step):
             # The tables the subnets use once the route tables step has associated them (its check waits for that):
             # the stack's own tables, or in a VPC the user brought the tables its subnets use already.
             RouteTableIds=list(ctx.outputs.get("route_table_ids") or []),
-            PolicyDocument=json.dumps(wanted_policy(ctx)),
+            PolicyDocument=json.dumps(wanted_policy(ctx)),  # AWS's default one too: said, not left to chance
             TagSpecifications=ctx.tag_spec("vpc-endpoint", f"{ctx.config.stack}-s3"),
             # One token per create: AWS answers a re-sent request with the endpoint the first one made. Not
             # one per stack: after a delete, the same token could hand back the deleted endpoint. moto
@@ -227,7 +238,7 @@ class EndpointStep(Step):
         if adoption(ctx).get("endpoint_id"):
             return drifts  # the user's endpoint: its policy is theirs (verify reads it); s3gw only adds tables
         if canonical(endpoint.get("PolicyDocument") or "{}") != canonical(wanted_policy(ctx)):
-            drifts.append(Drift(_POLICY, "the endpoint policy is not limited to the stack's bucket and account"))
+            drifts.append(Drift(_POLICY, f"the endpoint policy is not {_policy_words(ctx)}"))
         return drifts
 
     def repair(self, ctx: Context, drifts: list[Drift]) -> None:

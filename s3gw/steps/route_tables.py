@@ -54,6 +54,8 @@ class RouteTablesStep(Step):
         return by_subnet
 
     def find(self, ctx: Context) -> dict[str, Any] | None:
+        if ctx.config.endpoint_only:  # the tables the user named (check_brought saw them in the VPC)
+            return {"route_table_ids": list(ctx.config.route_table_ids or ())}
         if ctx.config.vpc_id:  # the user's VPC: the tables its subnets already use, never new ones
             ids = effective_tables(ctx, fresh=True)  # find starts a run's look, as below
             return {"route_table_ids": ids} if ids else None
@@ -224,6 +226,8 @@ class RouteTablesStep(Step):
 def effective_tables(ctx: Context, *, fresh: bool = False) -> list[str]:
     """The tables the recorded subnets really use (explicit association, else the VPC's main table), from the
     run's one describe of the VPC's tables (vpc_route_tables)."""
+    if ctx.config.endpoint_only:
+        return list(ctx.config.route_table_ids or ())
     vpc_id = ctx.outputs["vpc_id"]
     in_vpc = vpc_route_tables(ctx, fresh=fresh)
     ids: list[str] = []

@@ -233,6 +233,12 @@ def check_brought(ctx: Context) -> None:
     if ctx.config.adopt and recorded.get("bucket") and not settings.get("adopt"):
         raise UsageError(f"stack {ctx.config.stack} made its bucket {recorded['bucket']}; --adopt would keep it "
                          "from ever being deleted", "leave out --adopt, or use another --stack")
+    if ctx.config.endpoint_only:
+        from s3gw.steps import endpoint_only
+
+        VpcStep().find(ctx)
+        endpoint_only.check(ctx, vpc_layout(ctx)[1])
+        return
     if ctx.config.vpc_id:
         VpcStep().find(ctx)
         chosen = chosen_subnets(ctx)
@@ -307,6 +313,10 @@ def capture_warnings(ctx: Context) -> list[str]:
     S3 gateway endpoint already (s3gw adopts it; its policy stays the user's)."""
     from s3gw.steps.endpoint import adoptable
 
+    if ctx.config.endpoint_only:
+        from s3gw.steps import endpoint_only
+
+        return endpoint_only.source_ip_lines(ctx, vpc_layout(ctx)[1])
     if not ctx.config.vpc_id or ctx.state.resources.get("endpoint_id"):
         return []
     endpoints = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
@@ -349,6 +359,10 @@ def s3_traffic(ctx: Context) -> list[str]:
     from s3gw.reach import describe_hop, leaving_detail, route_target, s3_exits, s3_hops, taken_from_endpoint
     from s3gw.steps.endpoint import adoptable
 
+    if ctx.config.endpoint_only:
+        from s3gw.steps import endpoint_only
+
+        return endpoint_only.traffic_lines(ctx, vpc_layout(ctx)[1])
     if not ctx.config.vpc_id or not ctx.outputs.get("subnet_ids"):
         return []
     subnets, tables = vpc_layout(ctx)
