@@ -510,22 +510,26 @@ def _add_fixes(findings: list[Finding], region: str, options: Sequence[str]) -> 
 # --- bucket policies naming a NAT gateway's address ------------------------------------------------------------
 
 
-def source_ip_buckets(s3: Any, addresses: set[str]) -> dict[str, list[str]]:
+def source_ip_buckets(s3: Any, addresses: set[str], unread: list[str] | None = None) -> dict[str, list[str]]:
     """Bucket -> the NAT addresses its policy names under aws:SourceIp. Through a gateway endpoint S3 sees the
     private address instead, so such a condition stops matching once the traffic leaves the NAT (S3 User Guide,
     "Controlling access from VPC endpoints with bucket policies": aws:SourceIp cannot name a VPC's private
     addresses; use aws:SourceVpce)."""
     if not addresses:
         return {}
+    unread = [] if unread is None else unread  # what could not be read, said rather than taken as "none"
     try:
         names = [b["Name"] for page in s3.get_paginator("list_buckets").paginate() for b in page.get("Buckets", [])]
-    except Exception:
+    except Exception as exc:
+        unread.append(f"the account's buckets ({_code(exc) or type(exc).__name__})")
         return {}
 
     def one(name: str) -> list[str]:
         try:
             document = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
-        except Exception:  # no policy, or not ours to read
+        except Exception as exc:
+            if _code(exc) not in ("NoSuchBucketPolicy", "NoSuchBucket"):
+                unread.append(f"{name} ({_code(exc) or type(exc).__name__})")
             return []
         return sorted(a for a in addresses if _names_address(document, ipaddress.ip_address(a)))
 
@@ -595,8 +599,13 @@ def _name_policies(results: list[RegionResult], client_for: Callable[[str], Clie
         addresses = {ip for nat_id in on_path if nat_id in nats for ip in nats[nat_id]["public_ips"]}
         if not addresses:
             continue
-        buckets = source_ip_buckets(client_for(account)("s3", home), addresses)
+        unread: list[str] = []
+        buckets = source_ip_buckets(client_for(account)("s3", home), addresses, unread)
         for finding in (f for r in mine for f in r.findings if f.path == "nat" and f.service == "s3"):
+            if unread:
+                finding.notes.append(f"bucket policies not read: {', '.join(unread[:5])}"
+                                     + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+                                     + ": check them for aws:SourceIp naming the NAT's address")
             ips = set(nats.get(finding.nat_gateway_id or "", {}).get("public_ips", []))
             finding.bucket_policies = sorted(b for b, hits in buckets.items() if ips & set(hits))
             for bucket in finding.bucket_policies:
@@ -689,3 +698,38 @@ def to_markdown(report: AuditReport) -> str:
     lines.append(f"Total: {totals['findings']} findings, {totals['nat_findings']} through a NAT gateway, "
                  f"{_size(totals['nat_bytes_flow_logs'])} measured by flow logs, monthly cost {cost}.")
     return "\n".join(lines)
+
+
+# --- merging documents (one per account or region, from a CI matrix) ---------------------------------------------
+
+
+def from_dict(document: Any, where: str) -> AuditReport:
+    """An `s3gw audit --output json` document back into a report; anything else is refused in one line."""
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA or not isinstance(
+            document.get("findings"), list) or not isinstance(document.get("regions"), list):
+        raise UsageError(f"{where} is not an s3gw audit document (schema {SCHEMA})",
+                         "give the files `s3gw audit --output json` wrote")
+    try:
+        findings = [Finding(**{**f, "workloads": [Workload(**w) for w in f.get("workloads", [])]})
+                    for f in document["findings"]]
+        regions = [RegionResult(r["account"], r["region"], r["status"], r.get("message", ""),
+                                [f for f in findings if (f.account, f.region) == (r["account"], r["region"])],
+                                r.get("nat_gateways") or {}) for r in document["regions"]]
+        return AuditReport(float(document.get("since_seconds") or 0), regions)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{where}: a finding or region does not read as s3gw wrote it ({exc})",
+                         "give the files `s3gw audit --output json` wrote, unedited") from None
+
+
+def merge(reports: Sequence[AuditReport]) -> AuditReport:
+    """One report of many: every (account, region) once (a later document's wins); windows must agree."""
+    windows = {r.since_seconds for r in reports}
+    if len(windows) > 1:
+        shown = ", ".join(_days(w) for w in sorted(windows))
+        raise UsageError(f"the documents cover different --since windows ({shown})",
+                         "merge documents of the same --since")
+    by_key: dict[tuple[str, str], RegionResult] = {}
+    for report in reports:
+        for region in report.regions:
+            by_key[(region.account, region.region)] = region
+    return AuditReport(next(iter(windows), 0.0), [by_key[k] for k in sorted(by_key)])

@@ -170,3 +170,33 @@ def _progress() -> Any:
             sys.stderr.flush()
 
     return show
+
+
+@audit.command("merge", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--output", "output", type=click.Choice(AUDIT_OUTPUTS), default="text", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="Tracebacks.")
+def merge_command(files: tuple[str, ...], output: str, verbose: bool) -> None:
+    """Fold `s3gw audit --output json` documents (one per account, from a CI matrix) into one report.
+
+    \b
+    Example:
+      s3gw audit merge audits/*.json --output markdown
+    """
+    import json
+
+    from s3gw.audit import from_dict, merge
+
+    try:
+        reports = []
+        for name in files:
+            try:
+                with open(name, encoding="utf-8") as handle:
+                    document = json.load(handle)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"cannot read {name}: {exc}", "give the files `s3gw audit --output json` wrote") \
+                    from None
+            reports.append(from_dict(document, name))
+        _print(merge(reports), output)
+    except S3gwError as exc:
+        _fail(exc, verbose)

@@ -733,9 +733,11 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
 @click.option("--vpc-id", help="The VPC you bring to up --vpc-id (its route tables and endpoint carry no stack tag).")
 @click.option("--function", "function_name", metavar="NAME",
               help="Also what verify --function NAME --bucket NAME needs on a setup s3gw did not make.")
+@click.option("--audit", "for_audit", is_flag=True, help="The read-only policy `s3gw audit` needs instead.")
 @shared_options
 @command
-def permissions(config: StackConfig, renderer: Any, account: str | None, function_name: str | None) -> None:
+def permissions(config: StackConfig, renderer: Any, account: str | None, function_name: str | None,
+                for_audit: bool) -> None:
     """The operator's least-privilege IAM policy for everything s3gw does (no AWS call).
 
     \b
@@ -743,8 +745,15 @@ def permissions(config: StackConfig, renderer: Any, account: str | None, functio
       s3gw permissions --output json > s3gw-operator-policy.json
     """
     from s3gw import engine
-    from s3gw.permissions import policy_document, rows
+    from s3gw.permissions import AUDIT_ROWS, audit_policy, policy_document, rows
 
+    if for_audit:  # `s3gw audit`'s own: read only, nothing of a stack
+        if config.output == "json":
+            renderer.raw_json(audit_policy())
+        else:
+            renderer.permissions([{"action": a, "on": "*", "why": why, "commands": "audit"} for a, why in AUDIT_ROWS],
+                                 audit_policy())
+        return
     if account is not None:
         validate_account(account)
     if function_name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function_name):

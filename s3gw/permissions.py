@@ -368,3 +368,37 @@ def readme_table() -> str:
     lines = ["| action | on | used by | why |", "|---|---|---|---|"]
     lines += [f"| `{r['action']}` | {r['on']} | {r['commands']} | {r['why']} |" for r in rows()]
     return "\n".join(lines)
+
+
+# --- `s3gw audit`: read only (issue 24) --------------------------------------------------------------------------
+
+# Each action `s3gw audit` calls, and why. Describe*, GetMetricData, ListAllMyBuckets and GetCallerIdentity support
+# no resource-level permission (Service Authorization Reference); logs:FilterLogEvents and s3:GetBucketPolicy do,
+# but the groups and buckets are whatever the account has, so "*" too. sts:AssumeRole only with --accounts.
+AUDIT_ROWS: tuple[tuple[str, str], ...] = (
+    ("ec2:DescribeRegions", "--regions all: the regions the account has enabled"),
+    ("ec2:DescribeVpcs", "every VPC"),
+    ("ec2:DescribeSubnets", "every subnet"),
+    ("ec2:DescribeRouteTables", "each subnet's route table and routes (route priority)"),
+    ("ec2:DescribeVpcEndpoints", "gateway endpoints and firewall (Gateway Load Balancer) endpoints"),
+    ("ec2:DescribeNatGateways", "NAT gateways and their public addresses"),
+    ("ec2:DescribeNetworkInterfaces", "the workloads in each subnet"),
+    ("ec2:DescribeManagedPrefixLists", "the region's S3 and DynamoDB prefix lists"),
+    ("ec2:GetManagedPrefixListEntries", "their ranges (in-region vs cross-region bytes)"),
+    ("ec2:DescribeFlowLogs", "which VPCs log flows to CloudWatch Logs"),
+    ("cloudwatch:GetMetricData", "AWS/NATGateway BytesOutToDestination + BytesInFromDestination"),
+    ("logs:FilterLogEvents", "the flow-log records over --since"),
+    ("s3:ListAllMyBuckets", "the buckets whose policies may name a NAT gateway's address"),
+    ("s3:GetBucketPolicy", "aws:SourceIp conditions naming a NAT gateway's address"),
+    ("sts:GetCallerIdentity", "the account audited"),
+)
+
+
+def audit_policy(role_arns: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The read-only policy `s3gw audit` needs; with `role_arns` (--accounts … --role-name …), AssumeRole on them."""
+    statements: list[dict[str, Any]] = [{"Sid": "AuditReadOnly", "Effect": "Allow",
+                                         "Action": sorted(action for action, _ in AUDIT_ROWS), "Resource": "*"}]
+    if role_arns:
+        statements.append({"Sid": "AuditAccounts", "Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Resource": sorted(role_arns)})
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -38,3 +38,13 @@ def test_the_timeline_bench_runs_and_lists_downs_requests() -> None:
     assert re.search(r"== up: [\d.]+ s, \d+ requests, \d+ rounds", done.stdout), done.stdout
     down = done.stdout.split("== down:")[1]
     assert re.search(r"^\s+\d+\.\d+\s+\d+\.\d+\s+DeleteVpc\s", down, re.M), done.stdout
+
+
+def test_the_audit_bench_runs_and_prints_requests_and_rounds() -> None:
+    bench = BENCH.parent / "audit_regions.py"
+    done = subprocess.run([sys.executable, str(bench), "--regions", "2", "--vpcs", "2", "--latency-ms", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = r"^audit: 2 regions x 2 VPCs at \S+ ms a request: \S+s, (\d+) requests, (\d+) rounds"
+    found = re.findall(line, done.stdout, re.M)
+    assert len(found) == 2 and all(int(requests) > 0 and int(rounds) > 0 for requests, rounds in found), done.stdout

@@ -48,7 +48,16 @@ def source_ip_lines(ctx: Context, tables: list[dict[str, Any]]) -> list[str]:
 
     nats = nat_gateways(ctx, tables)
     owner = {ip: nat_id for nat_id, ips in nats.items() for ip in ips}
-    buckets = source_ip_buckets(ctx.aws.s3, set(owner))
+    unread: list[str] = []
+    buckets = source_ip_buckets(ctx.aws.s3, set(owner), unread)
+    if unread:  # not read is not "none": the operator checks those by hand
+        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        return [f"warning: could not read the bucket policies of {shown}: check them for aws:SourceIp naming "
+                f"{', '.join(sorted(owner))} before the traffic moves"] + _lines(buckets, owner)
+    return _lines(buckets, owner)
+
+
+def _lines(buckets: dict[str, list[str]], owner: dict[str, str]) -> list[str]:
     return [f"warning: bucket {bucket}'s policy names {', '.join(f'{ip} ({owner[ip]})' for ip in ips)} in "
             "aws:SourceIp: through the endpoint S3 sees the VPC's private addresses and that condition stops "
             "matching; allow aws:SourceVpce too before the traffic moves" for bucket, ips in sorted(buckets.items())]
