@@ -64,7 +64,6 @@ class Sandbox:
             raise RuntimeError("another sandbox is running in this process (moto's state is process-wide)")
         self._owns_process_slot = True
         try:
-            glue.reset()
             glue.silence_moto_bucket_policy()
             glue.honour_create_bucket_tags()
             glue.page_list_buckets()
@@ -73,6 +72,9 @@ class Sandbox:
             glue.model_s3_ipv6()  # after the two above: it wraps what they patched
             glue.model_regional_s3_ranges()
             glue.look_up_keys_in_existing_partitions()
+            # Reset last: a backend that moto made earlier in this process (moto's own server, mock_aws) is made
+            # again with the patches above (its AWS-managed prefix lists are made in its __init__).
+            glue.reset()
             self._workdir = tempfile.TemporaryDirectory(prefix="s3gw-sandbox-")
             root = Path(self._workdir.name)
             (root / "code").mkdir()
