@@ -391,6 +391,10 @@ def _audit_region(client: ClientFactory, account: str, region: str, since: float
             way = service_path(subnet, tables, endpoints, prefix_list, f"com.amazonaws.{region}.{service}")
             findings.append(_finding(account, region, subnet_id, vpc_id, service, way, workloads.get(subnet_id, {}),
                                      flow, subnet_id in covered, nat_bytes, since))
+    to_s3 = {f.get("ResourceId") for f in flow_logs if f.get("LogDestinationType") == "s3"}
+    for finding in findings:  # flow logs in S3 are not read: said, so that "no measurement" is not misread
+        if finding.bytes_source != "flow-logs" and {finding.vpc_id, finding.subnet_id} & to_s3:
+            finding.notes.append(f"{finding.vpc_id} has flow logs in S3, which s3gw audit does not read (Athena can)")
     _add_fixes(findings, region, fix_options)
     nat_report = {nat_id: {"bytes": nat_bytes.get(nat_id), "subnet_id": n.get("SubnetId"), "vpc_id": n.get("VpcId"),
                            "public_ips": [a["PublicIp"] for a in n.get("NatGatewayAddresses", []) if a.get("PublicIp")]}

@@ -235,6 +235,17 @@ def test_the_fix_adopts_the_vpcs_own_endpoint_and_down_takes_back_only_its_table
     theirs = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway",
                                      RouteTableIds=[served])["VpcEndpoint"]["VpcEndpointId"]
     document = json.loads(audit(sandbox_url, tmp_path, "--output", "json").stdout)
+    unmeasured = findings(document)[subnet]  # no flow logs, no NAT metrics: said, with the rate, never guessed
+    assert (unmeasured["bytes"], unmeasured["bytes_source"], unmeasured["monthly_cost_usd"]) == (None, None, None)
+    assert any(n.startswith("no measurement") and "$0.045/GB" in n for n in unmeasured["notes"])
+    client(sandbox_url, "cloudwatch").put_metric_data(Namespace="AWS/NATGateway", MetricData=[{
+        "MetricName": "BytesInFromDestination", "Dimensions": [{"Name": "NatGatewayId", "Value": nat}],
+        "Timestamp": time.time() - DAY, "Value": 14 * GB, "Unit": "Bytes"}])
+    document = json.loads(audit(sandbox_url, tmp_path, "--output", "json").stdout)
+    ceiling = findings(document)[subnet]  # the NAT's own bytes: all its traffic, so a ceiling, and said so
+    assert (ceiling["bytes"], ceiling["bytes_source"]) == (14 * GB, "nat-metrics")
+    assert ceiling["monthly_cost_usd"] == round(14 / 14 * 30 * 0.045, 2)
+    assert any("a ceiling" in n for n in ceiling["notes"])
     fix = shlex.split(findings(document)[subnet]["fix"])
     assert s3gw(*fix[1:]).exit_code == 0
     after = json.loads(audit(sandbox_url, tmp_path, "--output", "json").stdout)
