@@ -46,7 +46,7 @@ class AdoptedFunctionsStep(Step):
     keys = (KEY,)
 
     def active(self, ctx: Context) -> bool:
-        return bool(ctx.config.adopt_functions)
+        return super().active(ctx) and bool(ctx.config.adopt_functions)
 
     def _names(self, ctx: Context) -> list[str]:
         return sorted(ctx.config.adopt_functions or ())

@@ -31,7 +31,7 @@ class AppRoleStep(RoleStep):
         return ctx.config.app_role_name
 
     def active(self, ctx: Context) -> bool:
-        return has_app(ctx)
+        return super().active(ctx) and has_app(ctx)
 
 
 class AppFunctionStep(FunctionStep):
@@ -41,7 +41,7 @@ class AppFunctionStep(FunctionStep):
     code_source = "--code"
 
     def active(self, ctx: Context) -> bool:
-        return has_app(ctx)
+        return super().active(ctx) and has_app(ctx)
 
     def function_name(self, ctx: Context) -> str:
         return ctx.config.app_function_name
