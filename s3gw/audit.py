@@ -564,7 +564,7 @@ def _names_address(document: Any, address: ipaddress._BaseAddress) -> bool:
 
 def run_audit(client_for: Callable[[str], ClientFactory], accounts: Sequence[str], regions: list[str] | None,
               home: str, since: float, *, now: float | None = None, fix_options: Sequence[str] = (),
-              progress: Callable[[str], None] = lambda _: None) -> AuditReport:
+              progress: Callable[[int, int, str], None] = lambda done, total, label: None) -> AuditReport:
     """Every (account, region) at once, up to REGION_WORKERS. `client_for(account)` gives that account's client
     factory (its own credentials, or an assumed role); `regions` None: every region each account has enabled."""
     now = time.time() if now is None else now
@@ -585,9 +585,10 @@ def run_audit(client_for: Callable[[str], ClientFactory], accounts: Sequence[str
         result = audit_region(client, account, region, since, now, cross, fix_options)
         with lock:
             done += 1
-            progress(f"{done}/{len(jobs)} regions read ({account} {region})")
+            progress(done, len(jobs), f"{account} {region}")
         return result
 
+    progress(0, len(jobs), "")
     with ThreadPoolExecutor(max_workers=max(1, min(REGION_WORKERS, len(jobs)))) as pool:
         results = list(pool.map(one, jobs))
     _name_policies(results, client_for, home)
@@ -656,7 +657,7 @@ def to_text(report: AuditReport) -> str:
             paths = ", ".join(f"{sum(f.path == p for f in result.findings)} {p}"
                               for p in sorted({f.path for f in result.findings}))
             lines.append(f"{result.account} {result.region}: nothing through a NAT gateway ({result.message}; "
-                         f"subnet paths: {paths})")
+                         f"S3/DynamoDB paths: {paths})")
             continue
         lines.append(f"{region_line(result)} (bytes over {_days(report.since_seconds)})")
         for f in result.findings:

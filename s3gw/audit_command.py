@@ -5,8 +5,10 @@ Click only at import time (`s3gw --help` imports no boto3); the audit itself is 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -142,12 +144,9 @@ def _run(regions: str | None, since: str, accounts: str | None, role_name: str |
         else:
             own = str(base("sts", home).get_caller_identity()["Account"])
             factories, wanted = {own: base}, [own]
-        progress = _progress()
-        try:
+        with _progress() as progress:
             return run_audit(lambda a: factories[a], wanted, names, home, window, fix_options=options,
                              progress=progress)
-        finally:
-            progress("")
     except S3gwError:
         raise
     except Exception as exc:
@@ -156,20 +155,25 @@ def _run(regions: str | None, since: str, accounts: str | None, role_name: str |
         raise
 
 
-def _progress() -> Any:
-    """One live line on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return lambda _: None
-    lock = threading.Lock()
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar of the regions read, on stderr when it is a terminal (and NO_COLOR unset); else nothing."""
+    import os
 
-    def show(text: str) -> None:
-        with lock:
-            sys.stderr.write("\r\033[K" + text)
-            if not text:
-                sys.stderr.write("")
-            sys.stderr.flush()
+    if not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
+        yield lambda done, total, label: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return show
+    with Progress(TextColumn("regions read"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def show(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        yield show
 
 
 @audit.command("merge", context_settings={"help_option_names": ["-h", "--help"]})
