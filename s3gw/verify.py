@@ -48,6 +48,8 @@ class VerifyReport:
 def verify(ctx: Context, function_name: str | None = None, bucket: str | None = None) -> VerifyReport:
     """Every link, in the order traffic meets them: function → subnets/SG → route → endpoint → bucket."""
     own_stack = not function_name and not bucket
+    if own_stack and ctx.config.endpoint_only:
+        return _endpoint_only(ctx)
     function_name = function_name or ctx.outputs.get("function_name")
     bucket = bucket or ctx.outputs.get("bucket")
     if not function_name or not bucket:
@@ -98,6 +100,36 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
 
         for name in user_functions(ctx):
             checks.extend(_user_function_checks(ctx, name, bucket, policy_text, endpoint, traffic_endpoint, repair))
+    return report
+
+
+def _endpoint_only(ctx: Context) -> VerifyReport:
+    """An endpoint-only stack (`up --endpoint-only`): the endpoint is there and available, and every subnet that uses
+    one of the stack's tables sends S3 to it, by route priority (reach.service_path, as `s3gw audit` judges it)."""
+    ec2, region, vpc_id = ctx.aws.ec2, ctx.config.region, str(ctx.outputs.get("vpc_id") or ctx.config.vpc_id)
+    endpoint_id = ctx.outputs.get("endpoint_id")
+    report = VerifyReport("", "", endpoint_id)
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    service = f"com.amazonaws.{region}.s3"
+    subnets = reach._all(ec2, "describe_subnets", "Subnets", Filters=in_vpc)
+    tables = reach._all(ec2, "describe_route_tables", "RouteTables", Filters=in_vpc)
+    endpoints = reach._all(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc)
+    lists = reach._all(ec2, "describe_managed_prefix_lists", "PrefixLists",
+                       Filters=[{"Name": "prefix-list-name", "Values": [service]}])
+    for prefix_list in lists:
+        prefix_list["Entries"] = reach._all(ec2, "get_managed_prefix_list_entries", "Entries",
+                                            PrefixListId=prefix_list["PrefixListId"])
+    endpoint = next((e for e in endpoints if e.get("VpcEndpointId") == endpoint_id), None)
+    repair = "run 's3gw up' (it repairs this)"
+    report.checks.extend(_endpoint_checks(endpoint, endpoint_id, region, repair))
+    mine = set(ctx.outputs.get("route_table_ids") or ())
+    for subnet in sorted(subnets, key=lambda s: str(s.get("SubnetId"))):
+        way = reach.service_path(subnet, tables, endpoints, lists[0] if lists else None, service)
+        if way.table_id not in mine:
+            continue
+        ok = way.path == "endpoint" and way.target == endpoint_id
+        report.checks.append(Check(f"{subnet['SubnetId']}: S3 path", ok, f"{way.table_id}: {way.via} ({way.path})",
+                                   "" if ok else repair))
     return report
 
 

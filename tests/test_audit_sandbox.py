@@ -206,6 +206,15 @@ def test_the_fix_run_as_printed_moves_both_subnets_onto_the_endpoint_and_down_ta
     assert len(endpoint) == 1 and json.loads(endpoint[0]["PolicyDocument"])["Statement"][0]["Action"] == "*"
     again = s3gw(*fix[1:])  # a re-run changes nothing
     assert again.exit_code == 0 and "unchanged" in again.output
+    proved = s3gw("verify", *fix[2:8])  # verify proves it: each subnet on the stack's tables reaches the endpoint
+    assert proved.exit_code == 0, proved.output
+    assert all(f"{subnet_id}: S3 path" in proved.output for subnet_id in scene["privates"])
+    assert "links hold: S3 takes the endpoint from every subnet" in proved.output
+    client(scene["url"], "ec2").modify_vpc_endpoint(VpcEndpointId=endpoint[0]["VpcEndpointId"],
+                                                    RemoveRouteTableIds=[scene["table"]])
+    broken = s3gw("verify", *fix[2:8])
+    assert broken.exit_code == 3 and f"0.0.0.0/0 → {scene['nat']} (nat)" in broken.output, broken.output
+    assert s3gw(*fix[1:]).exit_code == 0 and s3gw("verify", *fix[2:8]).exit_code == 0  # up repairs it
 
     gone = s3gw("down", "--yes", *fix[2:8])
     assert gone.exit_code == 0, gone.output
