@@ -206,6 +206,8 @@ def test_the_fix_run_as_printed_moves_both_subnets_onto_the_endpoint_and_down_ta
     assert len(endpoint) == 1 and json.loads(endpoint[0]["PolicyDocument"])["Statement"][0]["Action"] == "*"
     again = s3gw(*fix[1:])  # a re-run changes nothing
     assert again.exit_code == 0 and "unchanged" in again.output
+    status = s3gw("status", *fix[2:8])  # the stack is the endpoint and the user's VPC and tables, nothing else
+    assert status.exit_code == 0 and "bucket" not in status.output and "function" not in status.output, status.output
     proved = s3gw("verify", *fix[2:8])  # verify proves it: each subnet on the stack's tables reaches the endpoint
     assert proved.exit_code == 0, proved.output
     assert all(f"{subnet_id}: S3 path" in proved.output for subnet_id in scene["privates"])
