@@ -49,6 +49,8 @@ def handler(event, context):
     }
     if event.get("other_bucket"):
         answer["other"] = _try_other(s3, str(event["other_bucket"]), bool(event.get("other_write")))
+    if event.get("table") and os.environ.get("TABLE_NAME"):
+        answer["table"] = _table(event["table"])
     answer["elapsed_ms"] = round((time.monotonic() - started) * 1000)
     return answer
 
@@ -82,3 +84,39 @@ def _family(url):
     except OSError:
         return None
     return "ipv6" if found and found[0][0] == socket.AF_INET6 else "ipv4"
+
+
+def _table(asked):
+    """The DynamoDB lane (TABLE_NAME): PutItem then GetItem of one item, and a GetItem on another table (which the
+    endpoint policy should refuse). {"table", "key", "written", "read", "error", "other": {...}}; an error is said,
+    not raised, so the S3 half of the answer still shows."""
+    table = os.environ["TABLE_NAME"]
+    asked = asked if isinstance(asked, dict) else {}
+    attribute, value = str(asked.get("attribute") or "pk"), str(asked.get("value") or "s3gw-probe")
+    dynamodb = boto3.client("dynamodb", config=_CONFIG)
+    key = {attribute: {"S": value}}
+    result = {"table": table, "key": value, "written": False, "read": None, "error": "", "code": "", "message": ""}
+    try:
+        dynamodb.put_item(TableName=table, Item={**key, "by": {"S": "s3gw test-invoke"}})
+        result["written"] = True
+        item = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
+        result["read"] = item.get("by", {}).get("S")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        result.update(code=error.get("Code", ""), message=error.get("Message", ""),
+                      error=f"{error.get('Code', '')}: {error.get('Message', '')}")
+    except BotoCoreError as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    other = asked.get("other_table")
+    if other and not result["error"]:
+        try:
+            dynamodb.get_item(TableName=str(other), Key=key)
+            result["other"] = {"table": other, "refused": False, "code": "", "message": ""}
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            result["other"] = {"table": other, "refused": error.get("Code") == "AccessDeniedException",
+                               "code": error.get("Code", ""), "message": error.get("Message", "")}
+        except BotoCoreError as exc:
+            result["other"] = {"table": other, "refused": False, "code": "", "message": "",
+                               "error": f"{type(exc).__name__}: {exc}"}
+    return result

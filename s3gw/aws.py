@@ -52,7 +52,7 @@ class Aws:
 
     def prepare(self) -> None:
         """Make every client now, in this thread, before steps run at once in others (the engine's walker)."""
-        for name in ("ec2", "ec2_once", "s3", "iam", "lambda_", "sts"):
+        for name in ("ec2", "ec2_once", "s3", "iam", "lambda_", "sts", *(("dynamodb",) if self.config.table else ())):
             getattr(self, name)
 
     def client(self, service: str, *, attempts: int | None = None) -> Any:
@@ -82,6 +82,10 @@ class Aws:
     @cached_property
     def s3(self) -> Any:
         return self.client("s3")
+
+    @cached_property
+    def dynamodb(self) -> Any:  # the DynamoDB lane (--table): made when a step first uses it
+        return self.client("dynamodb")
 
     @cached_property
     def iam(self) -> Any:

@@ -245,7 +245,8 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                                      "that accept a subnet)."),
         click.option("--bucket", help="Bucket name (default <stack>-<account>-<region>)."),
         click.option("--adopt", is_flag=True, default=None,
-                     help="Use the existing --bucket: merge the seal into its policy; down restores it, keeps data."),
+                     help="Use the existing --bucket (or --table): merge the seal into its policy; down restores "
+                          "it, keeps data."),
         click.option("--vpc-id", help="Use this existing VPC (s3gw makes only what is missing; down keeps it)."),
         click.option("--subnet-ids", metavar="SUBNET,...",
                      help="With --vpc-id: the subnets (default: those with no route to an internet gateway)."),
@@ -265,6 +266,10 @@ def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--endpoint-policy", type=click.Choice(("full", "scoped")),
                      help="With --endpoint-only: AWS's default full access (default), or the account's own "
                           "resources only."),
+        click.option("--table", metavar="NAME", help="A DynamoDB lane: this table (made, or with --adopt yours) "
+                                                     "sealed to a DynamoDB gateway endpoint on the same tables."),
+        click.option("--table-key", metavar="ATTR", help="With --table: the new table's string partition key "
+                                                         "(default pk)."),
         click.option("--allow-aws-services/--no-allow-aws-services", default=None,
                      help="Let AWS services past the seal: log delivery, Inventory, AWS Config, Macie (service "
                           "principals, forward access sessions, service-linked roles; recorded for later runs)."),
@@ -378,7 +383,7 @@ _CONFIG_KEYS = {"stack", "region", "profile", "endpoint_url", "state_dir", "outp
                 "vpc_cidr", "azs", "bucket", "egress", "allow_principals", "allow_aws_services", "zones", "state_url",
                 "adopt", "vpc_id", "subnet_ids", "max_concurrency", "retag_bucket", "code", "handler", "runtime",
                 "memory", "timeout", "env", "app_name", "adopt_functions", "keep_security_groups", "ip_address_type",
-                "endpoint_only", "route_table_ids", "services", "endpoint_policy"}
+                "endpoint_only", "route_table_ids", "services", "endpoint_policy", "table", "table_key"}
 
 
 @click.group(cls=Group, context_settings=CONTEXT)

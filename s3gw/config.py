@@ -113,6 +113,11 @@ class StackConfig:
     app_name: str | None = None
     # `up --function NAME --adopt` (repeatable): existing functions put on the path; recorded, and added to.
     adopt_functions: tuple[str, ...] | None = None
+    # The DynamoDB lane (issue 22): `up --table NAME [--table-key pk]` makes the table; with --adopt (and no
+    # --bucket) the table is the user's (table_adopt). None when not given, so nothing is recorded for it.
+    table: str | None = None
+    table_key: str | None = None
+    table_adopt: bool | None = None
     keep_security_groups: bool | None = None
     ip_address_type: str = "ipv4"  # --ip-address-type; recorded in the settings
     # An endpoint-only stack (issue 24, `up --endpoint-only`): only the gateway endpoint(s) of --services on the
@@ -435,6 +440,8 @@ def make_config(
     route_table_ids: str | None = None,
     services: str | None = None,
     endpoint_policy: str | None = None,
+    table: str | None = None,
+    table_key: str | None = None,
 ) -> StackConfig:
     """Validate every input. Settings left None are taken later from the state file, else defaulted.
     An empty string is refused, never taken to mean the default."""
@@ -448,14 +455,16 @@ def make_config(
                                      "keep_security_groups": keep_security_groups or None,
                                      "ip_address_type": ip_address_type, "endpoint_only": endpoint_only or None,
                                      "route_table_ids": route_table_ids, "services": services,
-                                     "endpoint_policy": endpoint_policy}.items()
+                                     "endpoint_policy": endpoint_policy, "table": table,
+                                     "table_key": table_key}.items()
                       if v is not None)
     for name, value in {"stack": stack, "region": region, "profile": profile, "endpoint_url": endpoint_url,
                         "state_dir": state_dir, "state": state_url, "vpc_cidr": vpc_cidr, "bucket": bucket,
                         "egress": egress, "zones": zones, "vpc_id": vpc_id, "subnet_ids": subnet_ids,
                         "code": code, "handler": handler, "runtime": runtime, "function_name": app_name,
                         "ip_address_type": ip_address_type, "route_table_ids": route_table_ids,
-                        "services": services, "endpoint_policy": endpoint_policy}.items():
+                        "services": services, "endpoint_policy": endpoint_policy, "table": table,
+                        "table_key": table_key}.items():
         if value == "":
             raise UsageError(f"--{name.replace('_', '-')} is empty", "give a value, or leave the option out")
     if adopt_functions and not adopt:
@@ -463,7 +472,15 @@ def make_config(
                          "--adopt")
     if keep_security_groups and not adopt_functions:
         raise UsageError("--keep-security-groups goes with --function NAME --adopt")
-    if adopt_functions and bucket is None:  # --adopt names functions only: the bucket stays the stack's own
+    if table_key is not None and table is None:
+        raise UsageError("--table-key goes with --table NAME", "name the table: --table NAME --table-key pk")
+    table_adopt = True if adopt and table is not None else None
+    if table_adopt and table_key is not None:
+        raise UsageError("--table-key shapes a table s3gw makes; an adopted table keeps its own key",
+                         "leave out --table-key, or --adopt")
+    if table_adopt:
+        given = given | {"table_adopt"}
+    if (adopt_functions or table_adopt) and bucket is None:  # --adopt names functions or the table only
         adopt, given = None, given - {"adopt"}
     check_bring_your_own(bool(adopt), bucket, vpc_id, subnet_ids, given)
     check_endpoint_only(bool(endpoint_only), given)
@@ -515,7 +532,27 @@ def make_config(
         route_table_ids=None if route_table_ids is None else validate_route_table_ids(route_table_ids),
         services=None if services is None else validate_services(services),
         endpoint_policy=None if endpoint_policy is None else validate_endpoint_policy(endpoint_policy),
+        table=None if table is None else validate_table(table),
+        table_key=None if table_key is None else validate_table_key(table_key),
+        table_adopt=table_adopt,
     )
+
+
+# DynamoDB Developer Guide, "Supported data types and naming rules in Amazon DynamoDB": table names 3-255 characters
+# of a-z, A-Z, 0-9, _ - . ; attribute names (a key's) 1-255 characters of any kind (a key attribute's name at most 255).
+_TABLE_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def validate_table(table: object) -> str:
+    if not isinstance(table, str) or not _TABLE_RE.fullmatch(table):
+        raise UsageError(f"invalid table name {table!r}", "3 to 255 characters: letters, digits, _ - .")
+    return table
+
+
+def validate_table_key(key: object) -> str:
+    if not isinstance(key, str) or not 1 <= len(key.encode()) <= 255:
+        raise UsageError(f"invalid table key {key!r}", "an attribute name of 1 to 255 bytes")
+    return key
 
 
 # --- an endpoint-only stack (issue 24) -------------------------------------------------------------------------
@@ -529,7 +566,7 @@ _RTB_ID_RE = re.compile(r"rtb-[0-9a-f]{8,17}")
 # Options that shape the full stack (its bucket, function, subnets): not part of an endpoint-only stack.
 _FULL_STACK_ONLY = ("bucket", "adopt", "subnet_ids", "code", "handler", "runtime", "memory", "timeout", "env",
                     "app_name", "adopt_functions", "keep_security_groups", "allow_principals", "allow_aws_services",
-                    "egress", "vpc_cidr", "azs", "zones")
+                    "egress", "vpc_cidr", "azs", "zones", "table", "table_key")
 
 
 def check_endpoint_only(endpoint_only: bool, given: frozenset[str]) -> None:
@@ -789,7 +826,8 @@ def validate_settings(settings: dict[str, object], where: str, region: str = "")
         "adopt_functions": listed(lambda v: [validate_app_name(n, "", "--function") for n in v]),
         "ip_address_type": validate_ip_address_type, "endpoint_only": validate_endpoint_only,
         "route_table_ids": listed(validate_route_table_ids), "services": listed(validate_services),
-        "endpoint_policy": validate_endpoint_policy}
+        "endpoint_policy": validate_endpoint_policy, "table": validate_table, "table_key": validate_table_key,
+        "table_adopt": validate_adopt}
     for key, value in settings.items():
         if key not in checks or value is None:
             continue  # a setting another s3gw feature records is that feature's to check
@@ -829,7 +867,7 @@ def validate_recorded_code(code: object) -> str:
 SETTINGS = ("vpc_cidr", "azs", "bucket", "egress", "allow_principals", "zones", "adopt", "vpc_id", "subnet_ids",
             "allow_aws_services", "code", "handler", "runtime", "memory", "timeout", "env", "app_name",
             "adopt_functions", "keep_security_groups", "ip_address_type", "endpoint_only", "route_table_ids",
-            "services", "endpoint_policy")
+            "services", "endpoint_policy", "table", "table_key", "table_adopt")
 
 
 def settle(config: StackConfig, recorded: dict[str, object]) -> StackConfig:

@@ -33,6 +33,7 @@ OUTPUT_KEYS = (
     "vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "prefix_list_id", "bucket",
     "security_group_id", "role_name", "role_arn", "function_name", "function_arn",
     "app_function_name", "app_function_arn", "app_role_name", "app_role_arn", "adopted_functions",
+    "dynamodb_endpoint_id", "dynamodb_prefix_list_id", "table_name", "table_arn",
 )
 LIST_KEYS = ("subnet_ids", "route_table_ids", "adopted_functions")
 
@@ -46,11 +47,13 @@ KINDS = {
     "app_function_name": "your Lambda function", "app_function_arn": "your Lambda function",
     "app_role_name": "IAM role of your function", "app_role_arn": "IAM role of your function",
     "adopted_functions": "your adopted functions",
+    "dynamodb_endpoint_id": "DynamoDB gateway endpoint", "dynamodb_prefix_list_id": "DynamoDB gateway endpoint",
+    "table_name": "DynamoDB table", "table_arn": "DynamoDB table",
 }
 # The key whose value names the resource in a message (the others of the same kind are its details).
 _NAMING_KEYS = ("vpc_id", "subnet_ids", "route_table_ids", "endpoint_id", "bucket", "bucket_pending",
                 "security_group_id", "role_name", "function_name", "eni_function", "app_role_name",
-                "app_function_name", "adopted_functions")
+                "app_function_name", "adopted_functions", "dynamodb_endpoint_id", "table_name")
 
 
 def kind_of(key: str) -> str:
@@ -566,7 +569,9 @@ _DOWN_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("adopted_functions", ()),  # put back as they were (never deleted); their ENIs in the stack's group linger
     ("bucket", ()),
     ("endpoint", ()),
-    ("route_tables", ("endpoint",)),
+    ("table", ()),  # the DynamoDB lane: a table of the stack's is deleted, an adopted one gets its policy back
+    ("dynamodb_endpoint", ()),
+    ("route_tables", ("endpoint", "dynamodb_endpoint")),
     ("enis", ("function_detached", "app_detached", "adopted_functions")),
     ("security_group", ("enis",)),
     ("subnets", ("enis",)),
@@ -574,7 +579,7 @@ _DOWN_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("role", ("enis", "function", "role_policies")),
     ("app_role_policies", ()),
     ("app_role", ("enis", "app", "app_role_policies")),
-    ("vpc", ("endpoint", "route_tables", "security_group", "subnets")),
+    ("vpc", ("endpoint", "dynamodb_endpoint", "route_tables", "security_group", "subnets")),
 )
 # Keys of older s3gw versions: read by the steps, never written now.
 _LEGACY_KEYS = ("eni_function",)

@@ -43,6 +43,7 @@ class InvokeReport:
     other_by: str = ""  # the policy S3 named: "VPC endpoint policy" proves the endpoint keeps the function off it
     family: str | None = None  # "ipv6" / "ipv4": the address family the lister's S3 calls took (its handler says)
     s3_host: str | None = None  # the S3 name the lister called (s3.dualstack.<region>.amazonaws.com when dual-stack)
+    table: Any = None  # the DynamoDB lane's proofs (invoke_dynamodb.TableReport), with --table
 
 
 def test_invoke(ctx: Context, put_key: str | None = None,
@@ -57,6 +58,11 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         event.update(other_bucket=other_bucket, other_write=True)
     elif (other_bucket := _another_bucket(ctx, bucket)):
         event["other_bucket"] = other_bucket
+    table = ctx.outputs.get("table_name")
+    if table:  # the DynamoDB lane: the lister writes and reads one item, and tries another table
+        from s3gw import invoke_dynamodb
+
+        event["table"], table_key = invoke_dynamodb.event(ctx, table)
     answer = _invoke(ctx, function, json.dumps(event).encode())
     report = InvokeReport(function=function, bucket=bucket, ok=False,
                           log_tail=base64.b64decode(answer.get("LogResult", "") or "").decode(errors="replace"))
@@ -94,6 +100,11 @@ def test_invoke(ctx: Context, put_key: str | None = None,
         report.error = f"unexpected answer: {payload_text[:300]}"
         report.diagnosis = "the function returned something that is not s3gw's handler's answer"
         report.fix = "run 's3gw up' to deploy the handler again"
+    if table and report.ok:
+        report.table = invoke_dynamodb.judge(ctx, table, table_key, payload.get("table"))
+        if not report.table.ok:
+            report.ok = False
+            report.diagnosis, report.fix = invoke_dynamodb.diagnose(ctx, function, report.table)
     probe_key = put_key or next((str(o["key"]) for o in report.objects), "s3gw-probe.txt")
     report.outside_refused, report.outside_detail, report.outside_by = _outside_reads(ctx, bucket, probe_key)
     if report.outside_refused is False:

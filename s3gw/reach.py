@@ -859,3 +859,56 @@ def service_path(subnet: Snapshot, route_tables: Iterable[Snapshot], endpoints: 
         list_id = (prefix_list or {}).get("PrefixListId") or service
         return ServicePath("endpoint", usable, f"{list_id} → {usable}", table_id)
     return ServicePath("none", "", f"{table_id} has no route to {service}", table_id)
+
+
+# --- DynamoDB (issue 22) ---------------------------------------------------------------------------------------
+
+
+def dynamodb_service_name(region: str) -> str:
+    return f"com.amazonaws.{region}.dynamodb"
+
+
+def dynamodb_reach(region: str, subnet_ids: Sequence[str], security_group_ids: Sequence[str], *,
+                   subnets: Iterable[Snapshot], route_tables: Iterable[Snapshot], endpoints: Iterable[Snapshot],
+                   security_groups: Iterable[Snapshot], prefix_list: Snapshot | None, **_: Any) -> Reach:
+    """Whether TCP 443 to the region's DynamoDB prefix list leaves every subnet through a DynamoDB gateway endpoint:
+    the same rules as for S3 (a DynamoDB gateway endpoint is routed by its own prefix list, com.amazonaws.<region>
+    .dynamodb: PrivateLink guide, "Gateway endpoints for Amazon DynamoDB"). `prefix_list` is DynamoDB's, with its
+    "Entries" when read. A link of a subnet whose DynamoDB traffic leaves through a NAT gateway says "nat-"."""
+    service = dynamodb_service_name(region)
+    tables, endpoints = list(route_tables), list(endpoints)
+    by_id = {s["SubnetId"]: s for s in subnets if s.get("SubnetId")}
+    egress = _egress_link(security_group_ids, list(security_groups), prefix_list)
+    links = [Link("security groups: egress 443 to DynamoDB", egress.ok,
+                  egress.detail.replace("the S3 prefix list", "the DynamoDB prefix list"), egress.fix)]
+    used: list[str] = []
+    for subnet_id in subnet_ids:
+        subnet = by_id.get(subnet_id)
+        name = f"{subnet_id}: route to DynamoDB"
+        if subnet is None:
+            links.append(Link(name, False, f"subnet {subnet_id} not found", "give the function existing subnets"))
+            continue
+        path = service_path(subnet, tables, endpoints, prefix_list, service)
+        if path.path == "endpoint":
+            used.append(path.target)
+            links.append(Link(name, True, f"{path.table_id}: {path.via} (Gateway, {service})"))
+            continue
+        where = path.table_id or "its route table"
+        links.append(Link(name, False, f"{path.via} ({path.path}{': ' + path.target if path.target else ''})",
+                          f"add {where} to the DynamoDB gateway endpoint (modify-vpc-endpoint "
+                          f"--add-route-table-ids {where}), or run 'up' again"))
+    distinct = list(dict.fromkeys(used))
+    ok = all(link.ok for link in links) and bool(subnet_ids)
+    return Reach(ok=ok, endpoint_id=distinct[0] if ok and distinct else None, links=links)
+
+
+def fetch_dynamodb_prefix_list(ec2_client: Any) -> dict | None:
+    """The region's DynamoDB prefix list with its entries, or None."""
+    lists = _all(ec2_client, "describe_managed_prefix_lists", "PrefixLists",
+                 Filters=[_filter("prefix-list-name", [dynamodb_service_name(ec2_client.meta.region_name)])])
+    if not lists:
+        return None
+    found = dict(lists[0])
+    found["Entries"] = _all(ec2_client, "get_managed_prefix_list_entries", "Entries",
+                            PrefixListId=found["PrefixListId"])
+    return found

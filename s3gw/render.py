@@ -167,6 +167,17 @@ class Renderer:
         if report.other_detail:
             mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(report.other_refused, "?")
             self.out.print(f"{mark} another bucket: {_escape(report.other_detail)}")
+        table = getattr(report, "table", None)
+        if table is not None:
+            ok = "[green]✓[/]" if table.written and table.read is not None and not table.error else "[red]✗[/]"
+            done = (f"wrote and read item {table.key}={_escape(str(table.read and 's3gw-probe'))} through the "
+                    "DynamoDB endpoint") if not table.error else f"failed: {_escape(table.error)}"
+            self.out.print(f"{ok} table {_escape(table.table)}: {done}")
+            for refused, detail, what in ((table.outside_refused, table.outside_detail, "outside the endpoint"),
+                                          (table.other_refused, table.other_detail, "another table")):
+                if detail:
+                    mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(refused, "?")
+                    self.out.print(f"{mark} {what}: {_escape(detail)}")
         if report.diagnosis:
             self.out.print(f"[bold]likely cause:[/] {_escape(report.diagnosis)}")
             self.out.print(f"[bold]fix:[/] {_escape(report.fix)}")

@@ -313,3 +313,84 @@ def strip_seal(current: str | None) -> PolicyDoc | None:
 
 def own_part(current: str | None) -> list[dict[str, Any]]:
     return [s for s in statements_of(current) if is_own(s)] if current else []
+
+
+# --- DynamoDB: the table's seal (a resource-based policy), its endpoint's policy, the role's item actions ---------
+# DynamoDB Developer Guide, "Using resource-based policies for DynamoDB" (access-control-resource-based.html): a
+# table's policy covers the table and its indexes; "DynamoDB resource-based policy considerations"
+# (rbac-considerations.html): "The maximum size supported for a resource-based policy document is 20 KB. DynamoDB
+# counts whitespaces when calculating the size", and a policy update blocks the next one on that resource for 15 s;
+# "Resource-based policy examples" (rbac-examples.html): a statement takes effect only where its Resource ARN matches
+# the resource the policy is attached to (so the table's ARN and its indexes' ARN, not a wildcard of another table).
+# aws:SourceVpce, aws:PrincipalArn and aws:PrincipalAccount are global condition keys (IAM User Guide, "AWS global
+# condition context keys"), evaluated for DynamoDB requests; aws:SourceVpce is present only through a VPC endpoint.
+TABLE_POLICY_SIZE_LIMIT = 20 * 1024
+# The function's item actions (the role's inline statement, the endpoint policy, what verify expects to work).
+TABLE_ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                      "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"]
+# What the seal leaves open from outside the endpoint: what s3gw needs to manage the table (up/status/verify/down),
+# none of which reads or writes an item. The policy actions above all, so that the seal can always be repaired.
+TABLE_MANAGEMENT_ACTIONS = [
+    "dynamodb:GetResourcePolicy", "dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy",
+    "dynamodb:DescribeTable", "dynamodb:DeleteTable", "dynamodb:UpdateTable",
+    "dynamodb:ListTagsOfResource", "dynamodb:TagResource", "dynamodb:UntagResource",
+    "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive",
+]
+# Each class of data call, with the actions DynamoDB authorises it as (Service Authorization Reference, "Actions,
+# resources, and condition keys for Amazon DynamoDB"): a class is sealed when all are denied outside the endpoint.
+TABLE_DATA_ACTIONS: dict[str, list[str]] = {
+    "read": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
+             "dynamodb:ConditionCheckItem"],
+    "write": ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+    "PartiQL": ["dynamodb:PartiQLSelect", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate",
+                "dynamodb:PartiQLDelete"],
+    "export": ["dynamodb:ExportTableToPointInTime"],
+}
+TABLE_SEAL_SID = "DenyItemsUnlessThroughEndpoint"
+TABLE_INLINE_SID = "UseTheTableItems"
+
+
+def table_arns(table_arn: str) -> tuple[str, str]:
+    """The table's ARN and its indexes' (a table's policy and an endpoint's scope cover both)."""
+    return table_arn, f"{table_arn}/index/*"
+
+
+def table_policy(table_arn: str, endpoint_id: str, allow_principals: Sequence[str] = ()) -> PolicyDoc:
+    """The table's seal: deny every call but table management unless it comes through the DynamoDB endpoint (or
+    from an allowed principal), as the bucket's seal does (bucket_policy)."""
+    condition: dict[str, Any] = {"StringNotEquals": {"aws:SourceVpce": endpoint_id}}
+    if allow_principals:
+        condition["ArnNotLike"] = {"aws:PrincipalArn": sorted(allow_principals)}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": TABLE_SEAL_SID,
+            "Effect": "Deny",
+            "Principal": "*",
+            "NotAction": list(TABLE_MANAGEMENT_ACTIONS),
+            "Resource": list(table_arns(table_arn)),
+            "Condition": condition,
+        }],
+    }
+
+
+def table_endpoint_policy(table_arn: str, account: str) -> PolicyDoc:
+    """The DynamoDB gateway endpoint lets through the function's item actions on the stack's table and its indexes,
+    by the stack's account only (aws:PrincipalAccount, aws:ResourceAccount: see endpoint_policy)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "OnlyTheStackTableFromTheStackAccount",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": list(TABLE_ITEM_ACTIONS),
+            "Resource": list(table_arns(table_arn)),
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}},
+        }],
+    }
+
+
+def role_table_statement(table_arn: str) -> dict[str, Any]:
+    """The function's item actions on the table and its indexes (added to the role's inline policy)."""
+    return {"Sid": TABLE_INLINE_SID, "Effect": "Allow", "Action": list(TABLE_ITEM_ACTIONS),
+            "Resource": list(table_arns(table_arn))}

@@ -24,9 +24,18 @@ from urllib.parse import parse_qs, unquote
 
 from s3gw.botocore_data import partition_of
 from s3gw.policy.evaluator import Decision, Request, decide, evaluate
-from s3gw.reach import fetch_snapshot, s3_exits, s3_paths_v6, s3_reach, s3_reach_v6, subnet_ipv6
+from s3gw.reach import (
+    dynamodb_reach,
+    fetch_dynamodb_prefix_list,
+    fetch_snapshot,
+    s3_exits,
+    s3_paths_v6,
+    s3_reach,
+    s3_reach_v6,
+    subnet_ipv6,
+)
 
-from . import authorize, s3_access, s3_buckets
+from . import authorize, dynamodb_access, s3_access, s3_buckets
 from . import moto_glue as glue
 from .behaviours import IAM_MESSAGES, Behaviours
 from .invoke import FunctionSpec, Outcome, Runner, log_result_header, new_request_id
@@ -91,6 +100,8 @@ class SandboxApp:
                         _read_body(environ)
                     with glue.judged_by_sandbox(), self._s3_writes_one_at_a_time(environ):
                         return self.moto(environ, start_response)  # the Flask view runs inside this call
+            elif service == "dynamodb":
+                answer = self.dynamodb(environ)
             elif service == "awslambda":  # moto's name for the Lambda backend
                 answer = self.lambda_(environ)
             elif service == "ec2":
@@ -239,7 +250,43 @@ class SandboxApp:
             return current or lingering[0]
         return current
 
-    def judge(self, caller: Caller, call: s3_access.S3Call) -> Decision:
+    # --- DynamoDB: tables' resource-based policies (issue 22) ---------------------------------------
+
+    def dynamodb(self, environ: dict[str, Any]) -> Answer | None:
+        """Judge a DynamoDB request as DynamoDB would: the caller's identity policies, the table's resource-based
+        policy and, through a DynamoDB gateway endpoint, its endpoint policy, with aws:SourceVpce set only when the
+        request came through that endpoint (network.Caller.dynamodb_vpce). moto 5.2 stores resource policies
+        (PutResourcePolicy) but enforces none of them."""
+        region = _region_of(environ)
+        partition = partition_of(region)
+        query = _query(environ)
+        caller = self.caller_of(environ, query, partition)
+        calls = dynamodb_access.classify(environ.get("HTTP_X_AMZ_TARGET", ""), _read_body(environ), region,
+                                         caller.account, partition)
+        if calls is None:
+            return None
+        if not calls:
+            return dynamodb_access.access_denied("the sandbox cannot tell which table this request is on")
+        through = replace(caller, source_vpce=caller.dynamodb_vpce)
+        for call in calls:
+            exists, policy = glue.table_policy(caller.account, region, call.table)
+            if not exists:
+                continue  # no table, no policy: moto answers (ResourceNotFoundException, CreateTable)
+            decision = self.judge(through, call, policy)
+            if decision.effect == "Allow":
+                continue
+            log.info("DynamoDB denied %s on %s to %s: %s", call.action, call.resource, caller.principal,
+                     decision.reason)
+            kind = _policy_kind(decision)
+            text = (dynamodb_access.message(caller.principal, call, kind, decision.effect == "Deny") if kind
+                    else "Access Denied")
+            return dynamodb_access.access_denied(text)
+        return None
+
+    def judge(self, caller: Caller, call: Any, resource_policy: str | None = None) -> Decision:
+        """`call` is an S3 call (its bucket's policy is read) or a DynamoDB one (its table's policy is given)."""
+        if isinstance(call, s3_access.S3Call):
+            resource_policy = self.bucket_policy(caller.account, call.bucket, call.partition)
         identity = [ADMINISTRATOR] if caller.role_arn is None else glue.role_policies(caller.account, caller.role_arn)
         request = Request(
             action=call.action,
@@ -252,7 +299,7 @@ class SandboxApp:
             decision = decide(
                 request,
                 identity_policies=identity,
-                resource_policy=self.bucket_policy(caller.account, call.bucket, call.partition),
+                resource_policy=resource_policy,
                 resource_account=caller.account,
             )
             # Through the endpoint, its policy must allow the call too: "An endpoint policy does not
@@ -465,9 +512,11 @@ class SandboxApp:
 
     def run(self, function: FunctionSpec, event: bytes, request_id: str) -> Outcome:
         caller, s3_url, other_url = self.network_position(function)
+        caller, dynamodb_url = self.dynamodb_position(function, caller, other_url)
 
         def environment(access_key: str, secret: str) -> dict[str, str]:
-            return self.function_environment(function, access_key, secret, s3_url, other_url)
+            return {**self.function_environment(function, access_key, secret, s3_url, other_url),
+                    "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url}
 
         outcome = self.runner.run(function, event, request_id, caller, environment)
         glue.save_function_logs(function, outcome.log)
@@ -532,6 +581,26 @@ class SandboxApp:
         why = reach.reason
         log.info("%s cannot reach S3 over IPv6: %s", function.name, why.detail if why else "unknown")
         return caller, self.black_hole.url, self.black_hole.url
+
+    def dynamodb_position(self, function: FunctionSpec, caller: Caller, other_url: str) -> tuple[Caller, str]:
+        """Where the function's DynamoDB calls go (issue 22), judged as its S3 calls are (network_position), by the
+        path model `verify` uses (reach.dynamodb_reach): through the DynamoDB gateway endpoint (the sandbox, with
+        aws:SourceVpce = that endpoint), through a NAT gateway (the sandbox, without aws:SourceVpce, so a table's seal
+        refuses it), or nowhere (the black hole: the connection times out, as when a route or group drops it)."""
+        if not function.subnet_ids:
+            return caller, other_url  # not in a VPC: Lambda's own internet access
+        client = self.ec2_client(function.region)
+        snapshot = fetch_snapshot(client, function.subnet_ids, function.security_group_ids)
+        reach = dynamodb_reach(function.region, function.subnet_ids, function.security_group_ids, **snapshot,
+                               prefix_list=fetch_dynamodb_prefix_list(client))
+        if reach.ok:
+            return replace(caller, dynamodb_vpce=reach.endpoint_id), self.url()
+        broken = [link for link in reach.links if not link.ok]
+        if reach.links[0].ok and broken and all("(nat: nat-" in link.detail for link in broken):
+            log.info("%s reaches DynamoDB through a NAT gateway (no aws:SourceVpce)", function.name)
+            return caller, self.url()
+        log.info("%s cannot reach DynamoDB: %s", function.name, broken[0].detail if broken else "unknown")
+        return caller, self.black_hole.url
 
     def function_environment(
         self, function: FunctionSpec, access_key: str, secret: str, s3_url: str, other_url: str
@@ -782,17 +851,24 @@ def _region_of(environ: dict[str, Any]) -> str:
     return match.group(1) if match else "us-east-1"
 
 
+def _policy_kind(decision: Decision) -> str:
+    """The kind of policy a refusal names (IAM User Guide, "Troubleshooting access denied error messages"); "" for
+    a policy the evaluator could not read."""
+    reason = decision.reason
+    if reason.startswith("endpoint policy"):
+        return "VPC endpoint policy"
+    if reason.startswith("resource policy"):
+        return "resource-based policy"
+    if reason.startswith(("identity policy", "no identity or resource policy")):
+        return "identity-based policy"  # same account: with no Allow on either side, S3 names the identity side
+    return ""
+
+
 def _denied_message(caller: Caller, call: s3_access.S3Call, decision: Decision) -> str:
     """The AccessDenied message names the kind of policy that refused the call, as S3 does for a caller of the
     bucket's own account (the sandbox files every bucket under the caller's account); s3_access.denied_message
     cites the shape. A policy the evaluator could not read is not named."""
-    reason = decision.reason
-    if reason.startswith("endpoint policy"):
-        policy = "VPC endpoint policy"
-    elif reason.startswith("resource policy"):
-        policy = "resource-based policy"
-    elif reason.startswith(("identity policy", "no identity or resource policy")):
-        policy = "identity-based policy"  # same account: with no Allow on either side, S3 names the identity side
-    else:
+    policy = _policy_kind(decision)
+    if not policy:
         return "Access Denied"
     return s3_access.denied_message(caller.principal, call.action, call.resource, policy, decision.effect == "Deny")

@@ -438,6 +438,17 @@ def endpoint_policy(account: str, endpoint_id: str) -> str | None:
     return None
 
 
+def table_policy(account: str, region: str, table: str) -> tuple[bool, str | None]:
+    """(whether the DynamoDB table exists, its resource-based policy). moto keeps a table's policy after DeleteTable
+    (DynamoDBBackend.resource_policies); AWS deletes it with the table, so a policy is read only for a live table."""
+    backend = backends.get_backend("dynamodb")[account][region]
+    found = backend.tables.get(table)
+    if found is None:
+        return False, None
+    policy = backend.resource_policies.get(found.table_arn)
+    return True, (str(policy.policy_doc) if policy is not None else None)
+
+
 def assumed_role_of(access_key: str) -> tuple[str, str, str] | None:
     """(session ARN, role ARN, account) of credentials made by STS AssumeRole, or None.
 

@@ -33,6 +33,9 @@ class Caller:
     role_arn: str | None = None  # a function's execution role: its policies are the identity policies
     source_vpce: str | None = None
     source_vpc: str | None = None
+    # The DynamoDB gateway endpoint the function's DynamoDB calls leave through (issue 22): aws:SourceVpce as
+    # DynamoDB sees it; None when they go another way (a NAT gateway: no aws:SourceVpce) or the caller is the host.
+    dynamodb_vpce: str | None = None
 
     def context(self) -> dict[str, object]:
         # SecureTransport true: the sandbox stands in for AWS's TLS endpoint even though it serves http.

@@ -4,12 +4,14 @@ from s3gw.steps.adopted_functions import AdoptedFunctionsStep
 from s3gw.steps.app import AppFunctionStep, AppRoleStep
 from s3gw.steps.base import Context, Drift, Step
 from s3gw.steps.bucket import BucketStep
+from s3gw.steps.dynamodb_endpoint import DynamoDbEndpointStep
 from s3gw.steps.endpoint import EndpointStep
 from s3gw.steps.function import FunctionStep
 from s3gw.steps.role import RoleStep
 from s3gw.steps.route_tables import RouteTablesStep
 from s3gw.steps.security_group import SecurityGroupStep
 from s3gw.steps.subnets import SubnetsStep
+from s3gw.steps.table import TableStep
 from s3gw.steps.vpc import VpcStep
 
 STEPS: list[Step] = [
@@ -17,7 +19,9 @@ STEPS: list[Step] = [
     SubnetsStep(),
     RouteTablesStep(),
     EndpointStep(),
+    DynamoDbEndpointStep(),
     BucketStep(),
+    TableStep(),
     SecurityGroupStep(),
     RoleStep(),
     FunctionStep(),
@@ -42,10 +46,13 @@ UP_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "endpoint":       (("route_tables made",),                               ("route_tables",)),  # their ids
     "bucket":         ((),                                                   ("endpoint made",)),  # the seal
     "security_group": (("vpc made",),                                        ()),  # the region's S3 prefix list
-    "role":           ((),                                                   ("bucket made",)),  # bucket policy
-    "function":       (("subnets", "security_group made", "role", "bucket made"), ()),
+    # The DynamoDB lane (--table; inactive without it): its endpoint on the same tables, the table sealed to it.
+    "dynamodb_endpoint": (("route_tables made",),                            ("route_tables",)),
+    "table":          ((),                                                   ("dynamodb_endpoint made",)),  # seal
+    "role":           ((),                                                   ("bucket made", "table made")),
+    "function":       (("subnets", "security_group made", "role", "bucket made", "table made"), ()),
     # Your function (--code; steps.app): its own role and function, joined to the lanes as the probe's are.
-    "app_role":       ((),                                                   ("bucket made",)),
+    "app_role":       ((),                                                   ("bucket made", "table made")),
     "app":            (("subnets", "security_group made", "app_role", "bucket made"), ()),
     # Functions you run already (--function NAME --adopt): into the subnets and group, the bucket on their roles.
     "adopted_functions": (("subnets", "security_group made", "bucket made"), ()),

@@ -143,7 +143,9 @@ class EndpointStep(Step):
             ec2.describe_vpc_endpoints,
             Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, ctx.stack_filter()],
         )["VpcEndpoints"]
-        live = [e for e in found if e.get("State", "").lower() not in _GONE_STATES]
+        # The stack's DynamoDB gateway endpoint carries the same tag (steps.dynamodb_endpoint): not this one.
+        live = [e for e in found if e.get("State", "").lower() not in _GONE_STATES
+                and not str(e.get("ServiceName", "")).endswith(".dynamodb")]
         return live[0] if live else None
 
     def find(self, ctx: Context) -> dict[str, Any] | None:

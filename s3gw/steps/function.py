@@ -56,6 +56,8 @@ def subnet_zones(ctx: Context) -> list[str]:
 
 def wanted_configuration(ctx: Context) -> dict[str, Any]:
     variables = {"BUCKET_NAME": ctx.outputs["bucket"]}
+    if ctx.config.table:  # the DynamoDB lane: the probe writes and reads one item when test-invoke asks
+        variables["TABLE_NAME"] = ctx.outputs.get("table_name") or ctx.config.table
     vpc: dict[str, Any] = {"SubnetIds": list(ctx.outputs["subnet_ids"]),
                            "SecurityGroupIds": [ctx.outputs["security_group_id"]]}
     if ctx.config.dualstack:

@@ -13,6 +13,7 @@ from s3gw.policy.documents import (
     canonical,
     lambda_trust_policy,
     role_bucket_policy,
+    role_table_statement,
 )
 from s3gw.steps.base import (
     STACK_TAG,
@@ -29,6 +30,14 @@ from s3gw.steps.base import (
     retry,
     tag_dict,
 )
+
+
+def inline_policy(ctx: Context) -> dict[str, Any]:
+    """The role's inline policy: the bucket, and with --table the item actions on the table and its indexes."""
+    document = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
+    if ctx.config.table and ctx.outputs.get("table_arn"):
+        document["Statement"].append(role_table_statement(ctx.outputs["table_arn"]))
+    return document
 
 
 def vpc_policy_arn(ctx: Context) -> str:
@@ -110,7 +119,7 @@ class RoleStep(Step):
             lambda: ctx.remember(f"{self.name}_inline", lambda: self._inline(ctx, name)))
         if vpc_policy_arn(ctx) not in attached:
             drifts.append(Drift("vpc_access", "AWSLambdaVPCAccessExecutionRole is not attached (no ENIs)"))
-        wanted = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
+        wanted = inline_policy(ctx)
         if inline is None or canonical(inline) != canonical(wanted):
             drifts.append(Drift("bucket_access", "the inline bucket-access policy is missing or differs"))
         return drifts
@@ -141,7 +150,7 @@ class RoleStep(Step):
             writes.append(("attaching AWSLambdaVPCAccessExecutionRole", lambda: iam.attach_role_policy(
                 RoleName=name, PolicyArn=vpc_policy_arn(ctx))))
         if "bucket_access" in keys:
-            document = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
+            document = inline_policy(ctx)
             writes.append(("writing the role's bucket-access policy", lambda: iam.put_role_policy(
                 RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))))
         # At once: IAM may refuse one of two changes to a role made together (ConcurrentModification), which is

@@ -23,6 +23,7 @@ from s3gw.steps.base import (
     retry,
     tag_dict,
 )
+from s3gw.steps.dynamodb_endpoint import dynamodb_prefix_list_id
 from s3gw.steps.endpoint import s3_ipv6_prefix_list_id, s3_prefix_list_id
 
 # One rule in a comparable form: (protocol, from port, to port, target kind, target).
@@ -79,6 +80,9 @@ def wanted_egress(ctx: Context) -> set[Rule]:
     rules = {("tcp", 443, 443, "prefix-list", ctx.outputs.get("prefix_list_id") or s3_prefix_list_id(ctx))}
     if ctx.config.dualstack:
         rules.add(("tcp", 443, 443, "prefix-list", s3_ipv6_prefix_list_id(ctx)))
+    if ctx.config.table and not ctx.config.endpoint_only:  # the DynamoDB lane: 443 to DynamoDB's prefix list too
+        rules.add(("tcp", 443, 443, "prefix-list",
+                   ctx.outputs.get("dynamodb_prefix_list_id") or dynamodb_prefix_list_id(ctx)))
     return rules
 
 
