@@ -95,6 +95,11 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
     checks.extend(_endpoint_policy_checks(endpoint, bucket, role_arn, function_name, repair, partition))
     checks.append(_public_access_check(ctx, bucket, repair))
     checks.extend(_role_checks(ctx, role_arn, bucket, function_name, repair, partition))
+    if own_stack and ctx.outputs.get("table_name"):  # the DynamoDB lane (--table)
+        from s3gw.verify_dynamodb import dynamodb_checks
+
+        checks.extend(dynamodb_checks(ctx, configuration, snapshot, repair,
+                                      _role_policies(ctx, role_arn.rsplit("/", 1)[-1])))
     if own_stack:  # your functions (up --code, up --function NAME --adopt) take the probe's path: each is checked
         from s3gw.function_calls import user_functions
 

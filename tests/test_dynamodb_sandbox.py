@@ -58,6 +58,11 @@ def test_up_table_proves_the_path_both_ways_and_down_leaves_nothing(sandbox_url:
     ddb = client(sandbox_url, "dynamodb")
     with pytest.raises(ddb.exceptions.ClientError, match="AccessDenied.*explicit deny in a resource-based policy"):
         ddb.get_item(TableName="orders", Key={"pk": {"S": "s3gw-probe"}})
+    verify = s3gw_on(sandbox_url, tmp_path, "orders", "verify", "--output", "json")
+    assert verify.exit_code == 0, verify.output
+    names = {check["name"] for check in json.loads(verify.output)["checks"]}
+    assert {"DynamoDB endpoint", "security groups: egress 443 to DynamoDB", "table", "table seal: read",
+            "table seal: write", "DynamoDB endpoint policy", "role reaches the table"} <= names, names
     down = s3gw_on(sandbox_url, tmp_path, "orders", "down", "--yes")
     assert down.exit_code == 0, down.output
     assert "orders" not in ddb.list_tables()["TableNames"]
@@ -77,6 +82,9 @@ def test_the_dynamodb_egress_rule_removed_is_named_by_test_invoke_and_up_repairs
     broken = s3gw_on(sandbox_url, tmp_path, "egress", "test-invoke")
     assert broken.exit_code == 3, broken.output
     assert "security groups: egress 443 to DynamoDB" in broken.output and group in broken.output
+    verify = s3gw_on(sandbox_url, tmp_path, "egress", "verify")
+    assert verify.exit_code == 3 and "egress 443 to DynamoDB" in verify.output and group in verify.output, \
+        verify.output
     assert s3gw_on(sandbox_url, tmp_path, "egress", "up").exit_code == 0
     assert s3gw_on(sandbox_url, tmp_path, "egress", "test-invoke").exit_code == 0
     assert s3gw_on(sandbox_url, tmp_path, "egress", "down", "--yes").exit_code == 0
@@ -99,6 +107,7 @@ def test_an_adopted_table_gets_the_same_proofs_and_back_exactly_as_it_was(sandbo
     assert code == 0, report
     assert report["table"]["written"] and report["table"]["outside_refused"] is True
     assert report["table"]["key"] == "id"
+    assert s3gw_on(sandbox_url, tmp_path, "adopts", "verify").exit_code == 0
     down = s3gw_on(sandbox_url, tmp_path, "adopts", "down", "--yes")
     assert down.exit_code == 0, down.output
     assert ddb.get_resource_policy(ResourceArn=arn)["Policy"] == policy

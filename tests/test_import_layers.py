@@ -26,7 +26,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "2 sandbox": (("s3gw.sandbox",), ("0 pure", "1 core")),
     # One resource kind per step, and what reads or calls a stack's resources (verify, test-invoke, inventory).
     "2 steps": (("s3gw.steps", "s3gw.inventory", "s3gw.verify", "s3gw.invoke", "s3gw.invoke_dynamodb",
-                "s3gw.function_calls", "s3gw.audit"),
+                "s3gw.verify_dynamodb", "s3gw.function_calls", "s3gw.audit"),
                 ("0 pure", "1 core")),
     # The commands: the engine that walks the steps, the demo, the path drawn from their reports.
     "3 engine": (("s3gw.engine", "s3gw.commands", "s3gw.demo", "s3gw.pathgraph", "s3gw.audit_command"),
