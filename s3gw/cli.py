@@ -739,6 +739,7 @@ def _down_question(config: StackConfig, from_tags: bool) -> str:
 @click.option("--function", "function_name", metavar="NAME",
               help="Also what verify --function NAME --bucket NAME needs on a setup s3gw did not make.")
 @click.option("--audit", "for_audit", is_flag=True, help="The read-only policy `s3gw audit` needs instead.")
+@click.option("--table", metavar="NAME", help="The DynamoDB lane of up --table NAME (default: the recorded one).")
 @shared_options
 @command
 def permissions(config: StackConfig, renderer: Any, account: str | None, function_name: str | None,

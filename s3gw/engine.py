@@ -860,7 +860,8 @@ def permissions_target(config: StackConfig, account: str | None = None, function
                   stack=config.stack, bucket=bucket, role_name=config.role_name, function_name=config.function_name,
                   state_url=config.state_url, vpc_id=config.vpc_id, verify_function=function_name,
                   app_function=config.app_function_name if config.code else None,
-                  app_role=config.app_role_name if config.code else None, adopted=config.adopt_functions or ())
+                  app_role=config.app_role_name if config.code else None, adopted=config.adopt_functions or (),
+                  table=config.table)
 
 
 @translated("verifying the path")

@@ -52,6 +52,10 @@ OTHER_FUNCTION = "other-function"
 ANY_ROLE = "any-role"
 ANY_POLICY = "any-policy"
 WITH_FUNCTION = "verify --function"
+# The DynamoDB lane (`up --table NAME`): that table only; only in the policy when a table is named or recorded.
+DYNAMODB_TABLE = "dynamodb-table"
+DYNAMODB_LIST = "dynamodb-list"  # ListTables: no resource-level permission ("*"), only with a table
+WITH_TABLE = "up/down --table"
 # Your function's log group (`s3gw logs`): Lambda's /aws/lambda/NAME groups of the region.
 LOG_GROUPS = "log-groups"
 # `up --function NAME --adopt`: those functions, and their roles (not known offline: the account's roles), on which
@@ -209,6 +213,23 @@ TABLE: tuple[Permission, ...] = (
     Permission("iam:PutRolePolicy", ADOPTED_ROLES, (WITH_ADOPTED,), "s3gw's bucket-access policy on its role"),
     Permission("iam:DeleteRolePolicy", ADOPTED_ROLES, (WITH_ADOPTED,), "take s3gw's policy off again (down)"),
     Permission("iam:AttachRolePolicy", ADOPTED_ATTACH, (WITH_ADOPTED,), "AWSLambdaVPCAccessExecutionRole only"),
+    # --- the DynamoDB lane (--table NAME): only in the policy with a table ---
+    Permission("dynamodb:CreateTable", DYNAMODB_TABLE, (WITH_TABLE,), "the table (not with --adopt)"),
+    Permission("dynamodb:TagResource", DYNAMODB_TABLE, (WITH_TABLE,), "the table is tagged in its CreateTable call"),
+    Permission("dynamodb:DescribeTable", DYNAMODB_TABLE, (WITH_TABLE, PLAN, STATUS, VERIFY, INVOKE),
+               "does the table exist; its key, encryption, deletion protection"),
+    Permission("dynamodb:ListTagsOfResource", DYNAMODB_TABLE, (WITH_TABLE, PLAN, STATUS), "is the table the stack's"),
+    Permission("dynamodb:UpdateTable", DYNAMODB_TABLE, (WITH_TABLE,), "encryption on, deletion protection off"),
+    Permission("dynamodb:GetResourcePolicy", DYNAMODB_TABLE, (WITH_TABLE, PLAN, STATUS, VERIFY),
+               "check the seal; an adopted table's own statements"),
+    Permission("dynamodb:PutResourcePolicy", DYNAMODB_TABLE, (WITH_TABLE,),
+               "seal the table to the DynamoDB endpoint; put an adopted table's policy back"),
+    Permission("dynamodb:DeleteResourcePolicy", DYNAMODB_TABLE, (WITH_TABLE,),
+               "an adopted table that had no policy: take s3gw's off"),
+    Permission("dynamodb:DeleteTable", DYNAMODB_TABLE, (WITH_TABLE,),
+               "delete the stack's table (never an adopted one)"),
+    Permission("dynamodb:GetItem", DYNAMODB_TABLE, (INVOKE,), "the outside GetItem that the seal must refuse"),
+    Permission("dynamodb:ListTables", DYNAMODB_LIST, (INVOKE,), "another table of the region for the function to try"),
     Permission("iam:DetachRolePolicy", ADOPTED_ATTACH, (WITH_ADOPTED,), "only if s3gw attached it (down)"),
 )
 
@@ -224,7 +245,8 @@ _SIDS = {
     STATE_OBJECTS: "TheStateObjects", USERS_VPC: "Ec2TheVpcYouBrought", OTHER_FUNCTION: "VerifyTheFunction",
     ANY_ROLE: "VerifyItsRole", ANY_POLICY: "VerifyItsManagedPolicies", LOG_GROUPS: "YourFunctionsLogs",
     ADOPTED_FUNCTIONS: "TheAdoptedFunctions", ADOPTED_ROLES: "TheAdoptedFunctionsRoles",
-    ADOPTED_ATTACH: "AttachVpcAccessToAdoptedRoles",
+    ADOPTED_ATTACH: "AttachVpcAccessToAdoptedRoles", DYNAMODB_TABLE: "TheTable",
+    DYNAMODB_LIST: "ListTheRegionsTables",
 }
 
 
@@ -245,6 +267,7 @@ class Target:
     app_function: str | None = None  # up --code: your function and its role, beside the probe's
     app_role: str | None = None
     adopted: tuple[str, ...] = ()  # up --function NAME --adopt
+    table: str | None = None  # up --table NAME: the DynamoDB lane
 
 
 def vpc_access_policy_arn(partition: str) -> str:
@@ -294,6 +317,10 @@ def _statement_for(scope: str, actions: list[str], t: Target) -> dict[str, Any]:
         resource = f"arn:{p}:iam::{t.account}:role/*"
         if scope == ADOPTED_ATTACH:
             statement["Condition"] = {"ArnEquals": {"iam:PolicyARN": vpc_access_policy_arn(p)}}
+    elif scope == DYNAMODB_LIST:
+        resource = "*"
+    elif scope == DYNAMODB_TABLE:
+        resource = f"arn:{p}:dynamodb:{t.region}:{t.account}:table/{t.table}"
     elif scope == USERS_VPC:  # the region's route tables and endpoints of the account: the user's carry no tag
         resource = [f"arn:{p}:ec2:{t.region}:{t.account}:route-table/*",
                     f"arn:{p}:ec2:{t.region}:{t.account}:vpc-endpoint/*"]
@@ -325,6 +352,8 @@ def policy_document(target: Target, table: tuple[Permission, ...] = TABLE) -> di
             continue
         if row.scope in (ADOPTED_FUNCTIONS, ADOPTED_ROLES, ADOPTED_ATTACH) and not target.adopted:
             continue
+        if row.scope in (DYNAMODB_TABLE, DYNAMODB_LIST) and not target.table:
+            continue
         by_scope.setdefault(row.scope, []).append(row.action)
     return {"Version": "2012-10-17",
             "Statement": [_statement_for(scope, actions, target) for scope, actions in by_scope.items()]}
@@ -351,6 +380,7 @@ _SCOPE_TEXT = {
     ADOPTED_FUNCTIONS: "the functions adopted (--function NAME --adopt only)",
     ADOPTED_ROLES: "the account's roles (--function NAME --adopt only)",
     ADOPTED_ATTACH: "the account's roles, AWSLambdaVPCAccessExecutionRole only (--adopt of a function only)",
+    DYNAMODB_TABLE: "the --table named (--table only)", DYNAMODB_LIST: "* (--table only)",
 }
 
 

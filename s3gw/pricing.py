@@ -52,7 +52,8 @@ def nat_cost_line(region: str) -> str:
             f"({rate.source})")
 
 
-def endpoint_saving_line() -> str:
-    """What moving S3 onto the gateway endpoint changes in the bill, and what it does not."""
-    return ("the endpoint has no charge and S3's bytes stop counting toward the NAT's per-GB charge; the NAT "
+def endpoint_saving_line(service: str = "S3") -> str:
+    """What moving S3 (or DynamoDB: gateway endpoints serve only those two, and both at no charge, PrivateLink guide
+    above) onto its gateway endpoint changes in the bill, and what it does not."""
+    return (f"the endpoint has no charge and {service}'s bytes stop counting toward the NAT's per-GB charge; the NAT "
             "gateway's hourly charge goes on for as long as it exists")

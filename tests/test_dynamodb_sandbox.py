@@ -58,6 +58,9 @@ def test_up_table_proves_the_path_both_ways_and_down_leaves_nothing(sandbox_url:
     ddb = client(sandbox_url, "dynamodb")
     with pytest.raises(ddb.exceptions.ClientError, match="AccessDenied.*explicit deny in a resource-based policy"):
         ddb.get_item(TableName="orders", Key={"pk": {"S": "s3gw-probe"}})
+    status = s3gw_on(sandbox_url, tmp_path, "orders", "status")
+    assert status.exit_code == 0 and "DynamoDB table" in status.output and "DynamoDB gateway endpoint" in \
+        status.output, status.output
     verify = s3gw_on(sandbox_url, tmp_path, "orders", "verify", "--output", "json")
     assert verify.exit_code == 0, verify.output
     names = {check["name"] for check in json.loads(verify.output)["checks"]}

@@ -153,3 +153,37 @@ def test_an_adopted_table_without_a_policy_has_none_after_down(mocked: None, sta
     with pytest.raises(ddb.exceptions.PolicyNotFoundException):
         ddb.get_resource_policy(ResourceArn=arn)
     assert "bare" in ddb.list_tables()["TableNames"]
+
+
+def test_plan_names_the_table_and_its_endpoint_and_permissions_grant_only_that_table(
+        mocked: None, state_dir: Path) -> None:
+    from s3gw.permissions import policy_document
+
+    config = make_test_config(state_dir, table="planned-orders", stack="planned")
+    report = engine.plan(config, lambda message: None)
+    text = json.dumps(report, default=lambda o: getattr(o, "__dict__", str(o)))
+    assert "DynamoDB table" in text and "DynamoDB gateway endpoint" in text
+    assert f"com.amazonaws.{REGION}.dynamodb" in text and "billing = on-demand" in text
+    assert "TABLE_NAME=planned-orders" in text and "the DynamoDB prefix list" in text
+    statements = policy_document(engine.permissions_target(config, "123456789012", None))["Statement"]
+    table = next(s for s in statements if s["Sid"] == "TheTable")
+    assert table["Resource"] == f"arn:aws:dynamodb:{REGION}:123456789012:table/planned-orders"
+    assert {"dynamodb:CreateTable", "dynamodb:PutResourcePolicy", "dynamodb:DeleteTable"} <= set(table["Action"])
+    without = policy_document(engine.permissions_target(make_test_config(state_dir), "123456789012", None))
+    assert "dynamodb" not in json.dumps(without)
+
+
+def test_plan_on_a_vpc_whose_dynamodb_traffic_takes_a_nat_names_its_cost(mocked: None, state_dir: Path) -> None:
+    ec2 = boto3.client("ec2", REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation)["NatGateway"]["NatGatewayId"]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    ec2.associate_route_table(RouteTableId=table, SubnetId=private)
+    config = make_test_config(state_dir, table="nat-orders", vpc_id=vpc, subnet_ids=private, stack="natted")
+    text = json.dumps(engine.plan(config, lambda message: None), default=lambda o: getattr(o, "__dict__", str(o)))
+    assert f"moves {private}: DynamoDB traffic leaves today through NAT gateway {nat}" in text
+    assert "DynamoDB's bytes stop counting toward the NAT's per-GB charge" in text

@@ -410,11 +410,39 @@ def s3_traffic(ctx: Context) -> list[str]:
         else:
             lines.append(f"{subnet_id} ({table_id}): no S3 traffic leaves by another way than a gateway endpoint today")
     lines += ipv6_traffic(ctx, wanted, subnets, tables, endpoints, prefix_lists)
+    if ctx.config.table:
+        lines += dynamodb_traffic(ctx, wanted, subnets, tables, endpoints)
     if not adoptable(endpoints, ctx.config.region):
         lines.append("note: the endpoint s3gw makes has a policy that allows only the stack's bucket: other S3 "
                      "traffic from subnets on the same route tables is refused once it takes the endpoint; choose "
                      "the function's own subnets with --subnet-ids")
         lines += shared_route_warnings(ctx, wanted, subnets, tables)
+    return lines
+
+
+def dynamodb_traffic(ctx: Context, wanted: list[str], subnets: list[dict[str, Any]], tables: list[dict[str, Any]],
+                     endpoints: list[dict[str, Any]]) -> list[str]:
+    """plan with --table on a VPC the user brought: how each subnet's DynamoDB traffic goes today (reach.service_path,
+    the same route priority as S3's), and what the DynamoDB gateway endpoint moves, with the NAT's per-GB charge."""
+    from s3gw.pricing import endpoint_saving_line, nat_cost_line
+    from s3gw.reach import dynamodb_service_name, fetch_dynamodb_prefix_list, service_path
+
+    prefix_list = fetch_dynamodb_prefix_list(ctx.aws.ec2)
+    by_id = {s["SubnetId"]: s for s in subnets}
+    lines = []
+    for subnet_id in wanted:
+        if subnet_id not in by_id:
+            continue
+        path = service_path(by_id[subnet_id], tables, endpoints, prefix_list, dynamodb_service_name(ctx.config.region))
+        if path.path == "nat":
+            lines.append(f"moves {subnet_id}: DynamoDB traffic leaves today through NAT gateway {path.target} "
+                         f"({path.table_id}; NAT charges: {nat_cost_line(ctx.config.region)}); the DynamoDB gateway "
+                         f"endpoint takes it: {endpoint_saving_line('DynamoDB')}")
+        elif path.path == "endpoint":
+            lines.append(f"{subnet_id} ({path.table_id}): DynamoDB traffic takes a gateway endpoint today ({path.via})")
+        else:
+            lines.append(f"moves {subnet_id}: DynamoDB traffic goes {path.path} today ({path.via}); the DynamoDB "
+                         "gateway endpoint takes it")
     return lines
 
 

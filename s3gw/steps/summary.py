@@ -10,7 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from s3gw.config import subnet_cidrs
-from s3gw.policy.documents import LAMBDA_VPC_POLICY_ARN, lambda_trust_policy, role_bucket_policy, statements_of
+from s3gw.policy.documents import (
+    LAMBDA_VPC_POLICY_ARN,
+    lambda_trust_policy,
+    role_bucket_policy,
+    role_table_statement,
+    statements_of,
+)
 from s3gw.steps.base import STACK_TAG, Context
 
 NEW = "(known after create)"
@@ -85,6 +91,30 @@ def _endpoint(ctx: Context) -> list[str]:
             *(f"policy: {line}" for line in policy_lines(wanted_policy(ctx)))]
 
 
+def _dynamodb_endpoint(ctx: Context) -> list[str]:
+    from s3gw.steps.dynamodb_endpoint import dynamodb_prefix_list_id, dynamodb_service_name, wanted_policy
+
+    return [f"endpoint {ctx.outputs.get('dynamodb_endpoint_id') or NEW} = Gateway, {dynamodb_service_name(ctx)}",
+            "route_table_ids = the subnets' route tables (the S3 endpoint's) "
+            + (" ".join(ctx.outputs.get("route_table_ids") or []) or NEW),
+            f"prefix_list_id = {ctx.outputs.get('dynamodb_prefix_list_id') or dynamodb_prefix_list_id(ctx)}",
+            *(f"policy: {line}" for line in policy_lines(wanted_policy(ctx)))]
+
+
+def _table(ctx: Context) -> list[str]:
+    from s3gw.steps.dynamodb_endpoint import table_arn_of
+    from s3gw.steps.table import DEFAULT_KEY, table_seal
+
+    endpoint = ctx.outputs.get("dynamodb_endpoint_id") or "(the new DynamoDB endpoint)"
+    seal = [f"policy: {line}" for line in policy_lines(table_seal(ctx, table_arn_of(ctx), endpoint))]
+    if ctx.config.table_adopt:
+        return [f"table = {ctx.config.table} (yours: never deleted, its items never touched)",
+                *(line.replace("policy:", "merged into its policy:", 1) for line in seal)]
+    return [f"table = {ctx.config.table} in {ctx.config.region}",
+            f"key = {ctx.config.table_key or DEFAULT_KEY} (string, partition)", "billing = on-demand",
+            "encryption = on (SSE)", "deletion_protection = off (down deletes it)", *seal]
+
+
 def _bucket(ctx: Context) -> list[str]:
     from s3gw.steps.bucket import bucket_name, seal
 
@@ -106,19 +136,27 @@ def _security_group(ctx: Context) -> list[str]:
             from s3gw.steps.endpoint import s3_ipv6_prefix_list_id
 
             target += f" and S3's IPv6 prefix list {s3_ipv6_prefix_list_id(ctx)}"
+    if ctx.config.table and ctx.config.egress != "anywhere":
+        from s3gw.steps.dynamodb_endpoint import dynamodb_prefix_list_id
+
+        target += " and the DynamoDB prefix list " + (ctx.outputs.get("dynamodb_prefix_list_id") or
+                                                      dynamodb_prefix_list_id(ctx))
     return [f"name = {ctx.config.security_group_name}", "ingress = none",
             f"egress = TCP 443 to {target} only (the default allow-all rule revoked)"]
 
 
 def _role(ctx: Context) -> list[str]:
     from s3gw.steps.bucket import bucket_name
+    from s3gw.steps.dynamodb_endpoint import table_arn_of
 
     managed = LAMBDA_VPC_POLICY_ARN.replace("arn:aws:", f"arn:{ctx.aws.partition}:")
     return [f"name = {ctx.outputs.get('role_name') or ctx.config.role_name}",
             *(f"trust: {line}" for line in policy_lines(lambda_trust_policy(ctx.aws.account))),
             f"managed policy = {managed}",
             *(f"inline policy: {line}" for line in
-              policy_lines(role_bucket_policy(bucket_name(ctx), ctx.aws.partition)))]
+              policy_lines(role_bucket_policy(bucket_name(ctx), ctx.aws.partition)))] + (
+        [f"inline policy: {line}" for line in policy_lines({"Statement": [role_table_statement(table_arn_of(ctx))]})]
+        if ctx.config.table else [])
 
 
 def _function(ctx: Context) -> list[str]:
@@ -129,7 +167,8 @@ def _function(ctx: Context) -> list[str]:
     return [f"name = {ctx.outputs.get('function_name') or ctx.config.function_name}",
             f"runtime = {RUNTIME}, memory = {MEMORY_MB} MB, timeout = {TIMEOUT_SECONDS} s",
             f"environment = BUCKET_NAME={bucket_name(ctx)}"
-            + (", AWS_USE_DUALSTACK_ENDPOINT=true" if ctx.config.dualstack else ""),
+            + (", AWS_USE_DUALSTACK_ENDPOINT=true" if ctx.config.dualstack else "")
+            + (f", TABLE_NAME={ctx.config.table}" if ctx.config.table else ""),
             f"vpc = {subnets}, security group {ctx.outputs.get('security_group_id') or NEW}"
             + (", Ipv6AllowedForDualStack" if ctx.config.dualstack else "")]
 
@@ -158,4 +197,5 @@ def _app(ctx: Context) -> list[str]:
 _BY_STEP: dict[str, Callable[[Context], list[str]]] = {
     "vpc": _vpc, "subnets": _subnets, "route_tables": _route_tables, "endpoint": _endpoint, "bucket": _bucket,
     "security_group": _security_group, "role": _role, "function": _function, "app_role": _app_role, "app": _app,
+    "dynamodb_endpoint": _dynamodb_endpoint, "table": _table,
 }
