@@ -557,9 +557,8 @@ def validate_table_key(key: object) -> str:
 
 # --- an endpoint-only stack (issue 24) -------------------------------------------------------------------------
 
-# The services an endpoint-only stack makes a gateway endpoint for. DynamoDB waits for its endpoint step (the
-# DynamoDB lane): until then --services dynamodb is refused in one line rather than half done.
-ENDPOINT_ONLY_SERVICES = ("s3",)
+# The services an endpoint-only stack makes a gateway endpoint for (steps.endpoint, steps.dynamodb_endpoint).
+ENDPOINT_ONLY_SERVICES = ("s3", "dynamodb")
 SERVICE_NAMES = ("s3", "dynamodb")
 ENDPOINT_POLICIES = ("full", "scoped")
 _RTB_ID_RE = re.compile(r"rtb-[0-9a-f]{8,17}")

@@ -109,32 +109,39 @@ def verify(ctx: Context, function_name: str | None = None, bucket: str | None = 
 
 
 def _endpoint_only(ctx: Context) -> VerifyReport:
-    """An endpoint-only stack (`up --endpoint-only`): the endpoint is there and available, and every subnet that uses
-    one of the stack's tables sends S3 to it, by route priority (reach.service_path, as `s3gw audit` judges it)."""
+    """An endpoint-only stack (`up --endpoint-only`): its endpoints are there and available, and every subnet that
+    uses one of the stack's tables sends each service's traffic to the stack's endpoint for it, by route priority
+    (reach.service_path, as `s3gw audit` judges it)."""
+    from s3gw.steps.base import endpoint_only_services
+
     ec2, region, vpc_id = ctx.aws.ec2, ctx.config.region, str(ctx.outputs.get("vpc_id") or ctx.config.vpc_id)
-    endpoint_id = ctx.outputs.get("endpoint_id")
-    report = VerifyReport("", "", endpoint_id)
+    services = endpoint_only_services(ctx)
+    ids = {"s3": ctx.outputs.get("endpoint_id"), "dynamodb": ctx.outputs.get("dynamodb_endpoint_id")}
+    report = VerifyReport("", "", ids["s3"] if "s3" in services else ids["dynamodb"])
     in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
-    service = f"com.amazonaws.{region}.s3"
+    names = {service: f"com.amazonaws.{region}.{service}" for service in services}
     subnets = reach._all(ec2, "describe_subnets", "Subnets", Filters=in_vpc)
     tables = reach._all(ec2, "describe_route_tables", "RouteTables", Filters=in_vpc)
     endpoints = reach._all(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc)
-    lists = reach._all(ec2, "describe_managed_prefix_lists", "PrefixLists",
-                       Filters=[{"Name": "prefix-list-name", "Values": [service]}])
-    for prefix_list in lists:
+    lists = {p["PrefixListName"]: p for p in reach._all(ec2, "describe_managed_prefix_lists", "PrefixLists", Filters=[
+        {"Name": "prefix-list-name", "Values": list(names.values())}])}
+    for prefix_list in lists.values():
         prefix_list["Entries"] = reach._all(ec2, "get_managed_prefix_list_entries", "Entries",
                                             PrefixListId=prefix_list["PrefixListId"])
-    endpoint = next((e for e in endpoints if e.get("VpcEndpointId") == endpoint_id), None)
     repair = "run 's3gw up' (it repairs this)"
-    report.checks.extend(_endpoint_checks(endpoint, endpoint_id, region, repair))
+    if "s3" in services:
+        endpoint = next((e for e in endpoints if e.get("VpcEndpointId") == ids["s3"]), None)
+        report.checks.extend(_endpoint_checks(endpoint, ids["s3"], region, repair))
     mine = set(ctx.outputs.get("route_table_ids") or ())
-    for subnet in sorted(subnets, key=lambda s: str(s.get("SubnetId"))):
-        way = reach.service_path(subnet, tables, endpoints, lists[0] if lists else None, service)
-        if way.table_id not in mine:
-            continue
-        ok = way.path == "endpoint" and way.target == endpoint_id
-        report.checks.append(Check(f"{subnet['SubnetId']}: S3 path", ok, f"{way.table_id}: {way.via} ({way.path})",
-                                   "" if ok else repair))
+    for service, name in names.items():
+        for subnet in sorted(subnets, key=lambda s: str(s.get("SubnetId"))):
+            way = reach.service_path(subnet, tables, endpoints, lists.get(name), name)
+            if way.table_id not in mine:
+                continue
+            ok = way.path == "endpoint" and way.target == ids[service]
+            label = "S3" if service == "s3" else "DynamoDB"
+            report.checks.append(Check(f"{subnet['SubnetId']}: {label} path", ok,
+                                       f"{way.table_id}: {way.via} ({way.path})", "" if ok else repair))
     return report
 
 

@@ -70,7 +70,7 @@ def test_endpoint_only_bad_input_is_one_line_and_exit_2() -> None:
     base = ["up", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"]
     cases = {
         ("--endpoint-only", "--vpc-id", "vpc-0123456789abcdef0", "--route-table-ids", "rtb-0123456789abcdef0",
-         "--services", "s3,dynamodb"): "--services dynamodb: s3gw cannot make a dynamodb endpoint-only stack yet",
+         "--services", "s3,sqs"): "invalid --services 's3,sqs'",
         ("--route-table-ids", "rtb-0123456789abcdef0"): "--route-table-ids goes with --endpoint-only",
         ("--endpoint-only", "--vpc-id", "vpc-0123456789abcdef0"): "--endpoint-only needs --route-table-ids",
         ("--endpoint-only", "--vpc-id", "vpc-0123456789abcdef0", "--route-table-ids", "rtb-0123456789abcdef0",

@@ -143,10 +143,9 @@ def test_audit_reports_the_nat_path_its_bytes_and_cost(scene: dict[str, Any], tm
     assert nat["bytes"] == pytest.approx(300 * GB, rel=1e-6)
     assert first["fix"] == (f"s3gw up --stack ep-{scene['vpc']} --region {REGION} --endpoint-url {scene['url']} "
                             f"--vpc-id {scene['vpc']} --endpoint-only --route-table-ids {scene['table']} "
-                            "--services s3")
+                            "--services s3,dynamodb")
     dynamodb = findings(document, "dynamodb")[scene["privates"][0]]
-    assert dynamodb["path"] == "nat" and dynamodb["bytes"] == 0 and dynamodb["fix"] is None
-    assert any("cannot make a dynamodb endpoint-only stack yet" in note for note in dynamodb["notes"])
+    assert dynamodb["path"] == "nat" and dynamodb["bytes"] == 0 and dynamodb["fix"] == first["fix"]
     assert s3[scene["public"]]["path"] == "igw"
 
 
@@ -201,16 +200,20 @@ def test_the_fix_run_as_printed_moves_both_subnets_onto_the_endpoint_and_down_ta
         assert way["path"] == "endpoint" and way["via"].endswith(s3gw("outputs", "endpoint_id", *fix[2:4], *fix[4:8])
                                                                   .stdout.strip())
         assert way["fix"] is None
-    endpoint = client(scene["url"], "ec2").describe_vpc_endpoints(
+        assert findings(after, "dynamodb")[subnet_id]["path"] == "endpoint"
+    made_endpoints = client(scene["url"], "ec2").describe_vpc_endpoints(
         Filters=[{"Name": "vpc-id", "Values": [scene["vpc"]]}])["VpcEndpoints"]
-    assert len(endpoint) == 1 and json.loads(endpoint[0]["PolicyDocument"])["Statement"][0]["Action"] == "*"
+    assert sorted(e["ServiceName"].rsplit(".", 1)[1] for e in made_endpoints) == ["dynamodb", "s3"]
+    assert all(json.loads(e["PolicyDocument"])["Statement"][0]["Action"] == "*" for e in made_endpoints)
+    endpoint = [e for e in made_endpoints if e["ServiceName"].endswith(".s3")]
     again = s3gw(*fix[1:])  # a re-run changes nothing
     assert again.exit_code == 0 and "unchanged" in again.output
     status = s3gw("status", *fix[2:8])  # the stack is the endpoint and the user's VPC and tables, nothing else
     assert status.exit_code == 0 and "bucket" not in status.output and "function" not in status.output, status.output
     proved = s3gw("verify", *fix[2:8])  # verify proves it: each subnet on the stack's tables reaches the endpoint
     assert proved.exit_code == 0, proved.output
-    assert all(f"{subnet_id}: S3 path" in proved.output for subnet_id in scene["privates"])
+    assert all(f"{subnet_id}: {name} path" in proved.output for subnet_id in scene["privates"]
+               for name in ("S3", "DynamoDB"))
     assert "links hold: S3 takes the endpoint from every subnet" in proved.output
     client(scene["url"], "ec2").modify_vpc_endpoint(VpcEndpointId=endpoint[0]["VpcEndpointId"],
                                                     RemoveRouteTableIds=[scene["table"]])
@@ -262,7 +265,26 @@ def test_the_fix_adopts_the_vpcs_own_endpoint_and_down_takes_back_only_its_table
     after = json.loads(audit(sandbox_url, tmp_path, "--output", "json").stdout)
     assert (findings(after)[subnet]["path"], findings(after)[subnet]["via"].split(" → ")[1]) == ("endpoint", theirs)
     live = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
-    assert [e["VpcEndpointId"] for e in live] == [theirs]  # adopted, not duplicated
+    assert [e["VpcEndpointId"] for e in live if e["ServiceName"].endswith(".s3")] == [theirs]  # adopted, not a 2nd
     assert s3gw("down", "--yes", *fix[2:8]).exit_code == 0
     left = ec2.describe_vpc_endpoints(VpcEndpointIds=[theirs])["VpcEndpoints"][0]
     assert left["State"].lower() == "available" and left["RouteTableIds"] == [served]
+    assert [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+        "VpcEndpoints"] if e["State"].lower() not in ("deleted", "deleting")] == [theirs]  # its DynamoDB one gone
+
+
+def test_a_dynamodb_endpoint_of_the_users_is_refused_in_one_line(sandbox_url: str, tmp_path: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ec2 = client(sandbox_url, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    theirs = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.dynamodb",
+                                     VpcEndpointType="Gateway", RouteTableIds=[table])["VpcEndpoint"]["VpcEndpointId"]
+    common = ["--stack", "ep-ddb", "--region", REGION, "--endpoint-url", sandbox_url, "--vpc-id", vpc,
+              "--endpoint-only", "--route-table-ids", table]
+    refused = s3gw("up", *common, "--services", "s3,dynamodb")
+    assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1, refused.output
+    assert f"has a DynamoDB gateway endpoint already ({theirs})" in refused.output
+    assert s3gw("up", *common, "--services", "s3").exit_code == 0  # the S3 one alone goes
+    assert s3gw("down", "--yes", *common[:6]).exit_code == 0

@@ -400,7 +400,12 @@ class Waiting:
 
 
 # The steps of an endpoint-only stack: the user's VPC and tables (recorded, never made), and the endpoint.
-ENDPOINT_ONLY_STEPS = ("vpc", "route_tables", "endpoint")
+ENDPOINT_ONLY_STEPS = ("vpc", "route_tables", "endpoint", "dynamodb_endpoint")
+
+
+def endpoint_only_services(ctx: Context) -> tuple[str, ...]:
+    """The services of an endpoint-only stack's endpoints (--services; s3 when not given)."""
+    return ctx.config.services or ("s3",)
 
 
 class Step:

@@ -9,7 +9,17 @@ from typing import Any
 
 from s3gw.errors import AwsError
 from s3gw.policy.documents import canonical, table_endpoint_policy
-from s3gw.steps.base import Context, Drift, Step, call, create_once, describe_by_id, is_not_found, retry
+from s3gw.steps.base import (
+    Context,
+    Drift,
+    Step,
+    call,
+    create_once,
+    describe_by_id,
+    endpoint_only_services,
+    is_not_found,
+    retry,
+)
 from s3gw.steps.route_tables import effective_tables
 
 _POLICY = "policy"
@@ -54,6 +64,12 @@ def table_arn_of(ctx: Context) -> str:
 
 
 def wanted_policy(ctx: Context) -> dict[str, Any]:
+    if ctx.config.endpoint_only:  # `up --endpoint-only` (issue 24): AWS's default full access unless scoped
+        from s3gw.policy.documents import DEFAULT_ENDPOINT_POLICY, account_endpoint_policy
+
+        if ctx.config.endpoint_policy == "scoped":
+            return account_endpoint_policy(ctx.aws.account, "dynamodb")
+        return DEFAULT_ENDPOINT_POLICY
     return table_endpoint_policy(table_arn_of(ctx), ctx.aws.account)
 
 
@@ -63,6 +79,8 @@ class DynamoDbEndpointStep(Step):
     keys = ("dynamodb_endpoint_id", "dynamodb_prefix_list_id")
 
     def active(self, ctx: Context) -> bool:
+        if ctx.config.endpoint_only:  # `up --endpoint-only --services …,dynamodb` (issue 24)
+            return "dynamodb" in endpoint_only_services(ctx)
         return bool(ctx.config.table) and super().active(ctx)
 
     def _describe(self, ctx: Context, *, fresh: bool = False) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from s3gw.steps.base import (
     call,
     create_once,
     describe_by_id,
+    endpoint_only_services,
     is_code,
     is_not_found,
     not_visible,
@@ -118,6 +119,9 @@ class EndpointStep(Step):
     name = "endpoint"
     title = "S3 gateway endpoint"
     keys = ("endpoint_id", "prefix_list_id")
+
+    def active(self, ctx: Context) -> bool:  # an endpoint-only stack has it when --services names s3
+        return super().active(ctx) and (not ctx.config.endpoint_only or "s3" in endpoint_only_services(ctx))
 
     def _describe(self, ctx: Context, *, fresh: bool = False) -> dict[str, Any] | None:
         """The endpoint, read once per run (or as this run made it)."""

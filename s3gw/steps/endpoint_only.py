@@ -23,11 +23,32 @@ def check(ctx: Context, tables: list[dict[str, Any]]) -> None:
     if full:
         raise UsageError(f"stack {ctx.config.stack} is a full stack (it records {full[0]}); --endpoint-only is a "
                          "stack of its own", "use another --stack")
+    if "dynamodb" in (ctx.config.services or ()):
+        _no_foreign_dynamodb_endpoint(ctx)
     in_vpc = {t["RouteTableId"] for t in tables}
     stray = [t for t in ctx.config.route_table_ids or () if t not in in_vpc]
     if stray:
         raise UsageError(f"--route-table-ids: {', '.join(stray)} is not a route table of {ctx.config.vpc_id}",
                          f"{ctx.config.vpc_id} has {', '.join(sorted(in_vpc)) or 'no route tables'}")
+
+
+def _no_foreign_dynamodb_endpoint(ctx: Context) -> None:
+    """A DynamoDB gateway endpoint of the user's in the VPC: s3gw does not adopt those (the S3 one it does), and a
+    second endpoint cannot route a table that has one (a table holds one route per prefix list), so: one line."""
+    from s3gw.steps.base import STACK_TAG, tag_dict
+
+    found = call("listing the VPC's endpoints", ctx.aws.ec2.describe_vpc_endpoints,
+                 Filters=[{"Name": "vpc-id", "Values": [str(ctx.config.vpc_id)]}])["VpcEndpoints"]
+    theirs = [e for e in found if str(e.get("ServiceName", "")).endswith(".dynamodb")
+              and str(e.get("VpcEndpointType", "")).lower() == "gateway"
+              and str(e.get("State", "")).lower() not in ("deleted", "deleting", "failed", "rejected", "expired")
+              and tag_dict(e.get("Tags")).get(STACK_TAG) != ctx.config.stack]
+    if theirs:
+        endpoint_id = theirs[0]["VpcEndpointId"]
+        tables = ",".join(ctx.config.route_table_ids or ())
+        raise UsageError(f"{ctx.config.vpc_id} has a DynamoDB gateway endpoint already ({endpoint_id}); s3gw adopts "
+                         "only S3 ones", f"aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint_id} "
+                         f"--add-route-table-ids {tables.replace(',', ' ')}, and --services s3 here")
 
 
 def nat_gateways(ctx: Context, tables: list[dict[str, Any]]) -> dict[str, list[str]]:
