@@ -53,9 +53,9 @@ UP_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "function":       (("subnets", "security_group made", "role", "bucket made", "table made"), ()),
     # Your function (--code; steps.app): its own role and function, joined to the lanes as the probe's are.
     "app_role":       ((),                                                   ("bucket made", "table made")),
-    "app":            (("subnets", "security_group made", "app_role", "bucket made"), ()),
+    "app":            (("subnets", "security_group made", "app_role", "bucket made", "table made"), ()),
     # Functions you run already (--function NAME --adopt): into the subnets and group, the bucket on their roles.
-    "adopted_functions": (("subnets", "security_group made", "bucket made"), ()),
+    "adopted_functions": (("subnets", "security_group made", "bucket made", "table made"), ()),
 }
 
 __all__ = ["STEPS", "UP_NEEDS", "Context", "Drift", "Step"]

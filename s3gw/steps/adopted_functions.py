@@ -15,10 +15,10 @@ import json
 from typing import Any
 
 from s3gw.errors import AwsError, UsageError, error_code
-from s3gw.policy.documents import canonical, role_bucket_policy
+from s3gw.policy.documents import canonical
 from s3gw.steps.base import Context, Drift, Step, adoption, at_once, call, is_code, record_adoption, retry
 from s3gw.steps.function import is_iam_propagation, wait_updated
-from s3gw.steps.role import vpc_policy_arn
+from s3gw.steps.role import inline_policy, vpc_policy_arn
 
 KEY = "adopted_functions"
 
@@ -121,7 +121,7 @@ class AdoptedFunctionsStep(Step):
 
     def check(self, ctx: Context) -> list[Drift]:
         drifts = []
-        document = role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition)
+        document = inline_policy(ctx)  # the bucket's access, and the table's with --table, as the probe's role
         for name, configuration in self._configurations(ctx).items():
             if configuration is None:
                 raise AwsError(f"adopted function {name} vanished while checking it")
@@ -152,7 +152,7 @@ class AdoptedFunctionsStep(Step):
         configurations = self._configurations(ctx)
         ctx.unsee(KEY)
         iam, lam = ctx.aws.iam, ctx.aws.lambda_
-        document = json.dumps(role_bucket_policy(ctx.outputs["bucket"], ctx.aws.partition))
+        document = json.dumps(inline_policy(ctx))
         for name, configuration in configurations.items():
             assert configuration is not None
             role = role_name_of(configuration["Role"])

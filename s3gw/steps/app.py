@@ -61,6 +61,8 @@ class AppFunctionStep(FunctionStep):
     def wanted(self, ctx: Context) -> dict[str, Any]:
         config = ctx.config
         variables = {**dict(config.env or ()), "BUCKET_NAME": ctx.outputs["bucket"]}
+        if config.table:  # the DynamoDB lane: its role may use the table (steps.role.inline_policy), as the probe's
+            variables["TABLE_NAME"] = ctx.outputs.get("table_name") or config.table
         return {
             "Runtime": config.runtime or DEFAULT_RUNTIME,
             "Handler": config.handler,

@@ -185,7 +185,10 @@ def _app(ctx: Context) -> list[str]:
 
     config = ctx.config
     subnets = " ".join(ctx.outputs.get("subnet_ids") or []) or f"the {config.azs} private subnets"
-    variables = ", ".join(f"{k}={v}" for k, v in [*(config.env or ()), ("BUCKET_NAME", bucket_name(ctx))])
+    pairs = [*(config.env or ()), ("BUCKET_NAME", bucket_name(ctx))]
+    if config.table:
+        pairs.append(("TABLE_NAME", ctx.outputs.get("table_name") or config.table))
+    variables = ", ".join(f"{k}={v}" for k, v in pairs)
     return [f"name = {ctx.outputs.get('app_function_name') or config.app_function_name}",
             f"code = {config.code} (CodeSha256 {code_sha256(AppFunctionStep().code(ctx))}), handler = {config.handler}",
             f"runtime = {config.runtime or DEFAULT_RUNTIME}, memory = {config.memory or DEFAULT_MEMORY} MB, "
