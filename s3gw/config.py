@@ -494,7 +494,7 @@ def make_config(
         if "azs" in given and azs != len(zones.split(",")):
             raise UsageError(f"--azs {azs} but --zones names {len(zones.split(','))}", "give one of them")
         azs = len(zones.split(","))
-    return StackConfig(
+    made = StackConfig(
         stack=validate_stack(stack),
         region=validate_region(region, endpoint_url),
         profile=profile,
@@ -536,6 +536,8 @@ def make_config(
         table_key=None if table_key is None else validate_table_key(table_key),
         table_adopt=table_adopt,
     )
+    check_ip_address_type(made)  # settle checks it again with the recorded settings
+    return made
 
 
 # DynamoDB Developer Guide, "Supported data types and naming rules in Amazon DynamoDB": table names 3-255 characters

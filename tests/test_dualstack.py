@@ -82,6 +82,8 @@ def test_ip_address_type_is_checked_and_dynamodb_refused(tmp_path: Path) -> None
     with pytest.raises(UsageError, match="DynamoDB gateway endpoints carry IPv4 only"):
         check_ip_address_type(SimpleNamespace(dualstack=True, table="orders"))  # type: ignore[arg-type]
     check_ip_address_type(SimpleNamespace(dualstack=False, table="orders"))  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="DynamoDB gateway endpoints carry IPv4 only"):
+        make_test_config(tmp_path, table="orders", ip_address_type="dualstack")  # the lane's own --table
 
 
 def test_an_ipv4_stack_turned_dualstack_converges_and_repairs_each_family(mocked: None, tmp_path: Path) -> None:
