@@ -588,7 +588,7 @@ _LIST_KEYS = ("subnet_ids", "route_table_ids")
 _TAGGED_KINDS = {"vpcs": "vpc_id", "subnets": "subnet_ids", "route_tables": "route_table_ids",
                  "endpoints": "endpoint_id", "security_groups": "security_group_id", "roles": "role_name",
                  "functions": "function_name", "buckets": "bucket", "app_roles": "app_role_name",
-                 "app_functions": "app_function_name"}
+                 "app_functions": "app_function_name", "tables": "table_name"}
 _MAX_PASSES = 4
 
 
@@ -769,7 +769,7 @@ def _discover(ctx: Context, *, scan_buckets: bool) -> tuple[bool, list[str] | No
     return recorded, buckets
 
 
-_RECORDED_AS = {"bucket": ("bucket", "bucket_pending")}
+_RECORDED_AS = {"bucket": ("bucket", "bucket_pending"), "endpoint_id": ("endpoint_id", "dynamodb_endpoint_id")}
 
 
 def _record_merged(ctx: Context, key: str, value: Any) -> None:

@@ -89,6 +89,14 @@ def stack_resources(ctx: Context, buckets: list[str] | None = None,
     if ctx.config.code or ctx.outputs.get("app_function_name") or buckets is None:
         reads["app_roles"] = lambda: role(ctx.outputs.get("app_role_name") or ctx.config.app_role_name)
         reads["app_functions"] = lambda: function(ctx.outputs.get("app_function_name") or ctx.config.app_function_name)
+    # The DynamoDB table (steps.table), by the name the stack was given, when it carries the stack's tag (an adopted
+    # table carries none of s3gw's and is never found here).
+    # With the widest look (down --from-tags: the state that names the table is lost), every table of the region.
+    table = ctx.outputs.get("table_name") or ctx.config.table
+    if table and not ctx.config.table_adopt:
+        reads["tables"] = lambda: stack_table(ctx, str(table))
+    elif buckets is None and not ctx.config.table_adopt:
+        reads["tables"] = lambda: [t for name in region_tables(ctx) for t in stack_table(ctx, name)]
     found = dict(zip(reads, at_once(ctx, *reads.values()), strict=True))
     if described is not None:
         described.update(found)
@@ -107,7 +115,24 @@ _ID_OF: dict[str, Callable[[dict[str, Any]], str]] = {
     "app_roles": lambda item: str(item["RoleName"]),
     "app_functions": lambda item: str(item["Configuration"]["FunctionName"]),
     "buckets": lambda item: str(item["Name"]),
+    "tables": lambda item: str(item["TableName"]),
 }
+
+
+def region_tables(ctx: Context) -> list[str]:
+    pages = ctx.aws.dynamodb.get_paginator("list_tables").paginate()
+    return [name for page in pages for name in page.get("TableNames", [])]
+
+
+def stack_table(ctx: Context, name: str) -> list[dict[str, Any]]:
+    try:
+        table = ctx.aws.dynamodb.describe_table(TableName=name)["Table"]
+        tags = ctx.aws.dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags")
+    except Exception as exc:
+        if is_not_found(exc):
+            return []
+        raise
+    return [table] if tag_dict(tags).get(STACK_TAG) == ctx.config.stack else []
 
 
 _EC2_DESCRIBE = {

@@ -187,3 +187,28 @@ def test_plan_on_a_vpc_whose_dynamodb_traffic_takes_a_nat_names_its_cost(mocked:
     text = json.dumps(engine.plan(config, lambda message: None), default=lambda o: getattr(o, "__dict__", str(o)))
     assert f"moves {private}: DynamoDB traffic leaves today through NAT gateway {nat}" in text
     assert "DynamoDB's bytes stop counting toward the NAT's per-GB charge" in text
+
+
+def test_down_from_tags_finds_the_stacks_table_when_the_state_is_lost(mocked: None, state_dir: Path) -> None:
+    ctx = up(state_dir, table="lost-table", stack="lost")
+    ctx.config.state_path.unlink()
+    engine.down(make_test_config(state_dir, stack="lost"), lambda message: None, wait=60, from_tags=True)
+    assert "lost-table" not in boto3.client("dynamodb", REGION).list_tables()["TableNames"]
+
+
+def test_an_adopted_table_whose_merged_policy_would_pass_20_kb_is_refused_untouched(
+        mocked: None, state_dir: Path) -> None:
+    ddb = boto3.client("dynamodb", REGION)
+    arn = ddb.create_table(
+        TableName="big", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST")["TableDescription"]["TableArn"]
+    readers = [f"arn:aws:iam::123456789012:role/reader-{i:04d}" for i in range(432)]
+    big = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "ManyReaders", "Effect": "Allow", "Principal": {"AWS": readers}, "Action": "dynamodb:GetItem",
+        "Resource": arn}]})
+    assert 19 * 1024 < len(big) < 20 * 1024  # under DynamoDB's 20 KB alone, over it with s3gw's statement
+    ddb.put_resource_policy(ResourceArn=arn, Policy=big)
+    with pytest.raises(Exception, match="over DynamoDB's 20480-byte limit"):
+        up(state_dir, table="big", adopt=True, stack="big")
+    assert ddb.get_resource_policy(ResourceArn=arn)["Policy"] == big
