@@ -675,7 +675,8 @@ def to_text(report: AuditReport) -> str:
     totals = report.totals()
     cost = "no figure" if totals["monthly_cost_usd"] is None else f"${totals['monthly_cost_usd']:,.2f}/month"
     lines.append(f"total: {totals['findings']} findings, {totals['nat_findings']} through a NAT gateway, "
-                 f"{_size(totals['nat_bytes_flow_logs'])} to in-region services measured by flow logs ({cost}), "
+                 f"{_size(totals['nat_bytes_flow_logs'])} to in-region services measured by flow logs ({cost}: what "
+                 "the endpoints would save; the NAT's hourly charge stays), "
                  f"{_size(totals['cross_region_bytes'])} to other regions' S3, "
                  f"{totals['regions_not_read']} regions not read")
     return "\n".join(lines)
@@ -701,7 +702,8 @@ def to_markdown(report: AuditReport) -> str:
     totals = report.totals()
     cost = "no figure" if totals["monthly_cost_usd"] is None else f"${totals['monthly_cost_usd']:,.2f}"
     lines.append(f"Total: {totals['findings']} findings, {totals['nat_findings']} through a NAT gateway, "
-                 f"{_size(totals['nat_bytes_flow_logs'])} measured by flow logs, monthly cost {cost}.")
+                 f"{_size(totals['nat_bytes_flow_logs'])} measured by flow logs, monthly cost {cost} (what the "
+                 "endpoints would save; the NAT's hourly charge stays).")
     return "\n".join(lines)
 
 
