@@ -117,3 +117,18 @@ def test_an_adopted_table_gets_the_same_proofs_and_back_exactly_as_it_was(sandbo
     items = sorted(ddb.scan(TableName="theirs")["Items"], key=lambda item: item["id"]["S"])
     # The probe's item is the function's write through the endpoint; the user's own item is untouched.
     assert {"id": {"S": "kept"}, "n": {"N": "1"}} in items
+
+
+def test_a_route_table_taken_off_the_dynamodb_endpoint_times_out_and_is_named(sandbox_url: str, tmp_path: Path) -> None:
+    up = s3gw_on(sandbox_url, tmp_path, "routes", "up", "--table", "route-items", "--azs", "1")
+    assert up.exit_code == 0, up.output
+    outputs = json.loads(s3gw_on(sandbox_url, tmp_path, "routes", "outputs", "--output", "json").output)
+    table_id = outputs["route_table_ids"][0]
+    client(sandbox_url, "ec2").modify_vpc_endpoint(VpcEndpointId=outputs["dynamodb_endpoint_id"],
+                                                   RemoveRouteTableIds=[table_id])
+    broken = s3gw_on(sandbox_url, tmp_path, "routes", "test-invoke")
+    assert broken.exit_code == 3, broken.output
+    assert "timed out" in broken.output and "route to DynamoDB" in broken.output and table_id in broken.output
+    assert s3gw_on(sandbox_url, tmp_path, "routes", "up").exit_code == 0
+    assert s3gw_on(sandbox_url, tmp_path, "routes", "test-invoke").exit_code == 0
+    assert s3gw_on(sandbox_url, tmp_path, "routes", "down", "--yes").exit_code == 0
