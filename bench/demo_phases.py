@@ -3,7 +3,7 @@
     python bench/demo_phases.py [--runs 5]
 
 Figures only: nothing is asserted. Each run is `python -m s3gw.cli demo` wrapped (in that new process) so that
-it records when imports end, each engine command and each function invocation (cold: a new execution
+it records when imports end, each command and each function invocation (cold: a new execution
 environment; warm: a reused one) take, and when the interpreter is done. The machine's load average is
 printed with the figures: other processes on its cores stretch every phase.
 """
@@ -27,7 +27,7 @@ def note(name, seconds): phases.append((name, seconds))
 atexit.register(lambda: print("PHASES " + json.dumps(phases + [("process total", time.monotonic() - started)]),
                               file=sys.stderr))
 import s3gw.cli as cli
-from s3gw import engine
+from s3gw import commands
 from s3gw.sandbox import invoke, server
 note("imports", time.monotonic() - started)
 
@@ -41,8 +41,9 @@ def timed(owner, name, label):
             note(label(args, kwargs) if callable(label) else label, time.monotonic() - began)
     setattr(owner, name, wrapper)
 
-for command in ("up", "test_invoke", "status", "down", "leftovers"):
-    timed(engine, command, command)
+for owner, command in ((commands.up, "up"), (commands.invoke, "test_invoke"), (commands.inspect, "status"),
+                       (commands.down, "down"), (commands.inspect, "leftovers")):
+    timed(owner, command, command)
 timed(server.Sandbox, "start", "sandbox start")
 timed(server.Sandbox, "stop", "sandbox stop")
 original_take = getattr(invoke.Runner, "_take", None)  # None: a runner without reused environments

@@ -25,7 +25,7 @@ def main() -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
     os.environ.pop("AWS_PROFILE", None)
 
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.config import make_config
     from s3gw.sandbox import Behaviours, Sandbox
 
@@ -36,9 +36,9 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as state_dir:
                 config = make_config(stack=f"linger{run}", region="us-east-1", endpoint_url=sandbox.endpoint_url,
                                      state_dir=state_dir, azs=arguments.azs)
-                engine.up(config, lambda message: None)
+                commands.up.up(config, lambda message: None)
                 began = time.perf_counter()
-                report = engine.down(config, lambda message: None)
+                report = commands.down.down(config, lambda message: None)
                 took = time.perf_counter() - began
                 print(f"{linger:>10.1f} {took:>8.2f} {took - linger:>11.2f}"
                       + ("" if report.complete else f"  INCOMPLETE: {report.problems}"))

@@ -48,7 +48,7 @@ def main() -> None:
     os.environ.pop("AWS_PROFILE", None)
 
     started = time.perf_counter()
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.aws import Aws
     from s3gw.sandbox import Behaviours, Sandbox
 
@@ -62,18 +62,18 @@ def main() -> None:
 
     Aws.client = counting_client  # type: ignore[method-assign]
     with Sandbox(port=0, behaviours=Behaviours()) as sandbox:
-        every_command(sandbox, engine, arguments.runs)
+        every_command(sandbox, commands, arguments.runs)
         print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
         # The sandbox (moto) shares this process, unlike a user's s3gw: its heap made each full collection of the
         # cyclic GC take 0.25-0.3 s here, landing at random in the timed commands below. What exists now (moto's
         # state, botocore's models) is frozen out of later collections (gc.freeze, Python docs), as if s3gw ran alone.
         gc.freeze()
         latencies = [float(ms) for ms in arguments.latencies.split(",")]
-        matrix(sandbox, engine, latencies, arguments.matrix_runs)
+        matrix(sandbox, commands, latencies, arguments.matrix_runs)
         if arguments.iam_delay > 0:
-            iam_delay(sandbox, engine, arguments.iam_delay, arguments.matrix_runs, max(latencies))
+            iam_delay(sandbox, commands, arguments.iam_delay, arguments.matrix_runs, max(latencies))
         if arguments.state_backends:
-            state_backends(sandbox, engine, arguments.runs)
+            state_backends(sandbox, commands, arguments.runs)
         sandbox.behaviours = Behaviours()
 
     help_times = []
@@ -120,21 +120,21 @@ def timed(action: Callable[[], Any]) -> tuple[float, int, int]:
     return seconds, sum(calls.values()), mutating
 
 
-def every_command(sandbox: Any, engine: Any, runs: int) -> None:
+def every_command(sandbox: Any, commands: Any, runs: int) -> None:
     figures: dict[str, list[float]] = {}
     counts: dict[str, tuple[int, int]] = {}
     for run in range(runs):
         with tempfile.TemporaryDirectory() as state_dir:
             config = config_for(sandbox, f"bench{run}", state_dir)
             steps = [
-                ("up (new stack)", lambda c=config: engine.up(c, _quiet)),
-                ("up (complete stack)", lambda c=config: engine.up(c, _quiet)),
-                ("plan", lambda c=config: engine.plan(c, _quiet)),
-                ("status", lambda c=config: engine.status(c, _quiet)),
-                ("test-invoke --put", lambda c=config: engine.test_invoke(c, _quiet, put_key="k")),
-                ("test-invoke", lambda c=config: engine.test_invoke(c, _quiet)),
-                ("verify", lambda c=config: engine.verify(c, _quiet)),
-                ("down", lambda c=config: engine.down(c, _quiet)),
+                ("up (new stack)", lambda c=config: commands.up.up(c, _quiet)),
+                ("up (complete stack)", lambda c=config: commands.up.up(c, _quiet)),
+                ("plan", lambda c=config: commands.inspect.plan(c, _quiet)),
+                ("status", lambda c=config: commands.inspect.status(c, _quiet)),
+                ("test-invoke --put", lambda c=config: commands.invoke.test_invoke(c, _quiet, put_key="k")),
+                ("test-invoke", lambda c=config: commands.invoke.test_invoke(c, _quiet)),
+                ("verify", lambda c=config: commands.verify.verify(c, _quiet)),
+                ("down", lambda c=config: commands.down.down(c, _quiet)),
             ]
             for name, action in steps:
                 seconds, total, mutating = timed(action)
@@ -146,17 +146,18 @@ def every_command(sandbox: Any, engine: Any, runs: int) -> None:
         print(f"{name:<22} {statistics.median(times):>9.3f} {min(times):>7.3f} {total:>10} {mutating:>9}")
 
 
-def lifecycle(sandbox: Any, engine: Any, stack: str, settings: dict[str, Any]) -> dict[str, tuple[float, int]]:
+def lifecycle(sandbox: Any, commands: Any, stack: str, settings: dict[str, Any]) -> dict[str, tuple[float, int]]:
     with tempfile.TemporaryDirectory() as state_dir:
         config = config_for(sandbox, stack, state_dir, **settings)
-        actions = {"up (new stack)": lambda: engine.up(config, _quiet),
-                   "up (re-run)": lambda: engine.up(config, _quiet),
-                   "status": lambda: engine.status(config, _quiet), "plan": lambda: engine.plan(config, _quiet),
-                   "down": lambda: engine.down(config, _quiet, wait=120)}
+        actions = {"up (new stack)": lambda: commands.up.up(config, _quiet),
+                   "up (re-run)": lambda: commands.up.up(config, _quiet),
+                   "status": lambda: commands.inspect.status(config, _quiet),
+                   "plan": lambda: commands.inspect.plan(config, _quiet),
+                   "down": lambda: commands.down.down(config, _quiet, wait=120)}
         return {name: timed(action)[:2] for name, action in actions.items()}
 
 
-def matrix(sandbox: Any, engine: Any, latencies: list[float], runs: int) -> None:
+def matrix(sandbox: Any, commands: Any, latencies: list[float], runs: int) -> None:
     from s3gw.sandbox import Behaviours
 
     results: dict[tuple[float, str, str], tuple[float, int]] = {}
@@ -166,7 +167,7 @@ def matrix(sandbox: Any, engine: Any, latencies: list[float], runs: int) -> None
             seconds: dict[str, list[float]] = {}
             requests: dict[str, int] = {}
             for run in range(runs):
-                for name, (took, total) in lifecycle(sandbox, engine, f"m{int(latency)}{mode[0]}{run}",
+                for name, (took, total) in lifecycle(sandbox, commands, f"m{int(latency)}{mode[0]}{run}",
                                                      settings).items():
                     seconds.setdefault(name, []).append(took)
                     requests[name] = total
@@ -184,7 +185,7 @@ def matrix(sandbox: Any, engine: Any, latencies: list[float], runs: int) -> None
             print(f"{name:<16} {mode:<11} " + " ".join(f"{t:>9.2f}" for t in times) + f" {requests:>9} {cost:>15.2f}")
 
 
-def iam_delay(sandbox: Any, engine: Any, delay: float, runs: int, latency_ms: float) -> None:
+def iam_delay(sandbox: Any, commands: Any, delay: float, runs: int, latency_ms: float) -> None:
     """`up` of a new stack when a new role reaches Lambda only after `delay` s: the role made early overlaps it.
     CreateFunction's retries back off with jitter (first 1-2 s), so single runs vary by a second or two."""
     from s3gw.sandbox import Behaviours
@@ -197,17 +198,17 @@ def iam_delay(sandbox: Any, engine: Any, delay: float, runs: int, latency_ms: fl
         for run in range(runs):
             with tempfile.TemporaryDirectory() as state_dir:
                 config = config_for(sandbox, f"iam{mode[0]}{run}", state_dir, **settings)
-                took, total, _ = timed(lambda c=config: engine.up(c, _quiet))
+                took, total, _ = timed(lambda c=config: commands.up.up(c, _quiet))
                 times.append(took)
-                engine.down(config, _quiet, wait=120)
+                commands.down.down(config, _quiet, wait=120)
         print(f"  {mode:<11} median {statistics.median(times):6.2f} s  min {min(times):6.2f} s  {total} requests")
     sandbox.behaviours = Behaviours()
 
 
-def state_backends(sandbox: Any, engine: Any, runs: int) -> None:
+def state_backends(sandbox: Any, commands: Any, runs: int) -> None:
     """What keeping the state in S3 costs, against the local file: seconds and AWS calls per command."""
     init = config_for(sandbox, "init", tempfile.gettempdir(), state_url="s3://bench-state/s3gw")
-    engine.state_init(init, _quiet)
+    commands.state.state_init(init, _quiet)
     seconds: dict[tuple[str, str], list[float]] = {}
     counted: dict[tuple[str, str], Counter[str]] = {}
     names = ("up (new stack)", "up (complete stack)", "status", "down")
@@ -216,10 +217,10 @@ def state_backends(sandbox: Any, engine: Any, runs: int) -> None:
             with tempfile.TemporaryDirectory() as state_dir:
                 config = config_for(sandbox, f"b{backend}{run}", state_dir,
                                     state_url="s3://bench-state/s3gw" if backend == "s3" else None)
-                commands = (lambda c=config: engine.up(c, _quiet), lambda c=config: engine.up(c, _quiet),
-                            lambda c=config: engine.status(c, _quiet),
-                            lambda c=config: engine.down(c, _quiet, wait=60))
-                for name, command in zip(names, commands, strict=True):
+                runs = (lambda c=config: commands.up.up(c, _quiet), lambda c=config: commands.up.up(c, _quiet),
+                            lambda c=config: commands.inspect.status(c, _quiet),
+                            lambda c=config: commands.down.down(c, _quiet, wait=60))
+                for name, command in zip(names, runs, strict=True):
                     seconds.setdefault((name, backend), []).append(timed(command)[0])
                     counted[(name, backend)] = Counter(calls)
     print(f"\n{'command':22} {'local s':>8} {'S3 s':>8} {'calls':>6} {'S3 calls':>8}  extra calls with S3 state")

@@ -35,7 +35,7 @@ def main() -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
     os.environ.pop("AWS_PROFILE", None)
 
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.aws import Aws
     from s3gw.config import make_config
     from s3gw.sandbox import Behaviours, Sandbox
@@ -78,15 +78,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as state_dir:
             config = make_config(stack="warm", region="us-east-1", endpoint_url=sandbox.endpoint_url,
                                  state_dir=state_dir)
-            engine.up(config, quiet)
-            engine.down(config, quiet, wait=60)
+            commands.up.up(config, quiet)
+            commands.down.down(config, quiet, wait=60)
         sandbox.behaviours = Behaviours(latency=arguments.latency_ms / 1000)
         with tempfile.TemporaryDirectory() as state_dir:
             config = make_config(stack="tl", region="us-east-1", endpoint_url=sandbox.endpoint_url,
                                  state_dir=state_dir)
-            actions = {"up": lambda: engine.up(config, quiet), "plan": lambda: engine.plan(config, quiet),
-                       "status": lambda: engine.status(config, quiet),
-                       "down": lambda: engine.down(config, quiet, wait=60)}
+            actions = {"up": lambda: commands.up.up(config, quiet),
+                       "plan": lambda: commands.inspect.plan(config, quiet),
+                       "status": lambda: commands.inspect.status(config, quiet),
+                       "down": lambda: commands.down.down(config, quiet, wait=60)}
             for command in arguments.commands:
                 show(command, actions[command])
 

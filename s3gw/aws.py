@@ -51,7 +51,7 @@ class Aws:
         self._account_lock = threading.Lock()  # this Aws's own (see account)
 
     def prepare(self) -> None:
-        """Make every client now, in this thread, before steps run at once in others (the engine's walker)."""
+        """Make every client now, in this thread, before steps run at once in others (commands.walk)."""
         for name in ("ec2", "ec2_once", "s3", "iam", "lambda_", "sts", *(("dynamodb",) if self.config.table else ())):
             getattr(self, name)
 
@@ -144,7 +144,7 @@ def call_timeout_from_env() -> float:
     return value
 
 
-# The calls under way in threads other than the main one (the engine's walker), by thread: when each must
+# The calls under way in threads other than the main one (commands.walk), by thread: when each must
 # have been answered, and what to say if not. SIGALRM cannot reach those threads, so the main thread looks
 # (overdue_call) while it waits for them, and gives up on the run when one is overdue.
 _IN_FLIGHT: dict[int, tuple[float, CallBound]] = {}

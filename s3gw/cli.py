@@ -1,4 +1,4 @@
-"""Click commands only: parse options, call one engine function, render the result.
+"""Click commands only: parse options, call one command (s3gw.commands), render the result.
 
 boto3 is imported only inside commands, so `s3gw --help` stays fast.
 """
@@ -78,7 +78,7 @@ def _complete_stacks(ctx: click.Context, param: click.Parameter, incomplete: str
 
 
 def _complete_output_keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    from s3gw.engine import OUTPUT_KEYS
+    from s3gw.commands.reports import OUTPUT_KEYS
 
     return [key for key in OUTPUT_KEYS if key.startswith(incomplete)]
 
@@ -422,10 +422,10 @@ def up(config: StackConfig, renderer: Any) -> None:
     Example:
       s3gw up --region eu-west-1 --azs 2 --bucket my-private-bucket
     """
-    from s3gw import engine
+    from s3gw import commands
 
     started = time.monotonic()
-    report = engine.up(config, renderer.progress)
+    report = commands.up.up(config, renderer.progress)
     renderer.steps(f"stack {config.stack} in {config.region}", report, "up", time.monotonic() - started)
 
 
@@ -442,9 +442,9 @@ def plan(config: StackConfig, renderer: Any, exit_code: bool) -> None:
     Example:
       s3gw plan --azs 2 --exit-code || echo "up has work to do"
     """
-    from s3gw import engine
+    from s3gw import commands
 
-    report = engine.plan(config, renderer.progress)
+    report = commands.inspect.plan(config, renderer.progress)
     renderer.steps(f"plan for stack {config.stack} in {config.region}", report, "plan")
     if exit_code and not report.clean:
         sys.exit(EXIT_CHECK)
@@ -461,15 +461,15 @@ def unseal(config: StackConfig, renderer: Any, yes: bool) -> None:
     Example:
       s3gw unseal --yes && aws s3 cp data.csv "s3://$(s3gw outputs bucket)/" && s3gw up
     """
-    from s3gw import engine
+    from s3gw import commands
 
     if not yes:
-        bucket = engine.recorded_outputs(config, required=True).get("bucket")
-        if bucket:  # without one, engine.unseal says so (exit 2): nothing to ask about
+        bucket = commands.inspect.recorded_outputs(config, required=True).get("bucket")
+        if bucket:  # without one, commands.down.unseal says so (exit 2): nothing to ask about
             _confirm(f"Remove the seal of bucket {bucket} (stack {config.stack} in {config.region})? It then "
                      "answers outside the endpoint, to anyone the account's IAM policies allow, until 's3gw up' "
                      "seals it again.", f"unseal: declined; {bucket} stays sealed")
-    bucket = engine.unseal(config, renderer.progress)
+    bucket = commands.down.unseal(config, renderer.progress)
     if config.output == "json":
         renderer.json({"stack": config.stack, "region": config.region, "bucket": bucket, "sealed": False})
         return
@@ -498,9 +498,9 @@ def status(config: StackConfig, renderer: Any, graph: bool, graph_format: str) -
       s3gw status --stack prod --output json | jq '.steps[] | select(.action != "ok")'
       s3gw status --graph                     # the path as a tree, each hop ok / drifted / broken
     """
-    from s3gw import engine
+    from s3gw import commands
 
-    report = engine.status(config, renderer.progress)
+    report = commands.inspect.status(config, renderer.progress)
     if graph or graph_format == "mermaid":
         from s3gw.pathgraph import from_status
         from s3gw.render import summary_counts, summary_line
@@ -525,12 +525,12 @@ def outputs(config: StackConfig, renderer: Any, key: str | None) -> None:
       aws s3 ls "s3://$(s3gw outputs bucket)"
       s3gw outputs | awk '$1 == "subnet_ids"'
     """
-    from s3gw import engine
+    from s3gw import commands
 
     if key:
-        renderer.bare(key, engine.output_value(config, key))
+        renderer.bare(key, commands.inspect.output_value(config, key))
     else:
-        renderer.outputs(engine.recorded_outputs(config, required=True))
+        renderer.outputs(commands.inspect.recorded_outputs(config, required=True))
 
 
 @cli.command("test-invoke", context_settings=CONTEXT)
@@ -546,13 +546,13 @@ def test_invoke(config: StackConfig, renderer: Any, put_key: str | None, other_b
     Example:
       s3gw test-invoke --put hello.txt
     """
-    from s3gw import engine
+    from s3gw import commands
 
     if put_key is not None and not 0 < len(put_key.encode()) <= 1024:
         raise UsageError("--put needs an object key of 1 to 1024 bytes")
     if other_bucket is not None:
         validate_bucket(other_bucket)
-    report = engine.test_invoke(config, renderer.progress, put_key=put_key, other_bucket=other_bucket)
+    report = commands.invoke.test_invoke(config, renderer.progress, put_key=put_key, other_bucket=other_bucket)
     renderer.invocation(report)
     if not report.ok:
         sys.exit(EXIT_CHECK)
@@ -572,13 +572,13 @@ def invoke(config: StackConfig, renderer: Any, function_name: str | None, payloa
     Example:
       s3gw invoke --payload '{"name": "world"}'
     """
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.config import read_payload
     from s3gw.errors import CheckFailed
 
     if function_name is not None:
         validate_function_name(function_name)
-    answer = engine.invoke_function(config, renderer.progress, function_name=function_name,
+    answer = commands.invoke.invoke_function(config, renderer.progress, function_name=function_name,
                                     payload=read_payload(payload))
     if config.output == "json":
         try:
@@ -612,13 +612,13 @@ def logs(config: StackConfig, renderer: Any, function_name: str | None, since: s
     Example:
       s3gw logs --since 1h --follow
     """
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.config import parse_since
 
     if function_name is not None:
         validate_function_name(function_name)
     seconds = parse_since(since)
-    engine.function_logs(config, renderer.progress, lambda line: click.echo(line), function_name=function_name,
+    commands.invoke.function_logs(config, renderer.progress, lambda line: click.echo(line), function_name=function_name,
                          since=seconds, follow=follow)
 
 
@@ -636,14 +636,14 @@ def verify(config: StackConfig, renderer: Any, function_name: str | None, target
     Example:
       s3gw verify --function my-fn --bucket my-bucket   # a setup s3gw did not make
     """
-    from s3gw import engine
+    from s3gw import commands
 
     if bool(function_name) != bool(target_bucket):
         raise UsageError("--function and --bucket go together", "name both, or neither for the stack")
     if function_name and target_bucket:
         validate_function_name(function_name)
         validate_bucket(target_bucket)
-    report = engine.verify(config, renderer.progress, function_name=function_name, bucket=target_bucket)
+    report = commands.verify.verify(config, renderer.progress, function_name=function_name, bucket=target_bucket)
     if graph or graph_format == "mermaid":
         from s3gw.pathgraph import from_verify
         from s3gw.render import verdict_line, verify_counts, verify_document
@@ -672,11 +672,11 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bo
     Example:
       s3gw down --stack demo --yes
     """
-    from s3gw import engine
+    from s3gw import commands
 
     bound = validate_wait(wait)
-    if not from_tags and not engine.state_exists(config):  # done already, if nothing carries its tag: exit 0
-        engine.down_without_state(config)  # exit 1 naming what carries the stack's tag, and the ways on
+    if not from_tags and not commands.inspect.state_exists(config):  # done already, if nothing carries its tag: exit 0
+        commands.down.down_without_state(config)  # exit 1 naming what carries the stack's tag, and the ways on
         renderer.note(f"stack {config.stack}: no state at {config.state_where}, and nothing tagged "
                       f"s3gw:stack={config.stack} in {config.region}; nothing to delete")
         if config.output == "json":
@@ -686,7 +686,7 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bo
     if not yes:
         _confirm(_down_question(config, from_tags), f"down: declined; nothing of stack {config.stack} was deleted")
     started = time.monotonic()
-    report = engine.down(config, renderer.progress, wait=bound, from_tags=from_tags, live=renderer.live_line())
+    report = commands.down.down(config, renderer.progress, wait=bound, from_tags=from_tags, live=renderer.live_line())
     if config.output == "json":
         renderer.json(report, _down_counts(report))
     else:
@@ -697,7 +697,7 @@ def down(config: StackConfig, renderer: Any, yes: bool, wait: str, from_tags: bo
     for problem in report.problems:
         renderer.error(problem)
     if report.left:
-        renderer.error("left in AWS and recorded: " + "; ".join(engine.describe_resources(report.left))
+        renderer.error("left in AWS and recorded: " + "; ".join(commands.reports.describe_resources(report.left))
                        + "; run 'down' again")
     if not report.complete:
         sys.exit(1)
@@ -709,18 +709,18 @@ def _interactive() -> bool:
 
 def _down_counts(report: Any) -> dict[str, int]:
     """The text's `deleted N`, `already gone N`, and how many resources are left."""
-    from s3gw import engine
+    from s3gw import commands
 
     return {"deleted": len(report.deleted), "already_gone": len(report.already_gone),
-            "left": len(engine.describe_resources(report.left))}
+            "left": len(commands.reports.describe_resources(report.left))}
 
 
 def _down_question(config: StackConfig, from_tags: bool) -> str:
-    from s3gw import engine
+    from s3gw import commands
 
     if from_tags:
         return f"Delete everything tagged s3gw:stack={config.stack} in {config.region}?"
-    resources, versions = engine.down_preview(config)
+    resources, versions = commands.down.down_preview(config)
     lines = [f"Delete stack {config.stack} in {config.region}:", *(f"  {line}" for line in resources)]
     if versions is None:  # the seal refuses ListBucketVersions outside the endpoint, unless --allow-principal
         lines.append("  and every object version in the bucket (not counted: S3 refused to list them from here)")
@@ -750,7 +750,7 @@ def permissions(config: StackConfig, renderer: Any, account: str | None, functio
     Example:
       s3gw permissions --output json > s3gw-operator-policy.json
     """
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.permissions import AUDIT_ROWS, audit_policy, policy_document, rows
 
     if for_audit:  # `s3gw audit`'s own: read only, nothing of a stack
@@ -767,7 +767,7 @@ def permissions(config: StackConfig, renderer: Any, account: str | None, functio
         raise UsageError(f"invalid function name {function_name!r}", "use the function's name, e.g. my-fn")
     if function_name is not None and not config.bucket:
         raise UsageError("--function needs --bucket", "name the bucket verify --function … --bucket … checks")
-    target = engine.permissions_target(config, account, function_name)
+    target = commands.verify.permissions_target(config, account, function_name)
     if config.output == "json":  # the IAM policy document as it is: IAM refuses any other top-level key
         renderer.raw_json(policy_document(target))
     else:
@@ -785,13 +785,13 @@ def unlock(config: StackConfig, renderer: Any, force: bool) -> None:
     Example:
       s3gw unlock --force --stack prod --state s3://acme-s3gw-state/prod
     """
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.state import holder_line
 
     if not force:
         raise UsageError("unlock removes the lock another run may still hold",
                          "make sure no run uses the stack, then pass --force")
-    removed = engine.force_unlock(config)
+    removed = commands.state.force_unlock(config)
     if config.output == "json":
         renderer.json({"stack": config.stack, "state": config.state_where, "removed_lock": removed})
     elif removed is None:
@@ -823,12 +823,12 @@ def state_init(config: StackConfig, renderer: Any, url: str | None) -> None:
     """
     from dataclasses import replace
 
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.config import validate_state_url
 
     if url:
         config = replace(config, state_url=validate_state_url(url))
-    done = engine.state_init(config, renderer.progress)
+    done = commands.state.state_init(config, renderer.progress)
     if config.output == "json":
         renderer.json({"state": config.state_url, "changed": done})
         return
@@ -866,9 +866,9 @@ def state_pull(config: StackConfig, renderer: Any, force: bool) -> None:
 
 def _copy_state(config: StackConfig, renderer: Any, direction: str, force: bool) -> None:
     """`state push` and `state pull`: the same copy, with its direction."""
-    from s3gw import engine
+    from s3gw import commands
 
-    done = engine.state_copy(config, direction, force=force)
+    done = commands.state.state_copy(config, direction, force=force)
     local, remote = str(config.state_path), config.state_where
     source, target = (local, remote) if direction == "push" else (remote, local)
     if config.output == "json":

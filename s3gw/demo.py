@@ -9,7 +9,7 @@ import tempfile
 import time
 from typing import Any
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.aws import Aws
 from s3gw.config import make_config
 from s3gw.errors import CheckFailed
@@ -54,26 +54,26 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
     results: dict[str, Any] = {}
     renderer.note("1/5 s3gw up")
     started = time.monotonic()
-    results["up"] = engine.up(config, renderer.progress)
+    results["up"] = commands.up.up(config, renderer.progress)
     if config.output != "json":
         renderer.steps(f"stack {config.stack} in {config.region}", results["up"], "up", time.monotonic() - started)
     renderer.note("2/5 s3gw test-invoke --put KEY: the function writes through the endpoint")
     for key in DEMO_KEYS:
-        written = engine.test_invoke(config, renderer.progress, put_key=key)
+        written = commands.invoke.test_invoke(config, renderer.progress, put_key=key)
         if not written.ok:
             renderer.invocation(written)
             raise CheckFailed(f"the function could not write {key}: {written.error or written.diagnosis}")
     renderer.note(f"3/5 s3gw test-invoke --other-bucket {DECOY}: it lists the bucket; the same call from here is "
                   f"refused, and so is its write to {DECOY} (a bucket whose own policy would take it)")
     s3 = Aws(config).s3
-    _make_decoy(s3, engine.recorded_outputs(config)["role_arn"])
+    _make_decoy(s3, commands.inspect.recorded_outputs(config)["role_arn"])
     try:
-        results["test_invoke"] = listed = engine.test_invoke(config, renderer.progress, other_bucket=DECOY)
+        results["test_invoke"] = listed = commands.invoke.test_invoke(config, renderer.progress, other_bucket=DECOY)
     finally:
         _remove_decoy(s3)
     renderer.note("4/5 s3gw status / outputs")
-    results["status"] = engine.status(config, renderer.progress)
-    results["outputs"] = engine.recorded_outputs(config)
+    results["status"] = commands.inspect.status(config, renderer.progress)
+    results["outputs"] = commands.inspect.recorded_outputs(config)
     if config.output != "json":  # shown while the ids still exist, not after the teardown
         renderer.invocation(listed)
         renderer.outputs(results["outputs"])
@@ -88,8 +88,8 @@ def _lifecycle(config: Any, renderer: Any, keep: bool) -> bool:
         gc.enable()  # the CLI turned it off for a short run; the sandbox now serves others for as long as it takes
         _wait_for_interrupt()
     renderer.note("5/5 s3gw down --yes")
-    results["down"] = engine.down(config, renderer.progress)
-    results["left_in_aws"] = engine.leftovers(config)
+    results["down"] = commands.down.down(config, renderer.progress)
+    results["left_in_aws"] = commands.inspect.leftovers(config)
     listed_keys = sorted(o["key"] for o in listed.objects)
     ok = (listed.ok and listed_keys == sorted(DEMO_KEYS) and listed.outside_refused is True
           and listed.other_refused is True and listed.other_by == "VPC endpoint policy"

@@ -1,6 +1,6 @@
 """Walk a small dependency graph: each node runs once all it needs has succeeded, up to N at once.
 
-No AWS here: the engine gives the table (node -> nodes it needs) and what running a node means. With N = 1
+No AWS here: the commands give the table (node -> nodes it needs) and what running a node means. With N = 1
 every node runs in the calling thread, in the table's order: the order s3gw ran its steps before it ran any
 at once. Otherwise nodes run in daemon threads, and the calling thread only schedules, and between results
 calls `watch` with the ids of its threads (which may raise: a call in a worker that has gone unanswered too

@@ -1,6 +1,6 @@
 """The private path, drawn: function → subnets → route tables → endpoint → bucket, each hop ok, drifted or broken.
 
-Pure: the tree is built from what `status` (engine.StackReport) or `verify` (verify.VerifyReport) already found,
+Pure: the tree is built from what `status` (commands.reports) or `verify` (verify.VerifyReport) already found,
 and written as plain lines or as a Mermaid flowchart (https://mermaid.js.org/syntax/flowchart.html), which GitHub
 draws in a README or a pull request. render.py draws it with rich on a terminal.
 """

@@ -102,7 +102,7 @@ class Injector:
         self.when = "before"
         self.mutating: list[str] = []
         self.crashed_at: str | None = None
-        # Each thread's last mutating call and its number: steps run at once (engine.walk_steps).
+        # Each thread's last mutating call and its number: steps run at once (commands.walk.walk_steps).
         self.last: dict[int, tuple[str, int]] = {}
 
     def arm(self, at: int = -1, when: str = "before", at_name: str = "", occurrence: int = 0) -> None:

@@ -117,7 +117,7 @@ def test_an_endpoint_that_never_answers_gets_one_line_and_exit_1(bad_endpoint: s
                                       "--state-dir", str(tmp_path)], env={"S3GW_CALL_TIMEOUT": "1.5"})
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
-    # The account and the region's reads go at once (engine.open_context): any of them may be the call named.
+    # The account and the region's reads go at once (open_context): any of them may be the call named.
     assert len(lines) == 1 and "within 2s" in lines[0], lines
     assert re.search(r"no answer to (GetCallerIdentity|DescribeAvailabilityZones|DescribeManagedPrefixLists|"
                      r"DescribeVpcEndpointServices) from", lines[0]), lines

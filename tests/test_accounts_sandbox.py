@@ -156,24 +156,25 @@ def test_a_failed_function_is_replaced_by_the_next_up(fresh: Sandbox, tmp_path: 
 
 def test_a_rerun_of_up_waits_for_a_pending_function(fresh: Sandbox, tmp_path: Path) -> None:
     """Before, a re-run after a timeout said "unchanged" while the function was still Pending."""
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.config import make_config
+    from s3gw.run import open_context
 
     fresh.behaviours = Behaviours(pending=600.0)  # Pending for the whole test: no timing window to miss
     config = make_config(stack="lp", region=REGION, endpoint_url=fresh.endpoint_url, state_dir=tmp_path, azs=1)
     for run in ("first", "rerun"):
         said: list[str] = []
-        ctx = engine.open_context(config, said.append, persist=True)
+        ctx = open_context(config, said.append, persist=True)
         ctx.active_wait, ctx.sleep = 0.2, lambda _: None
         with pytest.raises(AwsError, match="lp-lister still Pending"):
-            engine.up(config, said.append, ctx=ctx)
+            commands.up.up(config, said.append, ctx=ctx)
         assert any(line.startswith("waiting: function lp-lister is Pending") for line in said), (run, said)
     # `down` does not wait out the creation to detach the function from the VPC (Lambda refuses that update
     # while Pending): it deletes the function as it is. With a 0.2 s bound, a wait would leave it behind.
     said = []
-    ctx = engine.open_context(config, said.append, persist=True)
+    ctx = open_context(config, said.append, persist=True)
     ctx.active_wait, ctx.sleep = 0.2, lambda _: None
-    report = engine.down(config, said.append, ctx=ctx)
+    report = commands.down.down(config, said.append, ctx=ctx)
     assert report.complete, (report.left, report.problems)
     assert "lp-lister is still being created (Pending): deleting it as it is" in said
 

@@ -270,8 +270,8 @@ def test_a_function_you_run_joins_the_path_and_down_leaves_it_as_it_was(sandbox_
     assert (lam.get_function_configuration(FunctionName=name).get("VpcConfig") or {}).get("SubnetIds") in (None, [])
     assert role_policies(iam, mine["role"]) == policies_before
     assert not (state_dir / f"{stack}.json").exists()
+    from s3gw.commands.inspect import leftovers
     from s3gw.config import make_config
-    from s3gw.engine import leftovers
 
     config = make_config(stack=stack, region="eu-west-1", endpoint_url=sandbox_url, state_dir=state_dir)
     with pytest.MonkeyPatch.context() as patch:
@@ -308,8 +308,8 @@ def test_logs_follow_prints_each_new_line_once(mocked: None, state_dir: Path) ->
     import boto3
     from conftest import REGION, make_test_config
 
-    from s3gw import engine
     from s3gw.function_calls import log_lines
+    from s3gw.run import open_context
 
     logs = boto3.client("logs", region_name=REGION)
     group = "/aws/lambda/mine"
@@ -330,7 +330,7 @@ def test_logs_follow_prints_each_new_line_once(mocked: None, state_dir: Path) ->
         if len(pauses) == 3:
             raise KeyboardInterrupt
 
-    ctx = engine.open_context(make_test_config(state_dir), lambda message: None, persist=False)
+    ctx = open_context(make_test_config(state_dir), lambda message: None, persist=False)
     seen = []
     with pytest.raises(KeyboardInterrupt):
         for line in log_lines(ctx, "mine", 600, follow=True, sleep=sleep):
@@ -377,7 +377,7 @@ def test_up_killed_at_a_call_for_your_function_resumes_without_a_duplicate(
     from conftest import REGION
     from fault_helpers import Crash, Injector, on_every_client
 
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.config import make_config
 
     injector = Injector()
@@ -389,20 +389,20 @@ def test_up_killed_at_a_call_for_your_function_resumes_without_a_duplicate(
     config = make_config(stack="crash", region=REGION, state_dir=state_dir, azs=1, max_concurrency=1,
                          code=str(code), handler="app.handler")
     if call == "UpdateFunctionCode":
-        engine.up(config, lambda message: None)
+        commands.up.up(config, lambda message: None)
         write_app(code, "two")
     injector.arm(at_name=call, occurrence=occurrence, when="after")
     with pytest.raises(Crash):
-        engine.up(config, lambda message: None)
+        commands.up.up(config, lambda message: None)
     injector.armed = False
-    engine.up(config, lambda message: None)
+    commands.up.up(config, lambda message: None)
     lam, iam = boto3.client("lambda", region_name=REGION), boto3.client("iam", region_name=REGION)
     assert sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]) == ["crash-app", "crash-lister"]
     assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == ["crash-app-role", "crash-lambda-role"]
     assert lam.get_function(FunctionName="crash-app")["Configuration"]["CodeSha256"] == package.code_sha256(
         package.zip_directory(code))
-    assert engine.status(config, lambda message: None).clean
-    assert engine.down(config, lambda message: None).complete
+    assert commands.inspect.status(config, lambda message: None).clean
+    assert commands.down.down(config, lambda message: None).complete
     assert lam.list_functions()["Functions"] == [] and iam.list_roles()["Roles"] == []
 
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REGION, make_test_config
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.cli import cli
 from s3gw.errors import S3gwError
 from s3gw.policy.documents import POLICY_SIZE_LIMIT, bucket_policy, merge_seal, own_part, strip_seal
@@ -113,11 +113,11 @@ def test_a_deny_that_would_lock_the_function_out_is_refused_and_the_policy_left_
          "Resource": "arn:aws:s3:::their-data/*"}]}
     bucket = adoptable_bucket(policy)
     config = make_test_config(state_dir, bucket=bucket, adopt=True, azs=1)
-    planned = engine.plan(config, quiet)
+    planned = commands.inspect.plan(config, quiet)
     bucket_line = next(s for s in planned.steps if s.step == "bucket")
     assert any("denies the function s3:GetObject" in d and "NoReadsAtAll" in d for d in bucket_line.details)
     with pytest.raises(S3gwError, match="statement NoReadsAtAll"):
-        engine.up(config, quiet)
+        commands.up.up(config, quiet)
     assert json.loads(boto3.client("s3", region_name=REGION).get_bucket_policy(Bucket=bucket)["Policy"]) == policy
 
 
@@ -128,7 +128,7 @@ def test_a_policy_that_would_pass_the_20_kb_limit_is_refused(mocked: None, state
     assert len(json.dumps(policy, separators=(",", ":"))) < POLICY_SIZE_LIMIT
     bucket = adoptable_bucket(policy)
     with pytest.raises(S3gwError, match="over S3's 20480-byte limit"):
-        engine.up(make_test_config(state_dir, bucket=bucket, adopt=True, azs=1), quiet)
+        commands.up.up(make_test_config(state_dir, bucket=bucket, adopt=True, azs=1), quiet)
     assert json.loads(boto3.client("s3", region_name=REGION).get_bucket_policy(Bucket=bucket)["Policy"]) == policy
 
 
@@ -144,17 +144,17 @@ def test_an_existing_endpoint_is_adopted_and_down_takes_back_only_the_tables_s3g
                                        VpcEndpointType="Gateway", RouteTableIds=[other_table])["VpcEndpoint"]
     config = make_test_config(state_dir, vpc_id=vpc)
 
-    made = engine.up(config, quiet)
+    made = commands.up.up(config, quiet)
     assert made.outputs["endpoint_id"] == endpoint["VpcEndpointId"]
     assert made.outputs["route_table_ids"] == [table] and sorted(made.outputs["subnet_ids"]) == sorted(subnets)
     adopted = {s.step for s in made.steps if s.details and s.details[0].startswith("(adopted)")}
     assert adopted == {"VPC", "private subnets", "route tables", "S3 gateway endpoint"}
     attached = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])["VpcEndpoints"][0]
     assert sorted(attached["RouteTableIds"]) == sorted([other_table, table])
-    assert engine.plan(config, quiet).clean or all(s.action == "ok" for s in engine.plan(config, quiet).steps
-                                                   if s.step != "S3 traffic today")
+    assert commands.inspect.plan(config, quiet).clean or all(
+        s.action == "ok" for s in commands.inspect.plan(config, quiet).steps if s.step != "S3 traffic today")
 
-    down = engine.down(config, quiet)
+    down = commands.down.down(config, quiet)
     assert down.complete, down
     kept = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])["VpcEndpoints"][0]
     assert kept["State"].lower() == "available" and kept["RouteTableIds"] == [other_table]
@@ -174,13 +174,13 @@ def test_a_deleted_endpoint_is_not_taken_for_one_to_adopt_by_the_warnings(mocked
     config = make_test_config(state_dir, vpc_id=vpc, subnet_ids=(subnets[0],))
     warning = f"warning: {table} is also the route table of {subnets[1]}"
 
-    traffic = [s for s in engine.plan(config, quiet).steps if s.step == "S3 traffic today"]
+    traffic = [s for s in commands.inspect.plan(config, quiet).steps if s.step == "S3 traffic today"]
     assert traffic and any(line.startswith(warning) for line in traffic[0].details), traffic
     said: list[str] = []
-    made = engine.up(config, said.append)
+    made = commands.up.up(config, said.append)
     assert made.outputs["endpoint_id"] != old
     assert any(line.startswith(warning) for line in said), said
-    assert engine.down(config, quiet).complete
+    assert commands.down.down(config, quiet).complete
 
 
 # --- an adopted bucket through the whole lifecycle, in-process ----------------------------------------------------
@@ -194,18 +194,18 @@ def test_an_adopted_bucket_is_never_emptied_and_unseal_takes_only_s3gws_statemen
     s3.put_object(Bucket=bucket, Key="keep.txt", Body=b"theirs")
     before = s3.get_bucket_policy(Bucket=bucket)["Policy"]
     config = make_test_config(state_dir, bucket=bucket, adopt=True, azs=1)
-    engine.up(config, quiet)
+    commands.up.up(config, quiet)
     assert len(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]) == 3
 
-    lines, versions = engine.down_preview(config)
+    lines, versions = commands.down.down_preview(config)
     assert versions == 0 and f"(keeping, adopted: bucket {bucket}; only s3gw's changes to it are undone)" in lines
     assert not any(line == f"bucket {bucket}" for line in lines)
 
-    engine.unseal(config, quiet)
+    commands.down.unseal(config, quiet)
     assert s3.get_bucket_policy(Bucket=bucket)["Policy"] == before  # the very text, not merely an equivalent
-    engine.up(config, quiet)  # seals again
+    commands.up.up(config, quiet)  # seals again
 
-    down = engine.down(config, quiet)
+    down = commands.down.down(config, quiet)
     assert down.complete, down
     assert s3.get_bucket_policy(Bucket=bucket)["Policy"] == before
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep.txt"]
@@ -214,7 +214,7 @@ def test_an_adopted_bucket_is_never_emptied_and_unseal_takes_only_s3gws_statemen
 def test_a_stack_that_made_its_bucket_cannot_call_it_adopted(mocked: None, state_dir: Path) -> None:
     """Re-labelled as adopted, the stack's own bucket would never be deleted by down."""
     own = make_test_config(state_dir, azs=1)
-    made = engine.up(own, quiet)
+    made = commands.up.up(own, quiet)
     with pytest.raises(S3gwError, match="--adopt would keep it from ever being deleted"):
-        engine.up(make_test_config(state_dir, bucket=made.outputs["bucket"], adopt=True, azs=1), quiet)
-    assert engine.down(own, quiet).complete
+        commands.up.up(make_test_config(state_dir, bucket=made.outputs["bucket"], adopt=True, azs=1), quiet)
+    assert commands.down.down(own, quiet).complete

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from conftest import REGION, make_test_config
 from fault_helpers import EMPTY, ONE_STACK, Crash, client_error, count_resources, on_every_client
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.cli import cli
 
 TITLES = ["Lambda function", "bucket", "S3 gateway endpoint", "route tables", "security group", "private subnets",
@@ -46,11 +46,11 @@ def test_the_sandbox_answers_delete_of_a_gone_endpoint_as_ec2(mocked: None) -> N
 
 def test_an_endpoint_deleted_outside_is_already_gone_and_dropped(mocked: None, state_dir: Path) -> None:
     config = make_test_config(state_dir, azs=1)
-    engine.up(config, quiet)
+    commands.up.up(config, quiet)
     endpoint = json.loads(config.state_path.read_text())["resources"]["endpoint_id"]
     boto3.client("ec2", region_name=REGION).delete_vpc_endpoints(VpcEndpointIds=[endpoint])
 
-    report = engine.down(config, quiet, wait=60)
+    report = commands.down.down(config, quiet, wait=60)
 
     assert report.complete, report
     assert report.already_gone == ["S3 gateway endpoint"], report
@@ -100,7 +100,7 @@ def test_down_without_state_while_the_stack_is_up_exits_1_naming_it(mocked: None
 def test_an_unexpected_error_on_one_resource_does_not_stop_the_others(
         mocked: None, state_dir: Path, monkeypatch: pytest.MonkeyPatch, operation: str, left: set[str]) -> None:
     config = make_test_config(state_dir, azs=1)
-    engine.up(config, quiet)
+    commands.up.up(config, quiet)
 
     def refuse(**_: Any) -> None:
         raise client_error("UnauthorizedOperation", "You are not authorized to perform this operation.",
@@ -109,7 +109,7 @@ def test_an_unexpected_error_on_one_resource_does_not_stop_the_others(
     on_every_client(monkeypatch, lambda client, service: client.meta.events.register(f"before-call.{operation}",
                                                                                       refuse))
 
-    report = engine.down(config, quiet, wait=60)  # a report, not an exception that loses it
+    report = commands.down.down(config, quiet, wait=60)  # a report, not an exception that loses it
 
     assert not report.complete
     assert any("UnauthorizedOperation" in problem for problem in report.problems), report.problems
@@ -123,7 +123,7 @@ def test_an_unexpected_error_on_one_resource_does_not_stop_the_others(
 def test_the_dependency_violation_retry_honours_wait(mocked: None, state_dir: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     config = make_test_config(state_dir, azs=1)
-    engine.up(config, quiet)
+    commands.up.up(config, quiet)
     tries: list[str] = []
 
     def in_use(**_: Any) -> None:
@@ -135,7 +135,7 @@ def test_the_dependency_violation_retry_honours_wait(mocked: None, state_dir: Pa
     on_every_client(monkeypatch, lambda client, service: client.meta.events.register(
         "before-call.ec2.DeleteSecurityGroup", in_use))
 
-    report = engine.down(config, quiet, wait=0)
+    report = commands.down.down(config, quiet, wait=0)
 
     assert len(tries) <= 2, tries  # one try in each of the two passes (the first deleted the rest): no retry
     assert any("after 0s (DependencyViolation" in problem and "security group" in problem
@@ -159,7 +159,7 @@ def test_create_route_table_sends_one_client_token_on_every_try(mocked: None, st
     on_every_client(monkeypatch, lambda client, service: client.meta.events.register(
         "before-call.ec2.CreateRouteTable", first_is_lost))
 
-    engine.up(make_test_config(state_dir, azs=1), quiet)
+    commands.up.up(make_test_config(state_dir, azs=1), quiet)
 
     assert len(tokens) == 2 and tokens[0] and tokens[0] == tokens[1], tokens
 

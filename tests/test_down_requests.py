@@ -14,9 +14,9 @@ import boto3
 from conftest import REGION, CallLog, make_test_config
 from fault_helpers import EMPTY, count_resources, on_every_client
 
-from s3gw import engine
+from s3gw import commands
 
-# The reads of `down`'s look at the stack (engine._discover): once each, whatever the step that uses them.
+# The reads of `down`'s look at the stack (commands.down._discover): once each, whatever the step that uses them.
 LOOK = ("DescribeVpcs", "DescribeSubnets", "DescribeRouteTables", "DescribeVpcEndpoints", "DescribeSecurityGroups",
         "GetRole", "GetFunction", "GetBucketTagging")
 
@@ -28,10 +28,10 @@ def quiet(message: str) -> None:
 def test_down_reads_each_kind_once_and_does_not_look_again_after_a_clean_pass(
         sandbox_url: str, state_dir: Path, call_log: CallLog) -> None:
     config = make_test_config(state_dir, stack="dr", endpoint_url=sandbox_url, azs=2)
-    engine.up(config, quiet)
+    commands.up.up(config, quiet)
     before = len(call_log.calls)
 
-    report = engine.down(config, quiet, wait=60)
+    report = commands.down.down(config, quiet, wait=60)
 
     assert report.complete, report
     calls = Counter(call_log.calls[before:])
@@ -49,12 +49,12 @@ def test_a_look_that_finds_a_second_tagged_vpc_takes_another_pass(mocked: None, 
     """A crashed run's VPC carries the stack's tag: one VPC is recorded per pass, so the pass that deleted the
     stack's own does not end `down`: the next look records the other, and deletes it."""
     config = make_test_config(state_dir, azs=1)
-    engine.up(config, quiet)
+    commands.up.up(config, quiet)
     tags = [{"ResourceType": "vpc", "Tags": [{"Key": "s3gw:stack", "Value": "t"}]}]
     boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.8.0.0/16", TagSpecifications=tags)
     before = len(call_log.calls)
 
-    report = engine.down(config, quiet, wait=60)
+    report = commands.down.down(config, quiet, wait=60)
 
     assert report.complete, report
     assert Counter(call_log.calls[before:])["DeleteVpc"] == 2
@@ -67,7 +67,7 @@ def test_a_policy_put_on_the_role_after_its_lists_were_read_does_not_leave_it(
     meanwhile makes IAM refuse DeleteRole (DeleteConflict); the role stays recorded, and the next pass lists its
     policies again and takes it down."""
     config = make_test_config(state_dir, azs=1)
-    engine.up(config, quiet)
+    commands.up.up(config, quiet)
     iam = boto3.client("iam")
     put: list[str] = []
 
@@ -82,7 +82,7 @@ def test_a_policy_put_on_the_role_after_its_lists_were_read_does_not_leave_it(
         "after-call.iam.ListRolePolicies", put_one_more))
 
     before = len(call_log.calls)
-    report = engine.down(config, quiet, wait=60)
+    report = commands.down.down(config, quiet, wait=60)
     calls = call_log.calls[before:]
 
     assert put and report.complete, report

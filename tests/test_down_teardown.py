@@ -20,9 +20,10 @@ from click.testing import CliRunner
 from fault_helpers import EMPTY, REGION, Crash, Injector, count_resources, on_every_client, share_botocore_loader
 from sandbox_fixtures import create_role, make_zip
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.cli import cli
 from s3gw.config import make_config
+from s3gw.run import open_context
 from s3gw.sandbox import Behaviours, Sandbox
 
 LINGER = 0.4  # seconds Lambda's ENIs stay in use once no function uses them (AWS: ~20-35 min)
@@ -47,14 +48,14 @@ def sandbox() -> Iterator[Sandbox]:
 def url(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> str:
     """The sandbox, empty; s3gw's waits poll every 0.05 s at most (the bound stays real time)."""
     assert count_resources(sandbox.endpoint_url) == EMPTY, "an earlier case left something behind"
-    opened = engine.open_context
+    opened = open_context
 
     def context(*args: Any, **kwargs: Any) -> Any:
         ctx = opened(*args, **kwargs)
         ctx.sleep = lambda seconds: time.sleep(min(seconds, 0.05))
         return ctx
 
-    monkeypatch.setattr(engine, "open_context", context)
+    monkeypatch.setattr("s3gw.run.open_context", context)
     return sandbox.endpoint_url
 
 
@@ -71,7 +72,7 @@ def test_up_killed_after_any_create_then_down_leaves_nothing(url: str, tmp_path:
     stack = f"k{CREATES.index(create)}"
     injector.arm(at_name=create, when="after")  # AWS made it; s3gw dies before recording the id
     with pytest.raises(Crash):
-        engine.up(config(url, tmp_path, stack), lambda message: None)
+        commands.up.up(config(url, tmp_path, stack), lambda message: None)
     assert injector.crashed_at == create
     recorded = json.loads((tmp_path / f"{stack}.json").read_text())["resources"]
     assert RECORDS[create] not in recorded
@@ -80,7 +81,7 @@ def test_up_killed_after_any_create_then_down_leaves_nothing(url: str, tmp_path:
         assert count_resources(url)["enis"] == 1  # Lambda's ENI, in use
 
     said: list[str] = []
-    report = engine.down(config(url, tmp_path, stack), said.append)  # no `up` in between
+    report = commands.down.down(config(url, tmp_path, stack), said.append)  # no `up` in between
     assert report.complete, (report.left, report.problems)
     assert count_resources(url) == EMPTY
     assert not (tmp_path / f"{stack}.json").exists()
@@ -92,7 +93,7 @@ def test_up_killed_after_any_create_then_down_leaves_nothing(url: str, tmp_path:
 def test_other_lambda_enis_and_functions_are_never_touched(url: str, tmp_path: Path) -> None:
     """A function whose name starts with the stack's function name, in another VPC, and a hand-made ENI there
     described exactly as the stack's ENI: `down` touches neither (it matches its security group and VPC)."""
-    assert engine.up(config(url, tmp_path, "share"), lambda message: None)
+    assert commands.up.up(config(url, tmp_path, "share"), lambda message: None)
     ec2, lam = (boto3.client(s, region_name=REGION, endpoint_url=url) for s in ("ec2", "lambda"))
     ours = [e for e in ec2.describe_network_interfaces()["NetworkInterfaces"]]
     assert [(e["Description"], e["InterfaceType"], e["RequesterManaged"], e["Status"]) for e in ours] == [
@@ -113,7 +114,7 @@ def test_other_lambda_enis_and_functions_are_never_touched(url: str, tmp_path: P
               if e["VpcId"] == vpc}
     assert len(others) == 2
 
-    report = engine.down(config(url, tmp_path, "share"), lambda message: None)
+    report = commands.down.down(config(url, tmp_path, "share"), lambda message: None)
     assert report.complete, report.problems
     assert lam.get_function(FunctionName="share-lister-v2")["Configuration"]["VpcConfig"]["SubnetIds"] == [subnet]
     assert {e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]} == others
@@ -140,8 +141,8 @@ def test_a_function_sharing_the_stacks_eni_keeps_it_in_use_and_down_says_so(url:
     """Another function in the stack's subnet and security group shares its Hyperplane ENI (AWS reuses one per
     subnet + group): the ENI stays in use after the stack's function goes, so `down` keeps the group, subnets,
     role and VPC, exits non-zero and says why; the other function is not touched."""
-    assert engine.up(config(url, tmp_path, "twin"), lambda message: None)
-    outputs = engine.recorded_outputs(config(url, tmp_path, "twin"))
+    assert commands.up.up(config(url, tmp_path, "twin"), lambda message: None)
+    outputs = commands.inspect.recorded_outputs(config(url, tmp_path, "twin"))
     lam = boto3.client("lambda", region_name=REGION, endpoint_url=url)
     lam.create_function(FunctionName="twin-lister-v2", Runtime="python3.12", Role=outputs["role_arn"], Handler="h.h",
                         Code={"ZipFile": make_zip({"h.py": "def h(e, c):\n    return 1\n"})},
@@ -149,21 +150,21 @@ def test_a_function_sharing_the_stacks_eni_keeps_it_in_use_and_down_says_so(url:
                                    "SecurityGroupIds": [outputs["security_group_id"]]})
     assert count_resources(url)["enis"] == 1  # shared, still named after the first function
 
-    report = engine.down(config(url, tmp_path, "twin"), lambda message: None, wait=0.5)
+    report = commands.down.down(config(url, tmp_path, "twin"), lambda message: None, wait=0.5)
     assert not report.complete
     assert set(report.left) == {"security_group_id", "subnet_ids", "role_name", "vpc_id"}
     assert any("1 Lambda ENI in use" in problem for problem in report.problems)
     assert lam.get_function(FunctionName="twin-lister-v2")
 
     lam.delete_function(FunctionName="twin-lister-v2")  # the ENI is released now: `down` finishes
-    again = engine.down(config(url, tmp_path, "twin"), lambda message: None)
+    again = commands.down.down(config(url, tmp_path, "twin"), lambda message: None)
     assert again.complete, again.problems
     assert count_resources(url) == EMPTY
 
 
 def test_down_waits_with_a_line_every_30_s_without_a_terminal(url: str, tmp_path: Path, sandbox: Sandbox) -> None:
     """The real CLI, stderr not a terminal: the wait is shown as plain lines with the elapsed time."""
-    assert engine.up(config(url, tmp_path, "show"), lambda message: None)
+    assert commands.up.up(config(url, tmp_path, "show"), lambda message: None)
     sandbox.behaviours = Behaviours(eni_linger=3.0)  # long enough to be still in use when `down` first looks
     down = CliRunner().invoke(cli, ["down", "--yes", "--stack", "show", "--region", REGION, "--endpoint-url", url,
                                     "--state-dir", str(tmp_path)])

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from conftest import REGION, make_test_config
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.config import check_ip_address_type
 from s3gw.errors import UsageError
 from s3gw.reach import s3_paths_v6, s3_reach_v6
+from s3gw.run import open_context
 from s3gw.steps import STEPS
 
 V6_LIST = {"PrefixListId": "pl-v6", "PrefixListName": f"com.amazonaws.{REGION}.ipv6.s3", "AddressFamily": "IPv6",
@@ -88,11 +89,11 @@ def test_ip_address_type_is_checked_and_dynamodb_refused(tmp_path: Path) -> None
 
 def test_an_ipv4_stack_turned_dualstack_converges_and_repairs_each_family(mocked: None, tmp_path: Path) -> None:
     config = make_test_config(tmp_path)
-    engine.up(config, lambda message: None)
+    commands.up.up(config, lambda message: None)
     dual = make_test_config(tmp_path, ip_address_type="dualstack")
     lines: list[str] = []
-    engine.up(dual, lines.append)
-    ctx = engine.open_context(dual, lambda message: None, persist=False, needs_state=True)
+    commands.up.up(dual, lines.append)
+    ctx = open_context(dual, lambda message: None, persist=False, needs_state=True)
     ec2, lam = ctx.aws.ec2, ctx.aws.lambda_
     assert ctx.state.settings["ip_address_type"] == "dualstack"
     vpc = ec2.describe_vpcs(VpcIds=[ctx.outputs["vpc_id"]])["Vpcs"][0]
@@ -114,11 +115,11 @@ def test_an_ipv4_stack_turned_dualstack_converges_and_repairs_each_family(mocked
     ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, IpAddressType="ipv4")
     lam.update_function_configuration(FunctionName=ctx.outputs["function_name"], VpcConfig={
         "SubnetIds": ctx.outputs["subnet_ids"], "SecurityGroupIds": [group], "Ipv6AllowedForDualStack": False})
-    report = engine.up(dual, lambda message: None)
+    report = commands.up.up(dual, lambda message: None)
     repaired = {r.step: r.action for r in report.steps}
     assert {step.title for step in STEPS if step.name in ("security_group", "endpoint", "function")} <= \
         {title for title, action in repaired.items() if action == "repaired"}, repaired
-    again = engine.up(dual, lambda message: None)
+    again = commands.up.up(dual, lambda message: None)
     assert [r.step for r in again.steps if r.action != "unchanged"] == []
 
 
@@ -129,7 +130,7 @@ def test_a_brought_vpc_is_never_given_ipv6_nor_its_endpoint_retyped(mocked: None
     plain = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
     ec2.create_subnet(VpcId=plain, CidrBlock="10.8.0.0/24", AvailabilityZone=f"{REGION}a")
     with pytest.raises(UsageError, match="has no IPv6 block; s3gw never adds one"):
-        engine.up(make_test_config(tmp_path, vpc_id=plain, ip_address_type="dualstack"), lambda message: None)
+        commands.up.up(make_test_config(tmp_path, vpc_id=plain, ip_address_type="dualstack"), lambda message: None)
     assert ec2.describe_vpcs(VpcIds=[plain])["Vpcs"][0].get("Ipv6CidrBlockAssociationSet", []) == []
 
     dual = ec2.create_vpc(CidrBlock="10.9.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
@@ -140,7 +141,8 @@ def test_a_brought_vpc_is_never_given_ipv6_nor_its_endpoint_retyped(mocked: None
     theirs = ec2.create_vpc_endpoint(VpcId=dual["VpcId"], ServiceName=f"com.amazonaws.{REGION}.s3",
                                      VpcEndpointType="Gateway", RouteTableIds=[table["RouteTableId"]])["VpcEndpoint"]
     with pytest.raises(UsageError, match=f"{theirs['VpcEndpointId']} is ipv4 and not s3gw's to change"):
-        engine.plan(make_test_config(tmp_path, vpc_id=dual["VpcId"], ip_address_type="dualstack"), lambda m: None)
+        commands.inspect.plan(make_test_config(tmp_path, vpc_id=dual["VpcId"], ip_address_type="dualstack"),
+                              lambda m: None)
     assert ec2.describe_vpc_endpoints(VpcEndpointIds=[theirs["VpcEndpointId"]])["VpcEndpoints"][0][
         "IpAddressType"] == "ipv4"
 

@@ -13,8 +13,9 @@ import boto3
 import pytest
 from conftest import REGION, CallLog, make_test_config
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.policy.documents import INLINE_POLICY_NAME, TABLE_ITEM_ACTIONS, canonical, parse_policy
+from s3gw.run import open_context
 from s3gw.steps import STEPS, Context, Step
 
 
@@ -24,8 +25,8 @@ def step(name: str) -> Step:
 
 def up(state_dir: Path, **options: Any) -> Context:
     config = make_test_config(state_dir, **options)
-    ctx = engine.open_context(config, lambda message: None, persist=True)
-    engine.up(config, lambda message: None, ctx=ctx)
+    ctx = open_context(config, lambda message: None, persist=True)
+    commands.up.up(config, lambda message: None, ctx=ctx)
     return ctx
 
 
@@ -66,7 +67,7 @@ def test_up_with_a_table_makes_the_dynamodb_lane(stack: Context) -> None:
 
 
 def test_a_second_up_makes_no_call_that_changes_anything(stack: Context, call_log: CallLog) -> None:
-    engine.up(stack.config, lambda message: None)
+    commands.up.up(stack.config, lambda message: None)
     assert call_log.mutating == []
 
 
@@ -112,7 +113,7 @@ def test_a_table_of_the_same_name_not_the_stacks_is_refused(mocked: None, state_
 def test_down_deletes_the_table_and_its_endpoint(mocked: None, state_dir: Path) -> None:
     ctx = up(state_dir, table="gone", stack="down")
     endpoint_id = ctx.outputs["dynamodb_endpoint_id"]
-    engine.down(ctx.config, lambda message: None, wait=60)
+    commands.down.down(ctx.config, lambda message: None, wait=60)
     assert "gone" not in boto3.client("dynamodb", REGION).list_tables()["TableNames"]
     assert endpoint_id not in {e["VpcEndpointId"] for e in boto3.client("ec2", REGION).describe_vpc_endpoints()[
         "VpcEndpoints"] if e["State"] not in ("deleted", "deleting")}
@@ -135,7 +136,7 @@ def test_an_adopted_table_is_sealed_by_merge_and_down_restores_it_exactly(mocked
     merged = json.loads(ddb.get_resource_policy(ResourceArn=arn)["Policy"])
     assert [s["Sid"] for s in merged["Statement"]] == ["ReadersRead", "S3gwDenyItemsUnlessThroughEndpoint"]
     assert ctx.state.settings["table_adopt"] is True
-    engine.down(ctx.config, lambda message: None, wait=60)
+    commands.down.down(ctx.config, lambda message: None, wait=60)
     assert ddb.get_resource_policy(ResourceArn=arn)["Policy"] == USER_POLICY  # the very text
     assert ddb.scan(TableName="theirs")["Items"] == [{"id": {"S": "kept"}}]
     assert canonical(USER_POLICY)  # readable
@@ -149,7 +150,7 @@ def test_an_adopted_table_without_a_policy_has_none_after_down(mocked: None, sta
         BillingMode="PAY_PER_REQUEST")["TableDescription"]["TableArn"]
     ctx = up(state_dir, table="bare", adopt=True, stack="bare")
     assert ddb.get_resource_policy(ResourceArn=arn)["Policy"]
-    engine.down(ctx.config, lambda message: None, wait=60)
+    commands.down.down(ctx.config, lambda message: None, wait=60)
     with pytest.raises(ddb.exceptions.PolicyNotFoundException):
         ddb.get_resource_policy(ResourceArn=arn)
     assert "bare" in ddb.list_tables()["TableNames"]
@@ -160,16 +161,16 @@ def test_plan_names_the_table_and_its_endpoint_and_permissions_grant_only_that_t
     from s3gw.permissions import policy_document
 
     config = make_test_config(state_dir, table="planned-orders", stack="planned")
-    report = engine.plan(config, lambda message: None)
+    report = commands.inspect.plan(config, lambda message: None)
     text = json.dumps(report, default=lambda o: getattr(o, "__dict__", str(o)))
     assert "DynamoDB table" in text and "DynamoDB gateway endpoint" in text
     assert f"com.amazonaws.{REGION}.dynamodb" in text and "billing = on-demand" in text
     assert "TABLE_NAME=planned-orders" in text and "the DynamoDB prefix list" in text
-    statements = policy_document(engine.permissions_target(config, "123456789012", None))["Statement"]
+    statements = policy_document(commands.verify.permissions_target(config, "123456789012", None))["Statement"]
     table = next(s for s in statements if s["Sid"] == "TheTable")
     assert table["Resource"] == f"arn:aws:dynamodb:{REGION}:123456789012:table/planned-orders"
     assert {"dynamodb:CreateTable", "dynamodb:PutResourcePolicy", "dynamodb:DeleteTable"} <= set(table["Action"])
-    without = policy_document(engine.permissions_target(make_test_config(state_dir), "123456789012", None))
+    without = policy_document(commands.verify.permissions_target(make_test_config(state_dir), "123456789012", None))
     assert "dynamodb" not in json.dumps(without)
 
 
@@ -184,7 +185,8 @@ def test_plan_on_a_vpc_whose_dynamodb_traffic_takes_a_nat_names_its_cost(mocked:
     ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
     ec2.associate_route_table(RouteTableId=table, SubnetId=private)
     config = make_test_config(state_dir, table="nat-orders", vpc_id=vpc, subnet_ids=private, stack="natted")
-    text = json.dumps(engine.plan(config, lambda message: None), default=lambda o: getattr(o, "__dict__", str(o)))
+    text = json.dumps(commands.inspect.plan(config, lambda message: None),
+                      default=lambda o: getattr(o, "__dict__", str(o)))
     assert f"moves {private}: DynamoDB traffic leaves today through NAT gateway {nat}" in text
     assert "DynamoDB's bytes stop counting toward the NAT's per-GB charge" in text
 
@@ -192,7 +194,7 @@ def test_plan_on_a_vpc_whose_dynamodb_traffic_takes_a_nat_names_its_cost(mocked:
 def test_down_from_tags_finds_the_stacks_table_when_the_state_is_lost(mocked: None, state_dir: Path) -> None:
     ctx = up(state_dir, table="lost-table", stack="lost")
     ctx.config.state_path.unlink()
-    engine.down(make_test_config(state_dir, stack="lost"), lambda message: None, wait=60, from_tags=True)
+    commands.down.down(make_test_config(state_dir, stack="lost"), lambda message: None, wait=60, from_tags=True)
     assert "lost-table" not in boto3.client("dynamodb", REGION).list_tables()["TableNames"]
 
 

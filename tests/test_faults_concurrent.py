@@ -92,7 +92,7 @@ def test_a_call_in_a_worker_thread_that_gets_no_answer_ends_the_run_within_the_b
     from conftest import make_test_config
     from fault_helpers import on_every_client
 
-    from s3gw import engine
+    from s3gw import commands
     from s3gw.errors import NoAnswer
 
     released = threading.Event()
@@ -113,7 +113,7 @@ def test_a_call_in_a_worker_thread_that_gets_no_answer_ends_the_run_within_the_b
     began = time.monotonic()
     try:
         with pytest.raises(NoAnswer) as stopped:
-            engine.up(make_test_config(state_dir, max_concurrency=4), lambda message: None)
+            commands.up.up(make_test_config(state_dir, max_concurrency=4), lambda message: None)
     finally:
         released.set()
     took = time.monotonic() - began

@@ -26,7 +26,7 @@ from fault_helpers import (
     share_botocore_loader,
 )
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.cli import cli
 from s3gw.config import make_config
 from s3gw.state import SCHEMA_VERSION
@@ -91,7 +91,7 @@ def test_the_list_of_mutating_calls_is_what_up_makes(injector: Injector, tmp_pat
     """The crash cases below are indexed by this list: if `up` changes, update UP_MUTATIONS."""
     for stack, concurrency, same in (("enum1", 1, lambda calls: calls), ("enum8", 8, sorted)):
         injector.arm(at=10_000, when="before")
-        engine.up(make_config(stack=stack, region=REGION, state_dir=tmp_path, max_concurrency=concurrency),
+        commands.up.up(make_config(stack=stack, region=REGION, state_dir=tmp_path, max_concurrency=concurrency),
                   lambda message: None)
         assert same(injector.mutating) == same(UP_MUTATIONS), concurrency
         injector.armed = False
@@ -110,7 +110,7 @@ def test_up_killed_at_a_mutating_call_resumes_without_duplicates(injector: Injec
     name = UP_MUTATIONS[index]
     injector.arm(at_name=name, occurrence=UP_MUTATIONS[:index].count(name), when=when)
     with pytest.raises(Crash):
-        engine.up(config, lambda message: None)
+        commands.up.up(config, lambda message: None)
     assert injector.crashed_at == UP_MUTATIONS[index]
     assert_state_file_whole(tmp_path, stack)
     assert not (tmp_path / f"{stack}.lock").exists()

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 from fault_helpers import EMPTY, ONE_STACK, REGION, client_error, count_resources, on_every_client
 
-from s3gw import engine
 from s3gw.cli import cli
+from s3gw.run import open_context
 
 ACCOUNT = "123456789012"
 STACK = "eni"
@@ -92,14 +92,14 @@ def stack(mocked: None, tmp_path: Path) -> Path:
 
 def play(monkeypatch: pytest.MonkeyPatch, aws: Aws, sleep: Any) -> list[float]:
     slept: list[float] = []
-    opened = engine.open_context
+    opened = open_context
 
     def context(*args: Any, **kwargs: Any) -> Any:
         ctx = opened(*args, **kwargs)
         ctx.sleep = lambda seconds: (slept.append(seconds), sleep(seconds))
         return ctx
 
-    monkeypatch.setattr(engine, "open_context", context)
+    monkeypatch.setattr("s3gw.run.open_context", context)
     on_every_client(monkeypatch, lambda client, service: client.meta.events.register("before-call", aws.before))
     return slept
 

@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 from fault_helpers import ONE_STACK, REGION, client_error, count_resources, on_every_client
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.cli import cli
 from s3gw.config import make_config
+from s3gw.run import open_context
 
 ASSUME = "The role defined for the function cannot be assumed by Lambda."
 ENI = ("The provided execution role does not have permissions to call CreateNetworkInterface on EC2")
@@ -49,9 +50,9 @@ def run_up(tmp_path: Path, stack: str) -> tuple[list[str], list[float]]:
     said: list[str] = []
     slept: list[float] = []
     config = make_config(stack=stack, region=REGION, state_dir=tmp_path)
-    ctx = engine.open_context(config, said.append, persist=True)
+    ctx = open_context(config, said.append, persist=True)
     ctx.sleep = slept.append
-    engine.up(config, said.append, ctx=ctx)
+    commands.up.up(config, said.append, ctx=ctx)
     return said, slept
 
 
@@ -77,7 +78,7 @@ def test_a_role_that_never_reaches_lambda_is_a_clean_timeout(mocked: None, monke
                                                              tmp_path: Path) -> None:
     import time
 
-    opened = engine.open_context
+    opened = open_context
 
     def short(*args: Any, **kwargs: Any) -> Any:
         ctx = opened(*args, **kwargs)
@@ -85,7 +86,7 @@ def test_a_role_that_never_reaches_lambda_is_a_clean_timeout(mocked: None, monke
         ctx.sleep = lambda seconds: time.sleep(min(seconds, 0.05))  # a short real wait: the bound is real time
         return ctx
 
-    monkeypatch.setattr(engine, "open_context", short)
+    monkeypatch.setattr("s3gw.run.open_context", short)
     hook = refuse(monkeypatch, {"CreateFunction": ("InvalidParameterValueException", ASSUME)}, times=None)
     args = ["--stack", "never", "--region", REGION, "--state-dir", str(tmp_path)]
     result = CliRunner().invoke(cli, ["up", *args])
@@ -94,7 +95,7 @@ def test_a_role_that_never_reaches_lambda_is_a_clean_timeout(mocked: None, monke
     assert len(errors) == 1 and "still the new IAM role to reach Lambda after 1s" in errors[0], result.stderr
     assert "Traceback" not in result.output
     assert hook.refused["CreateFunction"] >= 2
-    recorded = engine.recorded_outputs(make_config(stack="never", region=REGION, state_dir=tmp_path))
+    recorded = commands.inspect.recorded_outputs(make_config(stack="never", region=REGION, state_dir=tmp_path))
     assert {"vpc_id", "subnet_ids", "endpoint_id", "bucket", "security_group_id", "role_name"} <= set(recorded)
     assert "function_name" not in recorded
 

@@ -191,14 +191,14 @@ def test_print_env_serves_nothing_and_needs_a_port() -> None:
 
 
 def test_down_prompt_counts_with_the_right_plural_and_says_why_it_did_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    from s3gw import engine
+
     from s3gw.config import make_config
 
     config = make_config(stack="t", region=REGION)
     for versions, says in ((1, "  and the bucket's 1 object version or delete marker"),
                            (2, "  and the bucket's 2 object versions and delete markers"),
                            (None, "(not counted: S3 refused to list them from here)")):
-        monkeypatch.setattr(engine, "down_preview", lambda config, n=versions: (["bucket b"], n))
+        monkeypatch.setattr("s3gw.commands.down.down_preview", lambda config, n=versions: (["bucket b"], n))
         question = cli_module._down_question(config, from_tags=False)
         assert says in question
         assert "(s)" not in question and "does not let them be counted" not in question
@@ -350,7 +350,7 @@ def test_env_file_in_a_missing_directory_is_refused_before_serving(tmp_path: Pat
 def test_a_bugs_traceback_is_redacted_too(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An exception that is not s3gw's (a bug) still shows its traceback, but never a signing value or a token it
     quotes, and exits 1 with one error line after it."""
-    from s3gw import engine
+
 
     def broken(*_: Any, **__: Any) -> None:
         try:
@@ -359,7 +359,7 @@ def test_a_bugs_traceback_is_redacted_too(state_dir: Path, monkeypatch: pytest.M
         except ValueError as inner:
             raise RuntimeError("X-Amz-Security-Token=SESSIONTOKENSECRET was refused") from inner
 
-    monkeypatch.setattr(engine, "plan", broken)
+    monkeypatch.setattr("s3gw.commands.inspect.plan", broken)
     for verbose in ([], ["-v"]):
         result = CliRunner().invoke(cli, [*verbose, "plan", "--stack", "t", "--region", REGION,
                                           "--state-dir", str(state_dir)])

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from rich.console import Console
 
 from s3gw.cli import cli
-from s3gw.engine import StackReport, StepReport
+from s3gw.commands.reports import StackReport, StepReport
 from s3gw.pathgraph import BROKEN, DRIFTED, OK, PATH, Node, from_status, from_verify, mermaid, text_lines
 from s3gw.reach import Link
 from s3gw.render import Renderer

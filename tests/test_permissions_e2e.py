@@ -108,7 +108,7 @@ def test_the_sandbox_refuses_what_the_policy_does_not_allow(sandbox: Sandbox, tm
         {"Effect": "Allow", "Action": "ec2:DescribeAvailabilityZones", "Resource": "*"}]})
     result = run(sandbox, env, tmp_path, "np", "up")
     assert result.exit_code == 1
-    # The first refusal of the run's first round (the account and the region's reads, engine.open_context).
+    # The first refusal of the run's first round (the account and the region's reads, open_context).
     assert "the operator may not ec2:DescribeManagedPrefixLists" in result.stderr, result.stderr
     assert tagged(sandbox, "np") == []
 

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from conftest import REGION, CallLog, make_test_config
 
-from s3gw import engine
+from s3gw import commands
 
 
 def quiet(message: str) -> None:
@@ -18,17 +18,17 @@ def quiet(message: str) -> None:
 def test_plan_on_a_new_a_complete_and_a_drifted_stack(mocked: None, state_dir: Path, call_log: CallLog) -> None:
     config = make_test_config(state_dir)
 
-    new = engine.plan(config, quiet)
+    new = commands.inspect.plan(config, quiet)
     assert [s.action for s in new.steps] == ["create"] * 8
     assert call_log.mutating == [] and not config.state_path.exists()  # read calls only, nothing written
 
-    made = engine.up(config, quiet)
+    made = commands.up.up(config, quiet)
     assert [s.action for s in made.steps] == ["created"] * 8
 
-    complete = engine.plan(config, quiet)
+    complete = commands.inspect.plan(config, quiet)
     assert [s.action for s in complete.steps] == ["ok"] * 8
 
-    outputs = engine.recorded_outputs(config)
+    outputs = commands.inspect.recorded_outputs(config)
     ec2 = boto3.client("ec2", region_name=REGION)
     ec2.authorize_security_group_egress(GroupId=outputs["security_group_id"], IpPermissions=[
         {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
@@ -37,17 +37,17 @@ def test_plan_on_a_new_a_complete_and_a_drifted_stack(mocked: None, state_dir: P
         FunctionName=outputs["function_name"], MemorySize=128)
 
     before = len(call_log.mutating)
-    drifted = engine.plan(config, quiet)
+    drifted = commands.inspect.plan(config, quiet)
     assert call_log.mutating[before:] == []
     changes = {s.step: s.details for s in drifted.steps if s.action == "change"}
     assert set(changes) == {"S3 gateway endpoint", "security group", "Lambda function"}
     assert changes["security group"] == ["extra egress rule: all traffic to 0.0.0.0/0"]
     assert "MemorySize" in changes["Lambda function"][0]
 
-    repaired = engine.up(config, quiet)
+    repaired = commands.up.up(config, quiet)
     acted = {s.step: s.details for s in repaired.steps if s.action == "repaired"}
     assert acted == changes  # up acted on exactly what plan found
-    assert [s.action for s in engine.plan(config, quiet).steps] == ["ok"] * 8
+    assert [s.action for s in commands.inspect.plan(config, quiet).steps] == ["ok"] * 8
 
 
 def _plan(state_dir: Path, *args: str) -> Any:
@@ -74,13 +74,13 @@ def test_plan_command_shows_every_attribute_and_exits_3_on_pending_changes(mocke
     assert "eu-west-1c" not in text  # --azs 2
     assert not state_dir.exists()  # plan writes nothing
 
-    assert engine.up(make_test_config(state_dir, azs=2), quiet).steps
+    assert commands.up.up(make_test_config(state_dir, azs=2), quiet).steps
     same = _plan(state_dir)
     assert same.exit_code == 0, same.output
     assert same.stdout.splitlines()[-1] == "plan: 0 to create, 0 to change, 8 unchanged"
     assert _plan(state_dir, "--azs", "2").exit_code == 0  # the recorded setting, repeated: nothing to do
 
-    outputs = engine.recorded_outputs(make_test_config(state_dir))
+    outputs = commands.inspect.recorded_outputs(make_test_config(state_dir))
     ec2 = boto3.client("ec2", region_name=REGION)
     ec2.authorize_security_group_egress(GroupId=outputs["security_group_id"], IpPermissions=[
         {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
@@ -90,7 +90,7 @@ def test_plan_command_shows_every_attribute_and_exits_3_on_pending_changes(mocke
     assert "    extra egress rule: all traffic to 0.0.0.0/0" in drifted.stdout
     assert drifted.stdout.splitlines()[-1] == "plan: 0 to create, 1 to change, 7 unchanged"
     assert _plan_without_exit_code(state_dir) == 0  # without --exit-code, plan exits 0 whatever it finds
-    engine.up(make_test_config(state_dir), quiet)
+    commands.up.up(make_test_config(state_dir), quiet)
 
     # A new --bucket would leave the recorded one behind: refused, as `up` refuses it (exit 2, one line).
     other_bucket = _plan(state_dir, "--bucket", "t-another-bucket")

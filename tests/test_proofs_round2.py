@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from conftest import REGION, make_test_config
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.errors import UsageError
 from s3gw.invoke import diagnose, refused_by
 from s3gw.pricing import NAT_RATES, nat_cost_line
@@ -28,8 +28,8 @@ from s3gw.sandbox import Behaviours, Sandbox
 def test_verify_passes_a_stack_made_with_egress_anywhere(mocked: None, state_dir: Path) -> None:
     """`up --egress anywhere` is a supported setting: verify checks what the stack was asked for (item 11)."""
     config = make_test_config(state_dir, egress="anywhere")
-    engine.up(config, lambda message: None)
-    report = engine.verify(make_test_config(state_dir), lambda message: None)
+    commands.up.up(config, lambda message: None)
+    report = commands.verify.verify(make_test_config(state_dir), lambda message: None)
     assert report.ok, [(c.name, c.detail) for c in report.broken]
     egress = next(c for c in report.checks if c.name == "egress is HTTPS only")
     assert "0.0.0.0/0" in egress.detail
@@ -61,7 +61,7 @@ def test_plan_weighs_routes_by_priority_and_keeps_the_nat_hourly_charge(mocked: 
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc, first, second, nat, s3_range = _vpc_through_a_nat(ec2)
     config = make_test_config(state_dir, vpc_id=vpc, subnet_ids=(first, second))
-    traffic = next(s for s in engine.plan(config, lambda message: None).steps if s.step == "S3 traffic today")
+    traffic = next(s for s in commands.inspect.plan(config, lambda message: None).steps if s.step == "S3 traffic today")
     lines = {line.split(":")[0]: line for line in traffic.details}
     moved, kept = lines[f"moves {first}"], lines[f"moves {second}"]
     assert f"leaves today through NAT gateway {nat} (route 0.0.0.0/1)" in moved
@@ -113,13 +113,13 @@ def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     config = make_test_config(tmp_path_factory.mktemp("state"), endpoint_url=sandbox.endpoint_url,
                               allow_principals=[EXEMPT_ROLE])
     with _sandbox_credentials():
-        engine.up(config, lambda message: None)
-        yield {"config": config, **engine.recorded_outputs(config)}
+        commands.up.up(config, lambda message: None)
+        yield {"config": config, **commands.inspect.recorded_outputs(config)}
 
 
 @contextmanager
 def _sandbox_credentials(**keys: str) -> Iterator[None]:
-    """The operator's credentials for engine calls: the sandbox's test keys, or an AssumeRole session's."""
+    """The operator's credentials for command calls: the sandbox's test keys, or an AssumeRole session's."""
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
     os.environ.update({"AWS_ACCESS_KEY_ID": keys.get("key", "testing"),
                        "AWS_SECRET_ACCESS_KEY": keys.get("secret", "testing")})
@@ -195,18 +195,18 @@ def test_the_other_bucket_proof_says_which_policy_refused(sandbox: Sandbox, stac
         "Resource": "arn:aws:s3:::proof-takes-writes/*"}]}))
     try:
         with _sandbox_credentials():
-            listed = engine.test_invoke(config, lambda message: None)
+            listed = commands.invoke.test_invoke(config, lambda message: None)
             assert listed.ok, listed
             assert listed.other_bucket == "proof-plain" and listed.other_refused is True
             assert listed.other_by == "identity-based policy"
             assert "the endpoint policy's verdict is not shown" in listed.other_detail
 
-            written = engine.test_invoke(config, lambda message: None, other_bucket="proof-takes-writes")
+            written = commands.invoke.test_invoke(config, lambda message: None, other_bucket="proof-takes-writes")
             assert written.ok and written.other_refused is True and written.other_by == "VPC endpoint policy"
             assert "the endpoint keeps the function off other buckets" in written.other_detail
 
             with pytest.raises(UsageError) as elsewhere:
-                engine.test_invoke(config, lambda message: None, other_bucket="proof-elsewhere")
+                commands.invoke.test_invoke(config, lambda message: None, other_bucket="proof-elsewhere")
             assert f"is in us-east-1, not {REGION}" in str(elsewhere.value)
     finally:
         s3.delete_bucket_policy(Bucket="proof-takes-writes")
@@ -220,7 +220,7 @@ def test_the_outside_proof_counts_only_refusals_by_the_bucket_policy(sandbox: Sa
     the operator's own permissions under a seal that does not deny it proves nothing, and is not counted."""
     config, s3, bucket = stack["config"], _client(sandbox, "s3"), stack["bucket"]
     with _sandbox_credentials(**_as_role(sandbox, EXEMPT_ROLE)):
-        exempt = engine.test_invoke(config, lambda message: None)
+        exempt = commands.invoke.test_invoke(config, lambda message: None)
     assert exempt.ok and exempt.outside_refused is None, exempt
     assert f"the seal exempts you ({EXEMPT_ROLE})" in exempt.outside_detail
 
@@ -230,7 +230,7 @@ def test_the_outside_proof_counts_only_refusals_by_the_bucket_policy(sandbox: Sa
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(weak))  # the seal no longer denies a versioned get
     try:
         with _sandbox_credentials(**_as_role(sandbox, READER_ROLE)):
-            reader = engine.test_invoke(config, lambda message: None)
+            reader = commands.invoke.test_invoke(config, lambda message: None)
     finally:
         s3.put_bucket_policy(Bucket=bucket, Policy=sealed)
     assert reader.outside_refused is None, reader
@@ -255,8 +255,8 @@ def test_a_static_route_taking_an_s3_range_to_a_transit_gateway_is_named(sandbox
     ec2.create_route(RouteTableId=table, DestinationCidrBlock=s3_range, TransitGatewayId=gateway)
     try:
         with _sandbox_credentials():
-            invoked = engine.test_invoke(stack["config"], lambda message: None)
-            verified = engine.verify(stack["config"], lambda message: None)
+            invoked = commands.invoke.test_invoke(stack["config"], lambda message: None)
+            verified = commands.verify.verify(stack["config"], lambda message: None)
     finally:
         ec2.delete_route(RouteTableId=table, DestinationCidrBlock=s3_range)
     assert not invoked.ok and invoked.error_type in ("ConnectTimeoutError", "ReadTimeoutError"), invoked

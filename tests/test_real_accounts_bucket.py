@@ -17,9 +17,10 @@ from conftest import REGION
 from fault_helpers import on_every_client
 from sandbox_fixtures import s3gw_on
 
-from s3gw import engine, inventory
+from s3gw import commands, inventory
 from s3gw.cli import cli
 from s3gw.config import make_config
+from s3gw.run import open_context
 from s3gw.sandbox import Behaviours, Sandbox
 
 
@@ -91,7 +92,7 @@ def test_every_bucket_listing_is_paged_and_kept_to_the_stack_region(mocked: None
     make_bucket(s3_of(None, "us-west-2"), "aaa-in-oregon", "us-west-2")
     make_bucket(s3_of(None), "zzz-in-ireland", REGION)
     sent = list_buckets_requests(monkeypatch)
-    ctx = engine.open_context(make_config(stack="t", region=REGION, state_dir=tmp_path), lambda line: None,
+    ctx = open_context(make_config(stack="t", region=REGION, state_dir=tmp_path), lambda line: None,
                               persist=False)
     # the other bucket is one the stack's endpoint can reach: the one in the stack's region, not the first listed
     assert _another_bucket(ctx, "t-bucket") == "zzz-in-ireland"
@@ -106,7 +107,7 @@ def test_the_listing_follows_every_page(mocked: None, tmp_path: Path, monkeypatc
     for name in ("a-one", "b-two"):
         make_bucket(s3, name, REGION)
     make_bucket(s3, "z-the-stacks", REGION, Tags=[{"Key": "s3gw:stack", "Value": "t"}])
-    ctx = engine.open_context(make_config(stack="t", region=REGION, state_dir=tmp_path), lambda line: None,
+    ctx = open_context(make_config(stack="t", region=REGION, state_dir=tmp_path), lambda line: None,
                               persist=False)
     assert inventory.region_buckets(ctx) == ["a-one", "b-two", "z-the-stacks"]
     assert inventory.stack_resources(ctx)["buckets"] == ["z-the-stacks"]
@@ -167,7 +168,7 @@ def test_a_crash_between_the_untagged_create_and_its_tag_ends_clean(fresh: Sandb
     with monkeypatch.context() as patch:
         crash_before_tagging(patch)
         with pytest.raises(Crash):
-            engine.up(make_config(stack=stack, region=REGION, endpoint_url=fresh.endpoint_url, state_dir=tmp_path,
+            commands.up.up(make_config(stack=stack, region=REGION, endpoint_url=fresh.endpoint_url, state_dir=tmp_path,
                                   azs=1), lambda line: None)
     pending = recorded(tmp_path, stack)["bucket_pending"]
     assert stack_tag(s3_of(fresh), pending) is None  # made, untagged: only the state says whose it is

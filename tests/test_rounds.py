@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import REGION
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.aws import Aws
 from s3gw.config import make_config
 from s3gw.sandbox import Behaviours, Sandbox
@@ -100,7 +100,7 @@ def quiet(message: str) -> None:
 def test_one_request_at_a_time_is_a_round_each(sandbox: Sandbox, timeline: Timeline, tmp_path: Path) -> None:
     """The measure itself: with --max-concurrency 1 every request waits for the one before it."""
     serial = config(sandbox, tmp_path, "serial", max_concurrency=1)
-    measured(sandbox, timeline, lambda: engine.plan(serial, quiet), latency=0.05)
+    measured(sandbox, timeline, lambda: commands.inspect.plan(serial, quiet), latency=0.05)
     assert len(timeline.requests) > 5
     assert timeline.rounds() == len(timeline.requests)
 
@@ -109,7 +109,7 @@ def test_a_new_stack_takes_seven_rounds_and_reads_nothing_it_knows(sandbox: Sand
                                                                     tmp_path: Path) -> None:
     stack = config(sandbox, tmp_path, "rounds")
     try:
-        measured(sandbox, timeline, lambda: engine.up(stack, quiet))
+        measured(sandbox, timeline, lambda: commands.up.up(stack, quiet))
         # 1 the account and the region; 2 the finds; 3 CreateVpc, CreateBucket, CreateRole; 4 subnets, group,
         # the role's policies; 5 route tables, the group's rules read, GetFunction; 6 the endpoint with the
         # associations, CreateFunction; 7 the bucket's settings and seal, the function Active.
@@ -122,11 +122,11 @@ def test_a_new_stack_takes_seven_rounds_and_reads_nothing_it_knows(sandbox: Sand
         for region_read in ("DescribeAvailabilityZones", "DescribeManagedPrefixLists", "DescribeVpcEndpointServices"):
             assert counted[region_read] == 1, counted
 
-        for command in (lambda: engine.up(stack, quiet), lambda: engine.status(stack, quiet),
-                        lambda: engine.plan(stack, quiet)):
+        for command in (lambda: commands.up.up(stack, quiet), lambda: commands.inspect.status(stack, quiet),
+                        lambda: commands.inspect.plan(stack, quiet)):
             measured(sandbox, timeline, command)
             # The account and the region's reads, then everything the state records, at once.
             assert timeline.rounds() == 2, sorted(timeline.requests, key=lambda r: r.start)
             assert sum(timeline.count().values()) <= 20 and max(timeline.count().values()) <= 2, timeline.count()
     finally:
-        engine.down(stack, quiet)
+        commands.down.down(stack, quiet)

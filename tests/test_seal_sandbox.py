@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from conftest import REGION, make_test_config
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.config import StackConfig
 from s3gw.sandbox import Behaviours, Sandbox
 
@@ -47,8 +47,8 @@ def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
     config = make_test_config(tmp_path_factory.mktemp("state"), endpoint_url=sandbox.endpoint_url,
                               allow_principals=[CI_ROLE])
-    engine.up(config, lambda message: None)
-    yield {"config": config, **engine.recorded_outputs(config)}
+    commands.up.up(config, lambda message: None)
+    yield {"config": config, **commands.inspect.recorded_outputs(config)}
 
 
 def session_of(sandbox: Sandbox, role_arn: str) -> Any:
@@ -108,7 +108,7 @@ def test_through_the_endpoint_the_function_works_and_reaches_no_other_bucket(
     # the target welcomes anyone's writes: only the endpoint policy stands between the function and it
     s3.put_bucket_policy(Bucket=other, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{other}/*"}]}))
-    report = engine.test_invoke(stack["config"], lambda message: None, put_key="via-endpoint.txt")
+    report = commands.invoke.test_invoke(stack["config"], lambda message: None, put_key="via-endpoint.txt")
     assert report.ok, report
     assert "via-endpoint.txt" in [o["key"] for o in report.objects]
     assert report.outside_refused is True and "ListObjectVersions" in report.outside_detail
@@ -128,11 +128,12 @@ def test_through_the_endpoint_the_function_works_and_reaches_no_other_bucket(
     ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, PolicyDocument=json.dumps(full))
     try:
         assert write_to_other()["refused"] is False  # AWS's default endpoint policy: the exfiltration path
-        leaking = engine.test_invoke(stack["config"], lambda message: None, other_bucket=other)
+        leaking = commands.invoke.test_invoke(stack["config"], lambda message: None, other_bucket=other)
         assert not leaking.ok and leaking.other_refused is False and "another bucket" in leaking.diagnosis
     finally:
         ec2.modify_vpc_endpoint(VpcEndpointId=endpoint_id, PolicyDocument=stored)
-    named = engine.test_invoke(stack["config"], lambda message: None, other_bucket=other)  # the write, sealed again
+    # the write, sealed again
+    named = commands.invoke.test_invoke(stack["config"], lambda message: None, other_bucket=other)
     assert named.ok and named.other_refused is True and "by the VPC endpoint policy" in named.other_detail
 
 
@@ -150,6 +151,6 @@ def test_an_allowed_principal_lists_and_uploads_from_the_host_another_role_canno
 
 def test_down_still_empties_and_deletes_the_sealed_bucket(sandbox: Sandbox, stack: dict[str, Any]) -> None:
     config: StackConfig = stack["config"]
-    report = engine.down(config, lambda message: None)
+    report = commands.down.down(config, lambda message: None)
     assert not report.left
     assert stack["bucket"] not in [b["Name"] for b in client(sandbox, "s3").list_buckets()["Buckets"]]

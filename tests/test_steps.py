@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from conftest import REGION, CallLog, make_test_config
 
-from s3gw import engine
+from s3gw import commands
+from s3gw import state as state_file
 from s3gw.policy.documents import INLINE_POLICY_NAME, LAMBDA_VPC_POLICY_ARN, bucket_policy, canonical, endpoint_policy
+from s3gw.run import open_context
 from s3gw.steps import STEPS, Context, Step
 
 
@@ -26,8 +28,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
 
     with mock_aws():
         config = make_test_config(tmp_path_factory.mktemp("state"))
-        ctx = engine.open_context(config, lambda message: None, persist=True)
-        engine.up(config, lambda message: None, ctx=ctx)
+        ctx = open_context(config, lambda message: None, persist=True)
+        commands.up.up(config, lambda message: None, ctx=ctx)
         yield ctx
 
 
@@ -45,7 +47,7 @@ def converges(ctx: Context, name: str, expected_key_prefix: str) -> list[str]:
 
 def test_every_step_runs_twice_without_a_second_create(mocked: None, state_dir: Path, call_log: CallLog) -> None:
     config = make_test_config(state_dir)
-    ctx = engine.open_context(config, lambda message: None, persist=True)
+    ctx = open_context(config, lambda message: None, persist=True)
     for s in [s for s in STEPS if s.active(ctx)]:  # your function (--code): tests/test_app_function.py
         assert s.find(ctx) is None, f"{s.name} found before it was made"
         s.create(ctx)
@@ -62,8 +64,8 @@ def test_every_step_runs_twice_without_a_second_create(mocked: None, state_dir: 
 
 
 def test_steps_find_by_tag_when_the_state_file_is_lost(stack: Context) -> None:
-    blank = Context(config=stack.config, aws=stack.aws, state=engine.state_file.State(
-        store=engine.state_file.LocalStore(stack.config.state_dir / "lost.json"), stack="t", region=REGION),
+    blank = Context(config=stack.config, aws=stack.aws, state=state_file.State(
+        store=state_file.LocalStore(stack.config.state_dir / "lost.json"), stack="t", region=REGION),
         persist=False)
     for s in [s for s in STEPS if s.active(blank)]:
         found = s.find(blank)
@@ -249,12 +251,12 @@ def test_a_table_added_to_an_endpoint_gets_its_route_and_loses_it_when_taken_off
 def test_an_endpoint_deleted_outside_s3gw_is_made_again_and_the_bucket_resealed(mocked: None, state_dir: Path) -> None:
     """The recorded id is stale: find() must not trust it, up makes a new endpoint, and the policy follows it."""
     config = make_test_config(state_dir, stack="stale")  # not the module's stack "t": a fresh one of its own
-    stack = engine.open_context(config, lambda message: None, persist=True)
-    engine.up(config, lambda message: None, ctx=stack)
+    stack = open_context(config, lambda message: None, persist=True)
+    commands.up.up(config, lambda message: None, ctx=stack)
     ec2, old = stack.aws.ec2, stack.outputs["endpoint_id"]
     ec2.delete_vpc_endpoints(VpcEndpointIds=[old])
     assert step("endpoint").find(stack) is None
-    engine.up(stack.config, lambda message: None, ctx=stack)
+    commands.up.up(stack.config, lambda message: None, ctx=stack)
     new = stack.outputs["endpoint_id"]
     assert new != old and json.loads(stack.config.state_path.read_text())["resources"]["endpoint_id"] == new
     endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[new])["VpcEndpoints"][0]
@@ -268,4 +270,4 @@ def test_a_healthy_stack_reports_no_drift_at_the_end(stack: Context) -> None:
 
 
 def outputs_of(ctx: Context) -> dict[str, Any]:
-    return engine.outputs_of(ctx.outputs)
+    return commands.reports.outputs_of(ctx.outputs)

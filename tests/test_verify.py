@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REGION, make_test_config
 
-from s3gw import engine
+from s3gw import commands
 from s3gw.cli import cli
 from s3gw.policy.documents import DATA_ACTIONS, LAMBDA_VPC_POLICY_ARN, bucket_policy
 from s3gw.verify import VerifyReport
@@ -21,12 +21,12 @@ from s3gw.verify import VerifyReport
 @pytest.fixture
 def stack(mocked: None, state_dir: Path) -> Iterator[dict[str, Any]]:
     config = make_test_config(state_dir)
-    engine.up(config, lambda message: None)
-    yield {"config": config, **engine.recorded_outputs(config)}
+    commands.up.up(config, lambda message: None)
+    yield {"config": config, **commands.inspect.recorded_outputs(config)}
 
 
 def verify(stack: dict[str, Any], **kwargs: Any) -> VerifyReport:
-    return engine.verify(stack["config"], lambda message: None, **kwargs)
+    return commands.verify.verify(stack["config"], lambda message: None, **kwargs)
 
 
 def broken(report: VerifyReport) -> dict[str, Any]:

@@ -30,7 +30,7 @@ STEPS: list[Step] = [
     AdoptedFunctionsStep(),
 ]
 
-# The graph `up`, `plan` and `status` walk (engine.walk_steps): for each step, the steps that must be done before
+# The graph `up`, `plan` and `status` walk (commands.walk.walk_steps): for each step, the steps that must be done before
 # it is found or made, and before it is checked and configured. "x" is step x done; "x made" is x found or made,
 # its ids recorded, not yet configured. Lanes: the network (vpc -> subnets -> route tables -> endpoint, and the
 # security group), the bucket, the role; they join where one uses another's id. What needs nothing runs in the

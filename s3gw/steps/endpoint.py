@@ -155,7 +155,7 @@ class EndpointStep(Step):
     def find(self, ctx: Context) -> dict[str, Any] | None:
         # find starts a run's look: check and repair reuse it. The region's S3 prefix list (recorded with the
         # endpoint), and, when no endpoint is recorded (one is likely made), its S3 service, are read at once
-        # (engine.open_context read them already in the run's first round, but for a context handed in).
+        # (run.open_context read them already in the run's first round, but for a context handed in).
         fresh = ctx.seen.get("vpc_new") != ctx.outputs.get("vpc_id")  # a VPC this run made has no endpoint yet
         reads = [lambda: self._describe(ctx, fresh=fresh), lambda: s3_prefix_list_id(ctx)]
         if not ctx.outputs.get("endpoint_id"):

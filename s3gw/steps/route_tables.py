@@ -197,7 +197,7 @@ class RouteTablesStep(Step):
 
     def _delete_table(self, ctx: Context, table_id: str) -> bool:
         ec2 = ctx.aws.ec2
-        # `down`'s look (engine._discover) read the stack's tables a moment ago, under the stack's lock: their
+        # `down`'s look (commands.down._discover) read the stack's tables a moment ago, under the stack's lock: their
         # associations as they are now (one gone since answers InvalidAssociationID.NotFound, counted as done).
         known = (ctx.seen.get("stack_route_tables") or {}).get(table_id)
         tables = [known] if known else describe_by_id(
