@@ -33,7 +33,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "3 commands": (("s3gw.run", "s3gw.commands", "s3gw.demo", "s3gw.pathgraph", "s3gw.audit_command"),
                  ("0 pure", "1 core", "2 steps", "2 sandbox")),
     # Options in, rendering out; no step and no AWS client of its own (DESIGN.md: AWS calls never in cli.py).
-    "4 cli": (("s3gw.cli", "s3gw.render"), ("0 pure", "1 core", "3 commands", "2 sandbox")),
+    "4 cli": (("s3gw.cli", "s3gw.cli_options", "s3gw.render"), ("0 pure", "1 core", "3 commands", "2 sandbox")),
 }
 
 
