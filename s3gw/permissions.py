@@ -278,9 +278,12 @@ def _statement_for(scope: str, actions: list[str], t: Target) -> dict[str, Any]:
     p = t.partition
     role_arn: str | list[str] = f"arn:{p}:iam::{t.account}:role/{t.role_name}"
     function_arn: str | list[str] = f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.function_name}"
-    if t.app_function and t.app_role:
-        role_arn = [str(role_arn), f"arn:{p}:iam::{t.account}:role/{t.app_role}"]
-        function_arn = [str(function_arn), f"arn:{p}:lambda:{t.region}:{t.account}:function:{t.app_function}"]
+    # Your function and its role, by the names the stack gives them (steps.app) even without --code: `down
+    # --from-tags` looks for them by those names (inventory.stack_resources), since a lost state cannot say
+    # whether the stack had one. Names of the stack's own, as its probe's are.
+    app_role, app_function = t.app_role or f"{t.stack}-app-role", t.app_function or f"{t.stack}-app"
+    role_arn = [str(role_arn), f"arn:{p}:iam::{t.account}:role/{app_role}"]
+    function_arn = [str(function_arn), f"arn:{p}:lambda:{t.region}:{t.account}:function:{app_function}"]
     statement: dict[str, Any] = {"Sid": _SIDS[scope], "Effect": "Allow", "Action": sorted(actions)}
     resource: str | list[str]
     if scope == ANY:

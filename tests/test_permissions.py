@@ -64,7 +64,8 @@ def test_the_printed_policy_is_built_for_the_region_s_partition(tmp_path: Path, 
     assert resources and all(r.startswith(f"arn:{partition}:") for r in resources), resources
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["TheBucket"]["Resource"] == f"arn:{partition}:s3:::st-123456789012-{region}"
-    assert by_sid["TheFunction"]["Resource"] == f"arn:{partition}:lambda:{region}:123456789012:function:st-lister"
+    assert by_sid["TheFunction"]["Resource"] == [f"arn:{partition}:lambda:{region}:123456789012:function:st-lister",
+                                                 f"arn:{partition}:lambda:{region}:123456789012:function:st-app"]
     assert by_sid["Ec2ChangeStackResources"]["Condition"] == {"StringEquals": {"aws:ResourceTag/s3gw:stack": "st"}}
     assert by_sid["AttachVpcAccessPolicyOnly"]["Condition"]["ArnEquals"]["iam:PolicyARN"].startswith(
         f"arn:{partition}:iam::aws:policy/")
@@ -74,7 +75,8 @@ def test_without_an_account_the_arns_take_any_account(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["permissions", "--output", "json", "--region", "eu-west-1", "--stack", "st",
                                       "--state-dir", str(tmp_path)])
     by_sid = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
-    assert by_sid["TheRole"]["Resource"] == "arn:aws:iam::*:role/st-lambda-role"
+    # the probe's role, and your function's by the name the stack gives it (down --from-tags looks for it)
+    assert by_sid["TheRole"]["Resource"] == ["arn:aws:iam::*:role/st-lambda-role", "arn:aws:iam::*:role/st-app-role"]
     assert by_sid["TheBucket"]["Resource"] == "arn:aws:s3:::st-*-eu-west-1"
 
 
