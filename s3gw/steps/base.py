@@ -20,7 +20,7 @@ Progress = Callable[[str], None]
 
 STACK_TAG = "s3gw:stack"
 # What a run reads of the region, not of the stack (Context.seen keys): the same for the whole run.
-REGION = ("s3_prefix_lists", "s3_service_name", "dynamodb_prefix_list", "dynamodb_service_name")
+REGION = ("s3_prefix_lists", "gateway_services", "s3_service_name", "dynamodb_prefix_list", "dynamodb_service_name")
 # `down --wait` default: 45 min, as terraform-provider-aws waits for Lambda's ENIs (the Lambda team's P99 is
 # ~35 min; internal/service/ec2/vpc_network_interface.go, deleteLingeringLambdaENIs).
 DELETE_WAIT = 2700.0

@@ -20,6 +20,7 @@ from s3gw.steps.base import (
     is_not_found,
     retry,
 )
+from s3gw.steps.endpoint import gateway_service_name
 from s3gw.steps.route_tables import effective_tables
 
 _POLICY = "policy"
@@ -28,21 +29,8 @@ _GONE_STATES = ("deleted", "deleting", "rejected", "failed", "expired")
 
 def dynamodb_service_name(ctx: Context) -> str:
     """The region's DynamoDB gateway service, as the region names it (describe_vpc_endpoint_services)."""
-    return str(ctx.remember("dynamodb_service_name", lambda: _service_name(ctx)))
-
-
-def _service_name(ctx: Context) -> str:
-    wanted = f"com.amazonaws.{ctx.config.region}.dynamodb"
-    services = call("listing the region's gateway endpoint services", ctx.aws.ec2.describe_vpc_endpoint_services,
-                    Filters=[{"Name": "service-type", "Values": ["Gateway"]}])
-    names = [d["ServiceName"] for d in services.get("ServiceDetails", [])] or services.get("ServiceNames", [])
-    if wanted in names:
-        return wanted
-    found = [name for name in names if name.endswith(".dynamodb")]
-    if len(found) == 1:
-        return found[0]
-    raise AwsError(f"the region {ctx.config.region} offers no DynamoDB gateway endpoint service",
-                   "choose another --region, or leave out --table")
+    return str(ctx.remember("dynamodb_service_name", lambda: gateway_service_name(
+        ctx, "dynamodb", "choose another --region, or leave out --table")))
 
 
 def dynamodb_prefix_list_id(ctx: Context) -> str:

@@ -42,24 +42,26 @@ _POLL = 2.0
 
 def s3_service_name(ctx: Context) -> str:
     """The region's S3 gateway service, as the region names it (not assumed from a pattern)."""
-    return str(ctx.remember("s3_service_name", lambda: _s3_service_name(ctx)))
+    return str(ctx.remember("s3_service_name", lambda: gateway_service_name(ctx, "s3", "choose another --region")))
 
 
-def _s3_service_name(ctx: Context) -> str:
-    wanted = f"com.amazonaws.{ctx.config.region}.s3"
-    services = call(
+def gateway_service_name(ctx: Context, service: str, way_out: str) -> str:
+    """The region's gateway endpoint service for `service` (s3, dynamodb), as the region names it: the region's
+    gateway services are read once per run, for both lanes."""
+    services = ctx.remember("gateway_services", lambda: call(
         "listing the region's gateway endpoint services",
         ctx.aws.ec2.describe_vpc_endpoint_services,
         Filters=[{"Name": "service-type", "Values": ["Gateway"]}],
-    )
+    ))
+    wanted = f"com.amazonaws.{ctx.config.region}.{service}"
     names = [d["ServiceName"] for d in services.get("ServiceDetails", [])] or services.get("ServiceNames", [])
     if wanted in names:
         return wanted
-    s3_names = [name for name in names if name.endswith(".s3")]
-    if len(s3_names) == 1:
-        return s3_names[0]
-    raise AwsError(f"the region {ctx.config.region} offers no S3 gateway endpoint service",
-                   "choose another --region")
+    found = [name for name in names if name.endswith(f".{service}")]
+    if len(found) == 1:
+        return str(found[0])
+    label = {"s3": "S3", "dynamodb": "DynamoDB"}.get(service, service)
+    raise AwsError(f"the region {ctx.config.region} offers no {label} gateway endpoint service", way_out)
 
 
 def s3_prefix_list_id(ctx: Context) -> str:
